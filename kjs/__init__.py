@@ -1,0 +1,1 @@
+"""kjs — a multi-cluster Kubernetes Job scheduler."""

@@ -1,0 +1,3 @@
+from kjs.testing.cli import main
+
+main()
