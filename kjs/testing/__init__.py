@@ -1,1 +1,1 @@
-"""The real test environment: Go-built servers, process management, the test kubelet, pytest plugin."""
+"""The real test environment: Go-built servers, the test kubelet, the pytest plugin."""

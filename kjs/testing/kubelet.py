@@ -25,12 +25,14 @@ import signal
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
 from aiohttp import web
+from kubernetes.utils.quantity import parse_quantity as _parse_quantity
 
 log = logging.getLogger("kjs.testing.kubelet")
 
@@ -316,6 +318,7 @@ class PodRun:
         succeeded = bool(codes) and all(code == 0 for code in codes)
         self.phase = "Succeeded" if succeeded else "Failed"
         await self.push_status()
+        await self.kubelet.release(self.uid)
         if self.terminating.is_set():
             await self.kubelet.finish_deletion(self)
 
@@ -458,40 +461,68 @@ async def _pump(stream: asyncio.StreamReader, out: ContainerLog, name: str) -> N
         out.append(name, buffer, partial=True)
 
 
-class Kubelet:
-    """One fake node: registration, binding, pod runs, and the log endpoint."""
+def parse_quantity(value: str | int) -> Decimal:
+    """A Kubernetes quantity ("100m", "64Mi", "2") as a number."""
+    quantity: Decimal = _parse_quantity(value)  # type: ignore[no-untyped-call]
+    return quantity
 
-    def __init__(self, api: Api, node: str, pods: int, work_dir: Path) -> None:
+
+def pod_requests(pod: Json) -> tuple[Decimal, Decimal]:
+    """A pod's effective (cpu, memory) request, as the scheduler computes it."""
+
+    def total(containers: list[Json], resource: str) -> list[Decimal]:
+        return [
+            parse_quantity(((c.get("resources") or {}).get("requests") or {}).get(resource, 0))
+            for c in containers
+        ]
+
+    spec = pod["spec"]
+    cpu_mem = []
+    for resource in ("cpu", "memory"):
+        regular = sum(total(spec.get("containers") or [], resource), Decimal(0))
+        init = max(total(spec.get("initContainers") or [], resource), default=Decimal(0))
+        cpu_mem.append(max(regular, init))  # init containers run one at a time, before the rest
+    return cpu_mem[0], cpu_mem[1]
+
+
+class Kubelet:
+    """One fake node: registration, scheduling onto it, pod runs, and the log endpoint."""
+
+    def __init__(
+        self,
+        api: Api,
+        node: str,
+        work_dir: Path,
+        *,
+        pods: int = 110,
+        cpu: str = "8",
+        memory: str = "32Gi",
+    ) -> None:
         self.api = api
         self.node = node
-        self.pods_capacity = pods
         self.work_dir = work_dir
+        self.labels = {
+            "kubernetes.io/hostname": node,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+        }
+        self.capacity = {"cpu": cpu, "memory": memory, "pods": str(pods)}
         self.runs: dict[str, PodRun] = {}
         self.by_name: dict[tuple[str, str], PodRun] = {}
-        self._bound: set[str] = set()
+        # There is no kube-scheduler: this node places pods on itself, within its capacity.
+        self.assigned: dict[str, tuple[Decimal, Decimal]] = {}  # unfinished pods bound here
+        self.unschedulable: dict[str, tuple[Json, str]] = {}  # pending pods, with the reason
 
     async def register(self, port: int) -> None:
         body = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {
-                "name": self.node,
-                "labels": {
-                    "kubernetes.io/hostname": self.node,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                },
-            },
+            "metadata": {"name": self.node, "labels": self.labels},
         }
         with contextlib.suppress(ApiError):
             await self.api.call("POST", "/api/v1/nodes", body)
         t = rfc3339(now())
-        resources = {
-            "cpu": "8",
-            "memory": "32Gi",
-            "pods": str(self.pods_capacity),
-            "ephemeral-storage": "100Gi",
-        }
+        resources = {**self.capacity, "ephemeral-storage": "100Gi"}
 
         def cond(kind: str, status: str, reason: str) -> Json:
             return {
@@ -557,6 +588,8 @@ class Kubelet:
         uid, node = meta["uid"], spec.get("nodeName")
         deleting = meta.get("deletionTimestamp") is not None
         if kind == "DELETED":
+            self.unschedulable.pop(uid, None)
+            await self.release(uid)
             run = self.runs.pop(uid, None)
             if run and run.task and not run.task.done():
                 run.task.cancel()  # force-deleted while running
@@ -564,8 +597,8 @@ class Kubelet:
                 del self.by_name[(run.namespace, run.name)]
             return
         if not node:
-            if not deleting and uid not in self._bound:
-                await self._bind(pod)
+            if not deleting and uid not in self.assigned:
+                await self.schedule(pod)
             return
         if node != self.node:
             return
@@ -574,6 +607,7 @@ class Kubelet:
             if pod.get("status", {}).get("phase") in _TERMINAL:
                 return  # ran before this kubelet started; nothing to do
             run = PodRun(self, pod)
+            self.assigned.setdefault(uid, pod_requests(pod))
             self.runs[uid] = run
             self.by_name[(run.namespace, run.name)] = run
             if deleting:  # deleted before it ever started
@@ -585,7 +619,60 @@ class Kubelet:
             if run.termination is None:  # the pod is updated again while it terminates
                 run.termination = asyncio.create_task(run.terminate(grace))
 
-    async def _bind(self, pod: Json) -> None:
+    def unfit_reason(self, pod: Json) -> str | None:
+        """Why the pod cannot go on this node now, worded as kube-scheduler words it."""
+        selector = pod["spec"].get("nodeSelector") or {}
+        if any(self.labels.get(k) != v for k, v in selector.items()):
+            return "1 node(s) didn't match Pod's node affinity/selector"
+        if len(self.assigned) >= int(self.capacity["pods"]):
+            return "1 Too many pods"
+        cpu, memory = pod_requests(pod)
+        used_cpu = sum((c for c, _ in self.assigned.values()), Decimal(0))
+        used_memory = sum((m for _, m in self.assigned.values()), Decimal(0))
+        if used_cpu + cpu > parse_quantity(self.capacity["cpu"]):
+            return "1 Insufficient cpu"
+        if used_memory + memory > parse_quantity(self.capacity["memory"]):
+            return "1 Insufficient memory"
+        return None
+
+    async def schedule(self, pod: Json) -> None:
+        """Bind the pod to this node if it fits; else mark it Unschedulable until room appears."""
+        meta = pod["metadata"]
+        reason = self.unfit_reason(pod)
+        if reason is None:
+            self.unschedulable.pop(meta["uid"], None)
+            self.assigned[meta["uid"]] = pod_requests(pod)
+            if not await self._bind(pod):
+                del self.assigned[meta["uid"]]
+            return
+        already = self.unschedulable.get(meta["uid"])
+        self.unschedulable[meta["uid"]] = (pod, reason)
+        if already is not None and already[1] == reason:
+            return
+        message = f"0/1 nodes are available: {reason}."
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+            "lastTransitionTime": rfc3339(now()),
+        }
+        with contextlib.suppress(ApiError):  # gone meanwhile
+            await self.api.call(
+                "PATCH",
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                {"status": {"conditions": [condition]}},
+                patch=True,
+            )
+
+    async def release(self, uid: str) -> None:
+        """A pod finished or went away: its room goes to pods waiting for it."""
+        if self.assigned.pop(uid, None) is None:
+            return
+        for pod, _ in list(self.unschedulable.values()):
+            await self.schedule(pod)
+
+    async def _bind(self, pod: Json) -> bool:
         meta = pod["metadata"]
         body = {
             "apiVersion": "v1",
@@ -597,12 +684,13 @@ class Kubelet:
             await self.api.call(
                 "POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", body
             )
-            self._bound.add(meta["uid"])
         except ApiError as e:
-            if e.status in (404, 409):  # gone, or already bound
-                self._bound.add(meta["uid"])
-            else:
+            if e.status == 409:  # already bound
+                return True
+            if e.status != 404:  # 404: gone meanwhile
                 log.warning("bind %s/%s: %s", meta["namespace"], meta["name"], e)
+            return False
+        return True
 
     async def finish_deletion(self, run: PodRun) -> None:
         """After the containers stopped: remove the pod object (its finalizers still apply)."""
@@ -778,7 +866,9 @@ def make_log_app(kubelet: Kubelet) -> web.Application:
 
 async def main(args: argparse.Namespace) -> None:
     api = Api(Path(args.kubeconfig))
-    kubelet = Kubelet(api, args.node, args.pods, Path(args.work_dir))
+    kubelet = Kubelet(
+        api, args.node, Path(args.work_dir), pods=args.pods, cpu=args.cpu, memory=args.memory
+    )
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(args.tls_cert, args.tls_key)
     runner = web.AppRunner(make_log_app(kubelet), access_log=None)
@@ -808,7 +898,9 @@ def cli() -> None:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--node", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--pods", type=int, default=110)
+    parser.add_argument("--pods", type=int, default=110, help="capacity: pods at once")
+    parser.add_argument("--cpu", default="8", help="capacity: CPU (a Kubernetes quantity)")
+    parser.add_argument("--memory", default="32Gi", help="capacity: memory (a quantity)")
     parser.add_argument("--tls-cert", required=True)
     parser.add_argument("--tls-key", required=True)
     parser.add_argument("--work-dir", required=True)

@@ -357,3 +357,106 @@ def test_a_cronjob_spawns_a_job_within_a_minute(
         )
         == "Complete"
     )
+
+
+def scheduled_condition(cluster: Cluster, ns: str, pod_name: str) -> Any:
+    pod = cluster.core.read_namespaced_pod_status(pod_name, ns)
+    return next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
+
+
+def test_a_pod_whose_node_selector_matches_no_node_stays_pending_as_unschedulable(
+    k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    cluster = k8s_clusters[0]
+    cluster.batch.create_namespaced_job(
+        k8s_namespace, job("picky", "true", pod={"nodeSelector": {"disktype": "ssd"}})
+    )
+    (pod,) = wait_until(
+        lambda: job_pods(cluster, k8s_namespace, "picky"), timeout=30, what="the job's pod"
+    )
+    condition_ = wait_until(
+        lambda: scheduled_condition(cluster, k8s_namespace, pod.metadata.name),
+        timeout=30,
+        what="PodScheduled condition",
+    )
+    assert (condition_.status, condition_.reason) == ("False", "Unschedulable")
+    assert condition_.message == (
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    )
+    pod = cluster.core.read_namespaced_pod(pod.metadata.name, k8s_namespace)
+    assert pod.spec.node_name is None and pod.status.phase == "Pending"
+
+
+def test_a_pod_waits_for_room_on_the_node_then_runs(
+    k8s_clusters: list[Cluster], k8s_namespace: str, tmp_path: Path
+) -> None:
+    cluster = k8s_clusters[0]
+    gate = tmp_path / "release"
+    big = {"resources": {"requests": {"cpu": "5"}}}
+
+    def hungry(name: str, script: str) -> dict[str, Any]:
+        manifest = job(name, script)
+        manifest["spec"]["template"]["spec"]["containers"][0].update(big)
+        return manifest
+
+    cluster.batch.create_namespaced_job(
+        k8s_namespace, hungry("first", f"while [ ! -e {gate} ]; do sleep 0.05; done")
+    )
+    wait_until(
+        lambda: any(p.status.phase == "Running" for p in job_pods(cluster, k8s_namespace, "first")),
+        timeout=30,
+        what="first pod to run",
+    )
+    cluster.batch.create_namespaced_job(k8s_namespace, hungry("second", "echo second"))
+    (second,) = wait_until(
+        lambda: job_pods(cluster, k8s_namespace, "second"), timeout=30, what="second pod"
+    )
+    waiting = wait_until(
+        lambda: scheduled_condition(cluster, k8s_namespace, second.metadata.name),
+        timeout=30,
+        what="second pod to be found unschedulable",
+    )
+    assert waiting.message == "0/1 nodes are available: 1 Insufficient cpu."
+    gate.touch()  # the first pod ends, and its 5 CPUs come free
+    assert (
+        wait_until(
+            lambda: condition(cluster, k8s_namespace, "second"),
+            timeout=60,
+            what="second job to run once there is room",
+        )
+        == "Complete"
+    )
+
+
+def test_a_container_whose_secret_is_missing_never_starts_and_says_why(
+    k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    cluster = k8s_clusters[0]
+    manifest = job("needs-secret", "echo $TOKEN")
+    manifest["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "token"}}}
+    ]
+    cluster.batch.create_namespaced_job(k8s_namespace, manifest)
+
+    def waiting_reason() -> Any:
+        pods = job_pods(cluster, k8s_namespace, "needs-secret")
+        statuses = (pods[0].status.container_statuses or []) if pods else []
+        return statuses and statuses[0].state.waiting
+
+    waiting = wait_until(waiting_reason, timeout=30, what="the container's waiting state")
+    assert waiting.reason == "CreateContainerConfigError"
+    assert waiting.message == 'secret "absent" not found'
+    # Once the Secret exists, the kubelet's retry starts the container.
+    cluster.core.create_namespaced_secret(
+        k8s_namespace, {"metadata": {"name": "absent"}, "stringData": {"token": "t0k"}}
+    )
+    assert (
+        wait_until(
+            lambda: condition(cluster, k8s_namespace, "needs-secret"),
+            timeout=30,
+            what="job to run once the secret exists",
+        )
+        == "Complete"
+    )
+    (pod,) = job_pods(cluster, k8s_namespace, "needs-secret")
+    assert cluster.core.read_namespaced_pod_log(pod.metadata.name, k8s_namespace) == "t0k\n"

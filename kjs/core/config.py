@@ -1,0 +1,191 @@
+"""Configuration (CONTRACT §2): a TOML file, then `KJS_*` environment variables, then flags.
+
+`KJS_MYSQL__URL=…` sets `[mysql] url`; values from the environment are parsed as TOML values
+when they parse (numbers, booleans, arrays) and taken as strings otherwise. Invalid values stop
+the process with one line naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from msgspec import Struct, field
+
+log = logging.getLogger(__name__)
+
+# Client-side and plugin-manager variables: not server keys, never warned about.
+_NOT_KEYS = {
+    "KJS_URL",
+    "KJS_TOKEN",
+    "KJS_DISABLE_PLUGINS",
+    "KJS_DISABLE_PLUGIN_AUTOLOAD",
+    "KJS_TESTENV_CACHE",
+    "KJS_TESTENV_DIR",
+}
+
+
+class SqliteSettings(Struct, forbid_unknown_fields=True):
+    path: str = "kjs.db"
+    """Relative paths are inside the data directory."""
+
+
+class MysqlSettings(Struct, forbid_unknown_fields=True):
+    url: str = ""
+    """SQLAlchemy URL, `mysql+pymysql://user:password@host:3306/kjs`."""
+    pool_size: int = 10
+
+
+class NsqSettings(Struct, forbid_unknown_fields=True):
+    nsqd_tcp: list[str] = field(default_factory=list)
+    nsqd_http: list[str] = field(default_factory=list)
+    lookupd_http: list[str] = field(default_factory=list)
+
+
+class WebhookSettings(Struct, forbid_unknown_fields=True):
+    secret: str = ""
+    timeout_s: float = 10.0
+    retry_for_s: float = 86400.0
+    allow_private: bool = False
+
+
+class Token(Struct, forbid_unknown_fields=True):
+    name: str
+    sha256: str
+    scopes: list[str] = field(default_factory=lambda: ["read"])
+    namespaces: list[str] = field(default_factory=list)
+    """Empty: every namespace."""
+
+
+class AuthSettings(Struct, forbid_unknown_fields=True):
+    tokens: list[Token] = field(default_factory=list)
+    compat_open: bool = False
+
+
+class DispatchSettings(Struct, forbid_unknown_fields=True):
+    unreachable_after_s: float = 30.0
+    lost_after_s: float = 300.0
+    ack_timeout_s: float = 30.0
+
+
+class LogSettings(Struct, forbid_unknown_fields=True):
+    cap_bytes_per_container: int = 10 * 1024 * 1024
+    retention_days: float = 30.0
+    final_wait_s: float = 10.0
+
+
+class AgentSettings(Struct, forbid_unknown_fields=True):
+    namespaces: list[str] = field(default_factory=list)
+    create_namespaces: bool = False
+    max_concurrent_jobs: int = 0
+    heartbeat_s: float = 5.0
+    resync_s: float = 60.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every configuration key, with the embedded defaults."""
+
+    store: str = "sqlite"
+    queue: str = "memory"
+    balancer: str = "leastload"
+    log_sink: str = "db"
+    notifier: str = "http"
+    election: str = "db"
+    data_dir: str = ".kjs"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    insecure: bool = False
+    sqlite: SqliteSettings = field(default_factory=SqliteSettings)
+    mysql: MysqlSettings = field(default_factory=MysqlSettings)
+    nsq: NsqSettings = field(default_factory=NsqSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+
+    def data_path(self, relative: str) -> Path:
+        """A path inside the data directory (created on demand)."""
+        path = Path(relative)
+        if path.is_absolute():
+            return path
+        base = Path(self.data_dir)
+        base.mkdir(parents=True, exist_ok=True)
+        return base / path
+
+
+class ConfigError(ValueError):
+    """One line naming the key and the reason."""
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    known = {f.name for f in msgspec.structs.fields(Settings)}
+    found: dict[str, Any] = {}
+    unknown = []
+    for name, text in environ.items():
+        if not name.startswith("KJS_") or name in _NOT_KEYS:
+            continue
+        path = [part.lower() for part in name[4:].split("__")]
+        if path[0] not in known:
+            unknown.append(name)
+            continue
+        node = found
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _env_value(text)
+    if unknown:
+        log.warning("ignoring unknown KJS_* environment variables: %s", ", ".join(sorted(unknown)))
+    return found
+
+
+def _field_of(error: msgspec.ValidationError) -> str:
+    text = str(error)
+    if " - at `$." in text:
+        return text.rsplit(" - at `$.", 1)[1].rstrip("`")
+    if "field `" in text:
+        return text.split("field `", 1)[1].split("`", 1)[0]
+    return "config"
+
+
+def load(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from defaults < file < environment < overrides (flags)."""
+    merged: dict[str, Any] = dict(defaults or {})
+    if config_file is not None:
+        try:
+            _merge(merged, tomllib.loads(Path(config_file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"config file {config_file}: {e}") from e
+    _merge(merged, _from_env(os.environ if environ is None else environ))
+    _merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(merged, Settings)
+    except msgspec.ValidationError as e:
+        message = str(e).split(" - at `", 1)[0]
+        raise ConfigError(f"{_field_of(e)}: {message}") from e

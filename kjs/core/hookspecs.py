@@ -1,0 +1,95 @@
+"""The hooks a kjs plugin may implement (pluggy project name `kjs`).
+
+Every hook is documented in `docs/plugin-hooks.md`; a test fails when one is not. Hooks are
+synchronous: async work lives on the backend objects that the registration hooks return. Adding
+an argument to a hook is compatible; renaming or removing one breaks plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from kjs.core.backends import Backend
+    from kjs.core.protocols import ClusterView, JobView
+
+PROJECT = "kjs"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_stores() -> Sequence[Backend]:
+    """Return store backends (jobs, cron jobs, events, logs, clusters, outbox), each by name.
+
+    Selected by the `store` configuration key."""
+
+
+@hookspec
+def register_queues() -> Sequence[Backend]:
+    """Return queue backends (dispatch, control, status, logs, heartbeats), each by name.
+
+    Selected by the `queue` configuration key."""
+
+
+@hookspec
+def register_balancers() -> Sequence[Backend]:
+    """Return balancers that place a job on one of the eligible clusters.
+
+    Selected by the `balancer` configuration key."""
+
+
+@hookspec
+def register_log_sinks() -> Sequence[Backend]:
+    """Return log sinks that keep collected container logs.
+
+    Selected by the `log_sink` configuration key."""
+
+
+@hookspec
+def register_elections() -> Sequence[Backend]:
+    """Return leader elections (who does the work that must happen once).
+
+    Selected by the `election` configuration key."""
+
+
+@hookspec
+def register_notifiers() -> Sequence[Backend]:
+    """Return notifiers that announce finished jobs (webhooks, ...).
+
+    Selected by the `notifier` configuration key."""
+
+
+@hookspec(firstresult=True)
+def select_cluster(job: JobView, clusters: Sequence[ClusterView]) -> str | None:
+    """Choose the cluster id for `job` among the eligible, ready `clusters`, overriding the
+    balancer; return None to have no opinion.
+
+    Stops at first non-None result."""
+
+
+@hookspec
+def prepare_manifest(job: JobView, manifest: dict[str, Any]) -> None:
+    """Edit the Kubernetes object (`manifest`, a Job or CronJob as a dict) in place before it
+    is dispatched. kjs's own labels are restored afterwards."""
+
+
+@hookspec
+def on_job_state_changed(job: JobView, old_state: str, new_state: str) -> None:
+    """Called after a job's state changed and was stored. A failure here is logged and does
+    not affect the job or other plugins."""
+
+
+@hookspec
+def register_routes() -> Sequence[Any]:
+    """Return extra Litestar route handlers (or Routers) to mount on the server."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands to the `kjs` command group."""

@@ -1,0 +1,122 @@
+"""Queue messages (CONTRACT §8): msgspec structs carrying their schema version `v`.
+
+Consumers accept their own version and the previous one, for rolling upgrades. Every message is
+delivered at least once; every consumer is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+from msgspec import Struct, field
+
+SCHEMA_VERSION = 1
+ACCEPTED_VERSIONS = frozenset({SCHEMA_VERSION, SCHEMA_VERSION - 1})
+
+STATUS_TOPIC = "kjs.status"
+LOGS_TOPIC = "kjs.logs"
+HEARTBEAT_TOPIC = "kjs.heartbeat"
+SERVER_CHANNEL = "server"
+AGENT_CHANNEL = "agent"
+
+
+def dispatch_topic(cluster_id: str) -> str:
+    return f"kjs.dispatch.{cluster_id}"
+
+
+def control_topic(cluster_id: str) -> str:
+    return f"kjs.control.{cluster_id}"
+
+
+class Dispatch(Struct, kw_only=True, tag="dispatch"):
+    """Server -> agent: create this object (idempotent: the name is derived from the id)."""
+
+    v: int = SCHEMA_VERSION
+    job_id: str
+    attempt: int
+    kind: Literal["job", "cronjob"] = "job"
+    manifest: dict[str, Any]
+    log_collect: str = "on_failure"
+    replaces: str | None = None  # the previous attempt's object, deleted first
+
+
+class Control(Struct, kw_only=True, tag="control"):
+    """Server -> agent: act on an existing object."""
+
+    v: int = SCHEMA_VERSION
+    action: Literal["cancel", "suspend", "resume", "resend_logs"]
+    job_id: str
+    attempt: int
+    namespace: str
+    k8s_name: str
+    kind: Literal["job", "cronjob"] = "job"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class StatusEvent(Struct, kw_only=True, tag="status"):
+    """Agent -> server: what an attempt's object looks like now (level-triggered)."""
+
+    v: int = SCHEMA_VERSION
+    cluster_id: str
+    job_id: str
+    attempt: int
+    state: str
+    at: dt.datetime
+    reason: str | None = None
+    message: str | None = None
+    pod: str | None = None
+    exit_codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    cron_id: str | None = None
+    k8s_name: str | None = None
+    # For a final state: the last log chunk's sequence number per "pod/container".
+    last_log_seq: dict[str, int] = field(default_factory=dict)
+
+
+class LogChunk(Struct, kw_only=True, tag="log"):
+    """Agent -> server: a piece of one container's log, in order by `seq`."""
+
+    v: int = SCHEMA_VERSION
+    job_id: str
+    attempt: int
+    pod: str
+    container: str
+    seq: int
+    data: bytes
+    truncated: bool = False
+
+
+class Heartbeat(Struct, kw_only=True, tag="heartbeat"):
+    """Agent -> server: the cluster is alive, with its load and capacity."""
+
+    v: int = SCHEMA_VERSION
+    cluster_id: str
+    at: dt.datetime
+    labels: dict[str, str] = field(default_factory=dict)
+    version: str | None = None
+    capacity: int = 0
+    running: int = 0
+    pending: int = 0
+
+
+Message = Dispatch | Control | StatusEvent | LogChunk | Heartbeat
+_decoder = msgspec.json.Decoder(Message)
+
+
+def encode(message: Message) -> bytes:
+    return msgspec.json.encode(message)
+
+
+class UnsupportedVersion(ValueError):
+    """A message from a version this process does not understand."""
+
+
+def decode(body: bytes) -> Message:
+    """Decode any queue message; refuse versions outside ACCEPTED_VERSIONS."""
+    message: Message = _decoder.decode(body)
+    if message.v not in ACCEPTED_VERSIONS:
+        raise UnsupportedVersion(
+            f"message schema v{message.v}; this kjs accepts {sorted(ACCEPTED_VERSIONS)}"
+        )
+    return message

@@ -1,0 +1,171 @@
+"""The plugin manager, behind a typed facade: core code never calls `pm.hook.*` itself.
+
+Built-in plugins are registered from `DEFAULT_PLUGINS` exactly like third-party ones, which come
+from the `kjs` entry-point group. A third-party plugin that fails to import is logged and skipped;
+`KJS_DISABLE_PLUGINS` (comma-separated names) and `KJS_DISABLE_PLUGIN_AUTOLOAD` turn plugins off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from kjs.core import hookspecs
+from kjs.core.backends import KINDS, Backend, BackendError
+
+if TYPE_CHECKING:
+    import click
+
+    from kjs.core.protocols import ClusterView, JobView
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "kjs.plugins.store_sqlite",
+    "kjs.plugins.store_mysql",
+    "kjs.plugins.queue_memory",
+    "kjs.plugins.balance_leastload",
+    "kjs.plugins.logs_db",
+    "kjs.plugins.election_db",
+    "kjs.plugins.election_single",
+)
+ENTRY_POINT_GROUP = "kjs"
+
+
+@dataclass
+class PluginInfo:
+    """A registered plugin: its name, the distribution it came from, and its backends."""
+
+    name: str
+    distribution: str
+    backends: list[str] = field(default_factory=list)
+
+
+def _disabled_from_env() -> set[str]:
+    return {p.strip() for p in os.environ.get("KJS_DISABLE_PLUGINS", "").split(",") if p.strip()}
+
+
+class Plugins:
+    """One application's plugins: built once, queried through typed methods."""
+
+    def __init__(
+        self,
+        *,
+        builtins: Sequence[str] = DEFAULT_PLUGINS,
+        extra: Iterable[object] = (),
+        autoload: bool | None = None,
+        disabled: Iterable[str] | None = None,
+    ) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._info: dict[str, PluginInfo] = {}
+        self._disabled = set(disabled) if disabled is not None else _disabled_from_env()
+        for module_name in builtins:
+            self._register(importlib.import_module(module_name), module_name, "kjs")
+        if autoload is None:
+            autoload = not os.environ.get("KJS_DISABLE_PLUGIN_AUTOLOAD")
+        if autoload:
+            self._load_entry_points()
+        for plugin in extra:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            self._register(plugin, name, "(inline)")
+        self._pm.check_pending()  # a misspelled hook name fails here, not silently
+        self._backends = {kind: self._collect(kind) for kind in KINDS}
+
+    def _register(self, plugin: object, name: str, distribution: str) -> None:
+        if name in self._disabled:
+            log.info("plugin %s disabled by KJS_DISABLE_PLUGINS", name)
+            return
+        self._pm.register(plugin, name=name)
+        self._info[name] = PluginInfo(name, distribution)
+
+    def _load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self._disabled or self._pm.has_plugin(ep.name):
+                continue
+            distribution = ep.dist.name if ep.dist else "?"
+            try:
+                plugin = ep.load()
+                self._register(plugin, ep.name, distribution)
+            except Exception:
+                log.exception("plugin %s from %s failed to load; skipped", ep.name, distribution)
+
+    def _collect(self, kind: str) -> dict[str, tuple[Backend, str]]:
+        hook_name = KINDS[kind][0]
+        found: dict[str, tuple[Backend, str]] = {}
+        for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+            for backend in impl.function() or ():
+                if backend.kind != kind:
+                    raise BackendError(
+                        f"plugin {impl.plugin_name} returned a {backend.kind} backend "
+                        f"from {hook_name}"
+                    )
+                if backend.name in found:
+                    other = found[backend.name][1]
+                    raise BackendError(
+                        f"{kind} backend {backend.name!r} is registered twice: by "
+                        f"{self._describe(other)} and by {self._describe(impl.plugin_name)}"
+                    )
+                found[backend.name] = (backend, impl.plugin_name)
+                self._info[impl.plugin_name].backends.append(f"{kind}:{backend.name}")
+        return found
+
+    def _describe(self, plugin_name: str) -> str:
+        info = self._info.get(plugin_name)
+        return f"{plugin_name} ({info.distribution})" if info else plugin_name
+
+    # -- backends --------------------------------------------------------------------------------
+
+    def backend_names(self, kind: str) -> list[str]:
+        return sorted(self._backends[kind])
+
+    def backend(self, kind: str, name: str) -> Backend:
+        """The backend of `kind` registered as `name`, or an error listing what is installed."""
+        try:
+            return self._backends[kind][name][0]
+        except KeyError:
+            installed = ", ".join(self.backend_names(kind)) or "none"
+            key = KINDS[kind][1]
+            raise BackendError(
+                f"{key} = {name!r}: no such {kind} backend is installed (installed: {installed})"
+            ) from None
+
+    def plugins(self) -> list[PluginInfo]:
+        return sorted(self._info.values(), key=lambda p: p.name)
+
+    # -- extension points ------------------------------------------------------------------------
+
+    def select_cluster(self, job: JobView, clusters: Sequence[ClusterView]) -> str | None:
+        result: str | None = self._pm.hook.select_cluster(job=job, clusters=clusters)
+        return result
+
+    def prepare_manifest(self, job: JobView, manifest: dict[str, Any]) -> None:
+        self._pm.hook.prepare_manifest(job=job, manifest=manifest)
+
+    def job_state_changed(self, job: JobView, old_state: str, new_state: str) -> None:
+        """Notify every plugin; one that fails is logged and does not stop the others."""
+        for impl in self._pm.hook.on_job_state_changed.get_hookimpls():
+            try:
+                impl.function(job=job, old_state=old_state, new_state=new_state)
+            except Exception:
+                log.exception("plugin %s failed in on_job_state_changed", impl.plugin_name)
+
+    def routes(self) -> list[Any]:
+        return [route for batch in self._pm.hook.register_routes() for route in batch or ()]
+
+    def add_commands(self, cli: click.Group) -> None:
+        self._pm.hook.register_commands(cli=cli)
+
+    def hook_names(self) -> list[str]:
+        return sorted(
+            name
+            for name in dir(hookspecs)
+            if getattr(getattr(hookspecs, name), "kjs_spec", None) is not None
+        )

@@ -1,0 +1,239 @@
+"""The contracts plugins implement. Core code only ever talks to these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from kjs.core.models import JobSpec
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.states import JobState
+
+
+class JobView(Protocol):
+    """A job as plugins see it (read-only)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def spec(self) -> JobSpec: ...
+    @property
+    def state(self) -> JobState: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def cluster_id(self) -> str | None: ...
+
+
+class ClusterView(Protocol):
+    """A cluster as plugins see it (read-only)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+
+
+# -- queue ---------------------------------------------------------------------------------------
+
+
+class Delivery(Protocol):
+    """One delivered message."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+Handler = Callable[[Delivery], Awaitable[bool]]
+"""Returns True to acknowledge; False or an exception puts the message back (at-least-once)."""
+
+
+class Queue(Protocol):
+    """Topics with channels: every channel of a topic gets each message; consumers of one
+    channel compete. Delivery is at least once."""
+
+    async def start(self) -> None: ...
+    async def publish(self, topic: str, body: bytes) -> None: ...
+    async def subscribe(self, topic: str, channel: str, handler: Handler) -> None: ...
+    async def ping(self) -> None:
+        """Raise if the queue cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Stop consuming (in-flight handlers finish or their messages go back), then close."""
+        ...
+
+
+# -- store ---------------------------------------------------------------------------------------
+
+
+class OutboxItem(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def job_id(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+class Store(Protocol):
+    """Durable state. Methods are synchronous (run in a thread pool); each is one transaction."""
+
+    def migrate(self) -> None: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+    def create_job(self, job: JobRecord, outbox: Sequence[tuple[str, bytes]] = ()) -> JobRecord:
+        """Insert the job and its outbox messages together; with an idempotency key already
+        used, return the first job instead (and insert nothing)."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+    def get_job_by_idempotency_key(self, key: str) -> JobRecord | None: ...
+    def list_jobs(
+        self, *, limit: int, cursor: str | None = None, **filters: Any
+    ) -> tuple[list[JobRecord], str | None]: ...
+
+    def update_job(
+        self,
+        job_id: str,
+        change: Callable[[JobRecord], JobRecord | None],
+        outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = lambda job: (),
+        event: Callable[[JobRecord], EventRecord | None] = lambda job: None,
+    ) -> tuple[JobRecord, JobRecord] | None:
+        """Read the job locked, apply `change` (None = no change), write it with its outbox
+        messages and event in one transaction; returns (before, after) or None."""
+        ...
+
+    def job_events(self, job_id: str) -> list[EventRecord]: ...
+
+    def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
+        """Pending jobs whose run_at has come (or have none), oldest first."""
+        ...
+
+    def next_run_at(self) -> dt.datetime | None:
+        """The earliest run_at of a pending delayed job (for the dispatcher's timer)."""
+        ...
+
+    # outbox
+    def outbox_due(self, now: dt.datetime, limit: int) -> list[OutboxItem]: ...
+    def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
+        """Published: delete it, or keep it to publish again at `retry_at` (until acknowledged)."""
+        ...
+
+    def outbox_ack(self, job_id: str) -> None:
+        """The agent has acted on the job's dispatch: stop re-publishing it."""
+        ...
+
+    # clusters
+    def upsert_cluster(self, cluster: ClusterRecord) -> None: ...
+    def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
+    def list_clusters(self) -> list[ClusterRecord]: ...
+    def set_cordoned(self, cluster_id: str, cordoned: bool) -> ClusterRecord | None: ...
+
+    # logs
+    def append_log(
+        self,
+        job_id: str,
+        attempt: int,
+        pod: str,
+        container: str,
+        seq: int,
+        data: bytes,
+        truncated: bool,
+    ) -> bool:
+        """Store one chunk; False if that (job, attempt, pod, container, seq) is stored already."""
+        ...
+
+    def read_logs(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        pod: str | None = None,
+        container: str | None = None,
+        after: dict[tuple[str, str], int] | None = None,
+    ) -> list[tuple[str, str, int, bytes]]:
+        """(pod, container, seq, data) in order; `after` skips what a follower already has."""
+        ...
+
+    # cron
+    def create_cron(
+        self, cron: CronRecord, outbox: Sequence[tuple[str, bytes]] = ()
+    ) -> CronRecord: ...
+    def get_cron(self, cron_id: str) -> CronRecord | None: ...
+
+    # leader lease
+    def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:
+        """Take or renew the named lease; returns the fencing token, or None if another holds it."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
+
+
+class Balancer(Protocol):
+    """Places a job on one of the clusters that may take it."""
+
+    def choose(
+        self, job: JobView, clusters: Sequence[ClusterView], in_flight: dict[str, int]
+    ) -> str | None:
+        """The chosen cluster id, or None when every eligible cluster is full."""
+        ...
+
+
+class LogSink(Protocol):
+    """Keeps collected logs."""
+
+    async def append(
+        self,
+        job_id: str,
+        attempt: int,
+        pod: str,
+        container: str,
+        seq: int,
+        data: bytes,
+        truncated: bool,
+    ) -> bool: ...
+
+    async def read(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        pod: str | None = None,
+        container: str | None = None,
+        after: dict[tuple[str, str], int] | None = None,
+    ) -> list[tuple[str, str, int, bytes]]: ...
+
+
+class Election(Protocol):
+    """Decides whether this process is the leader for work that must happen once."""
+
+    async def start(self) -> None: ...
+    @property
+    def is_leader(self) -> bool: ...
+    @property
+    def fencing_token(self) -> int: ...
+    async def wait_leader(self) -> None: ...
+    async def close(self) -> None:
+        """Give up leadership at once (SIGTERM), so a successor need not wait for expiry."""
+        ...
+
+
+class Notifier(Protocol):
+    """Announces finished jobs."""
+
+    async def notify(self, job: JobRecord, event: str) -> None: ...

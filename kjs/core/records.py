@@ -1,0 +1,98 @@
+"""What the store keeps: jobs (one row per job and per cron run), cron jobs, events, clusters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from msgspec import Struct, field
+
+from kjs.core.models import CronSpec, JobSpec
+from kjs.core.states import JobState
+
+
+class JobRecord(Struct, kw_only=True):
+    """A job as stored: its spec, where it was placed, and its current attempt's state."""
+
+    id: str
+    spec: JobSpec
+    state: JobState = JobState.PENDING
+    attempt: int = 1
+    cluster_id: str | None = None
+    k8s_name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    run_at: dt.datetime | None = None
+    dispatched_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    exit_codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    reason: str | None = None
+    message: str | None = None
+    cron_id: str | None = None
+    idempotency_key: str | None = None
+
+    # JobView, for plugins
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace
+
+
+class CronRecord(Struct, kw_only=True):
+    """A cron job as stored, with its run counters."""
+
+    id: str
+    spec: CronSpec
+    attempt: int = 1
+    cluster_id: str | None = None
+    k8s_name: str
+    state: str = "pending"  # native: pending -> dispatched -> created; managed: active
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    next_run_at: dt.datetime | None = None
+    last_run_at: dt.datetime | None = None
+    runs_total: int = 0
+    runs_succeeded: int = 0
+    deleted: bool = False
+
+
+class EventRecord(Struct, kw_only=True):
+    """One entry of a job's status history."""
+
+    job_id: str
+    attempt: int
+    state: str
+    at: dt.datetime
+    reason: str | None = None
+    message: str | None = None
+    pod: str | None = None
+    exit_code: int | None = None
+    cluster_id: str | None = None
+
+
+class ClusterRecord(Struct, kw_only=True):
+    """A cluster as known from its agent's heartbeats."""
+
+    id: str
+    state: str = "ready"
+    labels: dict[str, str] = field(default_factory=dict)
+    version: str | None = None
+    capacity: int = 0
+    running: int = 0
+    pending: int = 0
+    last_heartbeat: dt.datetime | None = None
+    cordoned: bool = False
+
+
+def job_json(job: JobRecord) -> dict[str, Any]:
+    """The API representation (CONTRACT §4): the spec's fields, then the status fields."""
+    out: dict[str, Any] = msgspec.to_builtins(job.spec)
+    status = msgspec.to_builtins(job)
+    del status["spec"], status["idempotency_key"]
+    out.update(status)
+    return out

@@ -1,0 +1,1 @@
+"""SQL storage shared by the SQLite and MySQL store plugins."""

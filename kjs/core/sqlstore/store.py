@@ -1,0 +1,502 @@
+"""The SQL store (SQLAlchemy Core, sync): the `Store` contract on SQLite and MySQL alike."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from kjs.core.models import CronSpec, JobSpec
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.sqlstore import tables as t
+from kjs.core.states import JobState
+
+_json = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    topic: str
+    body: bytes
+    job_id: str | None
+    attempts: int
+
+
+def _cursor(created_at: dt.datetime, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return dt.datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError("cursor is not one this server handed out") from e
+
+
+class SqlStore:
+    """One engine, one transaction per method. Writers lock the rows they change."""
+
+    def __init__(self, engine: sa.Engine, *, describe: str) -> None:
+        self.engine = engine
+        self.describe = describe  # "SQLite at …" / "MySQL at host:port", for error messages
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        # `kjs_write` lets the SQLite store begin with IMMEDIATE: a read-then-write transaction
+        # then never fails half-way on "database is locked".
+        with self.engine.connect() as conn:
+            conn.execution_options(kjs_write=True)
+            with conn.begin():
+                yield conn
+
+    def migrate(self) -> None:
+        from kjs.core.sqlstore.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _job_row(job: JobRecord) -> dict[str, Any]:
+        return {
+            "id": job.id,
+            "name": job.spec.name,
+            "namespace": job.spec.namespace,
+            "state": str(job.state),
+            "attempt": job.attempt,
+            "cluster_id": job.cluster_id,
+            "k8s_name": job.k8s_name,
+            "spec": _json.encode(job.spec).decode(),
+            "run_at": job.run_at,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+            "dispatched_at": job.dispatched_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "exit_codes": _json.encode(job.exit_codes).decode(),
+            "reason": job.reason,
+            "message": job.message,
+            "cron_id": job.cron_id,
+            "idempotency_key": job.idempotency_key,
+        }
+
+    @staticmethod
+    def _job(row: sa.Row[Any]) -> JobRecord:
+        m = row._mapping
+        return JobRecord(
+            id=m["id"],
+            spec=msgspec.json.decode(m["spec"], type=JobSpec),
+            state=JobState(m["state"]),
+            attempt=m["attempt"],
+            cluster_id=m["cluster_id"],
+            k8s_name=m["k8s_name"],
+            run_at=m["run_at"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+            dispatched_at=m["dispatched_at"],
+            started_at=m["started_at"],
+            finished_at=m["finished_at"],
+            exit_codes=msgspec.json.decode(m["exit_codes"]),
+            reason=m["reason"],
+            message=m["message"],
+            cron_id=m["cron_id"],
+            idempotency_key=m["idempotency_key"],
+        )
+
+    def _insert_outbox(
+        self,
+        conn: sa.Connection,
+        messages: Sequence[tuple[str, bytes]],
+        job_id: str | None,
+        now: dt.datetime,
+    ) -> None:
+        if messages:
+            conn.execute(
+                t.outbox.insert(),
+                [
+                    {
+                        "topic": topic,
+                        "body": body,
+                        "job_id": job_id if topic.startswith("kjs.dispatch.") else None,
+                        "available_at": now,
+                        "attempts": 0,
+                    }
+                    for topic, body in messages
+                ],
+            )
+
+    def create_job(self, job: JobRecord, outbox: Sequence[tuple[str, bytes]] = ()) -> JobRecord:
+        try:
+            with self._tx() as conn:
+                conn.execute(t.jobs.insert(), self._job_row(job))
+                if job.spec.labels:
+                    conn.execute(
+                        t.job_labels.insert(),
+                        [
+                            {"job_id": job.id, "key": k, "value": v}
+                            for k, v in job.spec.labels.items()
+                        ],
+                    )
+                self._insert_outbox(conn, outbox, job.id, job.created_at)
+                conn.execute(
+                    t.job_events.insert(),
+                    {
+                        "job_id": job.id,
+                        "attempt": job.attempt,
+                        "state": str(job.state),
+                        "at": job.created_at,
+                        "reason": "Accepted",
+                        "cluster_id": None,
+                    },
+                )
+        except sa.exc.IntegrityError:
+            if job.idempotency_key:
+                existing = self.get_job_by_idempotency_key(job.idempotency_key)
+                if existing is not None:
+                    return existing
+            raise
+        return job
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        return self._job(row) if row else None
+
+    def get_job_by_idempotency_key(self, key: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.idempotency_key == key)).first()
+        return self._job(row) if row else None
+
+    def list_jobs(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        state: str | None = None,
+        cluster_id: str | None = None,
+        name: str | None = None,
+        cron_id: str | None = None,
+        labels: dict[str, str] | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """Newest first, `limit` at a time; keyset pagination on (created_at, id)."""
+        j = t.jobs.c
+        query = sa.select(t.jobs)
+        for column, value in (
+            (j.state, state),
+            (j.cluster_id, cluster_id),
+            (j.name, name),
+            (j.cron_id, cron_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        for key, value in (labels or {}).items():
+            query = query.where(
+                sa.exists().where(
+                    t.job_labels.c.job_id == j.id,
+                    t.job_labels.c.key == key,
+                    t.job_labels.c.value == value,
+                )
+            )
+        if created_after is not None:
+            query = query.where(j.created_at >= created_after)
+        if created_before is not None:
+            query = query.where(j.created_at < created_before)
+        if cursor:
+            created, job_id = _parse_cursor(cursor)
+            query = query.where(
+                sa.or_(j.created_at < created, sa.and_(j.created_at == created, j.id < job_id))
+            )
+        query = query.order_by(j.created_at.desc(), j.id.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [self._job(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return items, _cursor(items[-1].created_at, items[-1].id) if more and items else None
+
+    def update_job(
+        self,
+        job_id: str,
+        change: Callable[[JobRecord], JobRecord | None],
+        outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = lambda job: (),
+        event: Callable[[JobRecord], EventRecord | None] = lambda job: None,
+    ) -> tuple[JobRecord, JobRecord] | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            before = self._job(row)
+            after = change(before)
+            if after is None:
+                return None
+            values = self._job_row(after)
+            del values["id"]
+            conn.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(values))
+            if after.spec.labels != before.spec.labels:
+                conn.execute(t.job_labels.delete().where(t.job_labels.c.job_id == job_id))
+                if after.spec.labels:
+                    conn.execute(
+                        t.job_labels.insert(),
+                        [
+                            {"job_id": job_id, "key": k, "value": v}
+                            for k, v in after.spec.labels.items()
+                        ],
+                    )
+            self._insert_outbox(conn, outbox(after), job_id, after.updated_at)
+            if (ev := event(after)) is not None:
+                conn.execute(
+                    t.job_events.insert(), msgspec.to_builtins(ev, builtin_types=(dt.datetime,))
+                )
+        return before, after
+
+    def job_events(self, job_id: str) -> list[EventRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.job_events)
+                .where(t.job_events.c.job_id == job_id)
+                .order_by(t.job_events.c.id)
+            ).all()
+        return [EventRecord(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
+
+    def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.jobs)
+                .where(j.state == JobState.PENDING.value)
+                .where(sa.or_(j.run_at.is_(None), j.run_at <= now))
+                .order_by(j.created_at)
+                .limit(limit)
+            ).all()
+        return [self._job(r) for r in rows]
+
+    def next_run_at(self) -> dt.datetime | None:
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(j.run_at)).where(j.state == JobState.PENDING.value)
+            ).scalar()
+        return (
+            None
+            if value is None
+            else t.UTCDateTime().process_result_value(value, self.engine.dialect)
+        )
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    def outbox_due(self, now: dt.datetime, limit: int) -> list[OutboxRow]:
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(o.id, o.topic, o.body, o.job_id, o.attempts)
+                .where(o.available_at <= now)
+                .order_by(o.id)
+                .limit(limit)
+            ).all()
+        return [OutboxRow(*r) for r in rows]
+
+    def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
+        o = t.outbox
+        with self._tx() as conn:
+            if retry_at is None:
+                conn.execute(o.delete().where(o.c.id == item_id))
+            else:
+                conn.execute(
+                    o.update()
+                    .where(o.c.id == item_id)
+                    .values(available_at=retry_at, attempts=o.c.attempts + 1)
+                )
+
+    def outbox_ack(self, job_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
+
+    def outbox_size(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.outbox)).scalar_one())
+
+    # -- clusters --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _cluster(row: sa.Row[Any]) -> ClusterRecord:
+        m = dict(row._mapping)
+        m["labels"] = msgspec.json.decode(m["labels"])
+        return ClusterRecord(**m)
+
+    def upsert_cluster(self, cluster: ClusterRecord) -> None:
+        """Record a heartbeat; a cordon set through the API is kept."""
+        values = msgspec.to_builtins(cluster, builtin_types=(dt.datetime,))
+        values["labels"] = _json.encode(cluster.labels).decode()
+        del values["state"]
+        with self._tx() as conn:
+            existing = conn.execute(
+                sa.select(t.clusters.c.cordoned)
+                .where(t.clusters.c.id == cluster.id)
+                .with_for_update()
+            ).first()
+            if existing is None:
+                conn.execute(t.clusters.insert(), values)
+            else:
+                del values["cordoned"]
+                conn.execute(
+                    t.clusters.update().where(t.clusters.c.id == cluster.id).values(values)
+                )
+
+    def get_cluster(self, cluster_id: str) -> ClusterRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.clusters).where(t.clusters.c.id == cluster_id)).first()
+        return self._cluster(row) if row else None
+
+    def list_clusters(self) -> list[ClusterRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.clusters).order_by(t.clusters.c.id)).all()
+        return [self._cluster(r) for r in rows]
+
+    def set_cordoned(self, cluster_id: str, cordoned: bool) -> ClusterRecord | None:
+        with self._tx() as conn:
+            conn.execute(
+                t.clusters.update().where(t.clusters.c.id == cluster_id).values(cordoned=cordoned)
+            )
+        return self.get_cluster(cluster_id)
+
+    # -- logs ------------------------------------------------------------------------------------
+
+    def append_log(
+        self,
+        job_id: str,
+        attempt: int,
+        pod: str,
+        container: str,
+        seq: int,
+        data: bytes,
+        truncated: bool,
+    ) -> bool:
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    t.job_logs.insert(),
+                    {
+                        "job_id": job_id,
+                        "attempt": attempt,
+                        "pod": pod,
+                        "container": container,
+                        "seq": seq,
+                        "data": zlib.compress(data),
+                        "size": len(data),
+                        "truncated": truncated,
+                        "created_at": dt.datetime.now(dt.UTC),
+                    },
+                )
+        except sa.exc.IntegrityError:
+            return False  # that chunk is stored already
+        return True
+
+    def read_logs(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        pod: str | None = None,
+        container: str | None = None,
+        after: dict[tuple[str, str], int] | None = None,
+    ) -> list[tuple[str, str, int, bytes]]:
+        c = t.job_logs.c
+        query = sa.select(c.pod, c.container, c.seq, c.data).where(c.job_id == job_id)
+        for column, value in ((c.attempt, attempt), (c.pod, pod), (c.container, container)):
+            if value is not None:
+                query = query.where(column == value)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.attempt, c.pod, c.container, c.seq)).all()
+        after = after or {}
+        return [
+            (p, ctr, seq, zlib.decompress(data))
+            for p, ctr, seq, data in rows
+            if seq > after.get((p, ctr), -1)
+        ]
+
+    # -- cron ------------------------------------------------------------------------------------
+
+    def create_cron(self, cron: CronRecord, outbox: Sequence[tuple[str, bytes]] = ()) -> CronRecord:
+        with self._tx() as conn:
+            conn.execute(t.cronjobs.insert(), self._cron_row(cron))
+            self._insert_outbox(conn, outbox, cron.id, cron.created_at)
+        return cron
+
+    @staticmethod
+    def _cron_row(cron: CronRecord) -> dict[str, Any]:
+        values: dict[str, Any] = msgspec.to_builtins(cron, builtin_types=(dt.datetime,))
+        values["spec"] = _json.encode(cron.spec).decode()
+        values["name"], values["namespace"] = cron.spec.name, cron.spec.namespace
+        return values
+
+    def get_cron(self, cron_id: str) -> CronRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.cronjobs).where(t.cronjobs.c.id == cron_id)).first()
+        if row is None:
+            return None
+        m = dict(row._mapping)
+        m["spec"] = msgspec.json.decode(m.pop("spec"), type=CronSpec)
+        del m["name"], m["namespace"]
+        return CronRecord(**m)
+
+    # -- leader lease ----------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:
+        expires = now + dt.timedelta(seconds=ttl_s)
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(t.leases).where(t.leases.c.name == name).with_for_update()
+            ).first()
+            if row is None:
+                try:
+                    conn.execute(
+                        t.leases.insert(),
+                        {"name": name, "holder": holder, "expires_at": expires, "token": 1},
+                    )
+                except sa.exc.IntegrityError:
+                    return None  # another replica created it first
+                return 1
+            m = row._mapping
+            if m["holder"] == holder and m["expires_at"] is not None and m["expires_at"] > now:
+                conn.execute(
+                    t.leases.update().where(t.leases.c.name == name).values(expires_at=expires)
+                )
+                return int(m["token"])
+            if m["holder"] is None or m["expires_at"] is None or m["expires_at"] <= now:
+                token = int(m["token"]) + 1
+                conn.execute(
+                    t.leases.update()
+                    .where(t.leases.c.name == name)
+                    .values(holder=holder, expires_at=expires, token=token)
+                )
+                return token
+            return None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                t.leases.update()
+                .where(t.leases.c.name == name, t.leases.c.holder == holder)
+                .values(holder=None, expires_at=None)
+            )

@@ -1,0 +1,203 @@
+"""Table definitions shared by the SQLite and MySQL stores (and checked against the migrations)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored naive UTC with microseconds."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def LongText() -> sa.types.TypeEngine[str]:
+    """Text that holds a whole job spec (up to the 1 MiB body limit) on MySQL too."""
+    return sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+
+def Blob() -> sa.types.TypeEngine[bytes]:
+    return sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql")
+
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("namespace", sa.String(63), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("cluster_id", sa.String(40)),
+    sa.Column("k8s_name", sa.String(63), nullable=False),
+    sa.Column("spec", LongText(), nullable=False),
+    sa.Column("run_at", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("dispatched_at", UTCDateTime()),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("exit_codes", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(255)),
+    sa.Column("message", sa.Text),
+    sa.Column("cron_id", sa.String(36)),
+    sa.Column("idempotency_key", sa.String(255), unique=True),
+    # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "state", "created_at", "id"),
+    sa.Index(None, "cluster_id", "created_at", "id"),
+    sa.Index(None, "name", "created_at", "id"),
+    sa.Index(None, "cron_id", "created_at", "id"),
+    sa.Index(None, "state", "run_at"),  # due pending jobs
+)
+
+job_labels = sa.Table(
+    "job_labels",
+    metadata,
+    sa.Column("job_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(317), primary_key=True),
+    sa.Column("value", sa.String(63), nullable=False),
+    sa.Index(None, "key", "value", "job_id"),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(255)),
+    sa.Column("message", sa.Text),
+    sa.Column("pod", sa.String(253)),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("cluster_id", sa.String(40)),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index(None, "job_id", "id"),
+    sa.Index(None, "at"),
+)
+
+job_logs = sa.Table(
+    "job_logs",
+    metadata,
+    sa.Column("job_id", sa.String(36), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("pod", sa.String(253), primary_key=True),
+    sa.Column("container", sa.String(63), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", Blob(), nullable=False),  # zlib-compressed
+    sa.Column("size", sa.Integer, nullable=False),  # uncompressed bytes, for the cap
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "created_at"),
+)
+
+clusters = sa.Table(
+    "clusters",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("labels", sa.Text, nullable=False),
+    sa.Column("version", sa.String(64)),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("running", sa.Integer, nullable=False),
+    sa.Column("pending", sa.Integer, nullable=False),
+    sa.Column("last_heartbeat", UTCDateTime()),
+    sa.Column("cordoned", sa.Boolean, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("body", Blob(), nullable=False),
+    # Set for a dispatch: it stays until the agent acknowledges the job.
+    sa.Column("job_id", sa.String(36)),
+    sa.Column("available_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Index(None, "available_at"),
+    sa.Index(None, "job_id"),
+)
+
+cronjobs = sa.Table(
+    "cronjobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("namespace", sa.String(63), nullable=False),
+    sa.Column("spec", LongText(), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("cluster_id", sa.String(40)),
+    sa.Column("k8s_name", sa.String(63), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("next_run_at", UTCDateTime()),
+    sa.Column("last_run_at", UTCDateTime()),
+    sa.Column("runs_total", sa.Integer, nullable=False),
+    sa.Column("runs_succeeded", sa.Integer, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "next_run_at"),
+)
+
+cron_ticks = sa.Table(
+    "cron_ticks",
+    metadata,
+    # One row per fired tick: the primary key makes "one run per tick" hold across replicas.
+    sa.Column("cron_id", sa.String(36), primary_key=True),
+    sa.Column("fire_at", UTCDateTime(), primary_key=True),
+    sa.Column("job_id", sa.String(36), nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(255)),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("token", sa.BigInteger, nullable=False),  # fencing: grows with each new holder
+)

@@ -1,0 +1,1 @@
+"""Default plugins, written exactly as a third-party package would write them."""

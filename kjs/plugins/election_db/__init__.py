@@ -1,0 +1,105 @@
+"""`election = "db"`: the server leader holds a lease row in the store, with expiry and fencing.
+
+The lease is renewed every third of its time to live; a leader that fails to renew before its
+own deadline stops leading at once (it may have been replaced). The fencing token grows with each
+new holder, so work a stale leader started can be recognised and refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+
+from kjs.core.backends import Backend
+from kjs.core.hookspecs import hookimpl
+from kjs.core.protocols import Store
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "server-leader"
+
+
+class DbElection:
+    def __init__(self, store: Store, *, ttl_s: float = 15.0, name: str = LEASE_NAME) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.name = name
+        self.holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._token = 0
+        self._valid_until = 0.0  # monotonic
+        self._became_leader = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self._token > 0 and time.monotonic() < self._valid_until
+
+    @property
+    def fencing_token(self) -> int:
+        return self._token if self.is_leader else 0
+
+    async def start(self) -> None:
+        await self._try_once()
+        self._task = asyncio.create_task(self._run(), name="election_db")
+
+    async def _try_once(self) -> None:
+        asked_at = time.monotonic()
+        try:
+            token = await asyncio.to_thread(
+                self.store.acquire_lease,
+                self.name,
+                self.holder,
+                self.ttl_s,
+                dt.datetime.now(dt.UTC),
+            )
+        except Exception as e:  # the store is down: keep leading only until our lease ends
+            log.warning("leader lease not renewed: %s", e)
+            return
+        was_leader = self.is_leader
+        if token is None:
+            self._token, self._valid_until = 0, 0.0
+            self._became_leader.clear()
+            if was_leader:
+                log.warning("lost the leader lease")
+            return
+        self._token, self._valid_until = token, asked_at + self.ttl_s
+        if not was_leader:
+            log.info("leader now (fencing token %d)", token)
+            self._became_leader.set()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            await self._try_once()
+
+    async def wait_leader(self) -> None:
+        while not self.is_leader:
+            self._became_leader.clear()
+            await self._became_leader.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._token:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release_lease, self.name, self.holder)
+        self._token, self._valid_until = 0, 0.0
+
+
+@hookimpl
+def register_elections() -> list[Backend]:
+    return [
+        Backend(
+            "election",
+            "db",
+            lambda context: DbElection(context.store),
+            "server leader through a lease row in the store",
+        )
+    ]

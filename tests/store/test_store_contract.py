@@ -1,0 +1,288 @@
+"""One contract suite for every store backend: SQLite, and the real MariaDB of the test env."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from kjs.core.models import CronSpec, JobSpec
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.sqlstore import tables
+from kjs.core.sqlstore.store import SqlStore
+from kjs.core.states import JobState
+from kjs.plugins.store_mysql import engine_for as mysql_engine
+from kjs.plugins.store_sqlite import engine_for as sqlite_engine
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def migrated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("store") / "kjs.db"
+        store = SqlStore(sqlite_engine(str(path)), describe="sqlite")
+    else:
+        admin_url = request.getfixturevalue("mysql_env")["admin_url"]
+        database = f"kjs_contract_{secrets.token_hex(4)}"
+        admin = sa.create_engine(admin_url)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {database} CHARACTER SET utf8mb4"))
+        store = SqlStore(mysql_engine(admin_url + database), describe="mysql")
+    store.migrate()
+    yield store
+    store.close()
+    if request.param == "mysql":
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {database}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(migrated: SqlStore) -> SqlStore:
+    with migrated.engine.begin() as conn:
+        for table in reversed(tables.metadata.sorted_tables):
+            conn.execute(table.delete())
+    return migrated
+
+
+def make_job(n: int = 0, **changes: object) -> JobRecord:
+    spec = msgspec.convert(
+        {"name": f"job-{n}", "namespace": "ops", "image": "alpine", "labels": {"team": "data"}},
+        JobSpec,
+    )
+    job_id = str(uuid.uuid4())
+    job = JobRecord(
+        id=job_id,
+        spec=spec,
+        k8s_name=f"job-{n}-{job_id[:8]}",
+        created_at=NOW + dt.timedelta(seconds=n),
+        updated_at=NOW + dt.timedelta(seconds=n),
+    )
+    return msgspec.structs.replace(job, **changes)
+
+
+def test_migrating_again_changes_nothing_and_the_schema_matches_the_tables(store: SqlStore) -> None:
+    store.migrate()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    assert diff == []
+
+
+def test_a_job_round_trips_with_every_field(store: SqlStore) -> None:
+    job = make_job(
+        state=JobState.RUNNING,
+        attempt=2,
+        cluster_id="c1",
+        run_at=NOW,
+        dispatched_at=NOW,
+        started_at=NOW,
+        exit_codes={"pod-a": {"main": 3}},
+        reason="R",
+        message="m",
+        cron_id=str(uuid.uuid4()),
+        idempotency_key="k-1",
+    )
+    store.create_job(job)
+    assert store.get_job(job.id) == job
+    assert store.get_job(str(uuid.uuid4())) is None
+
+
+def test_an_idempotency_key_returns_the_first_job_and_writes_nothing_more(store: SqlStore) -> None:
+    first = store.create_job(make_job(1, idempotency_key="same"), [("kjs.dispatch.c1", b"one")])
+    again = store.create_job(make_job(2, idempotency_key="same"), [("kjs.dispatch.c1", b"two")])
+    assert again == first
+    assert [o.body for o in store.outbox_due(NOW + dt.timedelta(days=1), 10)] == [b"one"]
+
+
+def test_outbox_messages_are_written_with_the_job(store: SqlStore) -> None:
+    job = store.create_job(make_job(), [("kjs.dispatch.c1", b"dispatch"), ("kjs.other", b"x")])
+    due = store.outbox_due(NOW, 10)
+    assert [(o.topic, o.body, o.job_id) for o in due] == [
+        ("kjs.dispatch.c1", b"dispatch", job.id),
+        ("kjs.other", b"x", None),
+    ]
+    # A dispatch is kept (to re-publish) until acknowledged; other messages go once sent.
+    store.outbox_sent(due[0].id, retry_at=NOW + dt.timedelta(seconds=30))
+    store.outbox_sent(due[1].id, retry_at=None)
+    assert store.outbox_due(NOW + dt.timedelta(seconds=29), 10) == []
+    (retry,) = store.outbox_due(NOW + dt.timedelta(seconds=30), 10)
+    assert retry.attempts == 1
+    store.outbox_ack(job.id)
+    assert store.outbox_due(NOW + dt.timedelta(days=1), 10) == []
+
+
+def test_listing_is_newest_first_in_pages_with_nothing_missed(store: SqlStore) -> None:
+    jobs = [store.create_job(make_job(n)) for n in range(25)]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page, cursor = store.list_jobs(limit=10, cursor=cursor)
+        seen += [j.id for j in page]
+        if cursor is None:
+            break
+    assert seen == [j.id for j in reversed(jobs)]
+
+
+def test_listing_filters(store: SqlStore) -> None:
+    cron_id = str(uuid.uuid4())
+    a = store.create_job(make_job(1, state=JobState.RUNNING, cluster_id="c1"))
+    b = store.create_job(make_job(2, cron_id=cron_id, cluster_id="c2"))
+    c = store.create_job(make_job(3))
+    store.update_job(
+        c.id,
+        lambda j: msgspec.structs.replace(
+            j, spec=msgspec.structs.replace(j.spec, labels={"team": "web"})
+        ),
+    )
+
+    def ids(**filters: object) -> list[str]:
+        return [j.id for j in store.list_jobs(limit=50, **filters)[0]]  # type: ignore[arg-type]
+
+    assert ids(state="running") == [a.id]
+    assert ids(cluster_id="c2") == [b.id]
+    assert ids(name="job-3") == [c.id]
+    assert ids(cron_id=cron_id) == [b.id]
+    assert ids(labels={"team": "data"}) == [b.id, a.id]
+    assert ids(labels={"team": "web"}) == [c.id]
+    assert ids(created_after=NOW + dt.timedelta(seconds=2)) == [c.id, b.id]
+    assert ids(created_before=NOW + dt.timedelta(seconds=2)) == [a.id]
+    with pytest.raises(ValueError, match="cursor"):
+        store.list_jobs(limit=5, cursor="garbage")
+
+
+def test_update_writes_state_event_and_outbox_together(store: SqlStore) -> None:
+    job = store.create_job(make_job())
+    later = NOW + dt.timedelta(minutes=1)
+    result = store.update_job(
+        job.id,
+        lambda j: msgspec.structs.replace(
+            j, state=JobState.DISPATCHED, cluster_id="c1", updated_at=later
+        ),
+        outbox=lambda j: [(f"kjs.dispatch.{j.cluster_id}", b"go")],
+        event=lambda j: EventRecord(
+            job_id=j.id, attempt=j.attempt, state=j.state, at=later, cluster_id=j.cluster_id
+        ),
+    )
+    assert result is not None
+    before, after = result
+    assert before.state == JobState.PENDING and after.state == JobState.DISPATCHED
+    assert store.get_job(job.id) == after
+    assert [e.state for e in store.job_events(job.id)] == ["pending", "dispatched"]
+    assert [o.topic for o in store.outbox_due(later, 10)] == ["kjs.dispatch.c1"]
+    assert store.update_job(job.id, lambda j: None) is None  # no change, nothing written
+    assert store.update_job(str(uuid.uuid4()), lambda j: j) is None
+
+
+def test_concurrent_updates_of_one_job_are_serialised(store: SqlStore) -> None:
+    job = store.create_job(make_job())
+
+    def bump(_: int) -> None:
+        for _ in range(25):
+            store.update_job(job.id, lambda j: msgspec.structs.replace(j, attempt=j.attempt + 1))
+
+    threads = [threading.Thread(target=bump, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = store.get_job(job.id)
+    assert final is not None and final.attempt == 1 + 4 * 25
+
+
+def test_due_jobs_and_the_next_run_at(store: SqlStore) -> None:
+    now_job = store.create_job(make_job(1))
+    later = store.create_job(make_job(2, run_at=NOW + dt.timedelta(hours=1)))
+    store.create_job(make_job(3, state=JobState.RUNNING))
+    assert [j.id for j in store.due_jobs(NOW, 10)] == [now_job.id]
+    assert [j.id for j in store.due_jobs(NOW + dt.timedelta(hours=1), 10)] == [now_job.id, later.id]
+    assert store.next_run_at() == NOW + dt.timedelta(hours=1)
+
+
+def test_clusters_keep_their_cordon_across_heartbeats(store: SqlStore) -> None:
+    heartbeat = ClusterRecord(
+        id="c1", labels={"zone": "a"}, capacity=10, running=2, last_heartbeat=NOW
+    )
+    store.upsert_cluster(heartbeat)
+    assert store.get_cluster("c1") == heartbeat
+    assert store.set_cordoned("c1", True) is not None
+    store.upsert_cluster(msgspec.structs.replace(heartbeat, running=5))
+    cluster = store.get_cluster("c1")
+    assert cluster is not None and cluster.cordoned and cluster.running == 5
+    assert [c.id for c in store.list_clusters()] == ["c1"]
+    assert store.set_cordoned("nope", True) is None
+
+
+def test_log_chunks_are_stored_once_and_read_in_order(store: SqlStore) -> None:
+    job_id = str(uuid.uuid4())
+    big = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to matter
+    assert store.append_log(job_id, 1, "pod-a", "main", 1, b"second\n", False)
+    assert store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)
+    assert not store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)  # a redelivery
+    assert store.append_log(job_id, 1, "pod-b", "main", 0, big, True)
+    assert store.append_log(job_id, 2, "pod-c", "main", 0, b"attempt 2\n", False)
+    assert store.read_logs(job_id, attempt=1) == [
+        ("pod-a", "main", 0, b"first\n"),
+        ("pod-a", "main", 1, b"second\n"),
+        ("pod-b", "main", 0, big),
+    ]
+    assert store.read_logs(job_id, attempt=1, pod="pod-a", after={("pod-a", "main"): 0}) == [
+        ("pod-a", "main", 1, b"second\n")
+    ]
+
+
+def test_a_cron_job_round_trips(store: SqlStore) -> None:
+    spec = msgspec.convert(
+        {
+            "name": "nightly",
+            "namespace": "ops",
+            "image": "alpine",
+            "schedule": "0 3 * * *",
+            "mode": "managed",
+        },
+        CronSpec,
+    )
+    cron = CronRecord(
+        id=str(uuid.uuid4()),
+        spec=spec,
+        k8s_name="nightly-x",
+        created_at=NOW,
+        updated_at=NOW,
+        next_run_at=NOW,
+    )
+    store.create_cron(cron)
+    assert store.get_cron(cron.id) == cron
+
+
+def test_the_leader_lease_with_expiry_and_fencing(store: SqlStore) -> None:
+    assert store.acquire_lease("leader", "a", 10, NOW) == 1
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=5)) == 1  # renewed
+    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=14)) is None
+    # a did not renew in time: b takes over with a larger fencing token.
+    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=16)) == 2
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=17)) is None
+    store.release_lease("leader", "b")
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=18)) == 3
+
+
+def test_the_store_file_is_where_the_settings_say(tmp_path: Path) -> None:
+    from kjs.core.backends import BuildContext
+    from kjs.core.config import load
+    from kjs.plugins.store_sqlite import make_store
+
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path)})
+    store = make_store(BuildContext(settings))
+    store.migrate()
+    store.close()
+    assert (tmp_path / "kjs.db").exists()
