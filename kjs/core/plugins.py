@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.store_sqlite",
     "kjs.plugins.store_mysql",
     "kjs.plugins.queue_memory",
+    "kjs.plugins.queue_nsq",
     "kjs.plugins.balance_leastload",
     "kjs.plugins.logs_db",
     "kjs.plugins.election_db",

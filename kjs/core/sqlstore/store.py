@@ -197,10 +197,13 @@ class SqlStore:
         labels: dict[str, str] | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespaces: list[str] | None = None,
     ) -> tuple[list[JobRecord], str | None]:
         """Newest first, `limit` at a time; keyset pagination on (created_at, id)."""
         j = t.jobs.c
         query = sa.select(t.jobs)
+        if namespaces is not None:
+            query = query.where(j.namespace.in_(namespaces))
         for column, value in (
             (j.state, state),
             (j.cluster_id, cluster_id),
@@ -279,6 +282,29 @@ class SqlStore:
             ).all()
         return [EventRecord(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
 
+    def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]:
+        """How many jobs are in `state`, per cluster."""
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.cluster_id, sa.func.count())
+                .where(j.state == state.value)
+                .where(j.cluster_id.is_not(None))
+                .group_by(j.cluster_id)
+            ).all()
+        return {cluster: int(count) for cluster, count in rows}
+
+    def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], int]:
+        """How many chunks are stored per (pod, container) of one attempt."""
+        c = t.job_logs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.pod, c.container, sa.func.count())
+                .where(c.job_id == job_id, c.attempt == attempt)
+                .group_by(c.pod, c.container)
+            ).all()
+        return {(pod, container): int(n) for pod, container, n in rows}
+
     def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
         j = t.jobs.c
         with self.engine.connect() as conn:
@@ -331,6 +357,12 @@ class SqlStore:
     def outbox_ack(self, job_id: str) -> None:
         with self._tx() as conn:
             conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
+
+    def outbox_next_at(self) -> dt.datetime | None:
+        """When the earliest outbox message is due (for the relay's timer)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.min(t.outbox.c.available_at))).scalar()
+        return None if value is None else value.replace(tzinfo=dt.UTC)
 
     def outbox_size(self) -> int:
         with self.engine.connect() as conn:

@@ -1,0 +1,3 @@
+from kjs.cli import main
+
+main()

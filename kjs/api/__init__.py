@@ -1,0 +1,1 @@
+"""The REST API (CONTRACT §6), as Litestar controllers."""

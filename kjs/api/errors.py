@@ -1,0 +1,87 @@
+"""Every error as RFC 9457 problem details (CONTRACT §6); never a traceback to the client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from kjs.core.service import Conflict, NotFound
+from kjs.core.validation import FieldError, InvalidInput
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+_TITLES = {
+    400: "Invalid input",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    503: "Service unavailable",
+    500: "Internal server error",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def invalid(_: Request[Any, Any, Any], exc: InvalidInput) -> Response[dict[str, Any]]:
+    return problem(400, str(exc), exc.errors)
+
+
+def not_found(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict[str, Any]]:
+    return problem(404, str(exc))
+
+
+def conflict(_: Request[Any, Any, Any], exc: Conflict) -> Response[dict[str, Any]]:
+    return problem(409, str(exc))
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def store_down(request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[dict[str, Any]]:
+    where = getattr(request.app.state, "store_description", "the store")
+    log.warning("store error: %s", exc)
+    return problem(503, f"{where} unavailable: {exc.orig.__class__.__name__}: {exc.orig}")
+
+
+def queue_down(_: Request[Any, Any, Any], exc: ConnectionError) -> Response[dict[str, Any]]:
+    return problem(503, f"queue unavailable: {exc}")
+
+
+def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "unexpected server error; it has been logged")
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {
+    InvalidInput: invalid,
+    NotFound: not_found,
+    Conflict: conflict,
+    HTTPException: http_error,
+    sa.exc.DBAPIError: store_down,
+    ConnectionError: queue_down,
+    Exception: unexpected,
+}

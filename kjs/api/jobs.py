@@ -1,0 +1,195 @@
+"""`/api/v1/jobs`: submit, list, read, edit, cancel, rerun, events and logs (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.response import Stream
+
+from kjs.api.auth import principal, require, require_namespace
+from kjs.core.models import JobSpec
+from kjs.core.records import JobRecord, job_json
+from kjs.core.service import JobService
+from kjs.core.states import JobState
+from kjs.core.validation import FieldError, InvalidInput, decode
+
+FOLLOW_POLL_S = 0.5
+
+
+def _service(request: Request[Any, Any, Any]) -> JobService:
+    service: JobService = request.app.state.jobs
+    return service
+
+
+async def _job_for(request: Request[Any, Any, Any], job_id: FromPath[str]) -> JobRecord:
+    job = await _service(request).get(job_id)
+    require_namespace(request, job.spec.namespace)
+    return job
+
+
+def _labels(values: list[str] | None) -> dict[str, str]:
+    labels = {}
+    for i, value in enumerate(values or []):
+        key, sep, label_value = value.partition("=")
+        if not sep or not key:
+            raise InvalidInput([FieldError(f"label[{i}]", "must be key=value")])
+        labels[key] = label_value
+    return labels
+
+
+class JobsController(Controller):
+    path = "/api/v1/jobs"
+    tags = ("jobs",)
+
+    @post(
+        "/",
+        guards=[require("submit")],
+        status_code=201,
+        summary="Submit a job (or render it, with dry_run=true)",
+    )
+    async def submit(
+        self,
+        request: Request[Any, Any, Any],
+        dry_run: FromQuery[bool] = False,
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+    ) -> Response[dict[str, Any]]:
+        spec = decode(await request.body(), JobSpec)
+        require_namespace(request, spec.namespace)
+        service = _service(request)
+        if dry_run:
+            return Response({"manifest": await service.dry_run(spec)}, status_code=200)
+        job, created = await service.submit(spec, idempotency_key=idempotency_key)
+        return Response(job_json(job), status_code=201 if created else 200)
+
+    @get("/", guards=[require("read")], summary="List jobs, newest first")
+    async def list_jobs(
+        self,
+        request: Request[Any, Any, Any],
+        job_state: Annotated[JobState | None, QueryParameter(name="state")] = None,
+        cluster_id: FromQuery[str | None] = None,
+        name: FromQuery[str | None] = None,
+        label: FromQuery[list[str] | None] = None,
+        cron_id: FromQuery[str | None] = None,
+        created_after: FromQuery[dt.datetime | None] = None,
+        created_before: FromQuery[dt.datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        who = principal(request)
+        try:
+            items, next_cursor = await _service(request).list(
+                limit=limit,
+                cursor=cursor,
+                state=job_state,
+                cluster_id=cluster_id,
+                name=name,
+                cron_id=cron_id,
+                labels=_labels(label),
+                created_after=created_after,
+                created_before=created_before,
+                namespaces=sorted(who.namespaces) if who.namespaces else None,
+            )
+        except ValueError as e:
+            raise InvalidInput([FieldError("cursor", str(e))]) from e
+        return {"items": [job_json(j) for j in items], "next_cursor": next_cursor}
+
+    @get("/{job_id:str}", guards=[require("read")], summary="One job")
+    async def get_job(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> dict[str, Any]:
+        return job_json(await _job_for(request, job_id))
+
+    @patch(
+        "/{job_id:str}",
+        guards=[require("submit")],
+        summary="Edit a job: in place while pending, else as a new attempt",
+    )
+    async def update(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> dict[str, Any]:
+        job = await _job_for(request, job_id)
+        body = await request.body()
+        try:
+            changes = msgspec.json.decode(body)
+        except msgspec.DecodeError as e:
+            raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
+        if not isinstance(changes, dict):
+            raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
+        merged = {**msgspec.to_builtins(job.spec), **changes}
+        spec = decode(msgspec.json.encode(merged), JobSpec)
+        require_namespace(request, spec.namespace)
+        return job_json(await _service(request).update(job_id, spec))
+
+    @delete("/{job_id:str}", guards=[require("submit")], status_code=202, summary="Cancel a job")
+    async def cancel(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> Response[dict[str, Any]]:
+        await _job_for(request, job_id)
+        job = await _service(request).cancel(job_id)
+        return Response(job_json(job), status_code=200 if job.state.is_final else 202)
+
+    @post(
+        "/{job_id:str}/rerun",
+        guards=[require("submit")],
+        status_code=201,
+        summary="Run a job again as attempt n+1",
+    )
+    async def rerun(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+        await _job_for(request, job_id)
+        return job_json(await _service(request).rerun(job_id))
+
+    @get("/{job_id:str}/events", guards=[require("read")], summary="Status history")
+    async def events(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _job_for(request, job_id)
+        events = await _service(request).events(job_id)
+        return {"items": [msgspec.to_builtins(e) for e in events]}
+
+    @get(
+        "/{job_id:str}/logs",
+        guards=[require("read")],
+        media_type="text/plain",
+        summary="Collected container logs; follow=true streams while the job runs",
+    )
+    async def logs(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[str],
+        pod: FromQuery[str | None] = None,
+        container: FromQuery[str | None] = None,
+        attempt: FromQuery[int | None] = None,
+        follow: FromQuery[bool] = False,
+    ) -> Stream:
+        job = await _job_for(request, job_id)
+        sink = request.app.state.components.log_sink
+        service = _service(request)
+        wanted = attempt or job.attempt
+
+        async def chunks() -> AsyncIterator[bytes]:
+            seen: dict[tuple[str, str], int] = {}
+            current: tuple[str, str] | None = None
+            while True:
+                rows = await sink.read(
+                    job_id, attempt=wanted, pod=pod, container=container, after=seen
+                )
+                for pod_name, container_name, seq, data in rows:
+                    if (pod_name, container_name) != current:
+                        current = (pod_name, container_name)
+                        yield f"==> {pod_name}/{container_name} <==\n".encode()
+                    seen[current] = seq
+                    yield data
+                if not follow:
+                    return
+                latest = await service.get(job_id)
+                if (latest.state.is_final or latest.attempt != wanted) and not rows:
+                    return
+                await asyncio.sleep(FOLLOW_POLL_S)
+
+        return Stream(chunks(), media_type="text/plain")

@@ -1,0 +1,108 @@
+"""The `kjs` command (CONTRACT §1).
+
+Exit codes: 0 ok, 1 failed, 2 usage or validation error, 3 server unreachable or refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from kjs.core.config import ConfigError, Settings, load
+
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="KJS_CONFIG",
+    help="TOML configuration file.",
+)
+
+
+def _settings(config_file: str | None, **flags: Any) -> Settings:
+    try:
+        return load(config_file, overrides=flags)
+    except ConfigError as e:
+        click.echo(f"kjs: configuration: {e}", err=True)
+        sys.exit(2)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+@click.version_option(package_name="kjs")
+def main() -> None:
+    """kjs: run Kubernetes Jobs on many clusters through one API."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--data-dir", default=None, help="Where the embedded store lives (default ./.kjs).")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow running without API tokens on a non-loopback address.",
+)
+@_CONFIG
+def server(config_file: str | None, **flags: Any) -> None:
+    """The API, dispatcher and status consumer."""
+    from kjs.server import serve
+
+    _logging()
+    serve(_settings(config_file, **flags))
+
+
+@main.command()
+@click.option("--sql", is_flag=True, help="Print the DDL instead of applying it.")
+@_CONFIG
+def migrate(config_file: str | None, sql: bool) -> None:
+    """Apply the store's database migrations."""
+    from kjs.core import components
+
+    settings = _settings(config_file)
+    if sql:
+        from kjs.core.sqlstore.migrate import upgrade_sql
+
+        url = (
+            settings.mysql.url
+            if settings.store == "mysql"
+            else (f"sqlite:///{settings.data_path(settings.sqlite.path)}")
+        )
+        click.echo(upgrade_sql(url))
+        return
+    store = components.build(settings).store
+    store.migrate()
+    click.echo(f"migrated {getattr(store, 'describe', settings.store)}", err=True)
+
+
+@main.command()
+def plugins() -> None:
+    """List installed plugins and the backends each registers."""
+    from kjs.core.plugins import Plugins
+
+    for info in Plugins().plugins():
+        backends = ", ".join(info.backends) or "(hooks only)"
+        click.echo(f"{info.name:36} {info.distribution:12} {backends}")
+
+
+def _add_plugin_commands() -> None:
+    try:
+        from kjs.core.plugins import Plugins
+
+        Plugins().add_commands(main)
+    except Exception as e:  # a broken plugin must not break the CLI
+        logging.getLogger(__name__).warning("plugin commands unavailable: %s", e)
+
+
+_add_plugin_commands()

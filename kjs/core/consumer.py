@@ -1,0 +1,156 @@
+"""What agents send the server: status events, log chunks and heartbeats, applied idempotently.
+
+Every replica consumes (the channel `server` is shared, so each message is handled once, and a
+redelivered one changes nothing the second time): the state machine ignores duplicates, late
+events and events of older attempts; log chunks are keyed by their sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import msgspec
+
+from kjs.core import messages
+from kjs.core.components import Components
+from kjs.core.protocols import Delivery
+from kjs.core.records import ClusterRecord, EventRecord, JobRecord
+from kjs.core.states import JobState, next_state
+
+log = logging.getLogger(__name__)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class StatusConsumer:
+    def __init__(
+        self, components: Components, *, on_change: Callable[[], None] = lambda: None
+    ) -> None:
+        self.c = components
+        self.on_change = on_change  # wakes the dispatcher: room may have appeared
+
+    async def start(self) -> None:
+        q = self.c.queue
+        await q.subscribe(messages.STATUS_TOPIC, messages.SERVER_CHANNEL, self.on_status)
+        await q.subscribe(messages.LOGS_TOPIC, messages.SERVER_CHANNEL, self.on_log)
+        await q.subscribe(messages.HEARTBEAT_TOPIC, messages.SERVER_CHANNEL, self.on_heartbeat)
+
+    @staticmethod
+    def _decode(delivery: Delivery) -> messages.Message | None:
+        try:
+            return messages.decode(delivery.body)
+        except (msgspec.DecodeError, messages.UnsupportedVersion) as e:
+            log.error("dropping an unreadable message: %s", e)  # retrying cannot fix it
+            return None
+
+    async def on_status(self, delivery: Delivery) -> bool:
+        event = self._decode(delivery)
+        if not isinstance(event, messages.StatusEvent):
+            return True
+        state = JobState(event.state)
+        if state.is_final and not await self._logs_complete(event):
+            if now() - event.at < dt.timedelta(seconds=self.c.settings.logs.final_wait_s):
+                return False  # hold the final state back until its logs are stored
+            event = msgspec.structs.replace(
+                event,
+                message=((event.message + "; ") if event.message else "")
+                + "log incomplete: not every chunk arrived in time",
+            )
+        result = await asyncio.to_thread(
+            self.c.store.update_job,
+            event.job_id,
+            lambda job: self._apply(job, event, state),
+            lambda job: (),
+            lambda job: self._event_record(job, event),
+        )
+        if state not in (JobState.PENDING, JobState.DISPATCHED):
+            # The agent has acted on the dispatch: stop re-publishing it.
+            await asyncio.to_thread(self.c.store.outbox_ack, event.job_id)
+        if result is not None:
+            before, after = result
+            self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
+            if after.state.is_final:
+                self.on_change()
+        return True
+
+    async def _logs_complete(self, event: messages.StatusEvent) -> bool:
+        if not event.last_log_seq:
+            return True
+        counts = await asyncio.to_thread(self.c.store.log_chunk_counts, event.job_id, event.attempt)
+        for key, last_seq in event.last_log_seq.items():
+            pod, _, container = key.partition("/")
+            if counts.get((pod, container), 0) < last_seq + 1:
+                return False
+        return True
+
+    @staticmethod
+    def _apply(job: JobRecord, event: messages.StatusEvent, state: JobState) -> JobRecord | None:
+        new = next_state(job.state, job.attempt, state, event.attempt)
+        if new is None:
+            return None
+        at = now()
+        changes: dict[str, object] = {"state": new, "updated_at": at}
+        if event.exit_codes:
+            changes["exit_codes"] = {**job.exit_codes, **event.exit_codes}
+        if event.reason is not None:
+            changes["reason"] = event.reason
+        if event.message is not None:
+            changes["message"] = event.message
+        if new == JobState.RUNNING and job.started_at is None:
+            changes["started_at"] = event.at
+        if new.is_final:
+            changes["finished_at"] = event.at
+            changes.setdefault("started_at", job.started_at)
+        return msgspec.structs.replace(job, **changes)
+
+    @staticmethod
+    def _event_record(job: JobRecord, event: messages.StatusEvent) -> EventRecord:
+        codes = [code for containers in event.exit_codes.values() for code in containers.values()]
+        return EventRecord(
+            job_id=job.id,
+            attempt=event.attempt,
+            state=str(job.state),
+            at=event.at,
+            reason=event.reason,
+            message=event.message,
+            pod=event.pod,
+            exit_code=next((c for c in codes if c != 0), codes[0] if codes else None),
+            cluster_id=event.cluster_id,
+        )
+
+    async def on_log(self, delivery: Delivery) -> bool:
+        chunk = self._decode(delivery)
+        if isinstance(chunk, messages.LogChunk):
+            await self.c.log_sink.append(
+                chunk.job_id,
+                chunk.attempt,
+                chunk.pod,
+                chunk.container,
+                chunk.seq,
+                chunk.data,
+                chunk.truncated,
+            )
+        return True
+
+    async def on_heartbeat(self, delivery: Delivery) -> bool:
+        beat = self._decode(delivery)
+        if isinstance(beat, messages.Heartbeat):
+            await asyncio.to_thread(
+                self.c.store.upsert_cluster,
+                ClusterRecord(
+                    id=beat.cluster_id,
+                    labels=beat.labels,
+                    version=beat.version,
+                    capacity=beat.capacity,
+                    running=beat.running,
+                    pending=beat.pending,
+                    last_heartbeat=beat.at,
+                ),
+            )
+            self.on_change()
+        return True

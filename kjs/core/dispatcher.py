@@ -1,0 +1,177 @@
+"""Leader-only work that moves accepted jobs to clusters.
+
+* Placement: due pending jobs (run_at reached) go to the cluster the balancer (or a
+  `select_cluster` plugin) picks; the state change and the dispatch message are written in one
+  transaction (the outbox), so nothing is lost between "saved" and "sent".
+* The outbox relay publishes what the outbox holds; a dispatch stays there until the agent
+  acknowledges it and is re-published every `ack_timeout_s` until then.
+* Timers, not polling: the loop sleeps until the next run_at or outbox retry, or until woken
+  (a submission, a heartbeat, an acknowledgement), with a slow safety sweep for work another
+  replica accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+import msgspec
+
+from kjs.core import manifest as manifests
+from kjs.core import messages
+from kjs.core.components import Components
+from kjs.core.plugins import Plugins
+from kjs.core.records import EventRecord, JobRecord
+from kjs.core.states import JobState
+
+log = logging.getLogger(__name__)
+SWEEP_S = 2.0
+BATCH = 200
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def render_for_dispatch(job: JobRecord, plugins: Plugins) -> dict[str, Any]:
+    """The Kubernetes Job for the job's current attempt, after `prepare_manifest` plugins."""
+    manifest = manifests.render_job(
+        job.spec, job_id=job.id, attempt=job.attempt, cron_id=job.cron_id
+    )
+    labels = dict(manifest["metadata"]["labels"])
+    plugins.prepare_manifest(job, manifest)
+    # Plugins may add, never take away or change, what tracking relies on.
+    system = {
+        k: v for k, v in labels.items() if k.startswith("kjs.io/") or k == manifests.MANAGED_BY
+    }
+    manifest["metadata"].setdefault("labels", {}).update(system)
+    template = manifest["spec"]["template"].setdefault("metadata", {})
+    template.setdefault("labels", {}).update(system)
+    manifest["metadata"]["name"] = job.k8s_name
+    manifest["metadata"]["namespace"] = job.spec.namespace
+    return manifest
+
+
+class Dispatcher:
+    def __init__(self, components: Components) -> None:
+        self.c = components
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self.c.election.wait_leader()
+            try:
+                await self.dispatch_due()
+                await self.relay_outbox()
+                delay = await self._until_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the store or queue is down: try again soon
+                log.warning("dispatcher: %s", e)
+                delay = SWEEP_S
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _until_next(self) -> float:
+        next_run = await asyncio.to_thread(self.c.store.next_run_at)
+        next_outbox = await asyncio.to_thread(self.c.store.outbox_next_at)
+        times = [t for t in (next_run, next_outbox) if t is not None]
+        if not times:
+            return SWEEP_S
+        return max(0.0, min(SWEEP_S, (min(times) - now()).total_seconds()))
+
+    async def dispatch_due(self) -> int:
+        """Place every due pending job that has a cluster with room; returns how many."""
+        store = self.c.store
+        jobs = await asyncio.to_thread(store.due_jobs, now(), BATCH)
+        if not jobs:
+            return 0
+        at = now()
+        clusters = [
+            c
+            for c in await asyncio.to_thread(store.list_clusters)
+            if self.c.cluster_state(c, at) == "ready"
+        ]
+        in_flight = await asyncio.to_thread(store.count_jobs_by_cluster, JobState.DISPATCHED)
+        placed = 0
+        for job in jobs:
+            cluster_id = self.c.plugins.select_cluster(job, clusters) or self.c.balancer.choose(
+                job, clusters, in_flight
+            )
+            if cluster_id is None:
+                continue  # every eligible cluster is full: it waits, pending
+            if await self._dispatch(job, cluster_id):
+                in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
+                placed += 1
+        return placed
+
+    async def _dispatch(self, job: JobRecord, cluster_id: str) -> bool:
+        manifest = render_for_dispatch(job, self.c.plugins)
+        at = now()
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if current.state != JobState.PENDING or current.attempt != job.attempt:
+                return None  # changed meanwhile (cancelled, edited, or placed by another leader)
+            return msgspec.structs.replace(
+                current,
+                state=JobState.DISPATCHED,
+                cluster_id=cluster_id,
+                dispatched_at=at,
+                updated_at=at,
+            )
+
+        body = messages.encode(
+            messages.Dispatch(
+                job_id=job.id,
+                attempt=job.attempt,
+                manifest=manifest,
+                log_collect=job.spec.log_collect,
+                replaces=self._previous_name(job),
+            )
+        )
+        result = await asyncio.to_thread(
+            self.c.store.update_job,
+            job.id,
+            change,
+            lambda j: [(messages.dispatch_topic(cluster_id), body)],
+            lambda j: EventRecord(
+                job_id=j.id, attempt=j.attempt, state=j.state, at=at, cluster_id=cluster_id
+            ),
+        )
+        if result is not None:
+            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+        return result is not None
+
+    @staticmethod
+    def _previous_name(job: JobRecord) -> str | None:
+        if job.attempt <= 1:
+            return None
+        return manifests.k8s_name(job.spec.name, job.id, job.attempt - 1)
+
+    async def relay_outbox(self) -> int:
+        """Publish what is due in the outbox; returns how many messages went out."""
+        store, ack_timeout = self.c.store, self.c.settings.dispatch.ack_timeout_s
+        items = await asyncio.to_thread(store.outbox_due, now(), BATCH)
+        for item in items:
+            await self.c.queue.publish(item.topic, item.body)
+            # A dispatch stays until acknowledged; anything else is done once published.
+            retry_at = now() + dt.timedelta(seconds=ack_timeout) if item.job_id else None
+            await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
+        return len(items)

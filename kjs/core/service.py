@@ -1,0 +1,218 @@
+"""What the API can do with jobs: submit, read, list, edit, cancel, rerun. Transport-free."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+
+from kjs.core import manifest as manifests
+from kjs.core import messages
+from kjs.core.components import Components
+from kjs.core.dispatcher import Dispatcher, render_for_dispatch
+from kjs.core.models import JobSpec
+from kjs.core.records import EventRecord, JobRecord
+from kjs.core.states import JobState
+from kjs.core.validation import FieldError, InvalidInput, check_job
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    """The request does not fit the job's state (409)."""
+
+
+class JobService:
+    def __init__(self, components: Components, dispatcher: Dispatcher) -> None:
+        self.c = components
+        self.dispatcher = dispatcher
+
+    async def _check(self, spec: JobSpec) -> None:
+        errors = check_job(
+            spec, now=now(), allow_private_callbacks=self.c.settings.webhooks.allow_private
+        )
+        routes = [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
+        if routes and not errors:
+            known = {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
+            for i, route in enumerate(routes):
+                if route not in known:
+                    field = "cluster" if isinstance(spec.cluster, str) else f"cluster[{i}]"
+                    listed = ", ".join(sorted(known)) or "none yet"
+                    errors.append(FieldError(field, f"unknown cluster {route!r} (known: {listed})"))
+        if errors:
+            raise InvalidInput(errors)
+
+    def _new_record(self, spec: JobSpec, *, idempotency_key: str | None) -> JobRecord:
+        job_id, at = str(uuid.uuid4()), now()
+        run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
+        return JobRecord(
+            id=job_id,
+            spec=spec,
+            k8s_name=manifests.k8s_name(spec.name, job_id),
+            created_at=at,
+            updated_at=at,
+            run_at=run_at,
+            idempotency_key=idempotency_key,
+        )
+
+    async def submit(
+        self, spec: JobSpec, *, idempotency_key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Accept a job; returns it and whether it is new (False: the idempotency key's job)."""
+        if idempotency_key:
+            existing = await asyncio.to_thread(
+                self.c.store.get_job_by_idempotency_key, idempotency_key
+            )
+            if existing is not None:
+                return existing, False
+        await self._check(spec)
+        job = self._new_record(spec, idempotency_key=idempotency_key)
+        stored = await asyncio.to_thread(self.c.store.create_job, job)
+        if stored.id == job.id:
+            self.dispatcher.wake()
+        return stored, stored.id == job.id
+
+    async def dry_run(self, spec: JobSpec) -> dict[str, Any]:
+        """The Kubernetes object the job would become, without accepting it."""
+        await self._check(spec)
+        return render_for_dispatch(self._new_record(spec, idempotency_key=None), self.c.plugins)
+
+    async def get(self, job_id: str) -> JobRecord:
+        job = await asyncio.to_thread(self.c.store.get_job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job
+
+    async def events(self, job_id: str) -> list[EventRecord]:
+        await self.get(job_id)
+        return await asyncio.to_thread(self.c.store.job_events, job_id)
+
+    async def list(
+        self, *, limit: int, cursor: str | None, **filters: Any
+    ) -> tuple[list[JobRecord], str | None]:
+        return await asyncio.to_thread(
+            lambda: self.c.store.list_jobs(limit=limit, cursor=cursor, **filters)
+        )
+
+    async def _update(
+        self, job_id: str, change: Any, outbox: Any = lambda j: (), reason: str | None = None
+    ) -> JobRecord:
+        at = now()
+        result = await asyncio.to_thread(
+            self.c.store.update_job,
+            job_id,
+            change,
+            outbox,
+            lambda j: EventRecord(
+                job_id=j.id,
+                attempt=j.attempt,
+                state=j.state,
+                at=at,
+                reason=reason,
+                cluster_id=j.cluster_id,
+            ),
+        )
+        if result is None:
+            return await self.get(job_id)
+        before, after = result
+        if before.state != after.state or before.attempt != after.attempt:
+            self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
+        self.dispatcher.wake()
+        return after
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        """Cancel: at once if it never left the server, else through its cluster's agent."""
+        job = await self.get(job_id)
+        if job.state.is_final:
+            return job
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if current.state.is_final or current.state == JobState.CANCELLING:
+                return None
+            at = now()
+            if current.state == JobState.PENDING:
+                return msgspec.structs.replace(
+                    current,
+                    state=JobState.CANCELLED,
+                    updated_at=at,
+                    finished_at=at,
+                    reason="Cancelled",
+                )
+            return msgspec.structs.replace(
+                current, state=JobState.CANCELLING, updated_at=at, reason="CancelRequested"
+            )
+
+        def control(current: JobRecord) -> list[tuple[str, bytes]]:
+            if current.state != JobState.CANCELLING or current.cluster_id is None:
+                return []
+            body = messages.encode(
+                messages.Control(
+                    action="cancel",
+                    job_id=current.id,
+                    attempt=current.attempt,
+                    namespace=current.spec.namespace,
+                    k8s_name=current.k8s_name,
+                )
+            )
+            return [(messages.control_topic(current.cluster_id), body)]
+
+        return await self._update(job_id, change, control, reason="CancelRequested")
+
+    def _next_attempt(self, current: JobRecord, spec: JobSpec) -> JobRecord:
+        attempt, at = current.attempt + 1, now()
+        return msgspec.structs.replace(
+            current,
+            spec=spec,
+            attempt=attempt,
+            state=JobState.PENDING,
+            cluster_id=None,
+            k8s_name=manifests.k8s_name(spec.name, current.id, attempt),
+            updated_at=at,
+            dispatched_at=None,
+            started_at=None,
+            finished_at=None,
+            exit_codes={},
+            reason=None,
+            message=None,
+            run_at=spec.run_at if spec.run_at and spec.run_at > at else None,
+        )
+
+    async def rerun(self, job_id: str) -> JobRecord:
+        """Start attempt n+1 (its agent deletes the previous attempt's object first)."""
+        await self.get(job_id)
+        return await self._update(job_id, lambda j: self._next_attempt(j, j.spec), reason="Rerun")
+
+    async def update(self, job_id: str, spec: JobSpec) -> JobRecord:
+        """Pending: edited in place. Dispatched, created, running: a new attempt. Final: 409."""
+        job = await self.get(job_id)
+        if job.state.is_final:
+            raise Conflict(f"job {job_id} is {job.state}: rerun it instead")
+        await self._check(spec)
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if current.state.is_final:
+                return None
+            if current.state == JobState.PENDING:
+                at = now()
+                return msgspec.structs.replace(
+                    current,
+                    spec=spec,
+                    updated_at=at,
+                    k8s_name=manifests.k8s_name(spec.name, current.id, current.attempt),
+                    run_at=spec.run_at if spec.run_at and spec.run_at > at else None,
+                )
+            return self._next_attempt(current, spec)
+
+        updated = await self._update(job_id, change, reason="Updated")
+        if updated.state.is_final:
+            raise Conflict(f"job {job_id} is {updated.state}: rerun it instead")
+        return updated

@@ -1,0 +1,126 @@
+"""`kjs server`: the REST API, dispatcher and status consumer, wired from the plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from kjs.api import clusters, health, jobs
+from kjs.api.errors import HANDLERS
+from kjs.core import components as components_
+from kjs.core.config import Settings
+from kjs.core.consumer import StatusConsumer
+from kjs.core.dispatcher import Dispatcher
+from kjs.core.plugins import Plugins
+from kjs.core.service import JobService
+from kjs.core.validation import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    plugins: Plugins | None = None,
+    components: components_.Components | None = None,
+) -> Litestar:
+    """The Litestar application; its lifespan starts and stops every backend."""
+    c = components or components_.build(settings, plugins)
+    dispatcher = Dispatcher(c)
+    consumer = StatusConsumer(c, on_change=dispatcher.wake)
+    service = JobService(c, dispatcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await asyncio.to_thread(c.store.migrate)
+        await c.queue.start()
+        await c.election.start()
+        await consumer.start()
+        await dispatcher.start()
+        log.info(
+            "kjs server ready: store %s, queue %s, election %s",
+            settings.store,
+            settings.queue,
+            settings.election,
+        )
+        try:
+            yield
+        finally:
+            # Stop taking work, hand back what is in flight, give up leadership, close the store.
+            await dispatcher.close()
+            await c.queue.close()
+            await c.election.close()
+            await asyncio.to_thread(c.store.close)
+            log.info("kjs server stopped")
+
+    prometheus = PrometheusConfig(
+        app_name="kjs", prefix="kjs", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
+    )
+    app = Litestar(
+        route_handlers=[
+            jobs.JobsController,
+            clusters.ClustersController,
+            health.healthz,
+            health.readyz,
+            PrometheusController,
+            *c.plugins.routes(),
+        ],
+        middleware=[prometheus.middleware],
+        exception_handlers=HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(title="kjs", version="1", path="/schema"),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.components = c
+    app.state.jobs = service
+    app.state.dispatcher = dispatcher
+    app.state.store_description = getattr(c.store, "describe", settings.store)
+    return app
+
+
+def _graceful_server_class() -> Any:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful shutdown; a requested stop that went
+        well is a success, so this one exits 0 instead."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return GracefulServer
+
+
+def serve(settings: Settings, **kwargs: Any) -> None:
+    """Run the server until SIGTERM/SIGINT: stop accepting, finish requests, exit 0."""
+    import uvicorn
+
+    from kjs.api.auth import check_open_mode
+
+    check_open_mode(settings)
+    if not settings.auth.tokens:
+        log.warning(
+            "no API tokens configured: the API is open to anyone who can reach %s:%d",
+            settings.host,
+            settings.port,
+        )
+    app = create_app(settings, **kwargs)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+        access_log=False,
+    )
+    _graceful_server_class()(config).run()

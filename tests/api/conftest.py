@@ -1,0 +1,107 @@
+"""An in-process server (Litestar's test client) on SQLite and the in-memory queue, plus a
+stand-in agent that speaks the queue protocol: heartbeats in, dispatches out, statuses in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from kjs.core import messages
+from kjs.core.config import load
+from kjs.server import create_app
+from kjs.testing.waiting import wait_until
+
+
+class FakeAgent:
+    """Plays a cluster's agent through the real queue: what a real agent would send."""
+
+    def __init__(self, client: TestClient[Any], cluster_id: str) -> None:
+        self.client = client
+        self.cluster_id = cluster_id
+        self.queue = client.app.state.components.queue
+        self.received: list[messages.Message] = []
+        portal = client.blocking_portal
+        for topic in (messages.dispatch_topic(cluster_id), messages.control_topic(cluster_id)):
+            portal.call(self.queue.subscribe, topic, messages.AGENT_CHANNEL, self._receive)
+
+    async def _receive(self, delivery: Any) -> bool:
+        self.received.append(messages.decode(delivery.body))
+        return True
+
+    def send(self, message: messages.Message) -> None:
+        topic = {
+            messages.StatusEvent: messages.STATUS_TOPIC,
+            messages.LogChunk: messages.LOGS_TOPIC,
+            messages.Heartbeat: messages.HEARTBEAT_TOPIC,
+        }[type(message)]
+        self.client.blocking_portal.call(self.queue.publish, topic, messages.encode(message))
+
+    def heartbeat(self, capacity: int = 10, running: int = 0, **fields: Any) -> None:
+        self.send(
+            messages.Heartbeat(
+                cluster_id=self.cluster_id,
+                at=dt.datetime.now(dt.UTC),
+                capacity=capacity,
+                running=running,
+                **fields,
+            )
+        )
+        wait_until(
+            lambda: any(
+                c["id"] == self.cluster_id and c["capacity"] == capacity and c["running"] == running
+                for c in self.client.get("/api/v1/clusters").json()["items"]
+            ),
+            timeout=5,
+            what="heartbeat to be recorded",
+        )
+
+    def status(self, job: dict[str, Any], state: str, **fields: Any) -> None:
+        self.send(
+            messages.StatusEvent(
+                cluster_id=self.cluster_id,
+                job_id=job["id"],
+                attempt=fields.pop("attempt", job["attempt"]),
+                state=state,
+                at=dt.datetime.now(dt.UTC),
+                **fields,
+            )
+        )
+
+    def dispatches(self) -> list[messages.Dispatch]:
+        return [m for m in self.received if isinstance(m, messages.Dispatch)]
+
+    def controls(self) -> list[messages.Control]:
+        return [m for m in self.received if isinstance(m, messages.Control)]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def client(tmp_path: Path, settings_overrides: dict[str, Any]) -> Iterator[TestClient[Any]]:
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path), **settings_overrides})
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def agent(client: TestClient[Any]) -> FakeAgent:
+    return FakeAgent(client, "c1")
+
+
+def wait_state(
+    client: TestClient[Any], job_id: str, state: str, timeout: float = 10
+) -> dict[str, Any]:
+    job: dict[str, Any] = wait_until(
+        lambda: (j := client.get(f"/api/v1/jobs/{job_id}").json())["state"] == state and j,
+        timeout=timeout,
+        what=f"job {job_id} to be {state}",
+    )
+    return job

@@ -1,0 +1,67 @@
+"""Least-load placement: capacity, routes, preference lists, selectors, full clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from kjs.core.models import JobSpec
+from kjs.core.records import ClusterRecord
+from kjs.plugins.balance_leastload import LeastLoadBalancer
+
+
+class Job:
+    def __init__(self, **spec: Any) -> None:
+        self.spec = msgspec.convert({"name": "j", "namespace": "ns", "image": "x", **spec}, JobSpec)
+
+
+CLUSTERS = [
+    ClusterRecord(id="a", capacity=10, running=5, labels={"zone": "eu"}),  # 0.5
+    ClusterRecord(id="b", capacity=4, running=1, pending=0, labels={"zone": "us"}),  # 0.25
+    ClusterRecord(id="c", capacity=2, running=2, labels={"zone": "eu"}),  # full
+]
+
+
+@pytest.fixture
+def choose() -> Any:
+    balancer = LeastLoadBalancer()
+    return lambda job, in_flight=None, clusters=CLUSTERS: balancer.choose(
+        job, clusters, in_flight or {}
+    )
+
+
+def test_the_least_loaded_cluster_wins(choose: Any) -> None:
+    assert choose(Job()) == "b"
+
+
+def test_dispatches_in_flight_count_as_load(choose: Any) -> None:
+    assert choose(Job(), {"b": 2}) == "a"  # b: (1 + 2) / 4 = 0.75 > a: 0.5
+
+
+def test_a_full_cluster_takes_nothing_even_when_routed(choose: Any) -> None:
+    assert choose(Job(cluster="c")) is None
+    assert choose(Job(cluster="a")) == "a"
+
+
+def test_a_preference_list_takes_the_first_with_room(choose: Any) -> None:
+    assert choose(Job(cluster=["c", "a", "b"])) == "a"
+    assert choose(Job(cluster=["c"])) is None
+
+
+def test_a_label_selector_narrows_the_choice(choose: Any) -> None:
+    assert choose(Job(cluster_selector={"zone": "eu"})) == "a"
+    assert choose(Job(cluster_selector={"zone": "ap"})) is None
+
+
+def test_pending_pods_count_and_ties_go_by_id(choose: Any) -> None:
+    clusters = [
+        ClusterRecord(id="y", capacity=4, pending=2),
+        ClusterRecord(id="x", capacity=2, running=1),
+    ]
+    assert choose(Job(), clusters=clusters) == "x"
+
+
+def test_unknown_capacity_means_no_room(choose: Any) -> None:
+    assert choose(Job(), clusters=[ClusterRecord(id="new", capacity=0)]) is None

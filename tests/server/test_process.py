@@ -1,0 +1,238 @@
+"""A real `kjs server` process on SQLite and the real NSQ: SIGKILL and SIGTERM lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kjs.core import messages
+from kjs.core.config import NsqSettings
+from kjs.plugins.queue_nsq import NsqQueue
+from kjs.testing.procs import free_port
+
+pytestmark = pytest.mark.nsq
+JOB = {"name": "hello", "namespace": "ops", "image": "busybox"}
+
+
+class Server:
+    """`kjs server` in a subprocess, restartable on the same data directory and port."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "kjs",
+                    "server",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=40)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=10, **kwargs)
+
+
+@pytest.fixture
+def nsq_settings(nsq_env: dict[str, list[dict[str, str]]]) -> NsqSettings:
+    return NsqSettings(
+        nsqd_tcp=[n["tcp"] for n in nsq_env["nsqd"]],
+        nsqd_http=[n["http"] for n in nsq_env["nsqd"]],
+        lookupd_http=[lk["http"] for lk in nsq_env["lookupd"]],
+    )
+
+
+@pytest.fixture
+def cluster_id() -> str:
+    """A cluster id of this test's own: nsqd keeps topics between tests."""
+    return f"crash-{os.urandom(3).hex()}"
+
+
+@pytest.fixture
+def server(tmp_path: Path, nsq_settings: NsqSettings) -> Iterator[Server]:
+    env = {
+        "KJS_QUEUE": "nsq",
+        "KJS_NSQ__NSQD_TCP": json.dumps(nsq_settings.nsqd_tcp),
+        "KJS_NSQ__NSQD_HTTP": json.dumps(nsq_settings.nsqd_http),
+        "KJS_NSQ__LOOKUPD_HTTP": json.dumps(nsq_settings.lookupd_http),
+        "KJS_DISPATCH__ACK_TIMEOUT_S": "4",
+    }
+    s = Server(tmp_path / "data", env)
+    s.start()
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.kill()
+
+
+class Agent:
+    """Listens on a cluster's dispatch topic through NSQ, as an agent would."""
+
+    def __init__(self, queue: NsqQueue, cluster_id: str) -> None:
+        self.queue, self.cluster_id = queue, cluster_id
+        self.dispatches: list[messages.Dispatch] = []
+
+    async def start(self) -> None:
+        await self.queue.start()
+        await self.queue.subscribe(messages.dispatch_topic(self.cluster_id), "agent", self._got)
+
+    async def _got(self, delivery: Any) -> bool:
+        message = messages.decode(delivery.body)
+        assert isinstance(message, messages.Dispatch)
+        self.dispatches.append(message)
+        return True
+
+    async def heartbeat(self) -> None:
+        await self.queue.publish(
+            messages.HEARTBEAT_TOPIC,
+            messages.encode(
+                messages.Heartbeat(
+                    cluster_id=self.cluster_id, at=dt.datetime.now(dt.UTC), capacity=100
+                )
+            ),
+        )
+
+    async def created(self, job_id: str) -> None:
+        await self.queue.publish(
+            messages.STATUS_TOPIC,
+            messages.encode(
+                messages.StatusEvent(
+                    cluster_id=self.cluster_id,
+                    job_id=job_id,
+                    attempt=1,
+                    state="created",
+                    at=dt.datetime.now(dt.UTC),
+                )
+            ),
+        )
+
+
+@pytest.fixture
+async def agent(nsq_settings: NsqSettings, cluster_id: str) -> AsyncIterator[Agent]:
+    a = Agent(NsqQueue(nsq_settings, lookupd_poll_s=1), cluster_id)
+    await a.start()
+    yield a
+    await a.queue.close()
+
+
+async def until(probe: Any, within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = (
+            await asyncio.to_thread(probe)
+            if not asyncio.iscoroutinefunction(probe)
+            else await probe()
+        )
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def registered(server: Server, agent: Agent) -> None:
+    await agent.heartbeat()
+    await until(
+        lambda: server.api("GET", f"/clusters/{agent.cluster_id}").status_code == 200,
+        20,
+        "the heartbeat to register the cluster",
+    )
+
+
+async def test_jobs_accepted_before_a_sigkill_are_there_and_dispatched_after_restart(
+    server: Server,
+    agent: Agent,
+) -> None:
+    await registered(server, agent)
+    assert server.api("POST", f"/clusters/{agent.cluster_id}/cordon").status_code == 200
+    accepted = []
+    for i in range(20):
+        response = server.api("POST", "/jobs", json={**JOB, "name": f"job-{i}"})
+        assert response.status_code == 201
+        accepted.append(response.json()["id"])
+    assert server.kill() == -signal.SIGKILL  # right after the last 201
+    server.start()
+    for job_id in accepted:
+        assert server.api("GET", f"/jobs/{job_id}").json()["state"] == "pending"
+    assert server.api("POST", f"/clusters/{agent.cluster_id}/uncordon").status_code == 200
+    await until(
+        lambda: {d.job_id for d in agent.dispatches} >= set(accepted),
+        30,
+        "every accepted job's dispatch on the queue",
+    )
+    for job_id in accepted:
+        job = server.api("GET", f"/jobs/{job_id}").json()
+        assert job["state"] == "dispatched" and job["cluster_id"] == agent.cluster_id
+
+
+async def test_a_dispatch_killed_before_its_ack_is_published_again_once(
+    server: Server,
+    agent: Agent,
+) -> None:
+    await registered(server, agent)
+    job_id = server.api("POST", "/jobs", json=JOB).json()["id"]
+    await until(lambda: agent.dispatches, 20, "the first publication")
+    first_seen = time.monotonic()
+    server.kill()
+    server.start()
+    # ack_timeout_s is 4: the restarted server publishes it again once that has passed.
+    await until(lambda: len(agent.dispatches) >= 2, 20, "the dispatch published again")
+    assert time.monotonic() - first_seen >= 3.5
+    await agent.created(job_id)
+    await until(
+        lambda: server.api("GET", f"/jobs/{job_id}").json()["state"] == "created",
+        20,
+        "the acknowledgement",
+    )
+    await asyncio.sleep(9)  # two more ack timeouts: an acknowledged dispatch is not sent again
+    assert [d.job_id for d in agent.dispatches] == [job_id, job_id]
+
+
+def test_sigterm_stops_cleanly_and_releases_the_leader_lease(server: Server) -> None:
+    assert server.api("POST", "/jobs", json=JOB).status_code == 201
+    assert server.kill(signal.SIGTERM) == 0
+    db = sqlite3.connect(server.data_dir / "kjs.db")
+    (holder,) = db.execute("SELECT holder FROM leases WHERE name = 'server-leader'").fetchone()
+    assert holder is None
+    assert "kjs server stopped" in server.log.read_text()
