@@ -29,6 +29,7 @@ from kjs.core.states import JobState
 
 log = logging.getLogger(__name__)
 SWEEP_S = 2.0
+COALESCE_S = 0.02
 BATCH = 200
 
 
@@ -88,6 +89,8 @@ class Dispatcher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            # Let a burst of wake-ups (submissions, heartbeats) coalesce into one pass.
+            await asyncio.sleep(COALESCE_S)
 
     async def _until_next(self) -> float:
         next_run = await asyncio.to_thread(self.c.store.next_run_at)
@@ -100,16 +103,18 @@ class Dispatcher:
     async def dispatch_due(self) -> int:
         """Place every due pending job that has a cluster with room; returns how many."""
         store = self.c.store
-        jobs = await asyncio.to_thread(store.due_jobs, now(), BATCH)
-        if not jobs:
-            return 0
         at = now()
         clusters = [
             c
             for c in await asyncio.to_thread(store.list_clusters)
             if self.c.cluster_state(c, at) == "ready"
         ]
+        if not clusters:
+            return 0  # nowhere to go: do not even load the jobs
         in_flight = await asyncio.to_thread(store.count_jobs_by_cluster, JobState.DISPATCHED)
+        if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
+            return 0
+        jobs = await asyncio.to_thread(store.due_jobs, at, BATCH)
         placed = 0
         for job in jobs:
             cluster_id = self.c.plugins.select_cluster(job, clusters) or self.c.balancer.choose(
