@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kjs.testing.procs import free_port  # noqa: E402
+from kjs.testing.procs import free_port
 
 
 def start_server(store: str, mysql_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
