@@ -1,8 +1,8 @@
 """Submit jobs over HTTP with concurrency; print accepted jobs/s and p50/p99 latency.
 
-    python bench/api_submit.py --jobs 5000 --concurrency 32                  # starts a SQLite server
-    python bench/api_submit.py --store mysql --mysql-url mysql+pymysql://...  # MariaDB server
-    python bench/api_submit.py --url http://127.0.0.1:8080                     # a running server
+    python bench/api_submit.py --jobs 5000 --concurrency 32          # starts a SQLite server
+    python bench/api_submit.py --store mysql --mysql-url mysql+pymysql://...   # MariaDB
+    python bench/api_submit.py --url http://127.0.0.1:8080             # a running server
 
 The load generator runs on the same machine as the server (2 cores here), so the figure is a
 floor for what the server does alone.
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kjs.testing.procs import free_port
 
 
@@ -35,12 +34,13 @@ def start_server(store: str, mysql_url: str | None) -> tuple[subprocess.Popen[by
         if not mysql_url:
             sys.exit("--mysql-url is required with --store mysql")
         env["KJS_MYSQL__URL"] = mysql_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kjs", "server", "--port", str(port), "--data-dir", data_dir],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(Path(data_dir) / "server.log", "wb"),
-    )
+    with open(Path(data_dir) / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kjs", "server", "--port", str(port), "--data-dir", data_dir],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
