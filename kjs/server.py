@@ -12,11 +12,12 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from kjs.api import clusters, health, jobs
+from kjs.api import clusters, cronjobs, health, jobs
 from kjs.api.errors import HANDLERS
 from kjs.core import components as components_
 from kjs.core.config import Settings
 from kjs.core.consumer import StatusConsumer
+from kjs.core.crons import CronService
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.plugins import Plugins
 from kjs.core.service import JobService
@@ -36,6 +37,8 @@ def create_app(
     dispatcher = Dispatcher(c)
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
     service = JobService(c, dispatcher)
+    crons = CronService(c, service)
+    dispatcher.extra_work += [crons.fire_due, crons.dispatch_pending_native]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -66,6 +69,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             jobs.JobsController,
+            cronjobs.CronJobsController,
             clusters.ClustersController,
             health.healthz,
             health.readyz,
@@ -82,6 +86,7 @@ def create_app(
     app.state.settings = settings
     app.state.components = c
     app.state.jobs = service
+    app.state.crons = crons
     app.state.dispatcher = dispatcher
     app.state.store_description = getattr(c.store, "describe", settings.store)
     return app

@@ -83,7 +83,7 @@ class JobsController(Controller):
     ) -> dict[str, Any]:
         who = principal(request)
         try:
-            items, next_cursor = await _service(request).list(
+            items, next_cursor = await _service(request).list_jobs(
                 limit=limit,
                 cursor=cursor,
                 state=job_state,

@@ -61,6 +61,8 @@ class StatusConsumer:
                 message=((event.message + "; ") if event.message else "")
                 + "log incomplete: not every chunk arrived in time",
             )
+        if not await self._known_job(event):
+            return True
         result = await asyncio.to_thread(
             self.c.store.update_job,
             event.job_id,
@@ -76,6 +78,52 @@ class StatusConsumer:
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
             if after.state.is_final:
                 self.on_change()
+        return True
+
+    async def _known_job(self, event: messages.StatusEvent) -> bool:
+        """Make sense of an event for an id that is not a job: a native cron job's CronJob
+        object, or a run its CronJob started (recorded now, under the id the agent gave it)."""
+        store = self.c.store
+        if await asyncio.to_thread(store.get_job, event.job_id) is not None:
+            return True
+        cron = await asyncio.to_thread(store.get_cron, event.cron_id or event.job_id)
+        if cron is None:
+            log.warning("status for unknown job %s ignored", event.job_id)
+            return False
+        if event.job_id == cron.id:  # the CronJob object itself
+            if event.state != "pending":
+                await asyncio.to_thread(store.outbox_ack, cron.id)
+            await asyncio.to_thread(
+                store.update_cron,
+                cron.id,
+                lambda c: (
+                    msgspec.structs.replace(c, state="created", updated_at=now())
+                    if c.state == "dispatched" and c.attempt == event.attempt
+                    else None
+                ),
+            )
+            return False
+        from kjs.core.crons import job_spec_of
+
+        run = JobRecord(
+            id=event.job_id,
+            spec=job_spec_of(cron.spec),
+            state=JobState.CREATED,
+            cluster_id=event.cluster_id,
+            k8s_name=event.k8s_name or cron.k8s_name,
+            created_at=event.at,
+            updated_at=now(),
+            cron_id=cron.id,
+            attempt=event.attempt,
+        )
+        await asyncio.to_thread(store.create_job, run)
+        await asyncio.to_thread(
+            store.update_cron,
+            cron.id,
+            lambda c: msgspec.structs.replace(
+                c, last_run_at=max(c.last_run_at or event.at, event.at)
+            ),
+        )
         return True
 
     async def _logs_complete(self, event: messages.StatusEvent) -> bool:

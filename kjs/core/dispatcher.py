@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -59,6 +60,8 @@ def render_for_dispatch(job: JobRecord, plugins: Plugins) -> dict[str, Any]:
 class Dispatcher:
     def __init__(self, components: Components) -> None:
         self.c = components
+        # More leader work run on each pass (cron ticks, native cron dispatch), wired by the server.
+        self.extra_work: list[Callable[[], Awaitable[int]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -78,6 +81,8 @@ class Dispatcher:
         while True:
             await self.c.election.wait_leader()
             try:
+                for work in self.extra_work:
+                    await work()
                 await self.dispatch_due()
                 await self.relay_outbox()
                 delay = await self._until_next()
@@ -93,9 +98,13 @@ class Dispatcher:
             await asyncio.sleep(COALESCE_S)
 
     async def _until_next(self) -> float:
-        next_run = await asyncio.to_thread(self.c.store.next_run_at)
-        next_outbox = await asyncio.to_thread(self.c.store.outbox_next_at)
-        times = [t for t in (next_run, next_outbox) if t is not None]
+        store = self.c.store
+        candidates = [
+            await asyncio.to_thread(store.next_run_at),
+            await asyncio.to_thread(store.outbox_next_at),
+            await asyncio.to_thread(store.next_cron_at),
+        ]
+        times = [t for t in candidates if t is not None]
         if not times:
             return SWEEP_S
         return max(0.0, min(SWEEP_S, (min(times) - now()).total_seconds()))

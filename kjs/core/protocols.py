@@ -180,6 +180,31 @@ class Store(Protocol):
         self, cron: CronRecord, outbox: Sequence[tuple[str, bytes]] = ()
     ) -> CronRecord: ...
     def get_cron(self, cron_id: str) -> CronRecord | None: ...
+    def list_crons(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        namespaces: list[str] | None = None,
+        name: str | None = None,
+    ) -> tuple[list[CronRecord], str | None]: ...
+    def update_cron(
+        self,
+        cron_id: str,
+        change: Callable[[CronRecord], CronRecord | None],
+        outbox: Callable[[CronRecord], Sequence[tuple[str, bytes]]] = lambda cron: (),
+    ) -> tuple[CronRecord, CronRecord] | None: ...
+    def pending_crons(self, limit: int) -> list[CronRecord]: ...
+    def due_crons(self, now: dt.datetime, limit: int) -> list[CronRecord]: ...
+    def next_cron_at(self) -> dt.datetime | None: ...
+    def fire_cron(
+        self,
+        cron_id: str,
+        fire_at: dt.datetime,
+        next_run_at: dt.datetime | None,
+        run: JobRecord | None,
+    ) -> bool: ...
+    def cron_run_counts(self, cron_id: str) -> tuple[int, int, int]: ...
 
     # leader lease
     def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:

@@ -36,22 +36,36 @@ class JobService:
         self.c = components
         self.dispatcher = dispatcher
 
+    async def check_routes(self, spec: JobSpec) -> None:
+        """A route naming a cluster nobody has heard of is refused now, not left pending."""
+        routes = [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
+        if not routes:
+            return
+        known = {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
+        listed = ", ".join(sorted(known)) or "none yet"
+        errors = [
+            FieldError(
+                "cluster" if isinstance(spec.cluster, str) else f"cluster[{i}]",
+                f"unknown cluster {route!r} (known: {listed})",
+            )
+            for i, route in enumerate(routes)
+            if route not in known
+        ]
+        if errors:
+            raise InvalidInput(errors)
+
     async def _check(self, spec: JobSpec) -> None:
         errors = check_job(
             spec, now=now(), allow_private_callbacks=self.c.settings.webhooks.allow_private
         )
-        routes = [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
-        if routes and not errors:
-            known = {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
-            for i, route in enumerate(routes):
-                if route not in known:
-                    field = "cluster" if isinstance(spec.cluster, str) else f"cluster[{i}]"
-                    listed = ", ".join(sorted(known)) or "none yet"
-                    errors.append(FieldError(field, f"unknown cluster {route!r} (known: {listed})"))
         if errors:
             raise InvalidInput(errors)
+        await self.check_routes(spec)
 
-    def _new_record(self, spec: JobSpec, *, idempotency_key: str | None) -> JobRecord:
+    def new_record(
+        self, spec: JobSpec, *, idempotency_key: str | None = None, cron_id: str | None = None
+    ) -> JobRecord:
+        """A new job (or cron run), pending; a run_at in the past means now."""
         job_id, at = str(uuid.uuid4()), now()
         run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
         return JobRecord(
@@ -62,10 +76,11 @@ class JobService:
             updated_at=at,
             run_at=run_at,
             idempotency_key=idempotency_key,
+            cron_id=cron_id,
         )
 
     async def submit(
-        self, spec: JobSpec, *, idempotency_key: str | None = None
+        self, spec: JobSpec, *, idempotency_key: str | None = None, cron_id: str | None = None
     ) -> tuple[JobRecord, bool]:
         """Accept a job; returns it and whether it is new (False: the idempotency key's job)."""
         if idempotency_key:
@@ -75,7 +90,7 @@ class JobService:
             if existing is not None:
                 return existing, False
         await self._check(spec)
-        job = self._new_record(spec, idempotency_key=idempotency_key)
+        job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id)
         stored = await asyncio.to_thread(self.c.store.create_job, job)
         if stored.id == job.id:
             self.dispatcher.wake()
@@ -84,7 +99,7 @@ class JobService:
     async def dry_run(self, spec: JobSpec) -> dict[str, Any]:
         """The Kubernetes object the job would become, without accepting it."""
         await self._check(spec)
-        return render_for_dispatch(self._new_record(spec, idempotency_key=None), self.c.plugins)
+        return render_for_dispatch(self.new_record(spec), self.c.plugins)
 
     async def get(self, job_id: str) -> JobRecord:
         job = await asyncio.to_thread(self.c.store.get_job, job_id)
@@ -96,7 +111,7 @@ class JobService:
         await self.get(job_id)
         return await asyncio.to_thread(self.c.store.job_events, job_id)
 
-    async def list(
+    async def list_jobs(
         self, *, limit: int, cursor: str | None, **filters: Any
     ) -> tuple[list[JobRecord], str | None]:
         return await asyncio.to_thread(

@@ -286,3 +286,45 @@ def test_the_store_file_is_where_the_settings_say(tmp_path: Path) -> None:
     store.migrate()
     store.close()
     assert (tmp_path / "kjs.db").exists()
+
+
+def test_a_cron_tick_fires_once_however_many_replicas_try(store: SqlStore) -> None:
+    spec = msgspec.convert(
+        {
+            "name": "tick",
+            "namespace": "ops",
+            "image": "alpine",
+            "schedule": "* * * * *",
+            "mode": "managed",
+        },
+        CronSpec,
+    )
+    cron = store.create_cron(
+        CronRecord(
+            id=str(uuid.uuid4()),
+            spec=spec,
+            k8s_name="tick-x",
+            created_at=NOW,
+            updated_at=NOW,
+            next_run_at=NOW,
+        )
+    )
+    assert [c.id for c in store.due_crons(NOW, 10)] == [cron.id]
+    results = []
+
+    def fire(n: int) -> None:
+        run = make_job(n, cron_id=cron.id)
+        results.append(store.fire_cron(cron.id, NOW, NOW + dt.timedelta(minutes=1), run))
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert store.cron_run_counts(cron.id) == (1, 0, 1)
+    assert store.due_crons(NOW, 10) == []
+    assert store.next_cron_at() == NOW + dt.timedelta(minutes=1)
+    updated = store.update_cron(cron.id, lambda c: msgspec.structs.replace(c, deleted=True))
+    assert updated is not None and updated[1].deleted
+    assert store.list_crons(limit=10) == ([], None)

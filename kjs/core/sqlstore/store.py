@@ -482,15 +482,155 @@ class SqlStore:
         values["name"], values["namespace"] = cron.spec.name, cron.spec.namespace
         return values
 
-    def get_cron(self, cron_id: str) -> CronRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.cronjobs).where(t.cronjobs.c.id == cron_id)).first()
-        if row is None:
-            return None
+    @staticmethod
+    def _cron(row: sa.Row[Any]) -> CronRecord:
         m = dict(row._mapping)
         m["spec"] = msgspec.json.decode(m.pop("spec"), type=CronSpec)
         del m["name"], m["namespace"]
         return CronRecord(**m)
+
+    def get_cron(self, cron_id: str) -> CronRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.cronjobs).where(t.cronjobs.c.id == cron_id)).first()
+        return self._cron(row) if row else None
+
+    def list_crons(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        namespaces: list[str] | None = None,
+        name: str | None = None,
+    ) -> tuple[list[CronRecord], str | None]:
+        """Cron jobs not deleted, newest first, keyset-paginated like jobs."""
+        c = t.cronjobs.c
+        query = sa.select(t.cronjobs).where(c.deleted.is_(False))
+        if namespaces is not None:
+            query = query.where(c.namespace.in_(namespaces))
+        if name is not None:
+            query = query.where(c.name == name)
+        if cursor:
+            created, cron_id = _parse_cursor(cursor)
+            query = query.where(
+                sa.or_(c.created_at < created, sa.and_(c.created_at == created, c.id < cron_id))
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+            ).all()
+        items = [self._cron(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return items, _cursor(items[-1].created_at, items[-1].id) if more and items else None
+
+    def update_cron(
+        self,
+        cron_id: str,
+        change: Callable[[CronRecord], CronRecord | None],
+        outbox: Callable[[CronRecord], Sequence[tuple[str, bytes]]] = lambda cron: (),
+    ) -> tuple[CronRecord, CronRecord] | None:
+        """Like update_job: read locked, change, write with outbox messages, in one transaction."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(t.cronjobs).where(t.cronjobs.c.id == cron_id).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            before = self._cron(row)
+            after = change(before)
+            if after is None:
+                return None
+            values = self._cron_row(after)
+            del values["id"]
+            conn.execute(t.cronjobs.update().where(t.cronjobs.c.id == cron_id).values(values))
+            self._insert_outbox(conn, outbox(after), cron_id, after.updated_at)
+        return before, after
+
+    def pending_crons(self, limit: int) -> list[CronRecord]:
+        """Native cron jobs whose CronJob object is still to be sent to a cluster."""
+        c = t.cronjobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.cronjobs)
+                .where(c.deleted.is_(False), c.state == "pending")
+                .order_by(c.created_at)
+                .limit(limit)
+            ).all()
+        return [self._cron(r) for r in rows]
+
+    def due_crons(self, now: dt.datetime, limit: int) -> list[CronRecord]:
+        """Managed cron jobs whose next fire time has come."""
+        c = t.cronjobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.cronjobs)
+                .where(c.deleted.is_(False), c.next_run_at <= now)
+                .order_by(c.next_run_at)
+                .limit(limit)
+            ).all()
+        return [self._cron(r) for r in rows]
+
+    def next_cron_at(self) -> dt.datetime | None:
+        c = t.cronjobs.c
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(c.next_run_at)).where(c.deleted.is_(False))
+            ).scalar()
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+    def fire_cron(
+        self,
+        cron_id: str,
+        fire_at: dt.datetime,
+        next_run_at: dt.datetime | None,
+        run: JobRecord | None,
+    ) -> bool:
+        """Record one tick of a managed cron job, with its run, exactly once (across replicas):
+        False when that tick was fired already. `run` None: the tick is skipped."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    t.cron_ticks.insert(),
+                    {"cron_id": cron_id, "fire_at": fire_at, "job_id": run.id if run else ""},
+                )
+                conn.execute(
+                    t.cronjobs.update()
+                    .where(t.cronjobs.c.id == cron_id)
+                    .values(
+                        next_run_at=next_run_at,
+                        last_run_at=fire_at if run else t.cronjobs.c.last_run_at,
+                    )
+                )
+                if run is not None:
+                    conn.execute(t.jobs.insert(), self._job_row(run))
+                    conn.execute(
+                        t.job_events.insert(),
+                        {
+                            "job_id": run.id,
+                            "attempt": 1,
+                            "state": str(run.state),
+                            "at": run.created_at,
+                            "reason": "CronTick",
+                        },
+                    )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def cron_run_counts(self, cron_id: str) -> tuple[int, int, int]:
+        """(runs in all, runs succeeded, runs not finished) of a cron job."""
+        j = t.jobs.c
+        unfinished = [s.value for s in JobState if not s.is_final]
+        with self.engine.connect() as conn:
+            total, succeeded, active = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(sa.case((j.state == "succeeded", 1), else_=0)), 0),
+                    sa.func.coalesce(
+                        sa.func.sum(sa.case((j.state.in_(unfinished), 1), else_=0)), 0
+                    ),
+                ).where(j.cron_id == cron_id)
+            ).one()
+        return int(total), int(succeeded), int(active)
 
     # -- leader lease ----------------------------------------------------------------------------
 

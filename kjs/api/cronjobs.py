@@ -1,0 +1,148 @@
+"""`/api/v1/cronjobs`: cron jobs, their runs, suspend/resume/trigger (CONTRACT §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from kjs.api.auth import principal, require, require_namespace
+from kjs.core.crons import CronService, cron_json
+from kjs.core.models import CronSpec
+from kjs.core.records import CronRecord, job_json
+from kjs.core.validation import FieldError, InvalidInput, decode
+
+
+def _service(request: Request[Any, Any, Any]) -> CronService:
+    service: CronService = request.app.state.crons
+    return service
+
+
+async def _cron_for(request: Request[Any, Any, Any], cron_id: str) -> CronRecord:
+    cron = await _service(request).get(cron_id)
+    require_namespace(request, cron.spec.namespace)
+    return cron
+
+
+async def _json(request: Request[Any, Any, Any], cron: CronRecord) -> dict[str, Any]:
+    return cron_json(cron, await _service(request).counts(cron.id))
+
+
+class CronJobsController(Controller):
+    path = "/api/v1/cronjobs"
+    tags = ("cronjobs",)
+
+    @post("/", guards=[require("submit")], status_code=201, summary="Create a cron job")
+    async def create(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        spec = decode(await request.body(), CronSpec)
+        require_namespace(request, spec.namespace)
+        return await _json(request, await _service(request).create(spec))
+
+    @get("/", guards=[require("read")], summary="List cron jobs, newest first")
+    async def list_crons(
+        self,
+        request: Request[Any, Any, Any],
+        name: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        who = principal(request)
+        try:
+            items, next_cursor = await _service(request).list_crons(
+                limit=limit,
+                cursor=cursor,
+                name=name,
+                namespaces=sorted(who.namespaces) if who.namespaces else None,
+            )
+        except ValueError as e:
+            raise InvalidInput([FieldError("cursor", str(e))]) from e
+        return {"items": [await _json(request, c) for c in items], "next_cursor": next_cursor}
+
+    @get("/{cron_id:str}", guards=[require("read")], summary="One cron job")
+    async def get_cron(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> dict[str, Any]:
+        return await _json(request, await _cron_for(request, cron_id))
+
+    @patch("/{cron_id:str}", guards=[require("submit")], summary="Edit a cron job")
+    async def update(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> dict[str, Any]:
+        cron = await _cron_for(request, cron_id)
+        try:
+            changes = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError as e:
+            raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
+        if not isinstance(changes, dict):
+            raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
+        spec = decode(msgspec.json.encode({**msgspec.to_builtins(cron.spec), **changes}), CronSpec)
+        require_namespace(request, spec.namespace)
+        return await _json(request, await _service(request).update(cron_id, spec))
+
+    @delete(
+        "/{cron_id:str}",
+        guards=[require("submit")],
+        status_code=200,
+        summary="Delete a cron job (its CronJob too)",
+    )
+    async def remove(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> Response[dict[str, Any]]:
+        await _cron_for(request, cron_id)
+        cron = await _service(request).delete(cron_id)
+        return Response(await _json(request, cron), status_code=200)
+
+    @post(
+        "/{cron_id:str}/suspend",
+        guards=[require("submit")],
+        status_code=200,
+        summary="Stop starting runs",
+    )
+    async def suspend(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _cron_for(request, cron_id)
+        return await _json(request, await _service(request).set_suspended(cron_id, True))
+
+    @post(
+        "/{cron_id:str}/resume",
+        guards=[require("submit")],
+        status_code=200,
+        summary="Start runs again",
+    )
+    async def resume(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _cron_for(request, cron_id)
+        return await _json(request, await _service(request).set_suspended(cron_id, False))
+
+    @post(
+        "/{cron_id:str}/trigger",
+        guards=[require("submit")],
+        status_code=201,
+        summary="Run it once now",
+    )
+    async def trigger(
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _cron_for(request, cron_id)
+        return job_json(await _service(request).trigger(cron_id))
+
+    @get("/{cron_id:str}/runs", guards=[require("read")], summary="Its runs, newest first")
+    async def runs(
+        self,
+        request: Request[Any, Any, Any],
+        cron_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        await _cron_for(request, cron_id)
+        try:
+            items, next_cursor = await request.app.state.jobs.list_jobs(
+                limit=limit, cursor=cursor, cron_id=cron_id
+            )
+        except ValueError as e:
+            raise InvalidInput([FieldError("cursor", str(e))]) from e
+        return {"items": [job_json(j) for j in items], "next_cursor": next_cursor}
