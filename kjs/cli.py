@@ -5,8 +5,10 @@ Exit codes: 0 ok, 1 failed, 2 usage or validation error, 3 server unreachable or
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -26,6 +28,18 @@ def _settings(config_file: str | None, **flags: Any) -> Settings:
     try:
         return load(config_file, overrides=flags)
     except ConfigError as e:
+        click.echo(f"kjs: configuration: {e}", err=True)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A setting that cannot work stops the process with one line, exit code 2."""
+    from kjs.core.backends import BackendError
+
+    try:
+        yield
+    except (ConfigError, BackendError) as e:
         click.echo(f"kjs: configuration: {e}", err=True)
         sys.exit(2)
 
@@ -60,7 +74,8 @@ def server(config_file: str | None, **flags: Any) -> None:
     from kjs.server import serve
 
     _logging()
-    serve(_settings(config_file, **flags))
+    with _one_line_errors():
+        serve(_settings(config_file, **flags))
 
 
 @main.command()
@@ -81,7 +96,8 @@ def migrate(config_file: str | None, sql: bool) -> None:
         )
         click.echo(upgrade_sql(url))
         return
-    store = components.build(settings).store
+    with _one_line_errors():
+        store = components.build(settings).store
     store.migrate()
     click.echo(f"migrated {getattr(store, 'describe', settings.store)}", err=True)
 

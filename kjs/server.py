@@ -20,6 +20,7 @@ from kjs.core.consumer import StatusConsumer
 from kjs.core.crons import CronService
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.plugins import Plugins
+from kjs.core.retention import Retention
 from kjs.core.service import JobService
 from kjs.core.validation import MAX_BODY_BYTES
 
@@ -38,7 +39,11 @@ def create_app(
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
     service = JobService(c, dispatcher)
     crons = CronService(c, service)
-    dispatcher.extra_work += [crons.fire_due, crons.dispatch_pending_native]
+    dispatcher.extra_work += [
+        crons.fire_due,
+        crons.dispatch_pending_native,
+        Retention(c).run_if_due,
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:

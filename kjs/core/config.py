@@ -161,11 +161,11 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def _field_of(error: msgspec.ValidationError) -> str:
     text = str(error)
-    if " - at `$." in text:
-        return text.rsplit(" - at `$.", 1)[1].rstrip("`")
-    if "field `" in text:
-        return text.split("field `", 1)[1].split("`", 1)[0]
-    return "config"
+    path = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else ""
+    if "field `" in text:  # unknown or missing: the key itself
+        name = text.split("field `", 1)[1].split("`", 1)[0]
+        path = f"{path}.{name}" if path else name
+    return path or "config"
 
 
 def load(

@@ -206,6 +206,10 @@ class Store(Protocol):
     ) -> bool: ...
     def cron_run_counts(self, cron_id: str) -> tuple[int, int, int]: ...
 
+    def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
+        """Retention: remove finished jobs, log chunks and events older than `before`."""
+        ...
+
     # leader lease
     def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:
         """Take or renew the named lease; returns the fencing token, or None if another holds it."""

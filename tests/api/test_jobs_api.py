@@ -259,3 +259,27 @@ def test_health_readiness_metrics_and_schema_are_served(client: TestClient[Any])
     assert metrics.status_code == 200 and "kjs_requests_total" in metrics.text
     schema = client.get("/schema/openapi.json").json()
     assert "/api/v1/jobs" in schema["paths"]
+
+
+def test_a_delayed_job_is_dispatched_at_its_run_at_not_before(
+    client: TestClient[Any],
+    agent: FakeAgent,
+) -> None:
+    import datetime as dt
+
+    agent.heartbeat()
+    run_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    job = submit(client, run_at=run_at.isoformat())
+    assert job["run_at"] is not None
+    (dispatch,) = wait_until(agent.dispatches, timeout=10, what="the delayed dispatch")
+    dispatched = client.get(f"/api/v1/jobs/{job['id']}").json()
+    dispatched_at = dt.datetime.fromisoformat(dispatched["dispatched_at"])
+    assert run_at <= dispatched_at <= run_at + dt.timedelta(seconds=1)
+    assert dispatch.job_id == job["id"]
+
+
+def test_a_run_at_in_the_past_means_now(client: TestClient[Any], agent: FakeAgent) -> None:
+    agent.heartbeat()
+    job = submit(client, run_at="2020-01-01T00:00:00Z")
+    assert job["run_at"] is None
+    wait_state(client, job["id"], "dispatched")

@@ -328,3 +328,37 @@ def test_a_cron_tick_fires_once_however_many_replicas_try(store: SqlStore) -> No
     updated = store.update_cron(cron.id, lambda c: msgspec.structs.replace(c, deleted=True))
     assert updated is not None and updated[1].deleted
     assert store.list_crons(limit=10) == ([], None)
+
+
+def test_retention_removes_what_is_older_and_keeps_the_rest(store: SqlStore) -> None:
+    old_at = NOW - dt.timedelta(days=40)
+    old = store.create_job(
+        make_job(
+            1, state=JobState.SUCCEEDED, finished_at=old_at, created_at=old_at, updated_at=old_at
+        )
+    )
+    running = store.create_job(make_job(2, state=JobState.RUNNING, created_at=old_at))
+    recent = store.create_job(make_job(3, state=JobState.FAILED, finished_at=NOW))
+    store.append_log(old.id, 1, "p", "c", 0, b"old", False)
+    store.append_log(recent.id, 1, "p", "c", 0, b"recent", False)
+    with store.engine.begin() as conn:  # an old chunk of a job that is still running
+        conn.execute(
+            tables.job_logs.insert(),
+            {
+                "job_id": running.id,
+                "attempt": 1,
+                "pod": "p",
+                "container": "c",
+                "seq": 0,
+                "data": b"x",
+                "size": 1,
+                "truncated": False,
+                "created_at": old_at,
+            },
+        )
+    removed = store.delete_older_than(NOW - dt.timedelta(days=30), batch=1)
+    assert removed["jobs"] == 1 and removed["job_logs"] >= 1
+    assert store.get_job(old.id) is None and store.job_events(old.id) == []
+    assert store.read_logs(old.id) == [] and store.read_logs(running.id) == []
+    assert store.get_job(running.id) is not None  # never removes an unfinished job
+    assert store.read_logs(recent.id) == [("p", "c", 0, b"recent")]

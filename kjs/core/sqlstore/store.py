@@ -632,6 +632,46 @@ class SqlStore:
             ).one()
         return int(total), int(succeeded), int(active)
 
+    # -- retention -------------------------------------------------------------------------------
+
+    def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
+        """Remove finished jobs (with their labels, events, logs), log chunks and events older
+        than `before`, a batch at a time so no transaction grows large."""
+        removed = {"jobs": 0, "job_logs": 0, "job_events": 0}
+        j, final = t.jobs.c, [s.value for s in JobState if s.is_final]
+        while True:
+            with self._tx() as conn:
+                ids = (
+                    conn.execute(
+                        sa.select(j.id)
+                        .where(j.state.in_(final), j.finished_at < before)
+                        .limit(batch)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    break
+                for table in (t.job_labels, t.job_events, t.job_logs):
+                    conn.execute(table.delete().where(table.c.job_id.in_(ids)))
+                conn.execute(t.jobs.delete().where(j.id.in_(ids)))
+                removed["jobs"] += len(ids)
+        for table, column in (
+            (t.job_logs, t.job_logs.c.created_at),
+            (t.job_events, t.job_events.c.at),
+        ):
+            while True:
+                with self._tx() as conn:
+                    rows = conn.execute(
+                        sa.select(*table.primary_key.columns).where(column < before).limit(batch)
+                    ).all()
+                    if not rows:
+                        break
+                    pk = list(table.primary_key.columns)
+                    conn.execute(table.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
+                    removed[table.name] += len(rows)
+        return removed
+
     # -- leader lease ----------------------------------------------------------------------------
 
     def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:

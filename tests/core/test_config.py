@@ -1,0 +1,78 @@
+"""Configuration: file < environment < flags; one-line errors naming the key."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from kjs.core.config import ConfigError, load
+
+
+def test_defaults_are_the_embedded_mode() -> None:
+    s = load(environ={})
+    assert (s.store, s.queue, s.balancer, s.log_sink, s.election) == (
+        "sqlite",
+        "memory",
+        "leastload",
+        "db",
+        "db",
+    )
+    assert s.dispatch.ack_timeout_s == 30 and s.logs.retention_days == 30
+    assert s.logs.cap_bytes_per_container == 10 * 1024 * 1024
+    assert s.webhooks.retry_for_s == 86400 and s.webhooks.allow_private is False
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "kjs.toml"
+    config.write_text(
+        'store = "mysql"\nport = 9000\n[mysql]\nurl = "mysql+pymysql://a@b/c"\n'
+        '[nsq]\nnsqd_tcp = ["127.0.0.1:4150"]\n'
+    )
+    env = {
+        "KJS_PORT": "9100",
+        "KJS_NSQ__NSQD_HTTP": '["127.0.0.1:4151"]',
+        "KJS_DISPATCH__ACK_TIMEOUT_S": "5",
+        "KJS_AGENT__CREATE_NAMESPACES": "true",
+        "KJS_URL": "http://client-side-only",
+    }
+    s = load(config, environ=env, overrides={"port": 9200, "host": None})
+    assert s.store == "mysql" and s.mysql.url == "mysql+pymysql://a@b/c"
+    assert s.port == 9200  # the flag wins; a flag left unset (None) changes nothing
+    assert s.host == "127.0.0.1"
+    assert s.nsq.nsqd_tcp == ["127.0.0.1:4150"] and s.nsq.nsqd_http == ["127.0.0.1:4151"]
+    assert s.dispatch.ack_timeout_s == 5 and s.agent.create_namespaces is True
+
+
+def test_unknown_environment_variables_are_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        load(environ={"KJS_COLOUR": "red", "KJS_SHAPE": "round", "KJS_TOKEN": "t"})
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "ignoring unknown KJS_* environment variables: KJS_COLOUR, KJS_SHAPE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"KJS_PORT": "eighty"}, "port: Expected `int`, got `str`"),
+        (
+            {"KJS_DISPATCH__ACK_TIMEOUT_S": "soon"},
+            "dispatch.ack_timeout_s: Expected `float`, got `str`",
+        ),
+        ({"KJS_LOGS__BOGUS": "1"}, "logs.bogus: Object contains unknown field `bogus`"),
+    ],
+)
+def test_invalid_values_name_the_key(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(environ=environ)
+    assert str(e.value) == message
+
+
+def test_a_broken_file_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("store = \n")
+    with pytest.raises(ConfigError, match=r"^config file .*bad\.toml: "):
+        load(config, environ={})

@@ -1,0 +1,60 @@
+"""The `kjs` command: plugins, migrate, configuration errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kjs.cli import main
+
+
+def test_plugins_lists_every_builtin_backend() -> None:
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0
+    for backend in (
+        "store:sqlite",
+        "store:mysql",
+        "queue:memory",
+        "queue:nsq",
+        "balancer:leastload",
+        "log_sink:db",
+        "election:db",
+        "election:single",
+    ):
+        assert backend in result.output
+
+
+def test_migrate_prints_ddl_or_applies_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KJS_DATA_DIR", str(tmp_path))
+    ddl = CliRunner().invoke(main, ["migrate", "--sql"])
+    assert ddl.exit_code == 0 and "CREATE TABLE jobs" in ddl.output
+    assert not (tmp_path / "kjs.db").exists() or (tmp_path / "kjs.db").stat().st_size == 0
+    applied = CliRunner().invoke(main, ["migrate"])
+    assert applied.exit_code == 0, applied.output
+    tables = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "kjs.db").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
+    assert {"jobs", "job_events", "job_logs", "clusters", "outbox", "cronjobs", "leases"} <= tables
+
+
+def test_a_bad_setting_stops_with_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KJS_PORT", "eighty")
+    result = CliRunner().invoke(main, ["server"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "kjs: configuration: port: Expected `int`, got `str`"
+
+
+def test_an_unknown_backend_names_what_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KJS_STORE", "postgres")
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "kjs: configuration: store = 'postgres': no such store "
+        "backend is installed (installed: mysql, sqlite)"
+    )
