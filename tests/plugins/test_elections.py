@@ -44,7 +44,7 @@ async def test_a_leader_that_cannot_renew_stops_leading_when_its_lease_ends(
 
     store.acquire_lease = unreachable  # type: ignore[method-assign]
     cut_off = time.monotonic()
-    while leader.is_leader and time.monotonic() - cut_off < 5:
+    while leader.is_leader and time.monotonic() - cut_off < 5:  # noqa: ASYNC110 - a property
         await asyncio.sleep(0.05)
     # It leads on until its own lease runs out (at most 1.5 s after its last renewal), no longer.
     assert 0.9 <= time.monotonic() - cut_off <= 1.7
