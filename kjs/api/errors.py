@@ -7,13 +7,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
 from kjs.core.service import Conflict, NotFound
 from kjs.core.validation import FieldError, InvalidInput
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+# Handler arguments whose Python name differs from the query parameter (`state` is reserved).
+_PARAMETERS = {"job_state": "state"}
 
 _TITLES = {
     400: "Invalid input",
@@ -61,6 +63,21 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
+def bad_parameter(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Litestar's own validation of query, path and header parameters, named like ours."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        FieldError(
+            _PARAMETERS.get(str(e.get("key")), str(e.get("key", "$"))),
+            str(e.get("message", "invalid")),
+        )
+        for e in extra
+        if isinstance(e, dict)
+    ]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(exc.detail)
+    return problem(400, detail, errors or None)
+
+
 def store_down(request: Request[Any, Any, Any], exc: sa.exc.DBAPIError) -> Response[dict[str, Any]]:
     where = getattr(request.app.state, "store_description", "the store")
     log.warning("store error: %s", exc)
@@ -80,6 +97,7 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidInput: invalid,
     NotFound: not_found,
     Conflict: conflict,
+    ValidationException: bad_parameter,
     HTTPException: http_error,
     sa.exc.DBAPIError: store_down,
     ConnectionError: queue_down,

@@ -82,6 +82,7 @@ class JobsController(Controller):
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         who = principal(request)
+        labels = _labels(label)
         try:
             items, next_cursor = await _service(request).list_jobs(
                 limit=limit,
@@ -90,7 +91,7 @@ class JobsController(Controller):
                 cluster_id=cluster_id,
                 name=name,
                 cron_id=cron_id,
-                labels=_labels(label),
+                labels=labels,
                 created_after=created_after,
                 created_before=created_before,
                 namespaces=sorted(who.namespaces) if who.namespaces else None,

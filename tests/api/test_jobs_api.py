@@ -283,3 +283,34 @@ def test_a_run_at_in_the_past_means_now(client: TestClient[Any], agent: FakeAgen
     job = submit(client, run_at="2020-01-01T00:00:00Z")
     assert job["run_at"] is None
     wait_state(client, job["id"], "dispatched")
+
+
+def test_bad_query_parameters_are_400s_naming_the_parameter(client: TestClient[Any]) -> None:
+    cases = {
+        "/api/v1/jobs?limit=abc": "limit",
+        "/api/v1/jobs?limit=0": "limit",
+        "/api/v1/jobs?created_after=notadate": "created_after",
+        "/api/v1/jobs?label=nokey": "label[0]",
+        "/api/v1/jobs?state=zzz": "state",
+        "/api/v1/jobs/x/logs?attempt=x": "attempt",
+    }
+    for path, field in cases.items():
+        response = client.get(path)
+        assert response.status_code == 400, path
+        assert response.json()["errors"][0]["field"] == field, path
+
+
+def test_odd_bodies_are_400s_never_500s(client: TestClient[Any]) -> None:
+    job = submit(client)
+    for method, path, body in [
+        ("POST", "/api/v1/jobs", b""),
+        ("POST", "/api/v1/jobs", b"\xff\xfe"),
+        ("POST", "/api/v1/jobs", b'{"name":"a","namespace":"b","image":"x","parallelism":1e99}'),
+        ("POST", "/api/v1/jobs", b'{"name":"a","namespace":"b","image":"x","security_context":[]}'),
+        ("PATCH", f"/api/v1/jobs/{job['id']}", b"[1]"),
+        ("PATCH", f"/api/v1/jobs/{job['id']}", b"{bad"),
+        ("POST", "/api/v1/cronjobs", b'{"name":"a","namespace":"b","image":"x"}'),
+    ]:
+        response = client.request(method, path, content=body)
+        assert response.status_code == 400, (method, path, body, response.text)
+        assert response.json()["errors"], (method, path)
