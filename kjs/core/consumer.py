@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
@@ -49,6 +49,11 @@ class StatusConsumer:
             return None
 
     async def on_status(self, delivery: Delivery) -> bool:
+        done = await self._on_status(delivery)
+        metrics.QUEUE_MESSAGES.labels(topic="status", result="done" if done else "later").inc()
+        return done
+
+    async def _on_status(self, delivery: Delivery) -> bool:
         event = self._decode(delivery)
         if not isinstance(event, messages.StatusEvent):
             return True

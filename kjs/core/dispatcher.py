@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from kjs.core import manifest as manifests
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.plugins import Plugins
 from kjs.core.records import EventRecord, JobRecord
@@ -132,6 +132,7 @@ class Dispatcher:
             if cluster_id is None:
                 continue  # every eligible cluster is full: it waits, pending
             if await self._dispatch(job, cluster_id):
+                metrics.DISPATCHES.labels(cluster=cluster_id).inc()
                 in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
                 placed += 1
         return placed
@@ -188,4 +189,5 @@ class Dispatcher:
             # A dispatch stays until acknowledged; anything else is done once published.
             retry_at = now() + dt.timedelta(seconds=ack_timeout) if item.job_id else None
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
+            metrics.OUTBOX_PUBLISHED.inc()
         return len(items)

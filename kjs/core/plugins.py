@@ -152,6 +152,9 @@ class Plugins:
 
     def job_state_changed(self, job: JobView, old_state: str, new_state: str) -> None:
         """Notify every plugin; one that fails is logged and does not stop the others."""
+        from kjs.core import metrics
+
+        metrics.STATE_CHANGES.labels(state=new_state).inc()
         for impl in self._pm.hook.on_job_state_changed.get_hookimpls():
             try:
                 impl.function(job=job, old_state=old_state, new_state=new_state)

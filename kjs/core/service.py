@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from kjs.core import manifest as manifests
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.dispatcher import Dispatcher, render_for_dispatch
 from kjs.core.models import JobSpec
@@ -93,6 +93,7 @@ class JobService:
         job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id)
         stored = await asyncio.to_thread(self.c.store.create_job, job)
         if stored.id == job.id:
+            metrics.JOBS_SUBMITTED.inc()
             self.dispatcher.wake()
         return stored, stored.id == job.id
 

@@ -257,6 +257,7 @@ def test_health_readiness_metrics_and_schema_are_served(client: TestClient[Any])
     submit(client)
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and "kjs_requests_total" in metrics.text
+    assert "kjs_jobs_submitted_total" in metrics.text
     schema = client.get("/schema/openapi.json").json()
     assert "/api/v1/jobs" in schema["paths"]
 
