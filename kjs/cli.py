@@ -24,9 +24,11 @@ _CONFIG = click.option(
 )
 
 
-def _settings(config_file: str | None, **flags: Any) -> Settings:
+def _settings(
+    config_file: str | None, *, defaults: dict[str, Any] | None = None, **flags: Any
+) -> Settings:
     try:
-        return load(config_file, overrides=flags)
+        return load(config_file, overrides=flags, defaults=defaults)
     except ConfigError as e:
         click.echo(f"kjs: configuration: {e}", err=True)
         sys.exit(2)
@@ -76,6 +78,88 @@ def server(config_file: str | None, **flags: Any) -> None:
     _logging()
     with _one_line_errors():
         serve(_settings(config_file, **flags))
+
+
+_KUBE = [
+    click.option("--kubeconfig", default=None, help="Kubeconfig file (default: the usual one)."),
+    click.option("--context", default=None, help="Kubeconfig context (default: the current one)."),
+]
+
+
+def _kube_options(f: Any) -> Any:
+    for option in reversed(_KUBE):
+        f = option(f)
+    return f
+
+
+@main.command()
+@click.option("--cluster-id", required=True, help="This cluster's id (a DNS label, <= 40).")
+@click.option("--data-dir", default=None, help="Where the agent keeps its buffers.")
+@_kube_options
+@_CONFIG
+def agent(
+    config_file: str | None,
+    cluster_id: str,
+    kubeconfig: str | None,
+    context: str | None,
+    data_dir: str | None,
+) -> None:
+    """One cluster's agent: creates Jobs there, reports their status, collects their logs."""
+    from kjs.agent.run import PreflightError, serve_agent
+
+    _logging()
+    settings = _settings(config_file, data_dir=data_dir, defaults={"election": "lease"})
+    with _one_line_errors():
+        try:
+            serve_agent(settings, cluster_id, kubeconfig, context)
+        except PreflightError as e:
+            click.echo(f"kjs: {e}", err=True)
+            sys.exit(3)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--data-dir", default=None, help="Where the embedded store lives (default ./.kjs).")
+@click.option("--cluster-id", default="local", show_default=True)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow running without API tokens on a non-loopback address.",
+)
+@_kube_options
+@_CONFIG
+def up(
+    config_file: str | None,
+    cluster_id: str,
+    kubeconfig: str | None,
+    context: str | None,
+    **flags: Any,
+) -> None:
+    """Server and one agent in one process, on the current kubeconfig context."""
+    from kjs.agent.run import PreflightError, running_agent
+    from kjs.server import serve
+
+    _logging()
+    settings = _settings(config_file, defaults={"election": "single"}, **flags)
+
+    def companion(components: Any) -> Any:
+        return running_agent(
+            settings,
+            cluster_id,
+            kubeconfig=kubeconfig,
+            context=context,
+            queue=components.queue,
+            plugins=components.plugins,
+        )
+
+    with _one_line_errors():
+        try:
+            serve(settings, companions=[companion])
+        except PreflightError as e:
+            click.echo(f"kjs: {e}", err=True)
+            sys.exit(3)
 
 
 @main.command()

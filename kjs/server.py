@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from litestar import Litestar
@@ -27,13 +27,18 @@ from kjs.core.validation import MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 
 
+Companion = Callable[[components_.Components], contextlib.AbstractAsyncContextManager[Any]]
+
+
 def create_app(
     settings: Settings,
     *,
     plugins: Plugins | None = None,
     components: components_.Components | None = None,
+    companions: Sequence[Companion] = (),
 ) -> Litestar:
-    """The Litestar application; its lifespan starts and stops every backend."""
+    """The Litestar application; its lifespan starts and stops every backend, and the
+    `companions` (e.g. `kjs up`'s agent) once the server is running."""
     c = components or components_.build(settings, plugins)
     dispatcher = Dispatcher(c)
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
@@ -59,7 +64,10 @@ def create_app(
             settings.election,
         )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for companion in companions:
+                    await stack.enter_async_context(companion(c))
+                yield
         finally:
             # Stop taking work, hand back what is in flight, give up leadership, close the store.
             await dispatcher.close()

@@ -23,6 +23,8 @@ class BuildContext:
 
     settings: Any  # kjs.core.config.Settings
     store: Any = None  # kjs.core.protocols.Store, once built
+    kube: Any = None  # an agent's kubernetes.aio ApiClient
+    cluster_id: str | None = None  # an agent's cluster
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,9 @@ class AgentSettings(Struct, forbid_unknown_fields=True):
     heartbeat_s: float = 5.0
     resync_s: float = 60.0
     labels: dict[str, str] = field(default_factory=dict)
+    lease_namespace: str = "default"
+    """Where the agents' Lease lives (in a cluster: set it to the agent's own namespace)."""
+    lease_s: float = 15.0
 
 
 class Settings(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -68,17 +68,25 @@ class StatusConsumer:
             )
         if not await self._known_job(event):
             return True
+        moved = False  # a state change gets an event; news within a state does not
+
+        def change(job: JobRecord) -> JobRecord | None:
+            nonlocal moved
+            after = self._apply(job, event, state)
+            moved = after is not None and after.state != job.state
+            return after
+
         result = await asyncio.to_thread(
             self.c.store.update_job,
             event.job_id,
-            lambda job: self._apply(job, event, state),
+            change,
             lambda job: (),
-            lambda job: self._event_record(job, event),
+            lambda job: self._event_record(job, event) if moved else None,
         )
         if state not in (JobState.PENDING, JobState.DISPATCHED):
             # The agent has acted on the dispatch: stop re-publishing it.
             await asyncio.to_thread(self.c.store.outbox_ack, event.job_id)
-        if result is not None:
+        if result is not None and result[0].state != result[1].state:
             before, after = result
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
             if after.state.is_final:
@@ -145,7 +153,7 @@ class StatusConsumer:
     def _apply(job: JobRecord, event: messages.StatusEvent, state: JobState) -> JobRecord | None:
         new = next_state(job.state, job.attempt, state, event.attempt)
         if new is None:
-            return None
+            return StatusConsumer._detail(job, event, state)
         at = now()
         changes: dict[str, object] = {"state": new, "updated_at": at}
         if event.exit_codes:
@@ -162,7 +170,20 @@ class StatusConsumer:
         return msgspec.structs.replace(job, **changes)
 
     @staticmethod
-    def _event_record(job: JobRecord, event: messages.StatusEvent) -> EventRecord:
+    def _detail(job: JobRecord, event: messages.StatusEvent, state: JobState) -> JobRecord | None:
+        """Same state, news within it (a pod that cannot start says why): update the reason,
+        message and exit codes, not the state, and add no event."""
+        if state != job.state or event.attempt != job.attempt or state.is_final:
+            return None
+        codes = {**job.exit_codes, **event.exit_codes}
+        if (event.reason, event.message, codes) == (job.reason, job.message, job.exit_codes):
+            return None
+        return msgspec.structs.replace(
+            job, reason=event.reason, message=event.message, exit_codes=codes, updated_at=now()
+        )
+
+    @staticmethod
+    def _event_record(job: JobRecord, event: messages.StatusEvent) -> EventRecord | None:
         codes = [code for containers in event.exit_codes.values() for code in containers.values()]
         return EventRecord(
             job_id=job.id,

@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.balance_leastload",
     "kjs.plugins.logs_db",
     "kjs.plugins.election_db",
+    "kjs.plugins.election_lease",
     "kjs.plugins.election_single",
 )
 ENTRY_POINT_GROUP = "kjs"

@@ -24,7 +24,7 @@ def test_builtin_backends_are_selected_by_name() -> None:
     assert plugins.backend("store", "sqlite").name == "sqlite"
     assert plugins.backend_names("store") == ["mysql", "sqlite"]
     assert plugins.backend_names("queue") == ["memory", "nsq"]
-    assert plugins.backend_names("election") == ["db", "single"]
+    assert plugins.backend_names("election") == ["db", "lease", "single"]
 
 
 def test_an_unknown_name_lists_what_is_installed() -> None:

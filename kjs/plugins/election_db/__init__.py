@@ -33,6 +33,7 @@ class DbElection:
         self._token = 0
         self._valid_until = 0.0  # monotonic
         self._became_leader = asyncio.Event()
+        self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -66,10 +67,12 @@ class DbElection:
             self._became_leader.clear()
             if was_leader:
                 log.warning("lost the leader lease")
+                self._lost.set()
             return
         self._token, self._valid_until = token, asked_at + self.ttl_s
         if not was_leader:
             log.info("leader now (fencing token %d)", token)
+            self._lost.clear()
             self._became_leader.set()
 
     async def _run(self) -> None:
@@ -81,6 +84,14 @@ class DbElection:
         while not self.is_leader:
             self._became_leader.clear()
             await self._became_leader.wait()
+
+    async def wait_lost(self) -> None:
+        while self.is_leader:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._lost.wait(), max(0.0, self._valid_until - time.monotonic())
+                )
+        self._lost.clear()
 
     async def close(self) -> None:
         if self._task is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from kjs.core.backends import Backend
 from kjs.core.hookspecs import hookimpl
 
@@ -17,6 +19,9 @@ class SingleElection:
 
     async def wait_leader(self) -> None:
         pass
+
+    async def wait_lost(self) -> None:
+        await asyncio.Event().wait()  # never
 
     async def close(self) -> None:
         pass

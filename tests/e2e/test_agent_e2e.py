@@ -1,0 +1,212 @@
+"""`kjs up` end to end: server + agent in one process against a real test cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from litestar.testing import TestClient
+
+from kjs.agent.run import running_agent
+from kjs.core.config import load
+from kjs.server import create_app
+from kjs.testing.pytest_plugin import Cluster
+from kjs.testing.waiting import wait_until
+
+pytestmark = pytest.mark.k8s
+ORDER = ["pending", "dispatched", "created", "running", "succeeded"]
+
+
+def start(cluster: Cluster, tmp_path: Path, kubeconfig: str, **agent: Any) -> TestClient[Any]:
+    settings = load(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "election": "single",
+            "agent": {"heartbeat_s": 1.0, **agent},
+            "logs": {"final_wait_s": 10.0},
+        },
+    )
+
+    def companion(components: Any) -> Any:
+        return running_agent(
+            settings,
+            cluster.id,
+            kubeconfig=kubeconfig,
+            queue=components.queue,
+            plugins=components.plugins,
+        )
+
+    return TestClient(create_app(settings, companions=[companion]))
+
+
+@pytest.fixture
+def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[Any]]:
+    cluster = k8s_clusters[0]
+    with start(cluster, tmp_path, cluster.kubeconfig) as client:
+        wait_until(
+            lambda: client.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
+            timeout=15,
+            what="the agent's first heartbeat",
+        )
+        yield client
+
+
+def submit(client: TestClient[Any], ns: str, script: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "name": fields.pop("name", "job"),
+        "namespace": ns,
+        "image": "busybox",
+        "command": ["sh", "-c", script],
+        **fields,
+    }
+    response = client.post("/api/v1/jobs", json=body)
+    assert response.status_code == 201, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def final(client: TestClient[Any], job_id: str, timeout: float = 60) -> dict[str, Any]:
+    job: dict[str, Any] = wait_until(
+        lambda: (
+            (j := client.get(f"/api/v1/jobs/{job_id}").json())["state"]
+            in ("succeeded", "failed", "cancelled")
+            and j
+        ),
+        timeout=timeout,
+        what=f"job {job_id} to finish",
+    )
+    return job
+
+
+def test_hello_runs_reports_every_state_once_and_keeps_its_log_after_the_pod_is_gone(
+    kjs_up: TestClient[Any],
+    k8s_clusters: list[Cluster],
+    k8s_namespace: str,
+) -> None:
+    job = submit(
+        kjs_up,
+        k8s_namespace,
+        "echo hello",
+        name="hello",
+        log_collect="always",
+        ttl_seconds_after_finished=3,
+    )
+    done = final(kjs_up, job["id"])
+    assert done["state"] == "succeeded" and done["cluster_id"] == "c1"
+    states = [e["state"] for e in kjs_up.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]]
+    assert states[-1] == "succeeded" and len(states) == len(set(states))
+    assert states == [s for s in ORDER if s in states]  # a subsequence, in order
+    cluster = k8s_clusters[0]
+
+    def gone() -> bool:
+        try:
+            cluster.batch.read_namespaced_job(job["k8s_name"], k8s_namespace)
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_until(gone, timeout=60, what="the TTL controller to delete the Job")
+    assert not cluster.core.list_namespaced_pod(k8s_namespace).items
+    logs = kjs_up.get(f"/api/v1/jobs/{job['id']}/logs").text
+    assert logs.endswith("/hello <==\nhello\n")
+
+
+def test_exit_3_with_one_retry_fails_with_both_pods_and_their_exit_codes(
+    kjs_up: TestClient[Any],
+    k8s_namespace: str,
+) -> None:
+    job = submit(kjs_up, k8s_namespace, "echo boom >&2; exit 3", name="boom", backoff_limit=1)
+    done = final(kjs_up, job["id"], timeout=90)
+    assert done["state"] == "failed" and done["reason"] == "BackoffLimitExceeded"
+    assert len(done["exit_codes"]) == 2
+    assert all(codes == {"boom": 3} for codes in done["exit_codes"].values())
+    logs = kjs_up.get(f"/api/v1/jobs/{job['id']}/logs").text  # on_failure: collected
+    assert logs.count("boom\n") == 2
+
+
+def test_cancel_a_running_job(
+    kjs_up: TestClient[Any], k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    job = submit(kjs_up, k8s_namespace, "sleep 300", name="sleeper")
+    wait_until(
+        lambda: kjs_up.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running",
+        timeout=30,
+        what="the job to run",
+    )
+    assert kjs_up.delete(f"/api/v1/jobs/{job['id']}").status_code == 202
+    assert final(kjs_up, job["id"], timeout=15)["state"] == "cancelled"
+    cluster = k8s_clusters[0]
+    wait_until(
+        lambda: (
+            not cluster.batch.list_namespaced_job(k8s_namespace).items
+            and not cluster.core.list_namespaced_pod(k8s_namespace).items
+        ),
+        timeout=15,
+        what="the Job and its pods to be gone",
+    )
+
+
+def test_a_pod_that_cannot_be_scheduled_says_why(
+    kjs_up: TestClient[Any], k8s_namespace: str
+) -> None:
+    job = submit(kjs_up, k8s_namespace, "true", name="picky", node_selector={"disk": "ssd"})
+    stuck = wait_until(
+        lambda: (
+            (j := kjs_up.get(f"/api/v1/jobs/{job['id']}").json())["reason"] == "Unschedulable" and j
+        ),
+        timeout=30,
+        what="the unschedulable reason",
+    )
+    assert stuck["state"] == "created"
+    assert "didn't match Pod's node affinity/selector" in stuck["message"]
+
+
+def test_an_agent_that_may_not_create_jobs_reports_the_refusal(
+    k8s_clusters: list[Cluster],
+    k8s_namespace: str,
+    tmp_path: Path,
+) -> None:
+    cluster = k8s_clusters[0]
+    cluster.rbac.create_cluster_role(
+        {
+            "metadata": {"name": f"watcher-{k8s_namespace}"},
+            "rules": [
+                {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "pods/log"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        }
+    )
+    cluster.rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": f"watcher-{k8s_namespace}"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"watcher-{k8s_namespace}",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": k8s_namespace}],
+        }
+    )
+    kubeconfig = str(cluster.service_account_kubeconfig(k8s_namespace, "agent"))
+    try:
+        with start(cluster, tmp_path, kubeconfig, max_concurrent_jobs=5) as client:
+            wait_until(
+                lambda: client.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
+                timeout=15,
+                what="the agent's first heartbeat",
+            )
+            job = submit(client, k8s_namespace, "true", name="refused")
+            done = final(client, job["id"], timeout=30)
+    finally:
+        cluster.rbac.delete_cluster_role_binding(f"watcher-{k8s_namespace}")
+        cluster.rbac.delete_cluster_role(f"watcher-{k8s_namespace}")
+    assert done["state"] == "failed" and done["reason"] == "Forbidden"
+    assert 'cannot create resource "jobs"' in done["message"]
