@@ -170,8 +170,10 @@ class SqlStore:
         except sa.exc.IntegrityError:
             # Created already (a retried create, or the first job of this idempotency key).
             existing = self.get_job(job.id) or (
-                self.get_job_by_idempotency_key(job.idempotency_key) if job.idempotency_key
-                else None)
+                self.get_job_by_idempotency_key(job.idempotency_key)
+                if job.idempotency_key
+                else None
+            )
             if existing is not None:
                 return existing
             raise
