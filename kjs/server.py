@@ -53,6 +53,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(c.store.migrate)
+        _app.state.loop = asyncio.get_running_loop()  # for embedding (tests, `kjs up`)
         await c.queue.start()
         await c.election.start()
         await consumer.start()

@@ -78,6 +78,7 @@ class Agent:
         for task in self._tasks + self._leader_tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.logs.close()
         await self.queue.close()
         await self.election.close()
 
@@ -320,22 +321,38 @@ class Agent:
         seen = observe(job, pods)
         if seen is None or (seen.job_id, seen.attempt) in self.cancelled:
             return
+        namespace = job["metadata"]["namespace"]
+        if self._policy(job) == "always" and seen.state not in FINAL:
+            for pod in pods:  # stream running containers, so users can follow them live
+                for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                    if "running" in (container.get("state") or {}):
+                        self.logs.follow(
+                            seen.job_id,
+                            seen.attempt,
+                            namespace,
+                            pod["metadata"]["name"],
+                            container["name"],
+                        )
         key = (seen.job_id, seen.attempt)
         fingerprint = (seen.state, seen.reason, seen.message, repr(seen.exit_codes))
         if self.sent.get(key) == fingerprint:
             return
         last_seq: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         if seen.state in FINAL and self._collects(job, seen):
-            last_seq = await self.logs.collect(seen, job["metadata"]["namespace"], pods)
-        await self._send(seen, last_seq)
+            last_seq, sizes = await self.logs.collect(seen, namespace, pods)
+        await self._send(seen, last_seq, sizes)
         self.sent[key] = fingerprint
 
     @staticmethod
-    def _collects(job: dict[str, Any], seen: Observed) -> bool:
-        policy = (job["metadata"].get("annotations") or {}).get(labels.LOG_COLLECT, "on_failure")
+    def _policy(job: dict[str, Any]) -> str:
+        return str((job["metadata"].get("annotations") or {}).get(labels.LOG_COLLECT, "on_failure"))
+
+    def _collects(self, job: dict[str, Any], seen: Observed) -> bool:
+        policy = self._policy(job)
         return policy == "always" or (policy == "on_failure" and seen.state == "failed")
 
-    async def _send(self, seen: Observed, last_seq: dict[str, int]) -> None:
+    async def _send(self, seen: Observed, last_seq: dict[str, int], sizes: dict[str, int]) -> None:
         await self._publish_status(
             seen.job_id,
             seen.attempt,
@@ -347,6 +364,7 @@ class Agent:
             cron_id=seen.cron_id,
             k8s_name=seen.k8s_name,
             last_log_seq=last_seq,
+            log_bytes=sizes,
         )
 
     async def _heartbeat(self) -> None:

@@ -1,14 +1,19 @@
 """Collecting container logs before Kubernetes deletes the pods.
 
-A container's log is read once it has terminated, cut at the per-container cap (the cut is
-marked), and sent in fixed-size chunks numbered from 0. Chunking is deterministic, so a second
-collection (after an agent restart or a change of leader) sends the same (seq, bytes) and the
-server stores nothing twice.
+Chunk `seq` of a container's log is always its bytes [seq * C, (seq + 1) * C) (C =
+`LOG_CHUNK_BYTES`), so whoever sends it again (a restarted agent, a new leader) sends the same
+bytes and the server stores nothing twice. While a container runs (`log_collect: always`) its log
+is followed and the chunk being written is sent early, growing, about once a second, so users can
+follow it live; once the container has terminated the whole log is read and sent. Logs are cut at
+the per-container cap, and the cut is marked.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from typing import Any
 
 from kjs.agent import kube
@@ -17,7 +22,10 @@ from kjs.core import messages
 from kjs.core.protocols import Queue
 
 log = logging.getLogger(__name__)
-CHUNK_BYTES = 256 * 1024
+CHUNK = messages.LOG_CHUNK_BYTES
+FLUSH_S = 1.0
+
+Key = tuple[str, int, str, str, str]  # job id, attempt, namespace, pod, container
 
 
 class LogCollector:
@@ -26,12 +34,74 @@ class LogCollector:
         self.cluster_id = cluster_id
         self.queue = queue
         self.cap_bytes = cap_bytes
+        self.followers: dict[Key, asyncio.Task[None]] = {}
+
+    async def _send(
+        self, key: Key, data: bytes | bytearray, start_seq: int, truncated: bool
+    ) -> None:
+        """Send chunks start_seq.. of `data` (a container's log from byte 0)."""
+        job_id, attempt, _, pod, container = key
+        last = (len(data) - 1) // CHUNK
+        for seq in range(start_seq, last + 1):
+            await self.queue.publish(
+                messages.LOGS_TOPIC,
+                messages.encode(
+                    messages.LogChunk(
+                        job_id=job_id,
+                        attempt=attempt,
+                        pod=pod,
+                        container=container,
+                        seq=seq,
+                        data=bytes(data[seq * CHUNK : (seq + 1) * CHUNK]),
+                        truncated=truncated and seq == last,
+                    )
+                ),
+            )
+
+    def follow(self, job_id: str, attempt: int, namespace: str, pod: str, container: str) -> None:
+        """Stream a running container's log to the server until the container ends."""
+        key = (job_id, attempt, namespace, pod, container)
+        task = self.followers.get(key)
+        if task is None or task.done():
+            self.followers[key] = asyncio.create_task(
+                self._follow(key), name=f"log {pod}/{container}"
+            )
+
+    async def _follow(self, key: Key) -> None:
+        _, _, namespace, pod, container = key
+        try:
+            response = await self.core.read_namespaced_pod_log_without_preload_content(
+                pod, namespace, container=container, follow=True, limit_bytes=self.cap_bytes
+            )
+        except Exception as e:
+            log.info("cannot follow %s/%s: %s", pod, container, kube.api_error(e)[2])
+            return
+        data, sent, last_flush = bytearray(), 0, time.monotonic()
+        try:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(response.content.readany(), FLUSH_S)
+                except TimeoutError:
+                    piece = None
+                if piece:
+                    data += piece
+                ended = piece == b""
+                due = time.monotonic() - last_flush >= FLUSH_S or len(data) - sent >= CHUNK
+                if len(data) > sent and (due or ended):
+                    await self._send(key, data, sent // CHUNK, truncated=False)
+                    sent, last_flush = len(data), time.monotonic()
+                if ended:
+                    return
+        finally:
+            response.release()
 
     async def collect(
         self, seen: Observed, namespace: str, pods: list[dict[str, Any]]
-    ) -> dict[str, int]:
-        """Send every terminated container's log; returns the last seq per "pod/container"."""
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Send every terminated container's whole log; returns the last seq and the bytes sent
+        per "pod/container", for the final status event."""
         last_seq: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         for pod in pods:
             name = pod["metadata"]["name"]
             status = pod.get("status") or {}
@@ -40,29 +110,21 @@ class LogCollector:
             ):
                 if "terminated" not in (container.get("state") or {}):
                     continue
+                key = (seen.job_id, seen.attempt, namespace, name, container["name"])
+                follower = self.followers.pop(key, None)
+                if follower is not None:
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
                 data = await self._read(namespace, name, container["name"])
                 if not data:
                     continue
                 truncated = len(data) > self.cap_bytes
                 data = data[: self.cap_bytes]
-                chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-                for seq, chunk in enumerate(chunks):
-                    await self.queue.publish(
-                        messages.LOGS_TOPIC,
-                        messages.encode(
-                            messages.LogChunk(
-                                job_id=seen.job_id,
-                                attempt=seen.attempt,
-                                pod=name,
-                                container=container["name"],
-                                seq=seq,
-                                data=chunk,
-                                truncated=truncated and seq == len(chunks) - 1,
-                            )
-                        ),
-                    )
-                last_seq[f"{name}/{container['name']}"] = len(chunks) - 1
-        return last_seq
+                await self._send(key, data, 0, truncated)
+                last_seq[f"{name}/{container['name']}"] = (len(data) - 1) // CHUNK
+                sizes[f"{name}/{container['name']}"] = len(data)
+        return last_seq, sizes
 
     async def _read(self, namespace: str, pod: str, container: str) -> bytes:
         try:
@@ -76,3 +138,11 @@ class LogCollector:
                 "log of %s/%s/%s not collected: %s %s", namespace, pod, container, reason, message
             )
             return b""
+
+    async def close(self) -> None:
+        for task in self.followers.values():
+            task.cancel()
+        for task in self.followers.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.followers.clear()

@@ -174,22 +174,31 @@ class JobsController(Controller):
         wanted = attempt or job.attempt
 
         async def chunks() -> AsyncIterator[bytes]:
-            seen: dict[tuple[str, str], int] = {}
+            # Per container: the last chunk delivered and how much of it (it may still grow).
+            delivered: dict[tuple[str, str], tuple[int, int]] = {}
             current: tuple[str, str] | None = None
             while True:
+                after = {k: seq - 1 for k, (seq, _) in delivered.items()}
                 rows = await sink.read(
-                    job_id, attempt=wanted, pod=pod, container=container, after=seen
+                    job_id, attempt=wanted, pod=pod, container=container, after=after
                 )
+                new_bytes = False
                 for pod_name, container_name, seq, data in rows:
-                    if (pod_name, container_name) != current:
-                        current = (pod_name, container_name)
+                    key = (pod_name, container_name)
+                    last_seq, length = delivered.get(key, (-1, 0))
+                    fresh = data[length:] if seq == last_seq else data
+                    delivered[key] = (seq, len(data))
+                    if not fresh:
+                        continue
+                    if key != current:
+                        current = key
                         yield f"==> {pod_name}/{container_name} <==\n".encode()
-                    seen[current] = seq
-                    yield data
+                    new_bytes = True
+                    yield fresh
                 if not follow:
                     return
                 latest = await service.get(job_id)
-                if (latest.state.is_final or latest.attempt != wanted) and not rows:
+                if (latest.state.is_final or latest.attempt != wanted) and not new_bytes:
                     return
                 await asyncio.sleep(FOLLOW_POLL_S)
 

@@ -140,12 +140,14 @@ class StatusConsumer:
         return True
 
     async def _logs_complete(self, event: messages.StatusEvent) -> bool:
+        """Every chunk the final event names is stored, in full."""
         if not event.last_log_seq:
             return True
-        counts = await asyncio.to_thread(self.c.store.log_chunk_counts, event.job_id, event.attempt)
+        stored = await asyncio.to_thread(self.c.store.log_chunk_counts, event.job_id, event.attempt)
         for key, last_seq in event.last_log_seq.items():
             pod, _, container = key.partition("/")
-            if counts.get((pod, container), 0) < last_seq + 1:
+            chunks, size = stored.get((pod, container), (0, 0))
+            if chunks < last_seq + 1 or size < event.log_bytes.get(key, 0):
                 return False
         return True
 

@@ -72,10 +72,20 @@ class StatusEvent(Struct, kw_only=True, tag="status"):
     k8s_name: str | None = None
     # For a final state: the last log chunk's sequence number per "pod/container".
     last_log_seq: dict[str, int] = field(default_factory=dict)
+    # For a final state: the bytes of log sent per "pod/container" (all chunks together).
+    log_bytes: dict[str, int] = field(default_factory=dict)
+
+
+LOG_CHUNK_BYTES = 64 * 1024
 
 
 class LogChunk(Struct, kw_only=True, tag="log"):
-    """Agent -> server: a piece of one container's log, in order by `seq`."""
+    """Agent -> server: a piece of one container's log.
+
+    Chunk `seq` holds the log's bytes [seq * LOG_CHUNK_BYTES, (seq + 1) * LOG_CHUNK_BYTES): the
+    boundaries are fixed, so whoever sends a chunk again (a restarted agent, a new leader) sends
+    the same bytes. While a container runs, a chunk may arrive early holding only a prefix of
+    those bytes; a longer version of it replaces the shorter one."""
 
     v: int = SCHEMA_VERSION
     job_id: str

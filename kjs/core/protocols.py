@@ -125,7 +125,9 @@ class Store(Protocol):
         ...
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...
-    def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], int]: ...
+    def log_chunk_counts(
+        self, job_id: str, attempt: int
+    ) -> dict[tuple[str, str], tuple[int, int]]: ...
 
     def next_run_at(self) -> dt.datetime | None:
         """The earliest run_at of a pending delayed job (for the dispatcher's timer)."""
@@ -160,7 +162,8 @@ class Store(Protocol):
         data: bytes,
         truncated: bool,
     ) -> bool:
-        """Store one chunk; False if that (job, attempt, pod, container, seq) is stored already."""
+        """Store one chunk (a longer version replaces a prefix sent early); False if that
+        (job, attempt, pod, container, seq) is stored already, as long."""
         ...
 
     def read_logs(

@@ -99,9 +99,9 @@ def agent(client: TestClient[Any]) -> FakeAgent:
 def wait_state(
     client: TestClient[Any], job_id: str, state: str, timeout: float = 10
 ) -> dict[str, Any]:
-    job: dict[str, Any] = wait_until(
-        lambda: (j := client.get(f"/api/v1/jobs/{job_id}").json())["state"] == state and j,
-        timeout=timeout,
-        what=f"job {job_id} to be {state}",
-    )
-    return job
+    def reached() -> dict[str, Any] | None:
+        response = client.get(f"/api/v1/jobs/{job_id}")  # 404 while the job is not known yet
+        job: dict[str, Any] = response.json()
+        return job if response.status_code == 200 and job["state"] == state else None
+
+    return wait_until(reached, timeout=timeout, what=f"job {job_id} to be {state}")

@@ -210,3 +210,64 @@ def test_an_agent_that_may_not_create_jobs_reports_the_refusal(
         cluster.rbac.delete_cluster_role(f"watcher-{k8s_namespace}")
     assert done["state"] == "failed" and done["reason"] == "Forbidden"
     assert 'cannot create resource "jobs"' in done["message"]
+
+
+def test_follow_shows_lines_before_the_job_ends(
+    k8s_clusters: list[Cluster],
+    k8s_namespace: str,
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from tests.live import live_server
+
+    cluster = k8s_clusters[0]
+    settings = load(
+        environ={},
+        overrides={"data_dir": str(tmp_path), "election": "single", "agent": {"heartbeat_s": 1.0}},
+    )
+
+    def companion(components: Any) -> Any:
+        return running_agent(
+            settings,
+            cluster.id,
+            kubeconfig=cluster.kubeconfig,
+            queue=components.queue,
+            plugins=components.plugins,
+        )
+
+    with live_server(create_app(settings, companions=[companion])) as server:
+        wait_until(
+            lambda: server.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
+            timeout=15,
+            what="the agent's first heartbeat",
+        )
+        script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 1; done"
+        job = server.post(
+            "/api/v1/jobs",
+            json={
+                "name": "ticker",
+                "namespace": k8s_namespace,
+                "image": "busybox",
+                "command": ["sh", "-c", script],
+                "log_collect": "always",
+            },
+        ).json()
+        wait_until(
+            lambda: server.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running",
+            timeout=30,
+            what="the job to run",
+        )
+        text, state_at_first_line = "", None
+        with httpx.stream(
+            "GET", f"{server.url}/api/v1/jobs/{job['id']}/logs?follow=true", timeout=60
+        ) as response:
+            for piece in response.iter_text():
+                text += piece
+                if state_at_first_line is None and "line 1\n" in text:
+                    state_at_first_line = server.get(f"/api/v1/jobs/{job['id']}").json()["state"]
+        assert state_at_first_line == "running"
+        header, _, body = text.partition("\n")
+        assert header.startswith("==> ticker-") and header.endswith("/ticker <==")
+        assert body == "".join(f"line {i}\n" for i in range(1, 7))  # each byte once
+        assert server.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"

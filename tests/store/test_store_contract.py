@@ -362,3 +362,12 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: SqlStore) -> 
     assert store.read_logs(old.id) == [] and store.read_logs(running.id) == []
     assert store.get_job(running.id) is not None  # never removes an unfinished job
     assert store.read_logs(recent.id) == [("p", "c", 0, b"recent")]
+
+
+def test_a_chunk_sent_early_grows_but_never_shrinks(store: SqlStore) -> None:
+    job_id = str(uuid.uuid4())
+    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)
+    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\nline 2\n", False)  # grew
+    assert not store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)  # a late, shorter copy
+    assert store.read_logs(job_id) == [("p", "c", 0, b"line 1\nline 2\n")]
+    assert store.log_chunk_counts(job_id, 1) == {("p", "c"): (1, 14)}

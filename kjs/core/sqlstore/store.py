@@ -298,16 +298,16 @@ class SqlStore:
             ).all()
         return {cluster: int(count) for cluster, count in rows}
 
-    def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], int]:
-        """How many chunks are stored per (pod, container) of one attempt."""
+    def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], tuple[int, int]]:
+        """(chunks, bytes) stored per (pod, container) of one attempt."""
         c = t.job_logs.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(c.pod, c.container, sa.func.count())
+                sa.select(c.pod, c.container, sa.func.count(), sa.func.sum(c.size))
                 .where(c.job_id == job_id, c.attempt == attempt)
                 .group_by(c.pod, c.container)
             ).all()
-        return {(pod, container): int(n) for pod, container, n in rows}
+        return {(pod, container): (int(n), int(size or 0)) for pod, container, n, size in rows}
 
     def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
         j = t.jobs.c
@@ -428,25 +428,25 @@ class SqlStore:
         data: bytes,
         truncated: bool,
     ) -> bool:
+        row = {"data": zlib.compress(data), "size": len(data), "truncated": truncated}
+        key = {"job_id": job_id, "attempt": attempt, "pod": pod, "container": container, "seq": seq}
         try:
             with self._tx() as conn:
                 conn.execute(
-                    t.job_logs.insert(),
-                    {
-                        "job_id": job_id,
-                        "attempt": attempt,
-                        "pod": pod,
-                        "container": container,
-                        "seq": seq,
-                        "data": zlib.compress(data),
-                        "size": len(data),
-                        "truncated": truncated,
-                        "created_at": dt.datetime.now(dt.UTC),
-                    },
+                    t.job_logs.insert(), {**key, **row, "created_at": dt.datetime.now(dt.UTC)}
                 )
+            return True
         except sa.exc.IntegrityError:
-            return False  # that chunk is stored already
-        return True
+            pass
+        # Stored already: keep it, unless this is a longer version of a chunk sent early.
+        c = t.job_logs.c
+        with self._tx() as conn:
+            updated = conn.execute(
+                t.job_logs.update()
+                .where(*(c[k] == v for k, v in key.items()), c.size < len(data))
+                .values(row)
+            ).rowcount
+        return bool(updated)
 
     def read_logs(
         self,
