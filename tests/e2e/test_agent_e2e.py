@@ -271,3 +271,63 @@ def test_follow_shows_lines_before_the_job_ends(
         assert header.startswith("==> ticker-") and header.endswith("/ticker <==")
         assert body == "".join(f"line {i}\n" for i in range(1, 7))  # each byte once
         assert server.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+def test_a_delayed_job_is_created_in_kubernetes_at_its_run_at(
+    kjs_up: TestClient[Any],
+    k8s_clusters: list[Cluster],
+    k8s_namespace: str,
+) -> None:
+    import datetime as dt
+
+    run_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
+    job = submit(kjs_up, k8s_namespace, "true", name="later", run_at=run_at.isoformat())
+    cluster = k8s_clusters[0]
+    created = wait_until(
+        lambda: cluster.batch.list_namespaced_job(k8s_namespace).items,
+        timeout=20,
+        what="the Kubernetes Job",
+    )[0]
+    at = created.metadata.creation_timestamp  # whole seconds, rounded down by the apiserver
+    assert run_at.replace(microsecond=0) <= at <= run_at + dt.timedelta(seconds=2)
+    assert final(kjs_up, job["id"])["state"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_native_and_managed_cron_jobs_produce_runs_with_status_and_logs(
+    kjs_up: TestClient[Any],
+    k8s_namespace: str,
+) -> None:
+    crons = {}
+    for mode in ("native", "managed"):
+        response = kjs_up.post(
+            "/api/v1/cronjobs",
+            json={
+                "name": f"tick-{mode}",
+                "namespace": k8s_namespace,
+                "image": "busybox",
+                "command": ["sh", "-c", f"echo tick from {mode}"],
+                "schedule": "* * * * *",
+                "mode": mode,
+                "log_collect": "always",
+            },
+        )
+        assert response.status_code == 201, response.text
+        crons[mode] = response.json()
+
+    def finished_run(cron_id: str) -> dict[str, Any] | None:
+        runs = kjs_up.get(f"/api/v1/cronjobs/{cron_id}/runs").json()["items"]
+        return next((r for r in runs if r["state"] == "succeeded"), None)
+
+    for mode, cron in crons.items():
+        run = wait_until(
+            lambda c=cron: finished_run(c["id"]),
+            timeout=130,
+            interval=1.0,
+            what=f"a {mode} run to succeed",
+        )
+        assert run["cron_id"] == cron["id"]
+        logs = kjs_up.get(f"/api/v1/jobs/{run['id']}/logs").text
+        assert logs.endswith(f"tick from {mode}\n")
+        counted = kjs_up.get(f"/api/v1/cronjobs/{cron['id']}").json()
+        assert counted["runs_succeeded"] >= 1

@@ -4,76 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from kjs.core import messages
 from kjs.core.config import NsqSettings
 from kjs.plugins.queue_nsq import NsqQueue
-from kjs.testing.procs import free_port
+from tests.processes import Server, nsq_environment
 
 pytestmark = pytest.mark.nsq
 JOB = {"name": "hello", "namespace": "ops", "image": "busybox"}
-
-
-class Server:
-    """`kjs server` in a subprocess, restartable on the same data directory and port."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
-
-    def start(self) -> None:
-        self.data_dir.mkdir(exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kjs",
-                    "server",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                env={**os.environ, **self.env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self, sig: signal.Signals = signal.SIGKILL) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=40)
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", timeout=10, **kwargs)
 
 
 @pytest.fixture
@@ -92,19 +39,12 @@ def cluster_id() -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path, nsq_settings: NsqSettings) -> Iterator[Server]:
-    env = {
-        "KJS_QUEUE": "nsq",
-        "KJS_NSQ__NSQD_TCP": json.dumps(nsq_settings.nsqd_tcp),
-        "KJS_NSQ__NSQD_HTTP": json.dumps(nsq_settings.nsqd_http),
-        "KJS_NSQ__LOOKUPD_HTTP": json.dumps(nsq_settings.lookupd_http),
-        "KJS_DISPATCH__ACK_TIMEOUT_S": "4",
-    }
+def server(tmp_path: Path, nsq_env: dict[str, list[dict[str, str]]]) -> Iterator[Server]:
+    env = {**nsq_environment(nsq_env), "KJS_DISPATCH__ACK_TIMEOUT_S": "4"}
     s = Server(tmp_path / "data", env)
     s.start()
     yield s
-    if s.proc and s.proc.poll() is None:
-        s.kill()
+    s.stop()
 
 
 class Agent:

@@ -37,7 +37,7 @@ class LeaseElection:
         namespace: str,
         name: str,
         lease_s: float = 15.0,
-        retry_s: float = 2.0,
+        retry_s: float = 1.0,
         identity: str | None = None,
     ) -> None:
         self.api_client = api_client
@@ -191,6 +191,7 @@ def _make(context: BuildContext) -> LeaseElection:
         context.kube,
         namespace=context.settings.agent.lease_namespace,
         name=f"kjs-agent-{context.cluster_id}",
+        lease_s=context.settings.agent.lease_s,
     )
 
 
