@@ -138,11 +138,19 @@ def up(
     **flags: Any,
 ) -> None:
     """Server and one agent in one process, on the current kubeconfig context."""
-    from kjs.agent.run import PreflightError, running_agent
+    import asyncio
+
+    from kjs.agent.run import PreflightError, check_cluster, running_agent
     from kjs.server import serve
 
     _logging()
     settings = _settings(config_file, defaults={"election": "single"}, **flags)
+    try:  # before anything starts: one line if the cluster cannot be used
+        version = asyncio.run(check_cluster(kubeconfig, context, list(settings.agent.namespaces)))
+    except PreflightError as e:
+        click.echo(f"kjs: {e}", err=True)
+        sys.exit(3)
+    click.echo(f"kjs: cluster {cluster_id} is Kubernetes {version}", err=True)
 
     def companion(components: Any) -> Any:
         return running_agent(
@@ -155,11 +163,7 @@ def up(
         )
 
     with _one_line_errors():
-        try:
-            serve(settings, companions=[companion])
-        except PreflightError as e:
-            click.echo(f"kjs: {e}", err=True)
-            sys.exit(3)
+        serve(settings, companions=[companion])
 
 
 @main.command()

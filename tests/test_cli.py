@@ -58,3 +58,35 @@ def test_an_unknown_backend_names_what_is_installed(monkeypatch: pytest.MonkeyPa
         "kjs: configuration: store = 'postgres': no such store "
         "backend is installed (installed: mysql, sqlite)"
     )
+
+
+def test_up_says_in_one_line_when_the_cluster_cannot_be_reached(tmp_path: Path) -> None:
+    import json
+
+    kubeconfig = tmp_path / "nowhere.kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [
+                    {
+                        "name": "x",
+                        "cluster": {
+                            "server": "https://127.0.0.1:9",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "users": [{"name": "x", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main, ["up", "--kubeconfig", str(kubeconfig), "--data-dir", str(tmp_path / "data")]
+    )
+    assert result.exit_code == 3
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("kjs: Kubernetes API at https://127.0.0.1:9 unreachable: ")

@@ -50,6 +50,18 @@ async def preflight(api: Any, namespaces: list[str]) -> str:
     return str(version.git_version)
 
 
+async def check_cluster(kubeconfig: str | None, context: str | None, namespaces: list[str]) -> str:
+    """`preflight` with a client of its own (for commands that check before they start)."""
+    try:
+        api = await kube.api_client(kubeconfig, context)
+    except Exception as e:
+        raise PreflightError(f"no usable Kubernetes configuration: {e}") from e
+    try:
+        return await preflight(api, namespaces)
+    finally:
+        await api.close()
+
+
 @contextlib.asynccontextmanager
 async def running_agent(
     settings: Settings,

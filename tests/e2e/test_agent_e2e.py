@@ -331,3 +331,20 @@ def test_native_and_managed_cron_jobs_produce_runs_with_status_and_logs(
         assert logs.endswith(f"tick from {mode}\n")
         counted = kjs_up.get(f"/api/v1/cronjobs/{cron['id']}").json()
         assert counted["runs_succeeded"] >= 1
+
+
+def test_up_refuses_credentials_that_cannot_create_jobs(
+    k8s_clusters: list[Cluster],
+    k8s_namespace: str,
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from kjs.cli import main
+
+    kubeconfig = k8s_clusters[0].service_account_kubeconfig(k8s_namespace, "nobody")
+    result = CliRunner().invoke(
+        main, ["up", "--kubeconfig", str(kubeconfig), "--data-dir", str(tmp_path / "data")]
+    )
+    assert result.exit_code == 3
+    assert result.output.strip() == "kjs: these credentials cannot create Jobs in all namespaces"
