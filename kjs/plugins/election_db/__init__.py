@@ -18,6 +18,7 @@ import uuid
 
 from kjs.core.backends import Backend
 from kjs.core.hookspecs import hookimpl
+from kjs.core.leadership import Leadership
 from kjs.core.protocols import Store
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,12 @@ class DbElection:
         self.name = name
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._token = 0
-        self._valid_until = 0.0  # monotonic
-        self._became_leader = asyncio.Event()
-        self._lost = asyncio.Event()
+        self._leadership = Leadership()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def is_leader(self) -> bool:
-        return self._token > 0 and time.monotonic() < self._valid_until
+        return self._token > 0 and self._leadership.leading
 
     @property
     def fencing_token(self) -> int:
@@ -61,19 +60,14 @@ class DbElection:
         except Exception as e:  # the store is down: keep leading only until our lease ends
             log.warning("leader lease not renewed: %s", e)
             return
-        was_leader = self.is_leader
         if token is None:
-            self._token, self._valid_until = 0, 0.0
-            self._became_leader.clear()
-            if was_leader:
+            self._token = 0
+            if self._leadership.refused():
                 log.warning("lost the leader lease")
-                self._lost.set()
             return
-        self._token, self._valid_until = token, asked_at + self.ttl_s
-        if not was_leader:
+        self._token = token
+        if self._leadership.renewed(asked_at, self.ttl_s):
             log.info("leader now (fencing token %d)", token)
-            self._lost.clear()
-            self._became_leader.set()
 
     async def _run(self) -> None:
         while True:
@@ -81,17 +75,10 @@ class DbElection:
             await self._try_once()
 
     async def wait_leader(self) -> None:
-        while not self.is_leader:
-            self._became_leader.clear()
-            await self._became_leader.wait()
+        await self._leadership.wait_leading()
 
     async def wait_lost(self) -> None:
-        while self.is_leader:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._lost.wait(), max(0.0, self._valid_until - time.monotonic())
-                )
-        self._lost.clear()
+        await self._leadership.wait_lost()
 
     async def close(self) -> None:
         if self._task is not None:
@@ -101,7 +88,8 @@ class DbElection:
         if self._token:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.store.release_lease, self.name, self.holder)
-        self._token, self._valid_until = 0, 0.0
+        self._token = 0
+        self._leadership.refused()
 
 
 @hookimpl

@@ -21,6 +21,7 @@ from typing import Any
 
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.hookspecs import hookimpl
+from kjs.core.leadership import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,8 @@ class LeaseElection:
         self.namespace, self.name = namespace, name
         self.lease_s, self.retry_s = lease_s, retry_s
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._valid_until = 0.0
+        self._leadership = Leadership()
         self._transitions = 0
-        self._became_leader = asyncio.Event()
-        self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._observed: tuple[str | None, str | None, float] = (None, None, 0.0)
 
@@ -59,7 +58,7 @@ class LeaseElection:
 
     @property
     def is_leader(self) -> bool:
-        return time.monotonic() < self._valid_until
+        return self._leadership.leading
 
     @property
     def fencing_token(self) -> int:
@@ -98,27 +97,20 @@ class LeaseElection:
 
         asked = time.monotonic()
         try:
-            ok = await self._acquire_or_renew()
+            held = await self._acquire_or_renew()
         except ApiException as e:
-            ok = False
-            if e.status != 409:
+            if e.status != 409:  # 409: another candidate wrote first, it holds the lease
                 log.warning("lease %s/%s: %s %s", self.namespace, self.name, e.status, e.reason)
+                return
+            held = False
         except Exception as e:  # the API is unreachable: lead on only until our lease ends
-            ok = False
             log.warning("lease %s/%s not renewed: %s", self.namespace, self.name, e)
-        was_leader = self.is_leader
-        if ok:
-            self._valid_until = asked + self.lease_s
-            if not was_leader:
+            return
+        if held:
+            if self._leadership.renewed(asked, self.lease_s):
                 log.info("leader of %s/%s as %s", self.namespace, self.name, self.identity)
-                self._lost.clear()
-                self._became_leader.set()
-        elif was_leader and not self.is_leader:
+        elif self._leadership.refused():
             log.warning("lost the lease %s/%s", self.namespace, self.name)
-        if not self.is_leader:
-            self._became_leader.clear()
-            if was_leader:
-                self._lost.set()
 
     async def _acquire_or_renew(self) -> bool:
         from kubernetes.aio.client.exceptions import ApiException
@@ -152,17 +144,11 @@ class LeaseElection:
         return True
 
     async def wait_leader(self) -> None:
-        while not self.is_leader:
-            await self._became_leader.wait()
+        await self._leadership.wait_leading()
 
     async def wait_lost(self) -> None:
         """Returns once leadership is lost (for stopping leader-only work at once)."""
-        while self.is_leader:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._lost.wait(), max(0.0, self._valid_until - time.monotonic())
-                )
-        self._lost.clear()
+        await self._leadership.wait_lost()
 
     async def close(self) -> None:
         from kubernetes.aio.client.exceptions import ApiException
@@ -181,7 +167,7 @@ class LeaseElection:
                     body["spec"]["holderIdentity"] = None
                     await self._leases.replace_namespaced_lease(self.name, self.namespace, body)
                     log.info("released the lease %s/%s", self.namespace, self.name)
-        self._valid_until = 0.0
+        self._leadership.refused()
 
 
 def _make(context: BuildContext) -> LeaseElection:
