@@ -95,6 +95,13 @@ def _kube_options(f: Any) -> Any:
 @main.command()
 @click.option("--cluster-id", required=True, help="This cluster's id (a DNS label, <= 40).")
 @click.option("--data-dir", default=None, help="Where the agent keeps its buffers.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=9090,
+    show_default=True,
+    help="Prometheus /metrics on this port (on the configured host); 0: none.",
+)
 @_kube_options
 @_CONFIG
 def agent(
@@ -103,6 +110,7 @@ def agent(
     kubeconfig: str | None,
     context: str | None,
     data_dir: str | None,
+    metrics_port: int,
 ) -> None:
     """One cluster's agent: creates Jobs there, reports their status, collects their logs."""
     from kjs.agent.run import PreflightError, serve_agent
@@ -111,6 +119,10 @@ def agent(
     settings = _settings(config_file, data_dir=data_dir, defaults={"election": "lease"})
     with _one_line_errors():
         try:
+            if metrics_port:
+                from prometheus_client import start_http_server
+
+                start_http_server(metrics_port, addr=settings.host)
             serve_agent(settings, cluster_id, kubeconfig, context)
         except PreflightError as e:
             click.echo(f"kjs: {e}", err=True)

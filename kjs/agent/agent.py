@@ -17,7 +17,7 @@ from kjs.agent import kube
 from kjs.agent.logs import LogCollector
 from kjs.agent.status import Observed, identity, observe
 from kjs.core import manifest as labels
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.config import Settings
 from kjs.core.protocols import Delivery, Election, Queue
 
@@ -86,6 +86,7 @@ class Agent:
         """Watch, report and heartbeat while leader; stop at once when leadership is lost."""
         while True:
             await self.election.wait_leader()
+            metrics.AGENT_LEADER.labels(cluster=self.cluster_id).set(1)
             self.jobs.clear()
             self.pods.clear()
             self.sent.clear()
@@ -96,6 +97,7 @@ class Agent:
                 asyncio.create_task(self._heartbeat(), name="heartbeat"),
             ]
             await self.election.wait_lost()
+            metrics.AGENT_LEADER.labels(cluster=self.cluster_id).set(0)
             for task in self._leader_tasks:
                 task.cancel()
             log.warning("no longer leader of %s: stopped watching", self.cluster_id)
@@ -133,6 +135,7 @@ class Agent:
             **fields,
         )
         await self.queue.publish(messages.STATUS_TOPIC, messages.encode(event))
+        metrics.AGENT_STATUS_SENT.labels(cluster=self.cluster_id, state=state).inc()
 
     async def _dispatch(self, d: messages.Dispatch) -> bool:
         meta = d.manifest["metadata"]
@@ -149,6 +152,7 @@ class Agent:
                 await self.batch.create_namespaced_job(namespace, _plain(d.manifest))
         except Exception as e:
             status, reason, text = kube.api_error(e)
+            metrics.AGENT_API_ERRORS.labels(cluster=self.cluster_id, status=str(status)).inc()
             if status == 409 and reason == "AlreadyExists":
                 pass  # a retried dispatch finds its own object: done already
             elif status in PERMANENT:
@@ -160,6 +164,7 @@ class Agent:
             else:
                 log.warning("dispatch of %s will be retried: %s %s", d.job_id, reason, text)
                 return False
+        metrics.AGENT_JOBS_CREATED.labels(cluster=self.cluster_id, kind=d.kind).inc()
         await self._publish_status(d.job_id, d.attempt, "created", k8s_name=meta["name"])
         return True
 
@@ -235,6 +240,7 @@ class Agent:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                metrics.AGENT_WATCH_RESTARTS.labels(cluster=self.cluster_id, kind=kind).inc()
                 log.info("%s watch restarts: %s", kind, e)
                 await asyncio.sleep(1.0)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from kjs.agent import kube
 from kjs.agent.status import Observed
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.protocols import Queue
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class LogCollector:
         """Send chunks start_seq.. of `data` (a container's log from byte 0)."""
         job_id, attempt, _, pod, container = key
         last = (len(data) - 1) // CHUNK
+        metrics.AGENT_LOG_BYTES.labels(cluster=self.cluster_id).inc(len(data) - start_seq * CHUNK)
         for seq in range(start_seq, last + 1):
             await self.queue.publish(
                 messages.LOGS_TOPIC,

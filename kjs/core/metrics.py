@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 JOBS_SUBMITTED = Counter("kjs_jobs_submitted_total", "Jobs accepted through the API")
 STATE_CHANGES = Counter("kjs_job_state_changes_total", "Stored job state changes", ["state"])
@@ -10,4 +10,20 @@ DISPATCHES = Counter("kjs_dispatches_total", "Jobs placed on a cluster", ["clust
 OUTBOX_PUBLISHED = Counter("kjs_outbox_published_total", "Queue messages sent from the outbox")
 QUEUE_MESSAGES = Counter(
     "kjs_queue_messages_total", "Messages consumed from agents", ["topic", "result"]
+)
+
+# The agent's
+AGENT_LEADER = Gauge("kjs_agent_leader", "1 while this agent leads its cluster", ["cluster"])
+AGENT_JOBS_CREATED = Counter(
+    "kjs_agent_jobs_created_total", "Kubernetes objects created", ["cluster", "kind"]
+)
+AGENT_STATUS_SENT = Counter(
+    "kjs_agent_status_events_total", "Status events sent", ["cluster", "state"]
+)
+AGENT_LOG_BYTES = Counter("kjs_agent_log_bytes_total", "Log bytes sent", ["cluster"])
+AGENT_WATCH_RESTARTS = Counter(
+    "kjs_agent_watch_restarts_total", "Watches listed again", ["cluster", "kind"]
+)
+AGENT_API_ERRORS = Counter(
+    "kjs_agent_api_errors_total", "Kubernetes API calls that failed", ["cluster", "status"]
 )

@@ -54,7 +54,9 @@ def test_a_cordoned_cluster_takes_no_new_work_until_uncordoned(
     assert client.get("/api/v1/clusters/c1").json()["state"] == "cordoned"
     job = client.post("/api/v1/jobs", json=JOB).json()
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "pending"
-    assert client.post("/api/v1/clusters/c1/uncordon").json()["state"] == "ready"
+    client.post("/api/v1/clusters/c1/uncordon")
+    agent.heartbeat()  # this module declares a cluster unreachable after 1.5 s of silence
+    assert client.get("/api/v1/clusters/c1").json()["state"] == "ready"
     dispatched = wait_state(client, job["id"], "dispatched")
     assert dispatched["cluster_id"] == "c1"
     assert client.get("/api/v1/clusters/c1").json()["dispatched"] == 1

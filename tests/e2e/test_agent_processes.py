@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from kjs.testing.procs import free_port
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
 from tests.processes import KjsProcess, Server, nsq_environment
@@ -60,11 +62,14 @@ class Agents:
                 self.cluster.kubeconfig,
                 "--data-dir",
                 str(self.tmp_path / f"agent{n}"),
+                "--metrics-port",
+                str(port := free_port()),
             ],
             self.env,
             self.tmp_path / f"agent{n}.log",
             ready=lambda p: True,
         )
+        agent.metrics_url = f"http://127.0.0.1:{port}/metrics"  # type: ignore[attr-defined]
         self.started.append(agent.start())
         return agent
 
@@ -172,6 +177,12 @@ def test_the_standby_takes_over_a_killed_leader_and_at_once_a_stopped_one(
 ) -> None:
     agents.start()
     first = agents.leader()
+    leading = f'kjs_agent_leader{{cluster="{agents.cluster.id}"}} 1.0'
+    wait_until(
+        lambda: leading in httpx.get(first.metrics_url).text,  # type: ignore[attr-defined]
+        timeout=10,
+        what="the leader's metrics to say so",
+    )
     agents.start()
     job_id = submit(server, k8s_namespace, "long", "sleep 8; echo survived")
     wait_until(lambda: state(server, job_id) == "running", timeout=60, what="the job to run")
