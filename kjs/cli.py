@@ -116,7 +116,9 @@ def agent(
     from kjs.agent.run import PreflightError, serve_agent
 
     _logging()
-    settings = _settings(config_file, data_dir=data_dir, defaults={"election": "lease"})
+    settings = _settings(
+        config_file, data_dir=data_dir, defaults={"election": "lease", "data_dir": ".kjs-agent"}
+    )
     with _one_line_errors():
         try:
             if metrics_port:

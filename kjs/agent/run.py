@@ -11,6 +11,7 @@ from typing import Any
 
 from kjs.agent import kube
 from kjs.agent.agent import Agent
+from kjs.agent.spool import SpoolingQueue
 from kjs.core.backends import BuildContext
 from kjs.core.config import ConfigError, Settings
 from kjs.core.plugins import Plugins
@@ -80,7 +81,14 @@ async def running_agent(
         if check:
             await preflight(api, list(settings.agent.namespaces))
         build = BuildContext(settings, kube=api, cluster_id=cluster_id)
-        agent_queue = queue or plugins.backend("queue", settings.queue).factory(build)
+        agent_queue: Queue
+        if queue is not None:  # `kjs up`: the server's own in-process queue
+            agent_queue = queue
+        else:
+            agent_queue = SpoolingQueue(
+                plugins.backend("queue", settings.queue).factory(build),
+                settings.data_path(f"spool-{cluster_id}.log"),
+            )
         election = plugins.backend("election", settings.election).factory(build)
         agent = Agent(settings, cluster_id, api, agent_queue, election)
         await agent.start()
