@@ -200,7 +200,8 @@ def test_the_standby_takes_over_a_killed_leader_and_at_once_a_stopped_one(
     assert second.kill(signal.SIGTERM) == 0  # releases the Lease on its way out
     third = agents.leader()
     assert third is not second
-    assert time.monotonic() - stopped_at <= 2.5
+    took = time.monotonic() - stopped_at
+    assert took <= 2.0, f"took {took:.2f} s"  # SIGTERM to the standby holding the Lease
     job_id = submit(server, k8s_namespace, "after", "echo ok")
     wait_until(
         lambda: state(server, job_id) == "succeeded",
