@@ -173,6 +173,8 @@ class JobsController(Controller):
         service = _service(request)
         wanted = attempt or job.attempt
 
+        cap = request.app.state.settings.logs.cap_bytes_per_container
+
         async def chunks() -> AsyncIterator[bytes]:
             # Per container: the last chunk delivered and how much of it (it may still grow).
             delivered: dict[tuple[str, str], tuple[int, int]] = {}
@@ -195,10 +197,16 @@ class JobsController(Controller):
                         yield f"==> {pod_name}/{container_name} <==\n".encode()
                     new_bytes = True
                     yield fresh
-                if not follow:
-                    return
-                latest = await service.get(job_id)
-                if (latest.state.is_final or latest.attempt != wanted) and not new_bytes:
+                if follow:
+                    latest = await service.get(job_id)
+                    done = (latest.state.is_final or latest.attempt != wanted) and not new_bytes
+                if not follow or done:
+                    for cut_pod, cut_container in sorted(await sink.truncated(job_id, wanted)):
+                        if pod in (None, cut_pod) and container in (None, cut_container):
+                            yield (
+                                f"[kjs: the log of {cut_pod}/{cut_container} was cut at "
+                                f"{cap} bytes]\n"
+                            ).encode()
                     return
                 await asyncio.sleep(FOLLOW_POLL_S)
 

@@ -178,6 +178,8 @@ class Store(Protocol):
         """(pod, container, seq, data) in order; `after` skips what a follower already has."""
         ...
 
+    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]: ...
+
     # cron
     def create_cron(
         self, cron: CronRecord, outbox: Sequence[tuple[str, bytes]] = ()
@@ -254,6 +256,10 @@ class LogSink(Protocol):
         container: str | None = None,
         after: dict[tuple[str, str], int] | None = None,
     ) -> list[tuple[str, str, int, bytes]]: ...
+
+    async def truncated(self, job_id: str, attempt: int) -> set[tuple[str, str]]:
+        """The (pod, container)s whose log was cut at the cap."""
+        ...
 
 
 class Election(Protocol):

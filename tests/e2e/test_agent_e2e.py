@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,20 @@ pytestmark = pytest.mark.k8s
 ORDER = ["pending", "dispatched", "created", "running", "succeeded"]
 
 
-def start(cluster: Cluster, tmp_path: Path, kubeconfig: str, **agent: Any) -> TestClient[Any]:
+def start(
+    cluster: Cluster,
+    tmp_path: Path,
+    kubeconfig: str,
+    logs: dict[str, Any] | None = None,
+    **agent: Any,
+) -> TestClient[Any]:
     settings = load(
         environ={},
         overrides={
             "data_dir": str(tmp_path),
             "election": "single",
             "agent": {"heartbeat_s": 1.0, **agent},
-            "logs": {"final_wait_s": 10.0},
+            "logs": {"final_wait_s": 10.0, **(logs or {})},
         },
     )
 
@@ -348,3 +355,40 @@ def test_up_refuses_credentials_that_cannot_create_jobs(
     )
     assert result.exit_code == 3
     assert result.output.strip() == "kjs: these credentials cannot create Jobs in all namespaces"
+
+
+def test_namespaces_are_created_when_configured_and_logs_cut_at_the_cap(
+    k8s_clusters: list[Cluster],
+    tmp_path: Path,
+) -> None:
+    cluster = k8s_clusters[0]
+    namespace = f"made-{uuid.uuid4().hex[:6]}"
+    with start(
+        cluster,
+        tmp_path,
+        cluster.kubeconfig,
+        logs={"cap_bytes_per_container": 1000},
+        create_namespaces=True,
+    ) as client:
+        wait_until(
+            lambda: client.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
+            timeout=15,
+            what="the agent's first heartbeat",
+        )
+        try:
+            job = submit(
+                client,
+                namespace,
+                "yes 0123456789abcdef | head -c 5000",
+                name="chatty",
+                log_collect="always",
+            )
+            assert final(client, job["id"])["state"] == "succeeded"
+            logs = client.get(f"/api/v1/jobs/{job['id']}/logs").text
+        finally:
+            cluster.core.delete_namespace(namespace)
+    header, _, rest = logs.partition("\n")
+    assert header.endswith("/chatty <==")
+    body, _, mark = rest.partition("[kjs: ")
+    assert len(body) == 1000 and body.startswith("0123456789abcdef\n")
+    assert mark.startswith("the log of ") and mark.endswith("/chatty was cut at 1000 bytes]\n")

@@ -371,3 +371,12 @@ def test_a_chunk_sent_early_grows_but_never_shrinks(store: SqlStore) -> None:
     assert not store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)  # a late, shorter copy
     assert store.read_logs(job_id) == [("p", "c", 0, b"line 1\nline 2\n")]
     assert store.log_chunk_counts(job_id, 1) == {("p", "c"): (1, 14)}
+
+
+def test_a_chunk_learns_that_the_log_was_cut_there(store: SqlStore) -> None:
+    job_id = str(uuid.uuid4())
+    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, False)  # streamed early
+    assert store.truncated_logs(job_id, 1) == set()
+    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)  # the final read: cut here
+    assert store.truncated_logs(job_id, 1) == {("p", "c")}
+    assert not store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)

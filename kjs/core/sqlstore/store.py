@@ -438,12 +438,18 @@ class SqlStore:
             return True
         except sa.exc.IntegrityError:
             pass
-        # Stored already: keep it, unless this is a longer version of a chunk sent early.
+        # Stored already: keep it, unless this is a longer version of a chunk sent early (or
+        # the same bytes, now known to be where the log was cut).
         c = t.job_logs.c
         with self._tx() as conn:
             updated = conn.execute(
                 t.job_logs.update()
-                .where(*(c[k] == v for k, v in key.items()), c.size < len(data))
+                .where(
+                    *(c[k] == v for k, v in key.items()),
+                    sa.or_(c.size < len(data), c.truncated.is_(False))
+                    if truncated
+                    else c.size < len(data),
+                )
                 .values(row)
             ).rowcount
         return bool(updated)
@@ -470,6 +476,17 @@ class SqlStore:
             for p, ctr, seq, data in rows
             if seq > after.get((p, ctr), -1)
         ]
+
+    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]:
+        """The (pod, container)s of an attempt whose log was cut at the cap."""
+        c = t.job_logs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.pod, c.container).where(
+                    c.job_id == job_id, c.attempt == attempt, c.truncated.is_(True)
+                )
+            ).all()
+        return {(pod, container) for pod, container in rows}
 
     # -- cron ------------------------------------------------------------------------------------
 

@@ -45,6 +45,9 @@ class DbLogSink:
             after=after,
         )
 
+    async def truncated(self, job_id: str, attempt: int) -> set[tuple[str, str]]:
+        return await asyncio.to_thread(self.store.truncated_logs, job_id, attempt)
+
 
 def _make(context: BuildContext) -> DbLogSink:
     return DbLogSink(context.store)
