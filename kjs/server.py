@@ -23,6 +23,7 @@ from kjs.core.plugins import Plugins
 from kjs.core.retention import Retention
 from kjs.core.service import JobService
 from kjs.core.validation import MAX_BODY_BYTES
+from kjs.core.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def create_app(
     service = JobService(c, dispatcher)
     crons = CronService(c, service)
     dispatcher.extra_work += [
+        WebhookDeliverer(c, c.notifier).deliver_due,
         crons.fire_due,
         crons.dispatch_pending_native,
         Retention(c).run_if_due,
@@ -74,6 +76,8 @@ def create_app(
             await dispatcher.close()
             await c.queue.close()
             await c.election.close()
+            if c.notifier is not None:
+                await c.notifier.close()
             await asyncio.to_thread(c.store.close)
             log.info("kjs server stopped")
 

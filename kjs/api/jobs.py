@@ -145,6 +145,30 @@ class JobsController(Controller):
         await _job_for(request, job_id)
         return job_json(await _service(request).rerun(job_id))
 
+    @get(
+        "/{job_id:str}/callbacks",
+        guards=[require("read")],
+        summary="Webhook delivery attempts, oldest first",
+    )
+    async def callbacks(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _job_for(request, job_id)
+        attempts = await _service(request).callbacks(job_id)
+        return {"items": msgspec.to_builtins(attempts)}
+
+    @post(
+        "/{job_id:str}/callbacks/redeliver",
+        guards=[require("submit")],
+        status_code=202,
+        summary="Deliver the final state's webhook again",
+    )
+    async def redeliver(
+        self, request: Request[Any, Any, Any], job_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await _job_for(request, job_id)
+        return job_json(await _service(request).redeliver(job_id))
+
     @get("/{job_id:str}/events", guards=[require("read")], summary="Status history")
     async def events(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]

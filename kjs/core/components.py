@@ -22,6 +22,7 @@ class Components:
     balancer: Balancer
     log_sink: LogSink
     election: Election
+    notifier: Any = None
 
     def cluster_state(self, cluster: ClusterRecord, now: dt.datetime) -> str:
         """ready, unreachable (no heartbeat for `unreachable_after_s`) or cordoned."""
@@ -50,4 +51,5 @@ def build(settings: Settings, plugins: Plugins | None = None, **given: Any) -> C
         balancer=make("balancer", settings.balancer, context),
         log_sink=make("log_sink", settings.log_sink, context),
         election=make("election", settings.election, context),
+        notifier=make("notifier", settings.notifier, context),
     )

@@ -19,6 +19,7 @@ from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
+from kjs.core.webhooks import order_for
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class StatusConsumer:
             self.c.store.update_job,
             event.job_id,
             change,
-            lambda job: (),
+            lambda job: order_for(job) if moved else (),
             lambda job: self._event_record(job, event) if moved else None,
         )
         if state not in (JobState.PENDING, JobState.DISPATCHED):

@@ -18,6 +18,7 @@ ACCEPTED_VERSIONS = frozenset({SCHEMA_VERSION, SCHEMA_VERSION - 1})
 STATUS_TOPIC = "kjs.status"
 LOGS_TOPIC = "kjs.logs"
 HEARTBEAT_TOPIC = "kjs.heartbeat"
+WEBHOOK_TOPIC = "kjs.webhook"  # outbox only: delivered by the notifier, never published
 SERVER_CHANNEL = "server"
 AGENT_CHANNEL = "agent"
 

@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.election_db",
     "kjs.plugins.election_lease",
     "kjs.plugins.election_single",
+    "kjs.plugins.callback_http",
 )
 ENTRY_POINT_GROUP = "kjs"
 

@@ -17,6 +17,7 @@ from kjs.core.models import JobSpec
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, check_job
+from kjs.core.webhooks import order_for
 
 
 def now() -> dt.datetime:
@@ -108,6 +109,22 @@ class JobService:
             raise NotFound(f"job {job_id} not found")
         return job
 
+    async def callbacks(self, job_id: str) -> list[dict[str, Any]]:
+        await self.get(job_id)
+        return await asyncio.to_thread(self.c.store.list_callbacks, job_id)
+
+    async def redeliver(self, job_id: str) -> JobRecord:
+        """Deliver the final state's webhook again (same event id)."""
+        job = await self.get(job_id)
+        orders = order_for(job)
+        if not orders:
+            raise Conflict(
+                f"job {job_id} has no callback to deliver (not final, or no callback_url)"
+            )
+        await asyncio.to_thread(self.c.store.add_outbox, orders)
+        self.dispatcher.wake()
+        return job
+
     async def events(self, job_id: str) -> list[EventRecord]:
         await self.get(job_id)
         return await asyncio.to_thread(self.c.store.job_events, job_id)
@@ -168,6 +185,8 @@ class JobService:
             )
 
         def control(current: JobRecord) -> list[tuple[str, bytes]]:
+            if current.state == JobState.CANCELLED:  # never left the server: final at once
+                return order_for(current)
             if current.state != JobState.CANCELLING or current.cluster_id is None:
                 return []
             body = messages.encode(

@@ -42,23 +42,20 @@ class FakeAgent:
         self.client.blocking_portal.call(self.queue.publish, topic, messages.encode(message))
 
     def heartbeat(self, capacity: int = 10, running: int = 0, **fields: Any) -> None:
+        """Send a heartbeat and wait until the server has recorded this very one."""
+        at = dt.datetime.now(dt.UTC)
         self.send(
             messages.Heartbeat(
-                cluster_id=self.cluster_id,
-                at=dt.datetime.now(dt.UTC),
-                capacity=capacity,
-                running=running,
-                **fields,
+                cluster_id=self.cluster_id, at=at, capacity=capacity, running=running, **fields
             )
         )
-        wait_until(
-            lambda: any(
-                c["id"] == self.cluster_id and c["capacity"] == capacity and c["running"] == running
-                for c in self.client.get("/api/v1/clusters").json()["items"]
-            ),
-            timeout=5,
-            what="heartbeat to be recorded",
-        )
+
+        def recorded() -> bool:
+            response = self.client.get(f"/api/v1/clusters/{self.cluster_id}")
+            seen = response.json().get("last_heartbeat") if response.status_code == 200 else None
+            return seen is not None and dt.datetime.fromisoformat(seen) >= at
+
+        wait_until(recorded, timeout=5, what="heartbeat to be recorded")
 
     def status(self, job: dict[str, Any], state: str, **fields: Any) -> None:
         self.send(

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.sqlstore import tables as t
@@ -335,12 +336,14 @@ class SqlStore:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    def outbox_due(self, now: dt.datetime, limit: int) -> list[OutboxRow]:
+    def outbox_due(self, now: dt.datetime, limit: int, webhooks: bool = False) -> list[OutboxRow]:
+        """Due queue messages, or (webhooks=True) due webhook deliveries."""
         o = t.outbox.c
+        kind = o.topic == WEBHOOK_TOPIC if webhooks else o.topic != WEBHOOK_TOPIC
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(o.id, o.topic, o.body, o.job_id, o.attempts)
-                .where(o.available_at <= now)
+                .where(o.available_at <= now, kind)
                 .order_by(o.id)
                 .limit(limit)
             ).all()
@@ -361,6 +364,41 @@ class SqlStore:
     def outbox_ack(self, job_id: str) -> None:
         with self._tx() as conn:
             conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
+
+    def add_outbox(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Outbox rows on their own (a redelivery asked for through the API)."""
+        with self._tx() as conn:
+            self._insert_outbox(conn, messages, None, dt.datetime.now(dt.UTC))
+
+    def record_callback(
+        self, job_id: str, event_id: str, url: str, at: dt.datetime, result: Any
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                t.callback_attempts.insert(),
+                {
+                    "job_id": job_id,
+                    "event_id": event_id,
+                    "url": url,
+                    "at": at,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                    "duration_ms": result.duration_ms,
+                    "delivered": result.delivered,
+                },
+            )
+
+    def list_callbacks(self, job_id: str) -> list[dict[str, Any]]:
+        c = t.callback_attempts.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    c.event_id, c.url, c.at, c.status_code, c.error, c.duration_ms, c.delivered
+                )
+                .where(c.job_id == job_id)
+                .order_by(c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
     def outbox_next_at(self) -> dt.datetime | None:
         """When the earliest outbox message is due (for the relay's timer)."""

@@ -193,6 +193,26 @@ cron_ticks = sa.Table(
     sa.Column("job_id", sa.String(36), nullable=False),
 )
 
+callback_attempts = sa.Table(
+    "callback_attempts",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False),
+    sa.Index(None, "job_id", "id"),
+)
+
 leases = sa.Table(
     "leases",
     metadata,

@@ -1,0 +1,114 @@
+"""Webhooks (CONTRACT §7): ordered with the final state, delivered at least once by the leader.
+
+The delivery order is written into the outbox in the same transaction as the final state, so
+it cannot be lost between the two; the leader delivers due orders through the notifier,
+records every attempt, and retries with exponential backoff and jitter for `retry_for_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import uuid
+from typing import Any
+
+import msgspec
+
+from kjs.core import messages
+from kjs.core.components import Components
+from kjs.core.records import JobRecord, job_json
+
+log = logging.getLogger(__name__)
+_EVENT_NAMESPACE = uuid.UUID("3f0c8a6e-9a8e-4b0f-8d43-1c2f5e7a9b10")
+CONCURRENCY = 10
+FIRST_RETRY_S = 2.0
+MAX_RETRY_S = 600.0
+
+
+class WebhookOrder(msgspec.Struct, kw_only=True):
+    """One event to deliver to one URL (an outbox row on the `kjs.webhook` topic)."""
+
+    job_id: str
+    event_id: str
+    url: str
+    body: bytes
+    created_at: dt.datetime
+
+
+class DeliveryResult(msgspec.Struct, kw_only=True):
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+
+
+def event_id(job: JobRecord) -> str:
+    """Stable per job, attempt and final state: receivers dedupe on it."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job.id}/{job.attempt}/{job.state}"))
+
+
+def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
+    """The outbox row announcing a final state, if the job asked for a callback."""
+    if job.spec.callback_url is None or not job.state.is_final:
+        return []
+    ident = event_id(job)
+    payload = {
+        "event_id": ident,
+        "event": f"job.{job.state}",
+        "job": job_json(job),
+        "logs_url": f"/api/v1/jobs/{job.id}/logs?attempt={job.attempt}",
+    }
+    order = WebhookOrder(
+        job_id=job.id,
+        event_id=ident,
+        url=job.spec.callback_url,
+        body=msgspec.json.encode(payload),
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
+
+
+def backoff_s(attempts: int) -> float:
+    """Exponential, capped, with full jitter: retries of many receivers do not line up."""
+    return random.uniform(0, min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(attempts - 1, 0)))
+
+
+class WebhookDeliverer:
+    def __init__(self, components: Components, notifier: Any) -> None:
+        self.c = components
+        self.notifier = notifier
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def deliver_due(self) -> int:
+        """Leader work: try every due order once; returns how many were delivered."""
+        store = self.c.store
+        items = await asyncio.to_thread(store.outbox_due, dt.datetime.now(dt.UTC), 100, True)
+        results = await asyncio.gather(*(self._one(item) for item in items))
+        return sum(results)
+
+    async def _one(self, item: Any) -> int:
+        order = msgspec.json.decode(item.body, type=WebhookOrder)
+        store, now = self.c.store, dt.datetime.now(dt.UTC)
+        give_up_at = order.created_at + dt.timedelta(seconds=self.c.settings.webhooks.retry_for_s)
+        async with self._limit:
+            result: DeliveryResult = await self.notifier.deliver(
+                order.url, order.event_id, order.body
+            )
+        await asyncio.to_thread(
+            store.record_callback, order.job_id, order.event_id, order.url, now, result
+        )
+        if result.delivered or now >= give_up_at:
+            if not result.delivered:
+                log.warning(
+                    "webhook %s to %s given up after %s",
+                    order.event_id,
+                    order.url,
+                    self.c.settings.webhooks.retry_for_s,
+                )
+            await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
+            return int(result.delivered)
+        retry_at = now + dt.timedelta(seconds=backoff_s(item.attempts + 1))
+        await asyncio.to_thread(store.outbox_sent, item.id, retry_at=min(retry_at, give_up_at))
+        return 0
