@@ -19,6 +19,7 @@ from kjs.core.config import Settings
 from kjs.core.consumer import StatusConsumer
 from kjs.core.crons import CronService
 from kjs.core.dispatcher import Dispatcher
+from kjs.core.liveness import LivenessSweeper
 from kjs.core.plugins import Plugins
 from kjs.core.retention import Retention
 from kjs.core.service import JobService
@@ -50,6 +51,7 @@ def create_app(
         crons.fire_due,
         crons.dispatch_pending_native,
         Retention(c).run_if_due,
+        LivenessSweeper(c).sweep,
     ]
 
     @contextlib.asynccontextmanager

@@ -85,8 +85,13 @@ class StatusConsumer:
             lambda job: self._event_record(job, event) if moved else None,
         )
         if state not in (JobState.PENDING, JobState.DISPATCHED):
-            # The agent has acted on the dispatch: stop re-publishing it.
-            await asyncio.to_thread(self.c.store.outbox_ack, event.job_id)
+            # The agent has acted on the dispatch: stop re-publishing it — unless this is news
+            # of an older attempt (moved elsewhere since), whose dispatch is not the open one.
+            current = (
+                result[1] if result else await asyncio.to_thread(self.c.store.get_job, event.job_id)
+            )
+            if current is not None and current.attempt == event.attempt:
+                await asyncio.to_thread(self.c.store.outbox_ack, event.job_id)
         if result is not None and result[0].state != result[1].state:
             before, after = result
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))

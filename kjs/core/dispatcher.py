@@ -80,6 +80,8 @@ class Dispatcher:
     async def _run(self) -> None:
         while True:
             await self.c.election.wait_leader()
+            # Cleared before the pass, not after: a wake-up during the pass means another pass.
+            self._wake.clear()
             try:
                 for work in self.extra_work:
                     await work()
@@ -91,7 +93,6 @@ class Dispatcher:
             except Exception as e:  # the store or queue is down: try again soon
                 log.warning("dispatcher: %s", e)
                 delay = SWEEP_S
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             # Let a burst of wake-ups (submissions, heartbeats) coalesce into one pass.
