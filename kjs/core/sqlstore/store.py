@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from kjs.core.sqlstore import tables as t
 from kjs.core.states import JobState
 
 _json = msgspec.json.Encoder()
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,30 @@ class SqlStore:
         self.engine.dispose()
 
     # -- jobs ------------------------------------------------------------------------------------
+
+    def _page(
+        self,
+        query: sa.Select[Any],
+        table: sa.Table,
+        limit: int,
+        cursor: str | None,
+        record: Callable[[sa.Row[Any]], R],
+    ) -> tuple[list[R], str | None]:
+        """Keyset pagination, newest first, on (created_at, id): one page and the next cursor."""
+        created_at, row_id = table.c.created_at, table.c.id
+        if cursor:
+            created, last_id = _parse_cursor(cursor)
+            query = query.where(
+                sa.or_(created_at < created, sa.and_(created_at == created, row_id < last_id))
+            )
+        query = query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [record(r) for r in rows[:limit]]
+        if len(rows) <= limit or not items:
+            return items, None
+        last = rows[limit - 1]._mapping
+        return items, _cursor(last["created_at"], last["id"])
 
     @staticmethod
     def _job_row(job: JobRecord) -> dict[str, Any]:
@@ -229,17 +254,7 @@ class SqlStore:
             query = query.where(j.created_at >= created_after)
         if created_before is not None:
             query = query.where(j.created_at < created_before)
-        if cursor:
-            created, job_id = _parse_cursor(cursor)
-            query = query.where(
-                sa.or_(j.created_at < created, sa.and_(j.created_at == created, j.id < job_id))
-            )
-        query = query.order_by(j.created_at.desc(), j.id.desc()).limit(limit + 1)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        items = [self._job(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return items, _cursor(items[-1].created_at, items[-1].id) if more and items else None
+        return self._page(query, t.jobs, limit, cursor, self._job)
 
     def update_job(
         self,
@@ -568,18 +583,7 @@ class SqlStore:
             query = query.where(c.namespace.in_(namespaces))
         if name is not None:
             query = query.where(c.name == name)
-        if cursor:
-            created, cron_id = _parse_cursor(cursor)
-            query = query.where(
-                sa.or_(c.created_at < created, sa.and_(c.created_at == created, c.id < cron_id))
-            )
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
-            ).all()
-        items = [self._cron(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return items, _cursor(items[-1].created_at, items[-1].id) if more and items else None
+        return self._page(query, t.cronjobs, limit, cursor, self._cron)
 
     def update_cron(
         self,
