@@ -214,6 +214,15 @@ def plugins() -> None:
         click.echo(f"{info.name:36} {info.distribution:12} {backends}")
 
 
+def _add_client_commands() -> None:
+    from kjs import client
+
+    client.register(main)
+
+
+_add_client_commands()
+
+
 def _add_plugin_commands() -> None:
     try:
         from kjs.core.plugins import Plugins
