@@ -78,9 +78,10 @@ class Agent:
         for task in self._tasks + self._leader_tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Nothing acts for this agent any more: let a standby take over at once, then close.
+        await self.election.close()
         await self.logs.close()
         await self.queue.close()
-        await self.election.close()
 
     async def _lead(self) -> None:
         """Watch, report and heartbeat while leader; stop at once when leadership is lost."""

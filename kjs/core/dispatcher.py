@@ -121,7 +121,7 @@ class Dispatcher:
         ]
         if not clusters:
             return 0  # nowhere to go: do not even load the jobs
-        in_flight = await asyncio.to_thread(store.count_jobs_by_cluster, JobState.DISPATCHED)
+        in_flight = await self._in_flight(clusters)
         if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
             return 0
         jobs = await asyncio.to_thread(store.due_jobs, at, BATCH)
@@ -137,6 +137,22 @@ class Dispatcher:
                 in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
                 placed += 1
         return placed
+
+    async def _in_flight(self, clusters: list[Any]) -> dict[str, int]:
+        """Per cluster, the work its heartbeat does not show yet: dispatches not acknowledged,
+        and jobs created or running since its last heartbeat (it reports once a few seconds;
+        without this, a cluster would look free between a job's start and its next report)."""
+        store = self.c.store
+        counts = {
+            state: await asyncio.to_thread(store.count_jobs_by_cluster, state)
+            for state in (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
+        }
+        in_flight = {}
+        for c in clusters:
+            active = counts[JobState.CREATED].get(c.id, 0) + counts[JobState.RUNNING].get(c.id, 0)
+            unreported = max(0, active - (c.running + c.pending))
+            in_flight[c.id] = counts[JobState.DISPATCHED].get(c.id, 0) + unreported
+        return in_flight
 
     async def _dispatch(self, job: JobRecord, cluster_id: str) -> bool:
         manifest = render_for_dispatch(job, self.c.plugins)

@@ -38,7 +38,7 @@ class LeaseElection:
         namespace: str,
         name: str,
         lease_s: float = 15.0,
-        retry_s: float = 1.0,
+        retry_s: float = 0.5,
         identity: str | None = None,
     ) -> None:
         self.api_client = api_client
