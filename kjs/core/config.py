@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 _NOT_KEYS = {
     "KJS_URL",
     "KJS_TOKEN",
+    "KJS_CONFIG",
     "KJS_DISABLE_PLUGINS",
     "KJS_DISABLE_PLUGIN_AUTOLOAD",
     "KJS_TESTENV_CACHE",

@@ -47,7 +47,14 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
 
 def test_unknown_environment_variables_are_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        load(environ={"KJS_COLOUR": "red", "KJS_SHAPE": "round", "KJS_TOKEN": "t"})
+        load(
+            environ={
+                "KJS_COLOUR": "red",
+                "KJS_SHAPE": "round",
+                "KJS_TOKEN": "t",
+                "KJS_CONFIG": "kjs.toml",
+            }
+        )
     (record,) = caplog.records
     assert record.getMessage() == (
         "ignoring unknown KJS_* environment variables: KJS_COLOUR, KJS_SHAPE"
