@@ -27,6 +27,7 @@ from kjs.core.validation import MAX_BODY_BYTES
 from kjs.core.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
+SHUTDOWN_STEP_S = 10.0
 
 
 Companion = Callable[[components_.Components], contextlib.AbstractAsyncContextManager[Any]]
@@ -74,13 +75,21 @@ def create_app(
                     await stack.enter_async_context(companion(c))
                 yield
         finally:
-            # Stop taking work, hand back what is in flight, give up leadership, close the store.
-            await dispatcher.close()
-            await c.queue.close()
-            await c.election.close()
+            # Stop taking work, hand back what is in flight, give up leadership, close the store;
+            # each step bounded, so that one that hangs cannot keep the process from exiting.
+            steps = [
+                ("dispatcher", dispatcher.close()),
+                ("queue", c.queue.close()),
+                ("election", c.election.close()),
+            ]
             if c.notifier is not None:
-                await c.notifier.close()
-            await asyncio.to_thread(c.store.close)
+                steps.append(("notifier", c.notifier.close()))
+            steps.append(("store", asyncio.to_thread(c.store.close)))
+            for name, step in steps:
+                try:
+                    await asyncio.wait_for(step, SHUTDOWN_STEP_S)
+                except TimeoutError:
+                    log.error("closing the %s took over %g s; going on", name, SHUTDOWN_STEP_S)
             log.info("kjs server stopped")
 
     prometheus = PrometheusConfig(
