@@ -73,13 +73,14 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._lead(), name="agent leader work"))
 
     async def stop(self) -> None:
-        for task in self._tasks + self._leader_tasks:
-            task.cancel()
-        for task in self._tasks + self._leader_tasks:
+        tasks = self._tasks + self._leader_tasks
+        for task in tasks:
+            task.cancel()  # they stop at their next await: nothing acts for this agent any more
+        # Let a standby take over at once, then wait for the tasks and close the rest.
+        await self.election.close()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Nothing acts for this agent any more: let a standby take over at once, then close.
-        await self.election.close()
         await self.logs.close()
         await self.queue.close()
 

@@ -184,10 +184,15 @@ class StatusConsumer:
         if state != job.state or event.attempt != job.attempt or state.is_final:
             return None
         codes = {**job.exit_codes, **event.exit_codes}
-        if (event.reason, event.message, codes) == (job.reason, job.message, job.exit_codes):
+        # An event without a reason (the agent's acknowledgement of a dispatch, which may arrive
+        # after its news) says nothing about why: it must not erase a reason already known.
+        reason, message = (
+            (event.reason, event.message) if event.reason is not None else (job.reason, job.message)
+        )
+        if (reason, message, codes) == (job.reason, job.message, job.exit_codes):
             return None
         return msgspec.structs.replace(
-            job, reason=event.reason, message=event.message, exit_codes=codes, updated_at=now()
+            job, reason=reason, message=message, exit_codes=codes, updated_at=now()
         )
 
     @staticmethod
