@@ -143,11 +143,23 @@ class Agent:
         meta = d.manifest["metadata"]
         namespace = meta["namespace"]
         cronjob = d.kind == "cronjob"
+        if (d.job_id, d.attempt) in self.cancelled:
+            # Fenced before it arrived: creating it now would run it twice.
+            metrics.AGENT_DISPATCHES_DROPPED.labels(cluster=self.cluster_id, reason="fenced").inc()
+            return True
         try:
             if d.replaces:
                 await self._delete(namespace, d.replaces, cronjob=cronjob)
             if self.settings.agent.create_namespaces:
                 await self._ensure_namespace(namespace)
+            if d.expires_at is not None and dt.datetime.now(dt.UTC) > d.expires_at:
+                # A stale copy (it waited in the broker): the server re-publishes the dispatch
+                # while it is still ours, and moves it elsewhere only after this moment.
+                log.info("dispatch of %s attempt %s expired: dropped", d.job_id, d.attempt)
+                metrics.AGENT_DISPATCHES_DROPPED.labels(
+                    cluster=self.cluster_id, reason="expired"
+                ).inc()
+                return True
             if cronjob:
                 await self.batch.create_namespaced_cron_job(namespace, _plain(d.manifest))
             else:

@@ -52,6 +52,8 @@ class WebhookSettings(Struct, forbid_unknown_fields=True):
     secret: str = ""
     timeout_s: float = 10.0
     retry_for_s: float = 86400.0
+    # Cap of the exponential backoff between two attempts (full jitter below it).
+    max_backoff_s: float = 600.0
     allow_private: bool = False
 
 
@@ -72,6 +74,9 @@ class DispatchSettings(Struct, forbid_unknown_fields=True):
     unreachable_after_s: float = 30.0
     lost_after_s: float = 300.0
     ack_timeout_s: float = 30.0
+    # How far apart server and agent clocks may be: a dispatch moves off a silent cluster only
+    # this long after the expiry of the last copy published to it.
+    clock_skew_s: float = 5.0
 
 
 class LogSettings(Struct, forbid_unknown_fields=True):

@@ -201,10 +201,35 @@ class Dispatcher:
         """Publish what is due in the outbox; returns how many messages went out."""
         store, ack_timeout = self.c.store, self.c.settings.dispatch.ack_timeout_s
         items = await asyncio.to_thread(store.outbox_due, now(), BATCH)
+        silent = await self._silent_dispatch_topics()
+        published = 0
         for item in items:
-            await self.c.queue.publish(item.topic, item.body)
-            # A dispatch stays until acknowledged; anything else is done once published.
+            body = item.body
+            if item.job_id:
+                if item.topic in silent:
+                    continue  # let its copies expire: then the sweeper moves it elsewhere
+                body = _with_expiry(body, now() + dt.timedelta(seconds=ack_timeout))
+            await self.c.queue.publish(item.topic, body)
+            # A dispatch stays until acknowledged (re-published when its copy expires);
+            # anything else is done once published.
             retry_at = now() + dt.timedelta(seconds=ack_timeout) if item.job_id else None
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
             metrics.OUTBOX_PUBLISHED.inc()
-        return len(items)
+            published += 1
+        return published
+
+    async def _silent_dispatch_topics(self) -> set[str]:
+        at = now()
+        return {
+            messages.dispatch_topic(c.id)
+            for c in await asyncio.to_thread(self.c.store.list_clusters)
+            if self.c.cluster_state(c, at) == "unreachable"
+        }
+
+
+def _with_expiry(body: bytes, expires_at: dt.datetime) -> bytes:
+    """A dispatch's body stamped with the moment after which no agent may act on this copy."""
+    message = messages.decode(body)
+    if not isinstance(message, messages.Dispatch):
+        return body
+    return messages.encode(msgspec.structs.replace(message, expires_at=expires_at))

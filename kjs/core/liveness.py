@@ -51,6 +51,10 @@ class LivenessSweeper:
     async def _move(self, cluster_id: str, state: JobState, now: dt.datetime) -> int:
         moved = 0
         for job in await self._jobs(cluster_id, state):
+            due = await asyncio.to_thread(self.c.store.outbox_available_at, job.id)
+            skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s)
+            if due is not None and due + skew > now:
+                continue  # a copy of its dispatch may still be acted on: wait until it expires
 
             def change(current: JobRecord, seen: JobRecord = job) -> JobRecord | None:
                 if current.state != JobState.DISPATCHED or current.attempt != seen.attempt:

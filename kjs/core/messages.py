@@ -41,6 +41,10 @@ class Dispatch(Struct, kw_only=True, tag="dispatch"):
     manifest: dict[str, Any]
     log_collect: str = "on_failure"
     replaces: str | None = None  # the previous attempt's object, deleted first
+    # Stamped at each publish: an agent creates nothing after it. The server moves a dispatch
+    # off a silent cluster only once every copy it published has expired (plus clock skew),
+    # so a copy that waited in the broker can never create the job a second time.
+    expires_at: dt.datetime | None = None
 
 
 class Control(Struct, kw_only=True, tag="control"):

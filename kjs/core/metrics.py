@@ -17,6 +17,11 @@ AGENT_LEADER = Gauge("kjs_agent_leader", "1 while this agent leads its cluster",
 AGENT_JOBS_CREATED = Counter(
     "kjs_agent_jobs_created_total", "Kubernetes objects created", ["cluster", "kind"]
 )
+AGENT_DISPATCHES_DROPPED = Counter(
+    "kjs_agent_dispatches_dropped_total",
+    "Dispatches not acted on: an expired copy, or an attempt fenced by a cancel",
+    ["cluster", "reason"],
+)
 AGENT_STATUS_SENT = Counter(
     "kjs_agent_status_events_total", "Status events sent", ["cluster", "state"]
 )

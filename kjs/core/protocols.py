@@ -148,6 +148,10 @@ class Store(Protocol):
 
     def outbox_next_at(self) -> dt.datetime | None: ...
 
+    def outbox_available_at(self, job_id: str) -> dt.datetime | None:
+        """When the job's open dispatch is next due to be published (None: no open dispatch)."""
+        ...
+
     def outbox_ack(self, job_id: str) -> None:
         """The agent has acted on the job's dispatch: stop re-publishing it."""
         ...

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 _EVENT_NAMESPACE = uuid.UUID("3f0c8a6e-9a8e-4b0f-8d43-1c2f5e7a9b10")
 CONCURRENCY = 10
 FIRST_RETRY_S = 2.0
-MAX_RETRY_S = 600.0
 
 
 class WebhookOrder(msgspec.Struct, kw_only=True):
@@ -70,9 +69,9 @@ def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
     return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
 
 
-def backoff_s(attempts: int) -> float:
+def backoff_s(attempts: int, cap_s: float) -> float:
     """Exponential, capped, with full jitter: retries of many receivers do not line up."""
-    return random.uniform(0, min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(attempts - 1, 0)))
+    return random.uniform(0, min(cap_s, FIRST_RETRY_S * 2 ** max(attempts - 1, 0)))
 
 
 class WebhookDeliverer:
@@ -109,6 +108,7 @@ class WebhookDeliverer:
                 )
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
             return int(result.delivered)
-        retry_at = now + dt.timedelta(seconds=backoff_s(item.attempts + 1))
+        delay = backoff_s(item.attempts + 1, self.c.settings.webhooks.max_backoff_s)
+        retry_at = now + dt.timedelta(seconds=delay)
         await asyncio.to_thread(store.outbox_sent, item.id, retry_at=min(retry_at, give_up_at))
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,3 +118,18 @@ def load(directory: Path) -> dict[str, Any]:
 def status(directory: Path) -> dict[str, bool]:
     """Each recorded process and whether it is alive."""
     return procs.running(directory)
+
+
+def restart(
+    directory: Path, name: str, *, sig: signal.Signals = signal.SIGTERM, timeout: float = 90.0
+) -> None:
+    """Stop one server of a running environment (`mysql`, `nsqd1`, …; SIGKILL for a crash) and
+    start it again on the same addresses and data; returns once it serves again."""
+    proc = procs.restart(directory, name, sig=sig)
+    if name == "mysql":
+        probe = mysql.probe(directory)
+    elif name.startswith("nsq"):
+        probe = nsq.probe(proc.cmd)
+    else:
+        raise ValueError(f"restarting {name!r} is not supported (mysql and nsq servers are)")
+    procs.wait_ready(proc, probe, timeout=timeout)

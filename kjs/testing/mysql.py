@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ def _sql(socket_path: Path, statements: list[str]) -> None:
                 cur.execute(statement)
     finally:
         conn.close()
+
+
+def probe(directory: Path) -> Callable[[], bool]:
+    """Readiness of the mariadbd that `up(directory)` started."""
+
+    def accepts_connections() -> bool:
+        _sql(directory / "mysql" / "mysqld.sock", ["SELECT 1"])
+        return True
+
+    return accepts_connections
 
 
 def up(directory: Path) -> dict[str, Any]:
@@ -82,11 +93,7 @@ def up(directory: Path) -> dict[str, Any]:
         ],
     )
 
-    def accepts_connections() -> bool:
-        _sql(socket_path, ["SELECT 1"])
-        return True
-
-    procs.wait_ready(proc, accepts_connections, timeout=60)
+    procs.wait_ready(proc, probe(directory), timeout=60)
     password, admin_password = secrets.token_hex(12), secrets.token_hex(12)
     _sql(
         socket_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,12 @@ from kjs.testing.build import binary
 def _ping(http_address: str) -> bool:
     with urllib.request.urlopen(f"http://{http_address}/ping", timeout=2) as resp:
         return bool(resp.status == 200)
+
+
+def probe(cmd: list[str]) -> Callable[[], bool]:
+    """Readiness of the nsqd or nsqlookupd that `cmd` starts."""
+    (http,) = [a.split("=", 1)[1] for a in cmd if a.startswith("--http-address=")]
+    return lambda: _ping(http)
 
 
 def up(directory: Path, nsqd_count: int = 2) -> dict[str, Any]:

@@ -137,3 +137,18 @@ def stop_all(directory: Path, *, grace: float = 10.0) -> list[str]:
 def running(directory: Path) -> dict[str, bool]:
     """Each recorded process by name, and whether it is still alive."""
     return {p.name: alive(p.pid) for p in _load(directory)}
+
+
+def restart(directory: Path, name: str, *, sig: signal.Signals = signal.SIGTERM) -> Proc:
+    """Signal one recorded process (SIGKILL for a crash), wait until it is gone, start it again
+    with the same command line; the caller awaits its readiness."""
+    recorded = _load(directory)
+    (proc,) = [p for p in recorded if p.name == name]
+    _signal_group(proc.pid, sig)
+    deadline = time.monotonic() + 60
+    while alive(proc.pid):
+        if time.monotonic() > deadline:
+            raise NotReadyError(f"{name} did not exit within 60 s of {sig.name}")
+        time.sleep(0.05)
+    _save(directory, [p for p in recorded if p.name != name])
+    return start(directory, name, proc.cmd)

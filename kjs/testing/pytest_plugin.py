@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,13 @@ class TestEnvironment:
             self._failed[part] = f"cannot start {part} for the tests: {e}"
             pytest.fail(self._failed[part], pytrace=False)
         return self._env
+
+    def restart(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Crash (SIGKILL) or stop a server of the environment and start it again: `mysql`,
+        `nsqd1`, `nsqd2`, `nsqlookupd`."""
+        part = "mysql" if name == "mysql" else "nsq"
+        self.require(part)
+        testenv.restart(self.existing or self.base / part, name, sig=sig)
 
     def stop(self) -> None:
         for directory in reversed(self.started):

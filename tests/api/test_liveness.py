@@ -3,6 +3,7 @@ and resolve when the cluster reports again."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -16,7 +17,14 @@ JOB = {"name": "hello", "namespace": "ops", "image": "busybox"}
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"dispatch": {"unreachable_after_s": 1.5, "lost_after_s": 3.0}}
+    return {
+        "dispatch": {
+            "unreachable_after_s": 1.5,
+            "lost_after_s": 3.0,
+            "ack_timeout_s": 2.0,
+            "clock_skew_s": 0.5,
+        }
+    }
 
 
 def test_a_dispatch_to_a_silent_cluster_moves_and_never_runs_twice(client: TestClient[Any]) -> None:
@@ -24,10 +32,16 @@ def test_a_dispatch_to_a_silent_cluster_moves_and_never_runs_twice(client: TestC
     first.heartbeat(capacity=10)
     second.heartbeat(capacity=1, running=1)  # full for now
     job = client.post("/api/v1/jobs", json=JOB).json()
-    wait_until(first.dispatches, timeout=5, what="the dispatch to the first cluster")
+    copies = wait_until(first.dispatches, timeout=5, what="the dispatch to the first cluster")
     # `first` goes silent without creating it; `second` keeps reporting and gets room.
     moved = wait_state(client, job["id"], "pending", timeout=10)
     assert moved["attempt"] == 2 and moved["reason"] == "ClusterUnreachable"
+    # Not before the last copy sent to `first` has expired (plus the clock skew allowance):
+    # until then `first` could still act on it.
+    events = client.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]
+    moved_at = dt.datetime.fromisoformat(events[-1]["at"])
+    last_expiry = max(c.expires_at for c in copies + first.dispatches())
+    assert moved_at >= last_expiry + dt.timedelta(seconds=0.5)
     (fence,) = wait_until(first.controls, timeout=5, what="the fence for attempt 1")
     assert (fence.action, fence.attempt, fence.k8s_name) == ("cancel", 1, job["k8s_name"])
     second.heartbeat(capacity=1, running=0)

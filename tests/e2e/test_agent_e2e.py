@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 
 from kjs.agent.run import running_agent
+from kjs.core import messages
 from kjs.core.config import load
 from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
@@ -392,3 +395,47 @@ def test_namespaces_are_created_when_configured_and_logs_cut_at_the_cap(
     body, _, mark = rest.partition("[kjs: ")
     assert len(body) == 1000 and body.startswith("0123456789abcdef\n")
     assert mark.startswith("the log of ") and mark.endswith("/chatty was cut at 1000 bytes]\n")
+
+
+def test_an_expired_copy_of_a_dispatch_creates_nothing_and_a_fresh_one_does(
+    kjs_up: TestClient[Any], k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    cluster = k8s_clusters[0]
+    queue = kjs_up.app.state.components.queue
+    labels = {"cluster": cluster.id, "reason": "expired"}
+
+    def dropped() -> float:
+        return REGISTRY.get_sample_value("kjs_agent_dispatches_dropped_total", labels) or 0.0
+
+    def send(name: str, expires_in_s: float) -> None:
+        manifest = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": k8s_namespace},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
+                    }
+                }
+            },
+        }
+        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in_s)
+        body = messages.encode(
+            messages.Dispatch(
+                job_id=str(uuid.uuid4()), attempt=1, manifest=manifest, expires_at=expires_at
+            )
+        )
+        kjs_up.blocking_portal.call(queue.publish, messages.dispatch_topic(cluster.id), body)
+
+    def exists(name: str) -> bool:
+        names = cluster.batch.list_namespaced_job(k8s_namespace).items
+        return name in {j.metadata.name for j in names}
+
+    before = dropped()
+    send("stale-copy", expires_in_s=-1)  # it waited in the broker past its expiry
+    wait_until(lambda: dropped() == before + 1, timeout=10, what="the stale copy to be dropped")
+    assert not exists("stale-copy")
+    send("fresh-copy", expires_in_s=30)
+    wait_until(lambda: exists("fresh-copy"), timeout=10, what="the fresh copy's Job")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+from kjs.testing.pytest_plugin import TestEnvironment
 
 pytestmark = pytest.mark.mysql
 
@@ -58,3 +61,20 @@ def test_the_admin_url_can_create_databases(mysql_env: dict[str, str]) -> None:
             conn.execute(sa.text("DROP DATABASE kjs_scratch"))
     finally:
         admin.dispose()
+
+
+def test_a_crashed_server_comes_back_on_its_address_with_its_data(
+    engine: sa.Engine, testenv_session: TestEnvironment
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS survivor (id INT PRIMARY KEY)"))
+        conn.execute(sa.text("DELETE FROM survivor"))
+        conn.execute(sa.text("INSERT INTO survivor VALUES (7)"))
+    try:
+        testenv_session.restart("mysql", signal.SIGKILL)
+        engine.dispose()  # the pool's connections died with the server
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT id FROM survivor")).scalar_one() == 7
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE survivor"))

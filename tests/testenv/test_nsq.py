@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 import urllib.request
 from typing import Any
 
 import nsq
 import pytest
+
+from kjs.testing.pytest_plugin import TestEnvironment
+from kjs.testing.waiting import wait_until
 
 pytestmark = pytest.mark.nsq
 
@@ -91,3 +95,21 @@ def test_each_nsqd_is_registered_with_lookupd(nsq_env: dict[str, list[dict[str, 
     nodes = get_json(f"http://{nsq_env['lookupd'][0]['http']}/nodes")["producers"]
     registered = {f"{n['broadcast_address']}:{n['tcp_port']}" for n in nodes}
     assert registered == {n["tcp"] for n in nsq_env["nsqd"]}
+
+
+def test_a_killed_nsqd_comes_back_on_its_addresses_and_registers_again(
+    nsq_env: dict[str, list[dict[str, str]]], testenv_session: TestEnvironment
+) -> None:
+    testenv_session.restart("nsqd2", signal.SIGKILL)
+    nsqd, lookupd = nsq_env["nsqd"][1]["http"], nsq_env["lookupd"][0]["http"]
+    topic = f"after-restart-{secrets.token_hex(4)}"
+    request = urllib.request.Request(f"http://{nsqd}/pub?topic={topic}", data=b"hi", method="POST")
+    with urllib.request.urlopen(request) as r:
+        assert r.status == 200
+    # A topic born after the restart reaches lookupd only over a new registration.
+    producers = wait_until(
+        lambda: get_json(f"http://{lookupd}/lookup?topic={topic}").get("producers"),
+        timeout=20,
+        what="the restarted nsqd to register its new topic with lookupd",
+    )
+    assert [f"127.0.0.1:{p['tcp_port']}" for p in producers] == [nsq_env["nsqd"][1]["tcp"]]

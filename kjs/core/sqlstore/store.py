@@ -421,6 +421,14 @@ class SqlStore:
             value = conn.execute(sa.select(sa.func.min(t.outbox.c.available_at))).scalar()
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
+    def outbox_available_at(self, job_id: str) -> dt.datetime | None:
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(o.available_at)).where(o.job_id == job_id)
+            ).scalar()
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
     def outbox_size(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.outbox)).scalar_one())
