@@ -30,7 +30,7 @@ WEBHOOK_SECRET = "e2e-webhook-secret"
 def fresh_database(admin_url: str) -> Iterator[str]:
     """A new, empty MariaDB database for one deployment; its URL."""
     name = f"kjs_e2e_{secrets.token_hex(4)}"
-    admin = sa.create_engine(admin_url)
+    admin = sa.create_engine(admin_url, pool_pre_ping=True)  # the server may restart meanwhile
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
     try:

@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--testenv-clusters",
         type=int,
-        default=2,
+        default=3,  # the distributed tests spread work over three
         help="Clusters to start when the plugin starts Kubernetes itself.",
     )
 

@@ -100,7 +100,14 @@ class LeaseElection:
             held = await self._acquire_or_renew()
         except ApiException as e:
             if e.status != 409:  # 409: another candidate wrote first, it holds the lease
-                log.warning("lease %s/%s: %s %s", self.namespace, self.name, e.status, e.reason)
+                hint = (
+                    " (does the namespace exist? it is `agent.lease_namespace`)"
+                    if e.status == 404
+                    else ""
+                )
+                log.warning(
+                    "lease %s/%s: %s %s%s", self.namespace, self.name, e.status, e.reason, hint
+                )
                 return
             held = False
         except Exception as e:  # the API is unreachable: lead on only until our lease ends

@@ -1,0 +1,188 @@
+"""N jobs through the production shape: 2 server replicas on MariaDB, 2 nsqd + nsqlookupd,
+an agent on each of 3 test clusters, and a webhook receiver that checks signatures.
+
+    python bench/e2e_distributed.py --jobs 1000 [--capacity 20] [--testenv-dir D]
+
+Brings the test environment up itself (and down after) unless given a running one with 3
+clusters. Every job is a container that appends its name and its end time (ns) to a file: the
+test kubelet runs containers as local processes, so the end of the work is known exactly and a
+job that ran twice shows twice. Prints throughput, and p50/p99 of
+  submit -> created     (client's submit to the agent's `created` event),
+  terminal -> stored    (the container's end to the final state stored: the job's updated_at),
+  terminal -> webhook   (the container's end to the first delivery at the receiver).
+  dispatched -> created (placed on a cluster to created there: without the wait for room).
+The last line reads `jobs: N succeeded: N lost: 0 duplicated: 0 webhooks: N …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.deployment
+
+from kjs.testing import env as testenv
+from tests.deployment import Deployment, WebhookReceiver, fresh_database
+
+NAMESPACE = "bench"
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def quantiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100)
+    return f"p50 {q[49] * 1000:.0f} ms p99 {q[98] * 1000:.0f} ms"
+
+
+def timestamp(value: str) -> float:
+    return dt.datetime.fromisoformat(value).timestamp()
+
+
+def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) -> None:
+    receiver = WebhookReceiver()
+    runs = workdir / "runs.txt"
+    runs.touch()
+    with fresh_database(environment["mysql"]["admin_url"]) as database:
+        d = Deployment(
+            environment,
+            database,
+            workdir,
+            namespace="default",  # of the agents' Leases
+            settings={"KJS_AGENT__CREATE_NAMESPACES": "true"},
+        )
+        try:
+            replicas = [d.start_replica() for _ in range(args.replicas)]
+            for cluster in environment["clusters"]:
+                d.start_agent(cluster["id"], args.capacity)
+            while sum(c["state"] == "ready" for c in d.api("GET", "/clusters").json()["items"]) < 3:
+                time.sleep(0.2)
+
+            submitted: dict[str, float] = {}
+
+            def submit(i: int) -> None:
+                name = f"b{i}"
+                body = {
+                    "name": name,
+                    "namespace": NAMESPACE,
+                    "image": "busybox",
+                    "command": ["sh", "-c", f'echo "{name} $(date +%s%N)" >> {runs}'],
+                    "callback_url": receiver.url,
+                    "ttl_seconds_after_finished": 300,
+                }
+                at = time.time()
+                response = replicas[i % len(replicas)].api("POST", "/jobs", json=body)
+                assert response.status_code == 201, response.text
+                submitted[response.json()["id"]] = at
+
+            started = time.time()
+            with ThreadPoolExecutor(8) as pool:  # clients submit concurrently, to any replica
+                list(pool.map(submit, range(args.jobs)))
+            submit_s = time.time() - started
+
+            final: dict[str, dict[str, Any]] = {}
+            while len(final) < args.jobs:
+                for state in sorted(FINAL):
+                    cursor = None
+                    while True:
+                        params: dict[str, Any] = {"state": state, "limit": 500}
+                        if cursor:
+                            params["cursor"] = cursor
+                        page = d.api("GET", "/jobs", params=params).json()
+                        final.update((j["id"], j) for j in page["items"] if j["id"] in submitted)
+                        cursor = page["next_cursor"]
+                        if not cursor:
+                            break
+                time.sleep(1.0)
+            finished = max(timestamp(j["updated_at"]) for j in final.values())
+            elapsed = finished - started
+            deadline = time.monotonic() + 120
+            while len(receiver.first_delivery()) < args.jobs and time.monotonic() < deadline:
+                time.sleep(0.5)
+
+            ends: dict[str, float] = {}
+            ran: Counter[str] = Counter()
+            for line in runs.read_text().splitlines():
+                name, ns = line.split()
+                ran[name] += 1
+                ends.setdefault(name, int(ns) / 1e9)
+            to_created, placed_to_created, to_stored, to_webhook = [], [], [], []
+            delivered = receiver.first_delivery()
+            first_by_job = {x.job_id: x for x in delivered.values()}
+            for job_id, job in final.items():
+                events = d.api("GET", f"/jobs/{job_id}/events").json()["items"]
+                at = {e["state"]: timestamp(e["at"]) for e in events}
+                if "created" in at:
+                    to_created.append(at["created"] - submitted[job_id])
+                    if "dispatched" in at:
+                        placed_to_created.append(at["created"] - at["dispatched"])
+                end = ends.get(job["name"])
+                if end is not None:
+                    to_stored.append(timestamp(job["updated_at"]) - end)
+                    if job_id in first_by_job:
+                        to_webhook.append(first_by_job[job_id].received_at - end)
+            shares = Counter(j["cluster_id"] for j in final.values())
+            print(
+                json.dumps(
+                    {
+                        "replicas": args.replicas,
+                        "clusters": {c: n for c, n in sorted(shares.items())},
+                        "capacity_per_cluster": args.capacity,
+                        "submit_s": round(submit_s, 1),
+                        "seconds": round(elapsed, 1),
+                        "jobs_per_s": round(args.jobs / elapsed, 2),
+                    }
+                )
+            )
+            print(f"submit -> created:   {quantiles(to_created)} (includes waiting for room)")
+            print(f"dispatched -> created: {quantiles(placed_to_created)}")
+            print(f"terminal -> stored:  {quantiles(to_stored)}")
+            print(f"terminal -> webhook: {quantiles(to_webhook)}")
+            succeeded = sum(j["state"] == "succeeded" for j in final.values())
+            lost = args.jobs - len(final) + sum(j["state"] == "lost" for j in final.values())
+            print(
+                f"jobs: {args.jobs} succeeded: {succeeded} lost: {lost} "
+                f"duplicated: {sum(1 for n in ran.values() if n > 1)} "
+                f"webhooks: {len(delivered)} duplicate_deliveries: {receiver.duplicates} "
+                f"jobs_per_s: {args.jobs / elapsed:.1f}"
+            )
+        finally:
+            d.stop()
+            receiver.down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--capacity", type=int, default=20, help="max_concurrent_jobs per agent")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--testenv-dir", type=Path, help="a running environment with 3 clusters")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kjs-bench-") as tmp:
+        workdir = Path(tmp)
+        own = None
+        if args.testenv_dir:
+            environment = testenv.load(args.testenv_dir)
+        else:
+            own = workdir / "env"
+            environment = testenv.up(own, clusters=3)
+        try:
+            assert len(environment["clusters"]) >= 3, "the benchmark needs 3 test clusters"
+            environment = {**environment, "clusters": environment["clusters"][:3]}
+            run(environment, args, workdir)
+        finally:
+            if own is not None:
+                testenv.down(own)
+
+
+if __name__ == "__main__":
+    main()
