@@ -255,7 +255,9 @@ class Agent:
                 raise
             except Exception as e:
                 metrics.AGENT_WATCH_RESTARTS.labels(cluster=self.cluster_id, kind=kind).inc()
-                log.info("%s watch restarts: %s", kind, e)
+                # Refusals (RBAC, a missing namespace) need an operator; the rest heal alone.
+                level = logging.WARNING if isinstance(e, kube.RefusedError) else logging.INFO
+                log.log(level, "%s watch restarts: %s", kind, e)
                 await asyncio.sleep(1.0)
 
     def _list_call(self, kind: str, namespace: str | None) -> Any:

@@ -37,9 +37,26 @@ def api_error(e: Exception) -> tuple[int, str, str]:
     return int(e.status or 0), body.get("reason") or str(e.reason), body.get("message") or str(e)
 
 
+class RefusedError(RuntimeError):
+    """The API server answered a list or watch with an error (e.g. 403: RBAC lacks a verb)."""
+
+
+async def _refused(response: Any) -> RefusedError:
+    try:
+        body = json.loads(await response.read())
+    except ValueError:
+        body = {}
+    finally:
+        response.release()
+    reason = body.get("reason") or response.reason
+    return RefusedError(f"{response.status} {reason}: {body.get('message', '')}".strip())
+
+
 async def list_objects(list_call: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
     """One list (as plain dicts) and the resourceVersion to watch from."""
     response = await list_call(**kwargs)
+    if response.status >= 400:
+        raise await _refused(response)
     data = json.loads(await response.read())
     return data.get("items") or [], data["metadata"]["resourceVersion"]
 
@@ -56,6 +73,8 @@ async def watch_objects(
         timeout_seconds=240,
         **kwargs,
     )
+    if response.status >= 400:
+        raise await _refused(response)
     try:
         async for line in response.content:
             if line.strip():

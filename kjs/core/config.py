@@ -77,6 +77,8 @@ class DispatchSettings(Struct, forbid_unknown_fields=True):
     # How far apart server and agent clocks may be: a dispatch moves off a silent cluster only
     # this long after the expiry of the last copy published to it.
     clock_skew_s: float = 5.0
+    # The leader's safety sweep, for work nothing woke it up for.
+    sweep_s: float = 2.0
 
 
 class LogSettings(Struct, forbid_unknown_fields=True):

@@ -6,8 +6,8 @@
 * The outbox relay publishes what the outbox holds; a dispatch stays there until the agent
   acknowledges it and is re-published every `ack_timeout_s` until then.
 * Timers, not polling: the loop sleeps until the next run_at or outbox retry, or until woken
-  (a submission, a heartbeat, an acknowledgement), with a slow safety sweep for work another
-  replica accepted.
+  (a submission, a heartbeat, an acknowledgement). A follower replica that sees such news tells
+  the leader on `kjs.wake` (coalesced); a slow safety sweep covers a lost wake-up.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,8 +30,8 @@ from kjs.core.records import EventRecord, JobRecord
 from kjs.core.states import JobState
 
 log = logging.getLogger(__name__)
-SWEEP_S = 2.0
 COALESCE_S = 0.02
+WAKE_EVERY_S = 0.1  # a follower's burst of news becomes one wake-up message
 BATCH = 200
 
 
@@ -63,19 +64,46 @@ class Dispatcher:
         # More leader work run on each pass (cron ticks, native cron dispatch), wired by the server.
         self.extra_work: list[Callable[[], Awaitable[int]]] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._wake_leader = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.replica = uuid.uuid4().hex[:12]
 
     def wake(self) -> None:
+        """There may be work to place: now if this replica leads, else tell the leader."""
         self._wake.set()
+        if not self.c.election.is_leader:
+            self._wake_leader.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        # A channel per replica, gone with it: every replica hears every wake-up.
+        channel = f"server-{self.replica}#ephemeral"
+        await self.c.queue.subscribe(messages.WAKE_TOPIC, channel, self._on_wake)
+        self._tasks = [
+            asyncio.create_task(self._run(), name="dispatcher"),
+            asyncio.create_task(self._tell_leader(), name="dispatcher wake-ups"),
+        ]
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    async def _on_wake(self, delivery: Any) -> bool:
+        self._wake.set()
+        return True
+
+    async def _tell_leader(self) -> None:
+        body = messages.encode(messages.Wake(by=self.replica))
+        while True:
+            await self._wake_leader.wait()
+            self._wake_leader.clear()
+            try:
+                await self.c.queue.publish(messages.WAKE_TOPIC, body)
+            except Exception as e:  # the leader's safety sweep finds the work anyway
+                log.debug("wake-up not sent: %s", e)
+            await asyncio.sleep(WAKE_EVERY_S)
 
     async def _run(self) -> None:
         while True:
@@ -92,14 +120,14 @@ class Dispatcher:
                 raise
             except Exception as e:  # the store or queue is down: try again soon
                 log.warning("dispatcher: %s", e)
-                delay = SWEEP_S
+                delay = self.c.settings.dispatch.sweep_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             # Let a burst of wake-ups (submissions, heartbeats) coalesce into one pass.
             await asyncio.sleep(COALESCE_S)
 
     async def _until_next(self) -> float:
-        store = self.c.store
+        store, sweep = self.c.store, self.c.settings.dispatch.sweep_s
         candidates = [
             await asyncio.to_thread(store.next_run_at),
             await asyncio.to_thread(store.outbox_next_at),
@@ -107,8 +135,8 @@ class Dispatcher:
         ]
         times = [t for t in candidates if t is not None]
         if not times:
-            return SWEEP_S
-        return max(0.0, min(SWEEP_S, (min(times) - now()).total_seconds()))
+            return sweep
+        return max(0.0, min(sweep, (min(times) - now()).total_seconds()))
 
     async def dispatch_due(self) -> int:
         """Place every due pending job that has a cluster with room; returns how many."""

@@ -19,6 +19,9 @@ STATUS_TOPIC = "kjs.status"
 LOGS_TOPIC = "kjs.logs"
 HEARTBEAT_TOPIC = "kjs.heartbeat"
 WEBHOOK_TOPIC = "kjs.webhook"  # outbox only: delivered by the notifier, never published
+# Replica -> replicas: "there is work to place" (a submit, or room freed, seen by a follower);
+# each replica reads it on a channel of its own that vanishes with it.
+WAKE_TOPIC = "kjs.wake"
 SERVER_CHANNEL = "server"
 AGENT_CHANNEL = "agent"
 
@@ -115,7 +118,14 @@ class Heartbeat(Struct, kw_only=True, tag="heartbeat"):
     pending: int = 0
 
 
-Message = Dispatch | Control | StatusEvent | LogChunk | Heartbeat
+class Wake(Struct, kw_only=True, tag="wake"):
+    """Server replica -> the leader: place pending work now rather than at the next sweep."""
+
+    v: int = SCHEMA_VERSION
+    by: str = ""
+
+
+Message = Dispatch | Control | StatusEvent | LogChunk | Heartbeat | Wake
 _decoder = msgspec.json.Decoder(Message)
 
 

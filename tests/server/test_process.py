@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kjs.core import messages
 from kjs.core.config import NsqSettings
 from kjs.plugins.queue_nsq import NsqQueue
+from tests.deployment import fresh_database
 from tests.processes import Server, nsq_environment
 
 pytestmark = pytest.mark.nsq
@@ -176,3 +178,36 @@ def test_sigterm_stops_cleanly_and_releases_the_leader_lease(server: Server) -> 
     (holder,) = db.execute("SELECT holder FROM leases WHERE name = 'server-leader'").fetchone()
     assert holder is None
     assert "kjs server stopped" in server.log.read_text()
+
+
+@pytest.mark.mysql
+async def test_a_follower_wakes_the_leader_for_a_job_it_accepted(
+    tmp_path: Path,
+    nsq_env: dict[str, list[dict[str, str]]],
+    mysql_env: dict[str, str],
+    agent: Agent,
+) -> None:
+    with fresh_database(mysql_env["admin_url"]) as database:
+        env = {
+            **nsq_environment(nsq_env),
+            "KJS_STORE": "mysql",
+            "KJS_MYSQL__URL": database,
+            "KJS_DISPATCH__SWEEP_S": "300",  # only a wake-up can bring the job out in time
+        }
+        replicas = [Server(tmp_path / "a", env), Server(tmp_path / "b", env)]
+        try:
+            for replica in replicas:
+                replica.start()
+
+            def leads(replica: Server) -> bool:
+                return bool(httpx.get(f"{replica.url}/readyz").json()["leader"])
+
+            await until(lambda: any(leads(r) for r in replicas), 20, "a leader")
+            follower = next(r for r in replicas if not leads(r))
+            await registered(follower, agent)
+            job_id = follower.api("POST", "/jobs", json=JOB).json()["id"]
+            await until(lambda: agent.dispatches, 30, "the leader to place the job")
+            assert [d.job_id for d in agent.dispatches] == [job_id]
+        finally:
+            for replica in replicas:
+                replica.stop()

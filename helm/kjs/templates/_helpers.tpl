@@ -1,0 +1,87 @@
+{{- define "kjs.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kjs.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "kjs.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "kjs.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* The kjs config file: the user's `config`, plus what the chart's own values decide. */}}
+{{- define "kjs.config" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $agent := get $config "agent" | default dict -}}
+{{- $_ := set $agent "lease_namespace" .Release.Namespace -}}
+{{- $_ = set $agent "namespaces" .Values.agent.namespaces -}}
+{{- $_ = set $agent "create_namespaces" .Values.agent.createNamespaces -}}
+{{- $_ = set $agent "max_concurrent_jobs" (int .Values.agent.maxConcurrentJobs) -}}
+{{- $_ = set $config "agent" $agent -}}
+{{- $_ = set $config "host" "0.0.0.0" -}}
+{{- $_ = set $config "data_dir" "/var/lib/kjs" -}}
+{{- toToml $config -}}
+{{- end -}}
+
+{{/* Pod security: non-root, read-only root filesystem, no privileges. */}}
+{{- define "kjs.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "kjs.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{- define "kjs.secretEnv" -}}
+{{- with .Values.secrets.mysql }}
+- name: KJS_MYSQL__URL
+  valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: url}}
+{{- end }}
+{{- with .Values.secrets.webhooks }}
+- name: KJS_WEBHOOKS__SECRET
+  valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: secret}}
+{{- end }}
+{{- with .Values.secrets.authTokens }}
+- name: KJS_AUTH__TOKENS
+  valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: tokens}}
+{{- end }}
+{{- end -}}
+
+{{/* The agent's rules where it runs jobs (see agent-rbac.yaml). */}}
+{{- define "kjs.agentJobRules" -}}
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [create, list, watch, delete]
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [create, patch, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+{{- end -}}

@@ -1,0 +1,263 @@
+"""The chart's agent RBAC is enough and nothing more: a real agent with the chart's
+ServiceAccount token goes through the whole life cycle; then with each rule's verb removed in
+turn, a named step of that life cycle fails.
+
+The agent runs in-process (beside a server, sharing its in-memory queue) but talks to the test
+apiserver only with the ServiceAccount's token, under a Lease in the release's namespace.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from litestar.testing import TestClient
+from prometheus_client import REGISTRY
+
+from kjs.agent.run import running_agent
+from kjs.core.config import load
+from kjs.server import create_app
+from kjs.testing.pytest_plugin import Cluster
+from kjs.testing.waiting import wait_until
+from tests.helm.chart import render
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+CLUSTER_ID = "rbac"
+STEP_TIMEOUT_S = 8.0
+
+
+class StepFailed(AssertionError):
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"{step}: {detail}")
+        self.step = step
+
+
+@contextmanager
+def kjs_with_agent(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[TestClient[Any]]:
+    server = load(environ={}, overrides={"data_dir": str(tmp_path), "election": "single"})
+    agent = load(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "election": "lease",  # as deployed: two replicas share a Lease
+            "agent": {
+                "heartbeat_s": 1.0,
+                "resync_s": 5.0,
+                "namespaces": [namespace],
+                "lease_namespace": namespace,
+                "lease_s": 4.0,
+                "max_concurrent_jobs": 4,
+            },
+        },
+    )
+
+    def companion(components: Any) -> Any:
+        return running_agent(
+            agent,
+            CLUSTER_ID,
+            kubeconfig=str(kubeconfig),
+            queue=components.queue,
+            plugins=components.plugins,
+        )
+
+    with TestClient(create_app(server, companions=[companion])) as client:
+        yield client
+
+
+def step(name: str, probe: Any) -> Any:
+    try:
+        return wait_until(probe, timeout=STEP_TIMEOUT_S, what=name)
+    except AssertionError as e:
+        raise StepFailed(name, str(e)) from None
+
+
+def life_cycle(client: TestClient[Any], cluster: Cluster, namespace: str) -> None:
+    """Lease, create, watch, logs, cancel (delete), and a native CronJob's create, suspend and
+    delete; raises StepFailed naming the first step that does not happen."""
+    restarts_before = watch_restarts()
+    step("lease", lambda: client.get(f"/api/v1/clusters/{CLUSTER_ID}").status_code == 200)
+
+    def renewed() -> bool:
+        lease = cluster.coordination.read_namespaced_lease(f"kjs-agent-{CLUSTER_ID}", namespace)
+        return bool(lease.spec.renew_time - lease.spec.acquire_time >= dt.timedelta(seconds=1))
+
+    step("renew lease", renewed)
+
+    def job(script: str) -> str:
+        body = {
+            "name": "rbac",
+            "namespace": namespace,
+            "image": "busybox",
+            "command": ["sh", "-c", script],
+            "log_collect": "always",
+        }
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def state(job_id: str) -> str:
+        return str(client.get(f"/api/v1/jobs/{job_id}").json()["state"])
+
+    hello = job("echo hello from rbac")
+    step("create job", lambda: state(hello) in ("created", "running", "succeeded"))
+    # Watching, not re-listing every second after a refused watch.
+    step(
+        "watch jobs and pods",
+        lambda: state(hello) == "succeeded" and watch_restarts() == restarts_before,
+    )
+    step("read logs", lambda: "hello from rbac" in client.get(f"/api/v1/jobs/{hello}/logs").text)
+    long = job("sleep 60")
+    step("watch running", lambda: state(long) == "running")
+    assert client.delete(f"/api/v1/jobs/{long}").status_code == 202
+    k8s_name = client.get(f"/api/v1/jobs/{long}").json()["k8s_name"]
+
+    def deleted() -> bool:
+        names = {j.metadata.name for j in cluster.batch.list_namespaced_job(namespace).items}
+        return state(long) == "cancelled" and k8s_name not in names
+
+    step("delete job", deleted)
+
+    cron = client.post(
+        "/api/v1/cronjobs",
+        json={
+            "name": "rbac-cron",
+            "namespace": namespace,
+            "image": "busybox",
+            "command": ["true"],
+            "schedule": "0 0 1 1 *",
+            "mode": "native",
+        },
+    ).json()
+
+    def cronjob() -> Any:
+        items = cluster.batch.list_namespaced_cron_job(namespace).items
+        return next((c for c in items if c.metadata.name == cron["k8s_name"]), None)
+
+    step("create cronjob", cronjob)
+    client.post(f"/api/v1/cronjobs/{cron['id']}/suspend")
+    step("suspend cronjob", lambda: (c := cronjob()) is not None and c.spec.suspend)
+    client.delete(f"/api/v1/cronjobs/{cron['id']}")
+    step("delete cronjob", lambda: cronjob() is None)
+
+
+def watch_restarts() -> float:
+    return sum(
+        REGISTRY.get_sample_value(
+            "kjs_agent_watch_restarts_total", {"cluster": CLUSTER_ID, "kind": kind}
+        )
+        or 0.0
+        for kind in ("jobs", "pods")
+    )
+
+
+def agent_rbac(namespace: str) -> list[dict[str, Any]]:
+    """The chart's agent RBAC objects for an agent limited to `namespace` (Lease there too)."""
+    objects = render(
+        {
+            "server.enabled": False,
+            "agent.enabled": True,
+            "agent.clusterId": CLUSTER_ID,
+            "agent.namespaces": [namespace],
+            "agent.maxConcurrentJobs": 4,
+        },
+        namespace=namespace,
+    )
+    return [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+
+
+def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
+    """Create or replace each object (admin credentials)."""
+    for o in objects:
+        name = o["metadata"]["name"]
+        kind = o["kind"]
+        if kind == "ServiceAccount":
+            try:
+                cluster.core.create_namespaced_service_account(namespace, o)
+            except ApiException as e:
+                assert e.status == 409
+            continue
+        create = getattr(cluster.rbac, f"create_namespaced_{_snake(kind)}")
+        replace = getattr(cluster.rbac, f"replace_namespaced_{_snake(kind)}")
+        try:
+            create(namespace, o)
+        except ApiException as e:
+            assert e.status == 409
+            replace(name, namespace, o)
+
+
+def _snake(kind: str) -> str:
+    return "role" if kind == "Role" else "role_binding"
+
+
+def without(objects: list[dict[str, Any]], role: str, rule: int, verb: str) -> list[dict[str, Any]]:
+    changed = copy.deepcopy(objects)
+    for o in changed:
+        if o["kind"] == "Role" and o["metadata"]["name"] == role:
+            verbs = o["rules"][rule]["verbs"]
+            verbs.remove(verb)
+            if not verbs:
+                del o["rules"][rule]
+    return changed
+
+
+def forget_lease(cluster: Cluster, namespace: str) -> None:
+    """Each run starts without the Lease, so that creating it is part of the life cycle."""
+    try:
+        cluster.coordination.delete_namespaced_lease(f"kjs-agent-{CLUSTER_ID}", namespace)
+    except ApiException as e:
+        assert e.status == 404
+
+
+# Which step each verb is for (the first step that fails without it).
+EXPECTED = {
+    ("jobs", "create"): "create job",
+    ("jobs", "list"): "watch jobs and pods",
+    ("jobs", "watch"): "watch jobs and pods",
+    ("jobs", "delete"): "delete job",
+    ("cronjobs", "create"): "create cronjob",
+    ("cronjobs", "patch"): "suspend cronjob",
+    ("cronjobs", "delete"): "delete cronjob",
+    ("pods", "list"): "watch jobs and pods",
+    ("pods", "watch"): "watch jobs and pods",
+    ("pods/log", "get"): "read logs",
+    ("leases", "create"): "lease",
+    ("leases", "get"): "lease",
+    ("leases", "update"): "renew lease",
+}
+
+
+def test_the_agent_needs_every_rule_of_the_chart_and_no_more(
+    k8s_clusters: list[Cluster], k8s_namespace: str, tmp_path: Path
+) -> None:
+    cluster = k8s_clusters[0]
+    rbac = agent_rbac(k8s_namespace)
+    (account,) = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
+    apply(cluster, k8s_namespace, rbac)
+    kubeconfig = cluster.service_account_kubeconfig(k8s_namespace, account)
+
+    with kjs_with_agent(kubeconfig, k8s_namespace, tmp_path / "full") as client:
+        life_cycle(client, cluster, k8s_namespace)  # everything granted: every step happens
+
+    seen: dict[tuple[str, str], str] = {}
+    roles = [o for o in rbac if o["kind"] == "Role"]
+    for role in roles:
+        for i, rule in enumerate(role["rules"]):
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    apply(cluster, k8s_namespace, without(rbac, role["metadata"]["name"], i, verb))
+                    forget_lease(cluster, k8s_namespace)
+                    run = tmp_path / f"without-{resource.replace('/', '-')}-{verb}"
+                    with kjs_with_agent(kubeconfig, k8s_namespace, run) as client:
+                        try:
+                            life_cycle(client, cluster, k8s_namespace)
+                            seen[(resource, verb)] = "nothing failed: an unused rule"
+                        except StepFailed as failed:
+                            seen[(resource, verb)] = failed.step
+    apply(cluster, k8s_namespace, rbac)
+    assert seen == EXPECTED
