@@ -39,7 +39,9 @@ class StepFailed(AssertionError):
 
 
 @contextmanager
-def kjs_with_agent(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[TestClient[Any]]:
+def kjs_with_agent(
+    kubeconfig: Path, lease_namespace: str, tmp_path: Path, **agent_settings: Any
+) -> Iterator[TestClient[Any]]:
     server = load(environ={}, overrides={"data_dir": str(tmp_path), "election": "single"})
     agent = load(
         environ={},
@@ -49,10 +51,9 @@ def kjs_with_agent(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator
             "agent": {
                 "heartbeat_s": 1.0,
                 "resync_s": 5.0,
-                "namespaces": [namespace],
-                "lease_namespace": namespace,
+                "lease_namespace": lease_namespace,
                 "lease_s": 4.0,
-                "max_concurrent_jobs": 4,
+                **agent_settings,
             },
         },
     )
@@ -77,14 +78,18 @@ def step(name: str, probe: Any) -> Any:
         raise StepFailed(name, str(e)) from None
 
 
-def life_cycle(client: TestClient[Any], cluster: Cluster, namespace: str) -> None:
+def life_cycle(
+    client: TestClient[Any], cluster: Cluster, namespace: str, lease_namespace: str
+) -> None:
     """Lease, create, watch, logs, cancel (delete), and a native CronJob's create, suspend and
     delete; raises StepFailed naming the first step that does not happen."""
     restarts_before = watch_restarts()
     step("lease", lambda: client.get(f"/api/v1/clusters/{CLUSTER_ID}").status_code == 200)
 
     def renewed() -> bool:
-        lease = cluster.coordination.read_namespaced_lease(f"kjs-agent-{CLUSTER_ID}", namespace)
+        lease = cluster.coordination.read_namespaced_lease(
+            f"kjs-agent-{CLUSTER_ID}", lease_namespace
+        )
         return bool(lease.spec.renew_time - lease.spec.acquire_time >= dt.timedelta(seconds=1))
 
     step("renew lease", renewed)
@@ -156,49 +161,62 @@ def watch_restarts() -> float:
     )
 
 
-def agent_rbac(namespace: str) -> list[dict[str, Any]]:
-    """The chart's agent RBAC objects for an agent limited to `namespace` (Lease there too)."""
+def agent_rbac(namespace: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chart's agent RBAC objects, released into `namespace` (its Lease lives there)."""
     objects = render(
-        {
-            "server.enabled": False,
-            "agent.enabled": True,
-            "agent.clusterId": CLUSTER_ID,
-            "agent.namespaces": [namespace],
-            "agent.maxConcurrentJobs": 4,
-        },
+        {"server.enabled": False, "agent.enabled": True, "agent.clusterId": CLUSTER_ID, **values},
         namespace=namespace,
     )
-    return [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    return [o for o in objects if o["kind"] in ("ServiceAccount", *RBAC_API)]
+
+
+RBAC_API = {  # kind -> (create, replace, delete, namespaced) of RbacAuthorizationV1Api
+    "Role": ("create_namespaced_role", "replace_namespaced_role", "delete_namespaced_role", True),
+    "RoleBinding": (
+        "create_namespaced_role_binding",
+        "replace_namespaced_role_binding",
+        "delete_namespaced_role_binding",
+        True,
+    ),
+    "ClusterRole": ("create_cluster_role", "replace_cluster_role", "delete_cluster_role", False),
+    "ClusterRoleBinding": (
+        "create_cluster_role_binding",
+        "replace_cluster_role_binding",
+        "delete_cluster_role_binding",
+        False,
+    ),
+}
 
 
 def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
     """Create or replace each object (admin credentials)."""
     for o in objects:
-        name = o["metadata"]["name"]
-        kind = o["kind"]
+        name, kind = o["metadata"]["name"], o["kind"]
         if kind == "ServiceAccount":
             try:
                 cluster.core.create_namespaced_service_account(namespace, o)
             except ApiException as e:
                 assert e.status == 409
             continue
-        create = getattr(cluster.rbac, f"create_namespaced_{_snake(kind)}")
-        replace = getattr(cluster.rbac, f"replace_namespaced_{_snake(kind)}")
+        create, replace = (getattr(cluster.rbac, n) for n in RBAC_API[kind][:2])
+        namespaced = RBAC_API[kind][3]
         try:
-            create(namespace, o)
+            create(namespace, o) if namespaced else create(o)
         except ApiException as e:
             assert e.status == 409
-            replace(name, namespace, o)
+            replace(name, namespace, o) if namespaced else replace(name, o)
 
 
-def _snake(kind: str) -> str:
-    return "role" if kind == "Role" else "role_binding"
+def remove_cluster_wide(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
+    for o in objects:
+        if o["kind"].startswith("Cluster"):
+            getattr(cluster.rbac, RBAC_API[o["kind"]][2])(o["metadata"]["name"])
 
 
 def without(objects: list[dict[str, Any]], role: str, rule: int, verb: str) -> list[dict[str, Any]]:
     changed = copy.deepcopy(objects)
     for o in changed:
-        if o["kind"] == "Role" and o["metadata"]["name"] == role:
+        if o["kind"] in ("Role", "ClusterRole") and o["metadata"]["name"] == role:
             verbs = o["rules"][rule]["verbs"]
             verbs.remove(verb)
             if not verbs:
@@ -214,8 +232,55 @@ def forget_lease(cluster: Cluster, namespace: str) -> None:
         assert e.status == 404
 
 
+def prove(
+    cluster: Cluster,
+    rbac: list[dict[str, Any]],
+    lease_namespace: str,
+    roles: list[str],
+    run: Any,
+) -> dict[tuple[str, str], str]:
+    """Apply `rbac` and run the life cycle; then, for each verb of the `roles`' rules, run it
+    again without that verb. Returns the step each verb's absence broke."""
+    apply(cluster, lease_namespace, rbac)
+    run(rbac, "everything")  # everything granted: every step happens (or this raises)
+    seen: dict[tuple[str, str], str] = {}
+    for role in [o for o in rbac if "rules" in o and o["metadata"]["name"] in roles]:
+        for i, rule in enumerate(role["rules"]):
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    apply(
+                        cluster, lease_namespace, without(rbac, role["metadata"]["name"], i, verb)
+                    )
+                    try:
+                        run(rbac, f"without-{resource.replace('/', '-')}-{verb}")
+                        seen[(resource, verb)] = "nothing failed: an unused rule"
+                    except StepFailed as failed:
+                        seen[(resource, verb)] = failed.step
+    apply(cluster, lease_namespace, rbac)
+    return seen
+
+
+def runner(cluster: Cluster, lease_namespace: str, tmp_path: Path, **agent: Any) -> Any:
+    """A life cycle run with the chart's ServiceAccount, jobs in `agent.namespaces` or (when
+    that is empty) in a new namespace of the run's own."""
+    created: list[str] = []
+
+    def run(rbac: list[dict[str, Any]], name: str) -> None:
+        (account,) = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
+        kubeconfig = cluster.service_account_kubeconfig(lease_namespace, account)
+        forget_lease(cluster, lease_namespace)
+        namespaces = agent.get("namespaces") or []
+        namespace = namespaces[0] if namespaces else f"{lease_namespace}-{len(created)}"
+        created.append(namespace)
+        with kjs_with_agent(kubeconfig, lease_namespace, tmp_path / name, **agent) as client:
+            life_cycle(client, cluster, namespace, lease_namespace)
+
+    run.created = created  # type: ignore[attr-defined]
+    return run
+
+
 # Which step each verb is for (the first step that fails without it).
-EXPECTED = {
+NAMESPACED = {
     ("jobs", "create"): "create job",
     ("jobs", "list"): "watch jobs and pods",
     ("jobs", "watch"): "watch jobs and pods",
@@ -230,34 +295,44 @@ EXPECTED = {
     ("leases", "get"): "lease",
     ("leases", "update"): "renew lease",
 }
+CLUSTER_WIDE_FEATURES = {
+    ("nodes", "list"): "create job",  # no capacity known: it takes no work
+    ("namespaces", "create"): "create job",
+}
 
 
-def test_the_agent_needs_every_rule_of_the_chart_and_no_more(
+def test_an_agent_limited_to_a_namespace_needs_every_rule_and_no_more(
     k8s_clusters: list[Cluster], k8s_namespace: str, tmp_path: Path
 ) -> None:
     cluster = k8s_clusters[0]
-    rbac = agent_rbac(k8s_namespace)
-    (account,) = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
-    apply(cluster, k8s_namespace, rbac)
-    kubeconfig = cluster.service_account_kubeconfig(k8s_namespace, account)
+    values = {"agent.namespaces": [k8s_namespace], "agent.maxConcurrentJobs": 4}
+    rbac = agent_rbac(k8s_namespace, values)
+    assert not [o for o in rbac if o["kind"].startswith("Cluster")]
+    roles = [o["metadata"]["name"] for o in rbac if o["kind"] == "Role"]
+    run = runner(
+        cluster, k8s_namespace, tmp_path, namespaces=[k8s_namespace], max_concurrent_jobs=4
+    )
+    assert prove(cluster, rbac, k8s_namespace, roles, run) == NAMESPACED
 
-    with kjs_with_agent(kubeconfig, k8s_namespace, tmp_path / "full") as client:
-        life_cycle(client, cluster, k8s_namespace)  # everything granted: every step happens
 
-    seen: dict[tuple[str, str], str] = {}
-    roles = [o for o in rbac if o["kind"] == "Role"]
-    for role in roles:
-        for i, rule in enumerate(role["rules"]):
-            for resource in rule["resources"]:
-                for verb in rule["verbs"]:
-                    apply(cluster, k8s_namespace, without(rbac, role["metadata"]["name"], i, verb))
-                    forget_lease(cluster, k8s_namespace)
-                    run = tmp_path / f"without-{resource.replace('/', '-')}-{verb}"
-                    with kjs_with_agent(kubeconfig, k8s_namespace, run) as client:
-                        try:
-                            life_cycle(client, cluster, k8s_namespace)
-                            seen[(resource, verb)] = "nothing failed: an unused rule"
-                        except StepFailed as failed:
-                            seen[(resource, verb)] = failed.step
-    apply(cluster, k8s_namespace, rbac)
-    assert seen == EXPECTED
+def test_node_reads_and_namespace_creation_are_needed_exactly_when_enabled(
+    k8s_clusters: list[Cluster], k8s_namespace: str, tmp_path: Path
+) -> None:
+    cluster = k8s_clusters[0]
+    values = {"agent.createNamespaces": True, "agent.maxConcurrentJobs": 0}
+    rbac = agent_rbac(k8s_namespace, values)
+    (features,) = [
+        o["metadata"]["name"]
+        for o in rbac
+        if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-cluster")
+    ]
+    run = runner(cluster, k8s_namespace, tmp_path, create_namespaces=True, max_concurrent_jobs=0)
+    try:
+        assert prove(cluster, rbac, k8s_namespace, [features], run) == CLUSTER_WIDE_FEATURES
+    finally:
+        remove_cluster_wide(cluster, rbac)
+        for namespace in run.created:
+            try:
+                cluster.core.delete_namespace(namespace)
+            except ApiException as e:
+                assert e.status == 404
