@@ -24,9 +24,6 @@ from typing import Any
 
 import httpx
 
-from kjs.agent.run import running_agent
-from kjs.core.config import load
-from kjs.server import create_app
 from kjs.testing import env as testenv
 
 
@@ -84,30 +81,13 @@ def main() -> None:
     batch = client.BatchV1Api(admin)
     core = client.CoreV1Api(admin)
 
-    settings = load(
-        environ={},
-        overrides={
-            "data_dir": tempfile.mkdtemp(prefix="kjs-bench-"),
-            "election": "single",
-            "agent": {"heartbeat_s": 1.0, "max_concurrent_jobs": 100},
-        },
-    )
+    from tests.live import live_kjs_up
 
-    def companion(components: Any) -> Any:
-        return running_agent(
-            settings,
-            cluster["id"],
-            kubeconfig=cluster["kubeconfig"],
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    from tests.live import live_server
-
+    data_dir = Path(tempfile.mkdtemp(prefix="kjs-bench-"))
     try:
-        with live_server(create_app(settings, companions=[companion])) as server:
-            while server.get(f"/api/v1/clusters/{cluster['id']}").status_code != 200:
-                time.sleep(0.2)
+        with live_kjs_up(
+            data_dir, cluster["id"], cluster["kubeconfig"], agent={"max_concurrent_jobs": 100}
+        ) as server:
             submitted: dict[str, float] = {}
             http = httpx.Client(base_url=server.url, timeout=30)
             started = time.time()

@@ -8,12 +8,16 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 from litestar import Litestar
 
+from kjs.agent.run import running_agent
+from kjs.core.config import Settings, load
+from kjs.server import create_app
 from kjs.testing.procs import free_port
 
 T = TypeVar("T")
@@ -53,3 +57,50 @@ def live_server(app: Litestar) -> Iterator[LiveServer]:
     finally:
         live.server.should_exit = True
         thread.join(30)
+
+
+def kjs_up_app(
+    data_dir: Path,
+    cluster_id: str,
+    kubeconfig: str,
+    *,
+    agent: dict[str, Any] | None = None,
+    agent_settings: Settings | None = None,
+    **overrides: Any,
+) -> Litestar:
+    """What `kjs up` runs: a server (SQLite, in-memory queue, `election = single`) with one
+    cluster's agent inside, sharing its queue. `agent` adds `[agent]` settings to both;
+    `agent_settings` gives the agent settings of its own (e.g. a Lease election)."""
+    settings = load(
+        environ={},
+        overrides={
+            "data_dir": str(data_dir),
+            "election": "single",
+            "agent": {"heartbeat_s": 1.0, **(agent or {})},
+            **overrides,
+        },
+    )
+
+    def companion(components: Any) -> Any:
+        return running_agent(
+            agent_settings or settings,
+            cluster_id,
+            kubeconfig=kubeconfig,
+            queue=components.queue,
+            plugins=components.plugins,
+        )
+
+    return create_app(settings, companions=[companion])
+
+
+@contextmanager
+def live_kjs_up(
+    data_dir: Path, cluster_id: str, kubeconfig: str, **settings: Any
+) -> Iterator[LiveServer]:
+    """`kjs_up_app` on a real socket, once the agent's first heartbeat has arrived."""
+    with live_server(kjs_up_app(data_dir, cluster_id, kubeconfig, **settings)) as live:
+        deadline = time.monotonic() + 30
+        while live.get(f"/api/v1/clusters/{cluster_id}").status_code != 200:
+            assert time.monotonic() < deadline, "the agent's first heartbeat did not arrive"
+            time.sleep(0.1)
+        yield live

@@ -65,6 +65,13 @@ class Token(Struct, forbid_unknown_fields=True):
     """Empty: every namespace."""
 
 
+class CompatSettings(Struct, forbid_unknown_fields=True):
+    """The original system's routes (`/api/once_job/…`)."""
+
+    # How long a delete waits for its cluster to confirm (the original's operate_max_timeout).
+    delete_wait_s: float = 15.0
+
+
 class AuthSettings(Struct, forbid_unknown_fields=True):
     tokens: list[Token] = field(default_factory=list)
     compat_open: bool = False
@@ -120,6 +127,7 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    compat: CompatSettings = field(default_factory=CompatSettings)
 
     def data_path(self, relative: str) -> Path:
         """A path inside the data directory (created on demand)."""

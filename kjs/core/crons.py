@@ -78,9 +78,9 @@ class CronService:
             raise InvalidInput(errors)
         await self.jobs.check_routes(spec)
 
-    async def create(self, spec: CronSpec) -> CronRecord:
+    async def create(self, spec: CronSpec, *, cron_id: str | None = None) -> CronRecord:
         await self._check(spec)
-        cron_id, at = str(uuid.uuid4()), now()
+        cron_id, at = cron_id or str(uuid.uuid4()), now()
         managed = spec.mode == "managed"
         cron = CronRecord(
             id=cron_id,
@@ -269,11 +269,12 @@ class CronService:
             )
             if cluster_id is None:
                 continue
-            sent += await self._dispatch_native(cron, cluster_id)
+            sent += await self._dispatch_native(cron, cluster_id, view)
         return sent
 
-    async def _dispatch_native(self, cron: CronRecord, cluster_id: str) -> int:
+    async def _dispatch_native(self, cron: CronRecord, cluster_id: str, view: JobRecord) -> int:
         manifest = manifests.render_cronjob(cron.spec, cron_id=cron.id, attempt=cron.attempt)
+        self.c.plugins.prepare_manifest(view, manifest)  # `view`: the cron job, as a job
         replaces = (
             manifests.k8s_name(cron.spec.name, cron.id, cron.attempt - 1, cron=True)
             if cron.attempt > 1

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.election_lease",
     "kjs.plugins.election_single",
     "kjs.plugins.callback_http",
+    "kjs.plugins.compat",
 )
 ENTRY_POINT_GROUP = "kjs"
 

@@ -7,8 +7,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from kjs.core.models import JobSpec
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState
+
+
+class NameTaken(Exception):
+    """A store refused a name that must be unique (the compatibility layer's job names)."""
 
 
 class JobView(Protocol):
@@ -224,6 +228,24 @@ class Store(Protocol):
 
     def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
         """Retention: remove finished jobs, log chunks and events older than `before`."""
+        ...
+
+    # the original system's routes
+    def compat_add(self, record: CompatRecord) -> CompatRecord:
+        """Record it (its `id` assigned); NameTaken if a live one of its kind has its name."""
+        ...
+
+    def compat_get(self, job_id: str) -> CompatRecord | None: ...
+    def compat_page(self, kind: str, offset: int, limit: int) -> tuple[int, list[CompatRecord]]:
+        """How many of `kind` there are, and one page of them in creation order."""
+        ...
+
+    def compat_save(self, record: CompatRecord) -> None:
+        """Store changed fields (a deleted one frees its name)."""
+        ...
+
+    def compat_forget(self, job_id: str) -> None:
+        """Remove a record whose job was never accepted (a failed create)."""
         ...
 
     # leader lease

@@ -89,6 +89,22 @@ class ClusterRecord(Struct, kw_only=True):
     cordoned: bool = False
 
 
+class CompatRecord(Struct, kw_only=True):
+    """A job or cron job created through the original system's routes, as it asked for it."""
+
+    id: int = 0  # list order, assigned by the store
+    job_id: str
+    kind: str  # "once" | "cron"
+    job_name: str
+    job_exec_time: int = 0
+    meta: str = ""  # the request's metadata, as JSON text
+    command: str = ""  # comma-separated, as sent
+    schedule: str | None = None
+    deleted: bool = False
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
 def job_json(job: JobRecord) -> dict[str, Any]:
     """The API representation (CONTRACT §4): the spec's fields, then the status fields."""
     out: dict[str, Any] = msgspec.to_builtins(job.spec)

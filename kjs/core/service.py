@@ -64,10 +64,15 @@ class JobService:
         await self.check_routes(spec)
 
     def new_record(
-        self, spec: JobSpec, *, idempotency_key: str | None = None, cron_id: str | None = None
+        self,
+        spec: JobSpec,
+        *,
+        idempotency_key: str | None = None,
+        cron_id: str | None = None,
+        job_id: str | None = None,
     ) -> JobRecord:
         """A new job (or cron run), pending; a run_at in the past means now."""
-        job_id, at = str(uuid.uuid4()), now()
+        job_id, at = job_id or str(uuid.uuid4()), now()
         run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
         return JobRecord(
             id=job_id,
@@ -81,7 +86,12 @@ class JobService:
         )
 
     async def submit(
-        self, spec: JobSpec, *, idempotency_key: str | None = None, cron_id: str | None = None
+        self,
+        spec: JobSpec,
+        *,
+        idempotency_key: str | None = None,
+        cron_id: str | None = None,
+        job_id: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Accept a job; returns it and whether it is new (False: the idempotency key's job)."""
         if idempotency_key:
@@ -91,7 +101,7 @@ class JobService:
             if existing is not None:
                 return existing, False
         await self._check(spec)
-        job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id)
+        job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id, job_id=job_id)
         stored = await asyncio.to_thread(self.c.store.create_job, job)
         if stored.id == job.id:
             metrics.JOBS_SUBMITTED.inc()
@@ -226,15 +236,16 @@ class JobService:
         await self.get(job_id)
         return await self._update(job_id, lambda j: self._next_attempt(j, j.spec), reason="Rerun")
 
-    async def update(self, job_id: str, spec: JobSpec) -> JobRecord:
-        """Pending: edited in place. Dispatched, created, running: a new attempt. Final: 409."""
+    async def update(self, job_id: str, spec: JobSpec, *, final_too: bool = False) -> JobRecord:
+        """Pending: edited in place. Dispatched, created, running: a new attempt. Final: 409
+        (or, `final_too`, a new attempt as well)."""
         job = await self.get(job_id)
-        if job.state.is_final:
+        if job.state.is_final and not final_too:
             raise Conflict(f"job {job_id} is {job.state}: rerun it instead")
         await self._check(spec)
 
         def change(current: JobRecord) -> JobRecord | None:
-            if current.state.is_final:
+            if current.state.is_final and not final_too:
                 return None
             if current.state == JobState.PENDING:
                 at = now()
@@ -248,6 +259,6 @@ class JobService:
             return self._next_attempt(current, spec)
 
         updated = await self._update(job_id, change, reason="Updated")
-        if updated.state.is_final:
+        if updated.state.is_final and not final_too:
             raise Conflict(f"job {job_id} is {updated.state}: rerun it instead")
         return updated

@@ -53,12 +53,14 @@ def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
     if job.spec.callback_url is None or not job.state.is_final:
         return []
     ident = event_id(job)
-    payload = {
+    payload: dict[str, Any] = {
         "event_id": ident,
         "event": f"job.{job.state}",
         "job": job_json(job),
         "logs_url": f"/api/v1/jobs/{job.id}/logs?attempt={job.attempt}",
     }
+    if job.spec.labels.get("job_from") == COMPAT_JOB_FROM:
+        payload = compat_body(job)
     order = WebhookOrder(
         job_id=job.id,
         event_id=ident,
@@ -67,6 +69,21 @@ def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
         created_at=dt.datetime.now(dt.UTC),
     )
     return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
+
+
+COMPAT_JOB_FROM = "k8s_job_scheduler"
+
+
+def compat_body(job: JobRecord) -> dict[str, Any]:
+    """The original system's callback body, for jobs created through its routes (§7)."""
+    succeeded = job.state == "succeeded"
+    kind = {"succeeded": "Complete", "cancelled": "Deleted"}.get(str(job.state), "Failed")
+    cause = f"{job.reason or ''},{job.message or ''}" if not succeeded else ","
+    return {
+        "job_id": job.cron_id or job.id,
+        "success": succeeded,
+        "message": f"type={kind} stauts=True cause={cause}",
+    }
 
 
 def backoff_s(attempts: int, cap_s: float) -> float:

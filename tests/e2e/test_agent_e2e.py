@@ -13,12 +13,10 @@ from kubernetes.client.exceptions import ApiException
 from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
-from kjs.agent.run import running_agent
 from kjs.core import messages
-from kjs.core.config import load
-from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
+from tests.live import kjs_up_app
 
 pytestmark = pytest.mark.k8s
 ORDER = ["pending", "dispatched", "created", "running", "succeeded"]
@@ -31,26 +29,8 @@ def start(
     logs: dict[str, Any] | None = None,
     **agent: Any,
 ) -> TestClient[Any]:
-    settings = load(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path),
-            "election": "single",
-            "agent": {"heartbeat_s": 1.0, **agent},
-            "logs": {"final_wait_s": 10.0, **(logs or {})},
-        },
-    )
-
-    def companion(components: Any) -> Any:
-        return running_agent(
-            settings,
-            cluster.id,
-            kubeconfig=kubeconfig,
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    return TestClient(create_app(settings, companions=[companion]))
+    logs = {"final_wait_s": 10.0, **(logs or {})}
+    return TestClient(kjs_up_app(tmp_path, cluster.id, kubeconfig, agent=agent, logs=logs))
 
 
 @pytest.fixture
@@ -229,29 +209,10 @@ def test_follow_shows_lines_before_the_job_ends(
 ) -> None:
     import httpx
 
-    from tests.live import live_server
+    from tests.live import live_kjs_up
 
     cluster = k8s_clusters[0]
-    settings = load(
-        environ={},
-        overrides={"data_dir": str(tmp_path), "election": "single", "agent": {"heartbeat_s": 1.0}},
-    )
-
-    def companion(components: Any) -> Any:
-        return running_agent(
-            settings,
-            cluster.id,
-            kubeconfig=cluster.kubeconfig,
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    with live_server(create_app(settings, companions=[companion])) as server:
-        wait_until(
-            lambda: server.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
-            timeout=15,
-            what="the agent's first heartbeat",
-        )
+    with live_kjs_up(tmp_path, cluster.id, cluster.kubeconfig) as server:
         script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 1; done"
         job = server.post(
             "/api/v1/jobs",

@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kjs.agent.run import running_agent
 from kjs.cli import main
-from kjs.core.config import load
-from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, live_kjs_up
 
 pytestmark = pytest.mark.k8s
 
@@ -26,26 +23,7 @@ pytestmark = pytest.mark.k8s
 @pytest.fixture
 def server(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[LiveServer]:
     cluster = k8s_clusters[0]
-    settings = load(
-        environ={},
-        overrides={"data_dir": str(tmp_path), "election": "single", "agent": {"heartbeat_s": 1.0}},
-    )
-
-    def companion(components: Any) -> Any:
-        return running_agent(
-            settings,
-            cluster.id,
-            kubeconfig=cluster.kubeconfig,
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    with live_server(create_app(settings, companions=[companion])) as live:
-        wait_until(
-            lambda: live.get(f"/api/v1/clusters/{cluster.id}").status_code == 200,
-            timeout=15,
-            what="the agent's first heartbeat",
-        )
+    with live_kjs_up(tmp_path, cluster.id, cluster.kubeconfig) as live:
         yield live
 
 

@@ -20,12 +20,11 @@ from kubernetes.client.exceptions import ApiException
 from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
-from kjs.agent.run import running_agent
 from kjs.core.config import load
-from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
 from tests.helm.chart import render
+from tests.live import kjs_up_app
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 CLUSTER_ID = "rbac"
@@ -42,7 +41,6 @@ class StepFailed(AssertionError):
 def kjs_with_agent(
     kubeconfig: Path, lease_namespace: str, tmp_path: Path, **agent_settings: Any
 ) -> Iterator[TestClient[Any]]:
-    server = load(environ={}, overrides={"data_dir": str(tmp_path), "election": "single"})
     agent = load(
         environ={},
         overrides={
@@ -57,17 +55,8 @@ def kjs_with_agent(
             },
         },
     )
-
-    def companion(components: Any) -> Any:
-        return running_agent(
-            agent,
-            CLUSTER_ID,
-            kubeconfig=str(kubeconfig),
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    with TestClient(create_app(server, companions=[companion])) as client:
+    app = kjs_up_app(tmp_path, CLUSTER_ID, str(kubeconfig), agent_settings=agent)
+    with TestClient(app) as client:
         yield client
 
 

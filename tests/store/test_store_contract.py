@@ -16,7 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.protocols import NameTaken
+from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.sqlstore import tables
 from kjs.core.sqlstore.store import SqlStore
 from kjs.core.states import JobState
@@ -383,3 +384,32 @@ def test_a_chunk_learns_that_the_log_was_cut_there(store: SqlStore) -> None:
     assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)  # the final read: cut here
     assert store.truncated_logs(job_id, 1) == {("p", "c")}
     assert not store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)
+
+
+def test_compat_records_keep_their_order_and_a_live_name_is_unique(store: SqlStore) -> None:
+    def record(name: str, kind: str = "once") -> CompatRecord:
+        return CompatRecord(
+            job_id=str(uuid.uuid4()),
+            kind=kind,
+            job_name=name,
+            job_exec_time=1700000000,
+            meta='{"log_collect": "true"}',
+            command="echo,hi",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    first = store.compat_add(record("backup"))
+    second = store.compat_add(record("restore"))
+    assert first.id < second.id
+    store.compat_add(record("backup", kind="cron"))  # once and cron names are apart
+    with pytest.raises(NameTaken):
+        store.compat_add(record("backup"))
+    store.compat_save(msgspec.structs.replace(first, deleted=True))  # deleting frees the name
+    again = store.compat_add(record("backup"))
+    assert store.compat_get(first.job_id) == msgspec.structs.replace(first, deleted=True)
+    total, page = store.compat_page("once", offset=1, limit=10)
+    assert total == 3
+    assert [r.job_id for r in page] == [second.job_id, again.job_id]
+    store.compat_forget(again.job_id)
+    assert store.compat_get(again.job_id) is None

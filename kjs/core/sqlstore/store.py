@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.protocols import NameTaken
+from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.sqlstore import tables as t
 from kjs.core.states import JobState
 
@@ -742,6 +743,62 @@ class SqlStore:
                     conn.execute(table.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
                     removed[table.name] += len(rows)
         return removed
+
+    # -- the original system's routes ------------------------------------------------------------
+
+    @staticmethod
+    def _compat(row: sa.Row[Any]) -> CompatRecord:
+        m = dict(row._mapping)
+        del m["live_name"]
+        return CompatRecord(**m)
+
+    def compat_add(self, record: CompatRecord) -> CompatRecord:
+        values = msgspec.to_builtins(record, builtin_types=(dt.datetime,))
+        del values["id"]
+        values["live_name"] = None if record.deleted else record.job_name
+        try:
+            with self._tx() as conn:
+                result = conn.execute(t.compat_jobs.insert(), values)
+        except sa.exc.IntegrityError as e:
+            raise NameTaken(f"{record.kind} job {record.job_name!r} exists") from e
+        key = result.inserted_primary_key
+        assert key is not None
+        return msgspec.structs.replace(record, id=int(key[0]))
+
+    def compat_get(self, job_id: str) -> CompatRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.compat_jobs).where(t.compat_jobs.c.job_id == job_id)
+            ).first()
+        return None if row is None else self._compat(row)
+
+    def compat_page(self, kind: str, offset: int, limit: int) -> tuple[int, list[CompatRecord]]:
+        c = t.compat_jobs.c
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(t.compat_jobs).where(c.kind == kind)
+            ).scalar_one()
+            rows = conn.execute(
+                sa.select(t.compat_jobs)
+                .where(c.kind == kind)
+                .order_by(c.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return int(total), [self._compat(r) for r in rows]
+
+    def compat_save(self, record: CompatRecord) -> None:
+        values = msgspec.to_builtins(record, builtin_types=(dt.datetime,))
+        del values["id"], values["job_id"]
+        values["live_name"] = None if record.deleted else record.job_name
+        with self._tx() as conn:
+            conn.execute(
+                t.compat_jobs.update().where(t.compat_jobs.c.job_id == record.job_id), values
+            )
+
+    def compat_forget(self, job_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(t.compat_jobs.delete().where(t.compat_jobs.c.job_id == job_id))
 
     # -- leader lease ----------------------------------------------------------------------------
 

@@ -1,0 +1,428 @@
+"""The original system's routes, in the forms it served (GET/DELETE with path and query
+parameters) and the forms its documentation gives (POST with a JSON body)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath
+
+from kjs.api.auth import OPEN, require, require_namespace
+from kjs.core.crons import CronService
+from kjs.core.protocols import NameTaken
+from kjs.core.records import CompatRecord
+from kjs.core.service import JobService, NotFound
+from kjs.core.validation import InvalidInput
+from kjs.plugins.compat import translate as tr
+from kjs.plugins.compat.envelope import (
+    ALREADY_EXISTS,
+    DELETE_TIMEOUT,
+    INVALID_PARAMETER,
+    JOB_ID_EMPTY,
+    PUBLISH,
+    VERIFY_JOB,
+    CompatError,
+    failure,
+    message,
+    ok,
+)
+
+NO_ROWS = "sql: no rows in result set"  # the original's cause for an unknown id
+MAX_PAGE = 500
+
+
+def compat_guard(scope: str) -> Any:
+    """Open with `[auth] compat_open` (the original's clients send no token), else as the rest."""
+    guarded = require(scope)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if connection.app.state.settings.auth.compat_open:
+            connection.scope.setdefault("state", {})["kjs_principal"] = OPEN
+            return
+        guarded(connection, handler)
+
+    return guard
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _answer(request: Request[Any, Any, Any], work: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await work()
+    except CompatError as e:
+        return failure(e)
+    except InvalidInput as e:
+        causes = "; ".join(f"{tr.field_name(x.field)}: {x.message}" for x in e.errors)
+        return failure(CompatError(VERIFY_JOB, causes))
+    except NotFound:
+        return failure(CompatError(INVALID_PARAMETER, NO_ROWS))
+
+
+class Compat:
+    """What the routes do, over kjs's services (one per request)."""
+
+    def __init__(self, request: Request[Any, Any, Any]) -> None:
+        state = request.app.state
+        self.request = request
+        self.jobs: JobService = state.jobs
+        self.crons: CronService = state.crons
+        self.store = state.components.store
+        self.sink = state.components.log_sink
+        self.settings = state.settings
+
+    async def record(self, job_id: str, kind: str) -> CompatRecord:
+        if not job_id:
+            raise CompatError(JOB_ID_EMPTY, "job_id is empty.")
+        found: CompatRecord | None = await asyncio.to_thread(self.store.compat_get, job_id)
+        if found is None or found.kind != kind:
+            raise CompatError(INVALID_PARAMETER, NO_ROWS)
+        return found
+
+    async def _add(self, record: CompatRecord) -> None:
+        try:
+            await asyncio.to_thread(self.store.compat_add, record)
+        except NameTaken:
+            raise CompatError(
+                ALREADY_EXISTS, f"job_name={record.job_name} already exists"
+            ) from None
+
+    async def _accepted(self, record: CompatRecord, accept: Callable[[], Awaitable[Any]]) -> None:
+        """Run `accept` (the kjs submit); a refusal leaves no record behind."""
+        try:
+            await accept()
+        except BaseException as e:
+            await asyncio.to_thread(self.store.compat_forget, record.job_id)
+            if isinstance(e, (CompatError, InvalidInput, NotFound)):
+                raise
+            raise CompatError(PUBLISH, f"the job could not be accepted: {e}") from e
+
+    def _new_record(self, fields: dict[str, Any], kind: str) -> CompatRecord:
+        metadata = fields.get("metadata")
+        at = _now()
+        return CompatRecord(
+            job_id=str(uuid.uuid4()),
+            kind=kind,
+            job_name=fields["job_name"],
+            job_exec_time=fields.get("job_exec_time") or 0,
+            meta=json.dumps(metadata) if metadata else "",
+            command=fields["command"],
+            schedule=fields.get("schedule"),
+            created_at=at,
+            updated_at=at,
+        )
+
+    # -- once jobs ---------------------------------------------------------------------------
+
+    async def create_once(self, fields: dict[str, Any]) -> Response[bytes]:
+        tr._required(fields, ["job_name", "namespace", "image", "command"], ".")
+        tr.check_metadata(fields.get("metadata") or {})
+        spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
+        require_namespace(self.request, spec.namespace)
+        record = self._new_record(fields, "once")
+        await self._add(record)
+        await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
+        return ok({"job_id": record.job_id})
+
+    async def update_once(self, fields: dict[str, Any]) -> Response[bytes]:
+        tr._required(fields, ["namespace", "image", "command", "job_id"], ".")
+        tr.check_metadata(fields.get("metadata") or {})
+        record = await self.record(fields["job_id"], "once")
+        spec = tr.job_spec(fields, kind="once", job_name=record.job_name, now=_now())
+        require_namespace(self.request, spec.namespace)
+        await self.jobs.update(record.job_id, spec, final_too=True)
+        metadata = fields.get("metadata")
+        changed = CompatRecord(
+            id=record.id,
+            job_id=record.job_id,
+            kind="once",
+            job_name=record.job_name,
+            job_exec_time=fields.get("job_exec_time") or 0,
+            meta=json.dumps(metadata) if metadata else "",
+            command=fields["command"],
+            deleted=False,
+            created_at=record.created_at,
+            updated_at=_now(),
+        )
+        try:
+            await asyncio.to_thread(self.store.compat_save, changed)
+        except NameTaken:  # it was deleted, and its name has been taken since
+            raise CompatError(
+                ALREADY_EXISTS, f"job_name={record.job_name} already exists"
+            ) from None
+        return message("update success.")
+
+    async def once_json(self, record: CompatRecord) -> dict[str, Any]:
+        job = await self.jobs.get(record.job_id)
+        events = await self.jobs.events(record.job_id)
+        ran = {"created", "running", "succeeded", "failed"}
+        times = len({e.attempt for e in events if str(e.state) in ran})
+        successes = sum(str(e.state) == "succeeded" for e in events)
+        return tr.once_json(record, job, times, successes)
+
+    async def delete_once(self, job_id: str) -> Response[bytes]:
+        record = await self.record(job_id, "once")
+        if record.deleted:
+            return message("job_status is delete")
+        require_namespace(self.request, (await self.jobs.get(job_id)).spec.namespace)
+        job = await self.jobs.cancel(job_id)
+        deadline = time.monotonic() + self.settings.compat.delete_wait_s
+        while not job.state.is_final:  # wait for its cluster to confirm, as the original did
+            if time.monotonic() > deadline:
+                raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
+            await asyncio.sleep(0.2)
+            job = await self.jobs.get(job_id)
+        await self._mark_deleted(record)
+        return message(f"delete once_job success job_id: {job_id}")
+
+    async def _mark_deleted(self, record: CompatRecord) -> None:
+        await asyncio.to_thread(
+            self.store.compat_save, _replace(record, deleted=True, updated_at=_now())
+        )
+
+    # -- cron jobs ---------------------------------------------------------------------------
+
+    async def create_cron(self, fields: dict[str, Any]) -> Response[bytes]:
+        tr._required(fields, ["job_name", "namespace", "image", "schedule", "command"], "")
+        tr.check_metadata(fields.get("metadata") or {})
+        spec = tr.cron_spec(fields, fields["job_name"], _now())
+        require_namespace(self.request, spec.namespace)
+        record = self._new_record(fields, "cron")
+        await self._add(record)
+        await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
+        return ok({"job_id": record.job_id})
+
+    async def update_cron(self, fields: dict[str, Any]) -> Response[bytes]:
+        tr._required(fields, ["job_id", "namespace", "image", "schedule", "command"], "")
+        tr.check_metadata(fields.get("metadata") or {})
+        record = await self.record(fields["job_id"], "cron")
+        if record.deleted:
+            raise CompatError(INVALID_PARAMETER, NO_ROWS)
+        spec = tr.cron_spec(fields, record.job_name, _now())
+        require_namespace(self.request, spec.namespace)
+        await self.crons.update(record.job_id, spec)
+        metadata = fields.get("metadata")
+        await asyncio.to_thread(
+            self.store.compat_save,
+            _replace(
+                record,
+                job_exec_time=fields.get("job_exec_time") or 0,
+                meta=json.dumps(metadata) if metadata else "",
+                command=fields["command"],
+                schedule=fields["schedule"],
+                updated_at=_now(),
+            ),
+        )
+        return message("update success.")
+
+    async def cron_json(self, record: CompatRecord) -> dict[str, Any]:
+        cron = await asyncio.to_thread(self.store.get_cron, record.job_id)
+        if cron is None:
+            raise CompatError(INVALID_PARAMETER, NO_ROWS)
+        counts = await asyncio.to_thread(self.store.cron_run_counts, record.job_id)
+        return tr.cron_json(record, cron, counts)
+
+    async def delete_cron(self, job_id: str) -> Response[bytes]:
+        record = await self.record(job_id, "cron")
+        if record.deleted:
+            return message("job_status is delete")
+        cron = await self.crons.get(job_id)
+        require_namespace(self.request, cron.spec.namespace)
+        await self.crons.delete(job_id)  # its agent deletes the CronJob (and its Jobs)
+        await self._mark_deleted(record)
+        return message(f"delete cron_job success job_id: {job_id}")
+
+    # -- both --------------------------------------------------------------------------------
+
+    async def describe(self, job_id: str, kind: str) -> Response[bytes]:
+        record = await self.record(job_id, kind)
+        render = self.once_json if kind == "once" else self.cron_json
+        return ok(await render(record))
+
+    async def lists(self, kind: str, page_num: Any, page_size: Any) -> Response[bytes]:
+        num = _int(page_num, 1)
+        num = num if num > 0 else 1
+        size = _int(page_size, 10)
+        size = size if 0 < size <= MAX_PAGE else (10 if size <= 0 else MAX_PAGE)
+        total, records = await asyncio.to_thread(
+            self.store.compat_page, kind, (num - 1) * size, size
+        )
+        render = self.once_json if kind == "once" else self.cron_json
+        rows = [await render(r) for r in records]
+        return ok({"total": total, "page_num": num, "page_size": size, "data": rows or None})
+
+    async def logs(self, job_id: str) -> Response[bytes]:
+        if not job_id:
+            raise CompatError(JOB_ID_EMPTY, "job_id is empty.")
+        cron = await asyncio.to_thread(self.store.get_cron, job_id)
+        if cron is not None:  # every run's pods, under the cron job's id
+            jobs, cursor = [], None
+            while True:
+                page, cursor = await self.jobs.list_jobs(limit=500, cursor=cursor, cron_id=job_id)
+                jobs += page
+                if not cursor:
+                    break
+            jobs.reverse()  # oldest run first
+        else:
+            found = await asyncio.to_thread(self.store.get_job, job_id)
+            jobs = [found] if found is not None else []
+        rows: list[dict[str, Any]] = []
+        for job in jobs:
+            texts: dict[tuple[int, str, str], bytearray] = {}
+            for attempt in range(1, job.attempt + 1):
+                for pod, container, _, data in await self.sink.read(job.id, attempt=attempt):
+                    texts.setdefault((attempt, pod, container), bytearray()).extend(data)
+            started = job.started_at or job.created_at
+            for (_, pod, _), text in texts.items():
+                rows.append(
+                    {
+                        "id": len(rows) + 1,
+                        "job_id": job_id,
+                        "pod_name": pod,
+                        "logs": text.decode(errors="replace"),
+                        "create_time": int(started.timestamp()),
+                    }
+                )
+        return ok(rows or None)
+
+
+def _replace(record: CompatRecord, **changes: Any) -> CompatRecord:
+    import msgspec
+
+    return msgspec.structs.replace(record, **changes)
+
+
+def _int(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return tr.decode(await request.body())
+
+
+def _routes(kind: str, path: str) -> type[Controller]:
+    """The controller for `/api/once_job` or `/api/cron_job`."""
+
+    class Routes(Controller):
+        tags = ["compatibility"]  # noqa: RUF012 (Litestar's own attribute)
+
+        @post("/create", status_code=200, guards=[compat_guard("submit")])
+        async def create(self, request: Request[Any, Any, Any]) -> Any:
+            async def work() -> Any:
+                c = Compat(request)
+                fields = await _body(request)
+                return await (c.create_once if kind == "once" else c.create_cron)(fields)
+
+            return await _answer(request, work)
+
+        @post("/update", status_code=200, guards=[compat_guard("submit")])
+        async def update(self, request: Request[Any, Any, Any]) -> Any:
+            async def work() -> Any:
+                c = Compat(request)
+                fields = await _body(request)
+                return await (c.update_once if kind == "once" else c.update_cron)(fields)
+
+            return await _answer(request, work)
+
+        @get(
+            "/lists",
+            guards=[compat_guard("read")],
+            summary=f"List ({kind}; original API)",
+        )
+        async def lists_get(self, request: Request[Any, Any, Any]) -> Any:
+            q = request.query_params
+            return await _answer(
+                request, lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
+            )
+
+        @post("/lists", status_code=200, guards=[compat_guard("read")])
+        async def lists_post(self, request: Request[Any, Any, Any]) -> Any:
+            async def work() -> Any:
+                fields = await _body(request)
+                return await Compat(request).lists(
+                    kind, fields.get("page_num"), fields.get("page_size")
+                )
+
+            return await _answer(request, work)
+
+        @get("/describe/{job_id:str}", guards=[compat_guard("read")])
+        async def describe_get(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
+            return await _answer(request, lambda: Compat(request).describe(job_id, kind))
+
+        @post(
+            ["/describe", "/describe/{job_id:str}"], status_code=200, guards=[compat_guard("read")]
+        )
+        async def describe_post(
+            self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
+        ) -> Any:
+            async def work() -> Any:
+                wanted = (await _body(request)).get("job_id") or _path_id(job_id)
+                return await Compat(request).describe(wanted, kind)
+
+            return await _answer(request, work)
+
+        @delete("/delete/{job_id:str}", status_code=200, guards=[compat_guard("submit")])
+        async def delete_path(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
+            c = Compat(request)
+            return await _answer(
+                request,
+                lambda: (c.delete_once if kind == "once" else c.delete_cron)(job_id),
+            )
+
+        @post(["/delete", "/delete/{job_id:str}"], status_code=200, guards=[compat_guard("submit")])
+        async def delete_post(
+            self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
+        ) -> Any:
+            async def work() -> Any:
+                c = Compat(request)
+                wanted = (await _body(request)).get("job_id") or _path_id(job_id)
+                return await (c.delete_once if kind == "once" else c.delete_cron)(wanted)
+
+            return await _answer(request, work)
+
+    Routes.path = path
+    Routes.__name__ = Routes.__qualname__ = f"Compat{kind.title()}Jobs"
+    return Routes
+
+
+def _path_id(value: str) -> str:
+    # The documentation writes the path as `/delete/job_id` with the id in the body.
+    return "" if value == "job_id" else value
+
+
+OnceJobs = _routes("once", "/api/once_job")
+CronJobs = _routes("cron", "/api/cron_job")
+
+
+@get("/api/job_logs/{job_id:str}", guards=[compat_guard("read")], tags=["compatibility"])
+async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
+    return await _answer(request, lambda: Compat(request).logs(job_id))
+
+
+@post(
+    ["/api/job_logs", "/api/job_logs/{job_id:str}"],
+    status_code=200,
+    guards=[compat_guard("read")],
+    tags=["compatibility"],
+)
+async def job_logs_post(request: Request[Any, Any, Any], job_id: FromPath[str] = "") -> Any:
+    async def work() -> Any:
+        wanted = (await _body(request)).get("job_id") or _path_id(job_id)
+        return await Compat(request).logs(wanted)
+
+    return await _answer(request, work)

@@ -1,0 +1,311 @@
+"""The original system's routes (seed-system §2 to §3), in both forms, over kjs: envelope, codes,
+validation messages, states and counters, labels, delete with confirmation, logs, callbacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from kjs.core import messages
+from kjs.testing.waiting import wait_until
+from tests.api.conftest import FakeAgent, wait_state
+
+ONCE = {
+    "job_name": "backup-db",
+    "namespace": "ops",
+    "image": "busybox",
+    "command": "echo,k8s jobs !!!",
+}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"compat": {"delete_wait_s": 3.0}, "webhooks": {"allow_private": True}}
+
+
+def envelope(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text  # the original always answered 200
+    body: dict[str, Any] = response.json()
+    assert list(body) == ["code", "cause", "error_msg", "data"]
+    return body
+
+
+def create(client: TestClient[Any], **fields: Any) -> str:
+    body = envelope(client.post("/api/once_job/create", json={**ONCE, **fields}))
+    assert body["code"] == 200, body
+    return str(body["data"]["job_id"])
+
+
+def describe(client: TestClient[Any], job_id: str) -> dict[str, Any]:
+    body = envelope(client.get(f"/api/once_job/describe/{job_id}"))
+    assert body["code"] == 200, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def test_create_runs_the_job_and_describe_shows_states_and_counters(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    agent.heartbeat()
+    job_id = create(client, metadata={"envs": '{"A": "1"}', "args": "x,y"})
+    assert describe(client, job_id)["job_state"] == -1  # submitted, not yet created
+    (dispatch,) = wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    job = {"id": job_id, "attempt": 1}
+    manifest = dispatch.manifest
+    labels = manifest["metadata"]["labels"]
+    assert {k: labels[k] for k in ("job_id", "job_from", "job_name", "job_type")} == {
+        "job_id": job_id,
+        "job_from": "k8s_job_scheduler",
+        "job_name": "backup-db",
+        "job_type": "once",
+    }
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["echo", "k8s jobs !!!"]  # split on commas, as before
+    assert container["args"] == ["x", "y"]  # args become args (the original made a label)
+    assert manifest["spec"]["activeDeadlineSeconds"] == 300  # the documented 5 minutes
+    assert manifest["spec"]["ttlSecondsAfterFinished"] == 300
+    agent.status(job, "running")
+    wait_until(lambda: describe(client, job_id)["job_state"] == 0, timeout=5, what="created")
+    agent.status(job, "succeeded")
+    wait_state(client, job_id, "succeeded")
+    record = describe(client, job_id)
+    assert record["job_state"] == 2
+    assert (record["job_times"], record["job_success_times"]) == (1, 1)
+    assert record["job_name"] == "backup-db" and record["command"] == "echo,k8s jobs !!!"
+    assert json.loads(record["metadata"]) == {"envs": '{"A": "1"}', "args": "x,y"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "cause"),
+    [
+        ({"job_name": ""}, "job_name is empty."),
+        ({"namespace": ""}, "namespace is empty."),
+        ({"image": ""}, "image is empty."),
+        ({"command": ""}, "command is empty."),
+        (
+            {"namespace": "Bad_NS"},
+            "Invalid value Bad_NS e.g. 'my-name',  or '123-abc', regex used for validation is "
+            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?'",
+        ),
+        ({"metadata": {"colour": "red"}}, "metadata value colour does not exist in map["),
+        (
+            {"metadata": {"labels": "not json"}},
+            "metadata.(labels|annotations) is not map[sting]string cause: ",
+        ),
+        (
+            {"metadata": {"parallelism": "0"}},
+            "metadata.(parallelism|completions|backoffLimit) is 0",
+        ),
+        ({"metadata": {"restart_policy": "Always"}}, "metadata.restart_policy is 'Always'"),
+        ({"route": "mars"}, "route: unknown cluster 'mars'"),
+    ],
+)
+def test_each_validation_message(
+    client: TestClient[Any], agent: FakeAgent, fields: dict[str, Any], cause: str
+) -> None:
+    agent.heartbeat()
+    body = envelope(client.post("/api/once_job/create", json={**ONCE, **fields}))
+    assert body["code"] == 104 and body["data"] is None
+    assert body["cause"].startswith(cause), body["cause"]
+
+
+def test_decode_failures_and_case_insensitive_keys(client: TestClient[Any]) -> None:
+    wrong = envelope(client.post("/api/once_job/create", json={**ONCE, "job_exec_time": "soon"}))
+    assert wrong["code"] == 103 and "job_exec_time" in wrong["cause"]
+    broken = envelope(client.post("/api/once_job/create", content=b"{not json"))
+    assert broken["code"] == 103
+    upper = {k.upper(): v for k, v in ONCE.items()}
+    assert envelope(client.post("/api/once_job/create", json=upper))["code"] == 200
+
+
+def test_a_name_is_unique_among_live_once_jobs_and_free_again_once_deleted(
+    client: TestClient[Any],
+) -> None:
+    first = create(client)
+    again = envelope(client.post("/api/once_job/create", json=ONCE))
+    assert (again["code"], again["cause"]) == (105, "job_name=backup-db already exists")
+    cron = {**ONCE, "schedule": "0 3 * * *"}
+    assert envelope(client.post("/api/cron_job/create", json=cron))["code"] == 200  # apart
+    deleted = envelope(client.delete(f"/api/once_job/delete/{first}"))  # pending: at once
+    assert deleted == {
+        "code": 0,
+        "cause": "",
+        "error_msg": "",
+        "data": f"delete once_job success job_id: {first}",
+    }
+    assert describe(client, first)["job_state"] == 3
+    assert envelope(client.delete(f"/api/once_job/delete/{first}"))["data"] == (
+        "job_status is delete"
+    )
+    assert create(client) != first
+
+
+def test_delete_waits_for_the_cluster_and_times_out_without_it(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    agent.heartbeat()
+    job_id = create(client)
+    job = {"id": job_id, "attempt": 1}
+    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    agent.status(job, "running")
+    wait_state(client, job_id, "running")
+    started = time.monotonic()
+    late = envelope(client.delete(f"/api/once_job/delete/{job_id}"))  # nobody confirms
+    assert (late["code"], late["cause"]) == (253, "delete job timeout.")
+    assert time.monotonic() - started >= 3.0
+    assert describe(client, job_id)["job_state"] == 0
+    (cancel,) = wait_until(agent.controls, timeout=5, what="the cancel")
+    assert cancel.action == "cancel"
+
+    def confirm_soon() -> None:
+        time.sleep(0.5)
+        agent.status(job, "cancelled", reason="Cancelled")
+
+    import threading
+
+    threading.Thread(target=confirm_soon).start()
+    # The documented form: POST with the id in the body.
+    done = envelope(client.post("/api/once_job/delete/job_id", json={"job_id": job_id}))
+    assert done["code"] == 0, done
+    assert describe(client, job_id)["job_state"] == 3
+
+
+def test_update_replaces_the_job_and_keeps_counters(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    agent.heartbeat()
+    job_id = create(client)
+    job = {"id": job_id, "attempt": 1}
+    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    agent.status(job, "succeeded")
+    wait_state(client, job_id, "succeeded")
+    later = int(time.time()) + 3600
+    body = {
+        "job_id": job_id,
+        "namespace": "ops",
+        "image": "busybox:1.36",
+        "command": "sh,-c,echo again",
+        "job_exec_time": later,
+        "metadata": {"log_collect": "true"},
+    }
+    updated = envelope(client.post("/api/once_job/update", json=body))
+    assert (updated["code"], updated["data"]) == (0, "update success.")
+    record = describe(client, job_id)
+    assert record["job_state"] == -1 and record["job_exec_time"] == later  # kept (D10 fixed)
+    assert (record["job_times"], record["job_success_times"]) == (1, 1)
+    kjs_job = client.get(f"/api/v1/jobs/{job_id}").json()
+    assert kjs_job["attempt"] == 2 and kjs_job["image"] == "busybox:1.36"
+    assert dt.datetime.fromisoformat(kjs_job["run_at"]).timestamp() == later
+    missing = envelope(client.post("/api/once_job/update", json={**body, "job_id": "nope"}))
+    assert (missing["code"], missing["cause"]) == (100, "sql: no rows in result set")
+    empty = envelope(client.post("/api/once_job/update", json={**body, "job_id": ""}))
+    assert (empty["code"], empty["cause"]) == (104, "job_id is empty.")
+
+
+def test_lists_page_in_creation_order_in_both_forms(client: TestClient[Any]) -> None:
+    ids = [create(client, job_name=f"job-{i}") for i in range(5)]
+    page = envelope(client.get("/api/once_job/lists?page_num=2&page_size=2"))["data"]
+    assert (page["total"], page["page_num"], page["page_size"]) == (5, 2, 2)
+    assert [r["job_id"] for r in page["data"]] == ids[2:4]
+    posted = envelope(client.post("/api/once_job/lists", json={"page_num": 3, "page_size": 2}))
+    assert [r["job_id"] for r in posted["data"]["data"]] == ids[4:]
+    lenient = envelope(client.get("/api/once_job/lists?page_num=x&page_size=-4"))["data"]
+    assert (lenient["page_num"], lenient["page_size"]) == (1, 10)
+    beyond = envelope(client.get("/api/once_job/lists?page_num=9"))["data"]
+    assert beyond["data"] is None and beyond["total"] == 5
+    by_post = envelope(client.post("/api/once_job/describe", json={"job_id": ids[0]}))
+    assert by_post["data"]["job_name"] == "job-0"
+
+
+def test_logs_in_both_forms(client: TestClient[Any], agent: FakeAgent) -> None:
+    agent.heartbeat()
+    job_id = create(client, metadata={"log_collect": "true"})
+    job = {"id": job_id, "attempt": 1}
+    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    for seq, text in enumerate([b"hello\n", b"world\n"]):
+        agent.send(
+            messages.LogChunk(
+                job_id=job_id, attempt=1, pod="backup-db-x1", container="main", seq=seq, data=text
+            )
+        )
+    agent.status(job, "succeeded", last_log_seq={"backup-db-x1/main": 1})
+    wait_state(client, job_id, "succeeded")
+
+    def logs() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] | None = envelope(client.get(f"/api/job_logs/{job_id}"))["data"]
+        return rows if rows and rows[0]["logs"] == "hello\nworld\n" else None
+
+    (row,) = wait_until(logs, timeout=5, what="the logs")
+    assert (row["job_id"], row["pod_name"]) == (job_id, "backup-db-x1")
+    posted = envelope(client.post("/api/job_logs", json={"job_id": job_id}))["data"]
+    assert posted == [row]
+    assert envelope(client.get("/api/job_logs/unknown"))["data"] is None
+
+
+def test_cron_jobs_create_list_describe_update_delete(client: TestClient[Any]) -> None:
+    cron = {**ONCE, "job_name": "nightly", "schedule": "0 3 * * *"}
+    missing = envelope(client.post("/api/cron_job/create", json={**cron, "schedule": ""}))
+    assert (missing["code"], missing["cause"]) == (104, "schedule is empty")
+    created = envelope(client.post("/api/cron_job/create", json=cron))
+    cron_id = created["data"]["job_id"]
+    record = envelope(client.get(f"/api/cron_job/describe/{cron_id}"))["data"]
+    assert (record["schedule"], record["job_state"], record["job_times"]) == ("0 3 * * *", -1, 0)
+    updated = envelope(
+        client.post(
+            "/api/cron_job/update",
+            json={**cron, "job_id": cron_id, "schedule": "30 4 * * *"},
+        )
+    )
+    assert updated["data"] == "update success."  # a real update, not the original's stub
+    assert client.get(f"/api/v1/cronjobs/{cron_id}").json()["schedule"] == "30 4 * * *"
+    listed = envelope(client.get("/api/cron_job/lists"))["data"]
+    assert [r["job_id"] for r in listed["data"]] == [cron_id]
+    deleted = envelope(client.delete(f"/api/cron_job/delete/{cron_id}"))
+    assert deleted["data"] == f"delete cron_job success job_id: {cron_id}"
+    assert envelope(client.get(f"/api/cron_job/describe/{cron_id}"))["data"]["job_state"] == 3
+
+
+def test_the_original_callback_body_for_compat_jobs(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    from tests.api.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        agent.heartbeat()
+        job_id = create(client, metadata={"callback_url": receiver.url})
+        job = {"id": job_id, "attempt": 1}
+        wait_until(agent.dispatches, timeout=5, what="the dispatch")
+        agent.status(job, "failed", reason="BackoffLimitExceeded", message="too many tries")
+        ((_, body),) = wait_until(lambda: receiver.received, timeout=10, what="the callback")
+        assert json.loads(body) == {
+            "job_id": job_id,
+            "success": False,
+            "message": "type=Failed stauts=True cause=BackoffLimitExceeded,too many tries",
+        }
+    finally:
+        receiver.server.shutdown()
+
+
+def test_with_tokens_the_routes_need_one_unless_compat_open(tmp_path: Any) -> None:
+    from kjs.api.auth import hash_token
+    from kjs.core.config import load
+    from kjs.server import create_app
+
+    tokens = [{"name": "ci", "sha256": hash_token("secret"), "scopes": ["admin"]}]
+    for compat_open, expected in ((False, 401), (True, 200)):
+        settings = load(
+            environ={},
+            overrides={
+                "data_dir": str(tmp_path / str(compat_open)),
+                "auth": {"tokens": tokens, "compat_open": compat_open},
+            },
+        )
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/api/once_job/lists").status_code == expected
+            assert client.get("/api/v1/jobs").status_code == 401  # the rest stays closed
