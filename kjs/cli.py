@@ -214,6 +214,17 @@ def plugins() -> None:
         click.echo(f"{info.name:36} {info.distribution:12} {backends}")
 
 
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: `eval "$(kjs completion bash)"` in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # every choice has one in click
+    click.echo(cls(main, {}, "kjs", "_KJS_COMPLETE").source())
+
+
 def _add_client_commands() -> None:
     from kjs import client
 

@@ -90,3 +90,23 @@ def test_up_says_in_one_line_when_the_cluster_cannot_be_reached(tmp_path: Path) 
     assert result.exit_code == 3
     (line,) = result.output.strip().splitlines()
     assert line.startswith("kjs: Kubernetes API at https://127.0.0.1:9 unreachable: ")
+
+
+def test_completion_scripts_and_completing_a_command(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    for shell in ("bash", "zsh", "fish"):
+        result = CliRunner().invoke(main, ["completion", shell])
+        assert result.exit_code == 0 and "_KJS_COMPLETE" in result.output
+    # What the bash script asks the program when a user types `kjs su<TAB>`:
+    kjs = Path(sys.executable).parent / "kjs"
+    env = {
+        **os.environ,
+        "_KJS_COMPLETE": "bash_complete",
+        "COMP_WORDS": "kjs su",
+        "COMP_CWORD": "1",
+    }
+    done = subprocess.run([str(kjs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert "plain,submit" in done.stdout.splitlines(), done.stdout + done.stderr
