@@ -101,6 +101,8 @@ class CompatRecord(Struct, kw_only=True):
     command: str = ""  # comma-separated, as sent
     schedule: str | None = None
     deleted: bool = False
+    imported_times: int | None = None  # carried over by `kjs import-legacy`
+    imported_successes: int = 0
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -345,6 +345,12 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: SqlStore) -> 
     recent = store.create_job(make_job(3, state=JobState.FAILED, finished_at=NOW))
     store.append_log(old.id, 1, "p", "c", 0, b"old", False)
     store.append_log(recent.id, 1, "p", "c", 0, b"recent", False)
+    for job in (old, recent):  # as if created through the original's routes
+        store.compat_add(
+            CompatRecord(
+                job_id=job.id, kind="once", job_name=job.id, created_at=NOW, updated_at=NOW
+            )
+        )
     with store.engine.begin() as conn:  # an old chunk of a job that is still running
         conn.execute(
             tables.job_logs.insert(),
@@ -366,6 +372,7 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: SqlStore) -> 
     assert store.read_logs(old.id) == [] and store.read_logs(running.id) == []
     assert store.get_job(running.id) is not None  # never removes an unfinished job
     assert store.read_logs(recent.id) == [("p", "c", 0, b"recent")]
+    assert store.compat_get(old.id) is None and store.compat_get(recent.id) is not None
 
 
 def test_a_chunk_sent_early_grows_but_never_shrinks(store: SqlStore) -> None:

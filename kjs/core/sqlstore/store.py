@@ -724,7 +724,7 @@ class SqlStore:
                 )
                 if not ids:
                     break
-                for table in (t.job_labels, t.job_events, t.job_logs):
+                for table in (t.job_labels, t.job_events, t.job_logs, t.compat_jobs):
                     conn.execute(table.delete().where(table.c.job_id.in_(ids)))
                 conn.execute(t.jobs.delete().where(j.id.in_(ids)))
                 removed["jobs"] += len(ids)

@@ -243,6 +243,9 @@ compat_jobs = sa.Table(
     sa.Column("command", sa.Text, nullable=False),
     sa.Column("schedule", sa.String(255)),
     sa.Column("deleted", sa.Boolean, nullable=False),
+    # Counters carried over by `kjs import-legacy` (NULL: created on kjs).
+    sa.Column("imported_times", sa.Integer),
+    sa.Column("imported_successes", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("kind", "live_name"),

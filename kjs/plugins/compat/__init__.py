@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
+
 from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import JobView
 from kjs.plugins.compat.translate import JOB_FROM
@@ -40,3 +42,51 @@ def _metadatas(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     if "template" in spec:
         found.append(spec["template"].setdefault("metadata", {}))
     return found
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    @cli.command("import-legacy")
+    @click.option(
+        "--dsn",
+        required=True,
+        help="The original's database: mysql+pymysql://user:password@host:3306/job_scheduling",
+    )
+    @click.option(
+        "--run-pending",
+        is_flag=True,
+        help="Run jobs the original had not started yet (only once the original is stopped).",
+    )
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        envvar="KJS_CONFIG",
+        help="TOML configuration file (the kjs store to import into).",
+    )
+    def import_legacy_command(dsn: str, run_pending: bool, config_file: str | None) -> None:
+        """Copy an original installation's jobs, cron jobs, states and logs into kjs (again:
+        what is there already is left alone)."""
+        import sys
+
+        import sqlalchemy as sa
+
+        from kjs.core import components
+        from kjs.core.config import ConfigError, load
+        from kjs.plugins.compat.legacy import import_legacy
+
+        try:
+            store = components.build(load(config_file)).store
+            store.migrate()
+            report = import_legacy(store, dsn, run_pending=run_pending)
+        except (ConfigError, sa.exc.SQLAlchemyError, OSError) as e:
+            click.echo(f"kjs: import-legacy: {str(e).splitlines()[0]}", err=True)
+            sys.exit(1)
+        for line in report.skipped:
+            click.echo(f"skipped {line}", err=True)
+        imported, already = report.imported, report.already
+        click.echo(
+            f"imported: {imported['once']} once jobs, {imported['cron']} cron jobs, "
+            f"{imported['logs']} log records; there already: {already['once']} once jobs, "
+            f"{already['cron']} cron jobs; skipped: {len(report.skipped)}"
+        )

@@ -165,9 +165,12 @@ class Compat:
     async def once_json(self, record: CompatRecord) -> dict[str, Any]:
         job = await self.jobs.get(record.job_id)
         events = await self.jobs.events(record.job_id)
+        # An imported job's first attempt ran on the original: its counters came with it.
+        first = 1 if record.imported_times is None else 2
+        mine = [e for e in events if e.attempt >= first]
         ran = {"created", "running", "succeeded", "failed"}
-        times = len({e.attempt for e in events if str(e.state) in ran})
-        successes = sum(str(e.state) == "succeeded" for e in events)
+        times = (record.imported_times or 0) + len({e.attempt for e in mine if e.state in ran})
+        successes = record.imported_successes + sum(e.state == "succeeded" for e in mine)
         return tr.once_json(record, job, times, successes)
 
     async def delete_once(self, job_id: str) -> Response[bytes]:
@@ -229,7 +232,12 @@ class Compat:
         cron = await asyncio.to_thread(self.store.get_cron, record.job_id)
         if cron is None:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
-        counts = await asyncio.to_thread(self.store.cron_run_counts, record.job_id)
+        total, succeeded, *rest = await asyncio.to_thread(self.store.cron_run_counts, record.job_id)
+        counts = (
+            total + (record.imported_times or 0),
+            succeeded + record.imported_successes,
+            *rest,
+        )
         return tr.cron_json(record, cron, counts)
 
     async def delete_cron(self, job_id: str) -> Response[bytes]:
@@ -258,31 +266,41 @@ class Compat:
             self.store.compat_page, kind, (num - 1) * size, size
         )
         render = self.once_json if kind == "once" else self.cron_json
-        rows = [await render(r) for r in records]
+        rows = []
+        for record in records:
+            try:
+                rows.append(await render(record))
+            except (NotFound, CompatError):  # removed meanwhile (e.g. by retention)
+                continue
         return ok({"total": total, "page_num": num, "page_size": size, "data": rows or None})
 
     async def logs(self, job_id: str) -> Response[bytes]:
         if not job_id:
             raise CompatError(JOB_ID_EMPTY, "job_id is empty.")
+        # (id the logs are stored under, its attempts, when it started)
+        sources: list[tuple[str, int, dt.datetime]] = []
         cron = await asyncio.to_thread(self.store.get_cron, job_id)
-        if cron is not None:  # every run's pods, under the cron job's id
-            jobs, cursor = [], None
+        if cron is not None:
+            # Imported from the original: stored under the cron job's own id. Then every
+            # run's pods (oldest first), under the cron job's id as the original showed them.
+            sources.append((cron.id, 1, cron.created_at))
+            runs, cursor = [], None
             while True:
                 page, cursor = await self.jobs.list_jobs(limit=500, cursor=cursor, cron_id=job_id)
-                jobs += page
+                runs += page
                 if not cursor:
                     break
-            jobs.reverse()  # oldest run first
+            sources += [(j.id, j.attempt, j.started_at or j.created_at) for j in reversed(runs)]
         else:
             found = await asyncio.to_thread(self.store.get_job, job_id)
-            jobs = [found] if found is not None else []
+            if found is not None:
+                sources.append((found.id, found.attempt, found.started_at or found.created_at))
         rows: list[dict[str, Any]] = []
-        for job in jobs:
+        for owner, attempts, started in sources:
             texts: dict[tuple[int, str, str], bytearray] = {}
-            for attempt in range(1, job.attempt + 1):
-                for pod, container, _, data in await self.sink.read(job.id, attempt=attempt):
+            for attempt in range(1, attempts + 1):
+                for pod, container, _, data in await self.sink.read(owner, attempt=attempt):
                     texts.setdefault((attempt, pod, container), bytearray()).extend(data)
-            started = job.started_at or job.created_at
             for (_, pod, _), text in texts.items():
                 rows.append(
                     {

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("command", sa.Text(), nullable=False),
         sa.Column("schedule", sa.String(length=255), nullable=True),
         sa.Column("deleted", sa.Boolean(), nullable=False),
+        sa.Column("imported_times", sa.Integer(), nullable=True),
+        sa.Column("imported_successes", sa.Integer(), nullable=False),
         sa.Column("created_at", DATETIME, nullable=False),
         sa.Column("updated_at", DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_compat_jobs")),
