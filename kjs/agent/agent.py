@@ -209,10 +209,10 @@ class Agent:
             if c.action == "cancel":
                 self.cancelled.add((c.job_id, c.attempt))
                 await self._delete(c.namespace, c.k8s_name, cronjob=cronjob)
-                if not cronjob:
-                    await self._publish_status(
-                        c.job_id, c.attempt, "cancelled", reason="Cancelled", k8s_name=c.k8s_name
-                    )
+                # For a CronJob this confirms its deletion (a delete may wait for it).
+                await self._publish_status(
+                    c.job_id, c.attempt, "cancelled", reason="Cancelled", k8s_name=c.k8s_name
+                )
             elif c.action in ("suspend", "resume") and cronjob:
                 await self.batch.patch_namespaced_cron_job(
                     c.k8s_name, c.namespace, {"spec": {"suspend": c.action == "suspend"}}

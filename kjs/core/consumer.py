@@ -17,7 +17,7 @@ import msgspec
 from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
-from kjs.core.records import ClusterRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
 from kjs.core.webhooks import order_for
 
@@ -112,15 +112,17 @@ class StatusConsumer:
         if event.job_id == cron.id:  # the CronJob object itself
             if event.state != "pending":
                 await asyncio.to_thread(store.outbox_ack, cron.id)
-            await asyncio.to_thread(
-                store.update_cron,
-                cron.id,
-                lambda c: (
-                    msgspec.structs.replace(c, state="created", updated_at=now())
-                    if c.state == "dispatched" and c.attempt == event.attempt
-                    else None
-                ),
-            )
+
+            def change(c: CronRecord) -> CronRecord | None:
+                if c.attempt != event.attempt:
+                    return None
+                if event.state == "cancelled" and c.deleted:  # its cluster confirms the delete
+                    return msgspec.structs.replace(c, state="removed", updated_at=now())
+                if c.state == "dispatched" and event.state != "cancelled":
+                    return msgspec.structs.replace(c, state="created", updated_at=now())
+                return None
+
+            await asyncio.to_thread(store.update_cron, cron.id, change)
             return False
         from kjs.core.crons import job_spec_of
 

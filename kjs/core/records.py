@@ -51,7 +51,9 @@ class CronRecord(Struct, kw_only=True):
     attempt: int = 1
     cluster_id: str | None = None
     k8s_name: str
-    state: str = "pending"  # native: pending -> dispatched -> created; managed: active
+    # native: pending -> dispatched -> created (-> removed: its cluster confirmed the delete);
+    # managed: active
+    state: str = "pending"
     created_at: dt.datetime
     updated_at: dt.datetime
     next_run_at: dt.datetime | None = None

@@ -309,3 +309,41 @@ def test_with_tokens_the_routes_need_one_unless_compat_open(tmp_path: Any) -> No
         with TestClient(create_app(settings)) as client:
             assert client.get("/api/once_job/lists").status_code == expected
             assert client.get("/api/v1/jobs").status_code == 401  # the rest stays closed
+
+
+def test_a_cron_delete_waits_for_its_cluster_and_the_posted_forms(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    import threading
+
+    agent.heartbeat()
+    cron = {**ONCE, "job_name": "hourly", "schedule": "0 * * * *"}
+    cron_id = envelope(client.post("/api/cron_job/create", json=cron))["data"]["job_id"]
+    (dispatch,) = wait_until(agent.dispatches, timeout=5, what="the CronJob's dispatch")
+    assert dispatch.kind == "cronjob"
+    assert dispatch.manifest["metadata"]["labels"]["job_id"] == cron_id  # the original's label
+    agent.status({"id": cron_id, "attempt": 1}, "created")
+    wait_until(
+        lambda: (
+            envelope(client.post("/api/cron_job/describe", json={"job_id": cron_id}))["data"][
+                "job_state"
+            ]
+            == 0
+        ),
+        timeout=5,
+        what="the CronJob created",
+    )
+    assert envelope(client.post("/api/cron_job/lists", json={"page_size": 5}))["data"]["total"] == 1
+    late = envelope(client.delete(f"/api/cron_job/delete/{cron_id}"))  # nobody confirms
+    assert (late["code"], late["cause"]) == (253, "delete job timeout.")
+    (cancel,) = wait_until(agent.controls, timeout=5, what="the delete")
+    assert (cancel.action, cancel.kind) == ("cancel", "cronjob")
+
+    def confirm_soon() -> None:
+        time.sleep(0.5)
+        agent.status({"id": cron_id, "attempt": 1}, "cancelled", reason="Cancelled")
+
+    threading.Thread(target=confirm_soon).start()
+    done = envelope(client.post("/api/cron_job/delete", json={"job_id": cron_id}))
+    assert done["data"] == f"delete cron_job success job_id: {cron_id}"
+    assert envelope(client.get(f"/api/cron_job/describe/{cron_id}"))["data"]["job_state"] == 3

@@ -99,3 +99,34 @@ def test_a_delayed_job_waits_and_a_running_one_is_deleted_with_confirmation(
         j.metadata.name for j in k8s_clusters[0].batch.list_namespaced_job(k8s_namespace).items
     ]
     assert not [n for n in names if n.startswith("later")]  # gone from the cluster
+
+
+def test_a_cron_job_is_created_in_the_cluster_and_deleted_with_confirmation(
+    original: TestClient[Any], k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    cluster = k8s_clusters[0]
+    cron_id = call(
+        original,
+        "POST",
+        "/api/cron_job/create",
+        json={
+            "job_name": "nightly",
+            "namespace": k8s_namespace,
+            "image": "busybox",
+            "command": "date",
+            "schedule": "0 3 * * *",
+        },
+    )["job_id"]
+
+    def cronjobs() -> list[Any]:
+        items = cluster.batch.list_namespaced_cron_job(
+            k8s_namespace, label_selector=f"job_id={cron_id}"
+        ).items
+        return list(items)
+
+    (cronjob,) = wait_until(cronjobs, timeout=30, what="the CronJob")
+    assert cronjob.spec.schedule == "0 3 * * *"
+    assert cronjob.metadata.labels["job_type"] == "cron"
+    deleted = call(original, "DELETE", f"/api/cron_job/delete/{cron_id}")
+    assert deleted == f"delete cron_job success job_id: {cron_id}"
+    assert cronjobs() == []  # confirmed: gone from the cluster before the answer

@@ -244,9 +244,20 @@ class Compat:
         record = await self.record(job_id, "cron")
         if record.deleted:
             return message("job_status is delete")
-        cron = await self.crons.get(job_id)
+        cron = await asyncio.to_thread(self.store.get_cron, job_id)
+        if cron is None:
+            raise CompatError(INVALID_PARAMETER, NO_ROWS)
         require_namespace(self.request, cron.spec.namespace)
-        await self.crons.delete(job_id)  # its agent deletes the CronJob (and its Jobs)
+        # Its agent deletes the CronJob (and its Jobs); a retry after a timeout only waits.
+        deleted = cron if cron.deleted else await self.crons.delete(job_id)
+        deadline = time.monotonic() + self.settings.compat.delete_wait_s
+        # Wait for its cluster to confirm, as the original did (none to wait for if the
+        # CronJob never reached a cluster).
+        while deleted.cluster_id is not None and deleted.state != "removed":
+            if time.monotonic() > deadline:
+                raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
+            await asyncio.sleep(0.2)
+            deleted = await asyncio.to_thread(self.store.get_cron, job_id)
         await self._mark_deleted(record)
         return message(f"delete cron_job success job_id: {job_id}")
 
