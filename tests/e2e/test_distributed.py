@@ -133,6 +133,7 @@ def test_three_clusters_share_120_jobs_by_capacity_and_routes_are_kept(
     assert all(succeeded_once(d, j["id"]) for j in jobs)
     assert runs.counts() == Counter({f"s{i}": 1 for i in range(120)})
     share = Counter(j["cluster_id"] for j in jobs)
+    print(f"shares of 120 jobs over capacities 1/2/3: {dict(sorted(share.items()))}")
     for cluster, capacity in zip(clusters, (1, 2, 3), strict=True):
         assert abs(share[cluster.id] / 120 - capacity / 6) <= 0.10, share
 
