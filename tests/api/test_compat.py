@@ -41,6 +41,16 @@ def create(client: TestClient[Any], **fields: Any) -> str:
     return str(body["data"]["job_id"])
 
 
+def dispatched(
+    client: TestClient[Any], agent: FakeAgent, **fields: Any
+) -> tuple[str, dict[str, Any]]:
+    """A compat job created and dispatched to the fake agent's cluster."""
+    agent.heartbeat()
+    job_id = create(client, **fields)
+    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    return job_id, {"id": job_id, "attempt": 1}
+
+
 def describe(client: TestClient[Any], job_id: str) -> dict[str, Any]:
     body = envelope(client.get(f"/api/once_job/describe/{job_id}"))
     assert body["code"] == 200, body
@@ -148,10 +158,7 @@ def test_a_name_is_unique_among_live_once_jobs_and_free_again_once_deleted(
 def test_delete_waits_for_the_cluster_and_times_out_without_it(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:
-    agent.heartbeat()
-    job_id = create(client)
-    job = {"id": job_id, "attempt": 1}
-    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    job_id, job = dispatched(client, agent)
     agent.status(job, "running")
     wait_state(client, job_id, "running")
     started = time.monotonic()
@@ -178,10 +185,7 @@ def test_delete_waits_for_the_cluster_and_times_out_without_it(
 def test_update_replaces_the_job_and_keeps_counters(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:
-    agent.heartbeat()
-    job_id = create(client)
-    job = {"id": job_id, "attempt": 1}
-    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    job_id, job = dispatched(client, agent)
     agent.status(job, "succeeded")
     wait_state(client, job_id, "succeeded")
     later = int(time.time()) + 3600
@@ -223,10 +227,7 @@ def test_lists_page_in_creation_order_in_both_forms(client: TestClient[Any]) -> 
 
 
 def test_logs_in_both_forms(client: TestClient[Any], agent: FakeAgent) -> None:
-    agent.heartbeat()
-    job_id = create(client, metadata={"log_collect": "true"})
-    job = {"id": job_id, "attempt": 1}
-    wait_until(agent.dispatches, timeout=5, what="the dispatch")
+    job_id, job = dispatched(client, agent, metadata={"log_collect": "true"})
     for seq, text in enumerate([b"hello\n", b"world\n"]):
         agent.send(
             messages.LogChunk(
@@ -277,10 +278,7 @@ def test_the_original_callback_body_for_compat_jobs(
 
     receiver = Receiver()
     try:
-        agent.heartbeat()
-        job_id = create(client, metadata={"callback_url": receiver.url})
-        job = {"id": job_id, "attempt": 1}
-        wait_until(agent.dispatches, timeout=5, what="the dispatch")
+        job_id, job = dispatched(client, agent, metadata={"callback_url": receiver.url})
         agent.status(job, "failed", reason="BackoffLimitExceeded", message="too many tries")
         ((_, body),) = wait_until(lambda: receiver.received, timeout=10, what="the callback")
         assert json.loads(body) == {
