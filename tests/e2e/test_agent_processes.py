@@ -205,7 +205,9 @@ def test_the_standby_takes_over_a_killed_leader_and_at_once_a_stopped_one(
     third = agents.leader(other_than=second)
     took = time.monotonic() - stopped_at  # SIGTERM to the standby holding the Lease
     assert third is not second
-    assert took <= 2.0, f"took {took:.2f} s"
+    # Released, not left to expire: left alone, the Lease (4 s, renewed every 0.5 s) would
+    # have kept the standby out for at least 3.5 s.
+    assert took < 3.0, f"took {took:.2f} s"
     assert second.proc.wait(30) == 0
     job_id = submit(server, k8s_namespace, "after", "echo ok")
     wait_until(

@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 pytestmark = pytest.mark.mysql
 
 
-@pytest.mark.parametrize("round_", range(3))
+@pytest.mark.parametrize("round_", range(5))
 def test_four_replicas_migrating_a_new_database_at_once_all_succeed(
     mysql_env: dict[str, str], round_: int
 ) -> None:

@@ -25,7 +25,13 @@ def _config(url: str, *, output: io.StringIO | None = None) -> Config:
 def upgrade(engine: sa.Engine) -> None:
     """Bring the database to the newest schema."""
     config = _config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn, _one_at_a_time(conn, engine.url.database or ""):
+    # The lock on a connection of its own, held until the migration's transaction has
+    # committed: the next replica must see the new version row, not an uncommitted one.
+    with (
+        engine.connect() as lock,
+        _one_at_a_time(lock, engine.url.database or ""),
+        engine.begin() as conn,
+    ):
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
