@@ -229,18 +229,18 @@ class Dispatcher:
         """Publish what is due in the outbox; returns how many messages went out."""
         store, ack_timeout = self.c.store, self.c.settings.dispatch.ack_timeout_s
         items = await asyncio.to_thread(store.outbox_due, now(), BATCH)
-        silent = await self._silent_dispatch_topics()
+        silent = await self._silent_dispatch_topics() if any(i.job_id for i in items) else set()
         published = 0
         for item in items:
-            body = item.body
+            body, retry_at = item.body, None
             if item.job_id:
                 if item.topic in silent:
                     continue  # let its copies expire: then the sweeper moves it elsewhere
-                body = _with_expiry(body, now() + dt.timedelta(seconds=ack_timeout))
+                # A dispatch stays until acknowledged, re-published when this copy expires;
+                # anything else is done once published.
+                retry_at = now() + dt.timedelta(seconds=ack_timeout)
+                body = _with_expiry(body, retry_at)
             await self.c.queue.publish(item.topic, body)
-            # A dispatch stays until acknowledged (re-published when its copy expires);
-            # anything else is done once published.
-            retry_at = now() + dt.timedelta(seconds=ack_timeout) if item.job_id else None
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
             metrics.OUTBOX_PUBLISHED.inc()
             published += 1

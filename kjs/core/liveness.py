@@ -50,9 +50,9 @@ class LivenessSweeper:
 
     async def _move(self, cluster_id: str, state: JobState, now: dt.datetime) -> int:
         moved = 0
+        skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s)
         for job in await self._jobs(cluster_id, state):
             due = await asyncio.to_thread(self.c.store.outbox_available_at, job.id)
-            skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s)
             if due is not None and due + skew > now:
                 continue  # a copy of its dispatch may still be acted on: wait until it expires
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
@@ -57,7 +58,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def _answer(request: Request[Any, Any, Any], work: Callable[[], Awaitable[Any]]) -> Any:
+async def _answer(work: Callable[[], Awaitable[Any]]) -> Any:
     try:
         return await work()
     except CompatError as e:
@@ -89,13 +90,26 @@ class Compat:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         return found
 
-    async def _add(self, record: CompatRecord) -> None:
+    async def _write(self, write: Callable[[CompatRecord], None], record: CompatRecord) -> None:
+        """Add or save a record; a live record of its kind with its name is code 105."""
         try:
-            await asyncio.to_thread(self.store.compat_add, record)
+            await asyncio.to_thread(write, record)
         except NameTaken:
             raise CompatError(
                 ALREADY_EXISTS, f"job_name={record.job_name} already exists"
             ) from None
+
+    async def _await_cluster(
+        self, current: Any, done: Callable[[Any], bool], fetch: Callable[[], Awaitable[Any]]
+    ) -> None:
+        """Wait for its cluster to confirm a delete, as the original did (code 253 after
+        `delete_wait_s`)."""
+        deadline = time.monotonic() + self.settings.compat.delete_wait_s
+        while not done(current):
+            if time.monotonic() > deadline:
+                raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
+            await asyncio.sleep(0.2)
+            current = await fetch()
 
     async def _accepted(self, record: CompatRecord, accept: Callable[[], Awaitable[Any]]) -> None:
         """Run `accept` (the kjs submit); a refusal leaves no record behind."""
@@ -108,14 +122,13 @@ class Compat:
             raise CompatError(PUBLISH, f"the job could not be accepted: {e}") from e
 
     def _new_record(self, fields: dict[str, Any], kind: str) -> CompatRecord:
-        metadata = fields.get("metadata")
         at = _now()
         return CompatRecord(
             job_id=str(uuid.uuid4()),
             kind=kind,
             job_name=fields["job_name"],
             job_exec_time=fields.get("job_exec_time") or 0,
-            meta=json.dumps(metadata) if metadata else "",
+            meta=_meta(fields),
             command=fields["command"],
             schedule=fields.get("schedule"),
             created_at=at,
@@ -130,7 +143,7 @@ class Compat:
         spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
         require_namespace(self.request, spec.namespace)
         record = self._new_record(fields, "once")
-        await self._add(record)
+        await self._write(self.store.compat_add, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
         return ok({"job_id": record.job_id})
 
@@ -141,25 +154,8 @@ class Compat:
         spec = tr.job_spec(fields, kind="once", job_name=record.job_name, now=_now())
         require_namespace(self.request, spec.namespace)
         await self.jobs.update(record.job_id, spec, final_too=True)
-        metadata = fields.get("metadata")
-        changed = CompatRecord(
-            id=record.id,
-            job_id=record.job_id,
-            kind="once",
-            job_name=record.job_name,
-            job_exec_time=fields.get("job_exec_time") or 0,
-            meta=json.dumps(metadata) if metadata else "",
-            command=fields["command"],
-            deleted=False,
-            created_at=record.created_at,
-            updated_at=_now(),
-        )
-        try:
-            await asyncio.to_thread(self.store.compat_save, changed)
-        except NameTaken:  # it was deleted, and its name has been taken since
-            raise CompatError(
-                ALREADY_EXISTS, f"job_name={record.job_name} already exists"
-            ) from None
+        # If it was deleted, its name may have been taken since: then code 105.
+        await self._write(self.store.compat_save, _changed(record, fields, deleted=False))
         return message("update success.")
 
     async def once_json(self, record: CompatRecord) -> dict[str, Any]:
@@ -179,18 +175,14 @@ class Compat:
             return message("job_status is delete")
         require_namespace(self.request, (await self.jobs.get(job_id)).spec.namespace)
         job = await self.jobs.cancel(job_id)
-        deadline = time.monotonic() + self.settings.compat.delete_wait_s
-        while not job.state.is_final:  # wait for its cluster to confirm, as the original did
-            if time.monotonic() > deadline:
-                raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
-            await asyncio.sleep(0.2)
-            job = await self.jobs.get(job_id)
+        await self._await_cluster(job, lambda j: j.state.is_final, lambda: self.jobs.get(job_id))
         await self._mark_deleted(record)
         return message(f"delete once_job success job_id: {job_id}")
 
     async def _mark_deleted(self, record: CompatRecord) -> None:
         await asyncio.to_thread(
-            self.store.compat_save, _replace(record, deleted=True, updated_at=_now())
+            self.store.compat_save,
+            msgspec.structs.replace(record, deleted=True, updated_at=_now()),
         )
 
     # -- cron jobs ---------------------------------------------------------------------------
@@ -201,7 +193,7 @@ class Compat:
         spec = tr.cron_spec(fields, fields["job_name"], _now())
         require_namespace(self.request, spec.namespace)
         record = self._new_record(fields, "cron")
-        await self._add(record)
+        await self._write(self.store.compat_add, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
         return ok({"job_id": record.job_id})
 
@@ -214,18 +206,7 @@ class Compat:
         spec = tr.cron_spec(fields, record.job_name, _now())
         require_namespace(self.request, spec.namespace)
         await self.crons.update(record.job_id, spec)
-        metadata = fields.get("metadata")
-        await asyncio.to_thread(
-            self.store.compat_save,
-            _replace(
-                record,
-                job_exec_time=fields.get("job_exec_time") or 0,
-                meta=json.dumps(metadata) if metadata else "",
-                command=fields["command"],
-                schedule=fields["schedule"],
-                updated_at=_now(),
-            ),
-        )
+        await asyncio.to_thread(self.store.compat_save, _changed(record, fields))
         return message("update success.")
 
     async def cron_json(self, record: CompatRecord) -> dict[str, Any]:
@@ -250,14 +231,12 @@ class Compat:
         require_namespace(self.request, cron.spec.namespace)
         # Its agent deletes the CronJob (and its Jobs); a retry after a timeout only waits.
         deleted = cron if cron.deleted else await self.crons.delete(job_id)
-        deadline = time.monotonic() + self.settings.compat.delete_wait_s
-        # Wait for its cluster to confirm, as the original did (none to wait for if the
-        # CronJob never reached a cluster).
-        while deleted.cluster_id is not None and deleted.state != "removed":
-            if time.monotonic() > deadline:
-                raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
-            await asyncio.sleep(0.2)
-            deleted = await asyncio.to_thread(self.store.get_cron, job_id)
+        # Nothing to confirm if the CronJob never reached a cluster.
+        await self._await_cluster(
+            deleted,
+            lambda c: c.cluster_id is None or c.state == "removed",
+            lambda: asyncio.to_thread(self.store.get_cron, job_id),
+        )
         await self._mark_deleted(record)
         return message(f"delete cron_job success job_id: {job_id}")
 
@@ -265,8 +244,10 @@ class Compat:
 
     async def describe(self, job_id: str, kind: str) -> Response[bytes]:
         record = await self.record(job_id, kind)
-        render = self.once_json if kind == "once" else self.cron_json
-        return ok(await render(record))
+        return ok(await self._render(kind)(record))
+
+    def _render(self, kind: str) -> Callable[[CompatRecord], Awaitable[dict[str, Any]]]:
+        return self.once_json if kind == "once" else self.cron_json
 
     async def lists(self, kind: str, page_num: Any, page_size: Any) -> Response[bytes]:
         num = _int(page_num, 1)
@@ -276,7 +257,7 @@ class Compat:
         total, records = await asyncio.to_thread(
             self.store.compat_page, kind, (num - 1) * size, size
         )
-        render = self.once_json if kind == "once" else self.cron_json
+        render = self._render(kind)
         rows = []
         for record in records:
             try:
@@ -325,10 +306,23 @@ class Compat:
         return ok(rows or None)
 
 
-def _replace(record: CompatRecord, **changes: Any) -> CompatRecord:
-    import msgspec
+def _meta(fields: dict[str, Any]) -> str:
+    """The request's metadata as the original stored it: JSON text, or empty."""
+    metadata = fields.get("metadata")
+    return json.dumps(metadata) if metadata else ""
 
-    return msgspec.structs.replace(record, **changes)
+
+def _changed(record: CompatRecord, fields: dict[str, Any], **more: Any) -> CompatRecord:
+    """The record after an update request."""
+    return msgspec.structs.replace(
+        record,
+        job_exec_time=fields.get("job_exec_time") or 0,
+        meta=_meta(fields),
+        command=fields["command"],
+        schedule=fields.get("schedule", record.schedule),
+        updated_at=_now(),
+        **more,
+    )
 
 
 def _int(value: Any, default: int) -> int:
@@ -346,6 +340,13 @@ async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def _routes(kind: str, path: str) -> type[Controller]:
     """The controller for `/api/once_job` or `/api/cron_job`."""
+    once = kind == "once"
+    create_, update_ = (
+        (Compat.create_once, Compat.update_once)
+        if once
+        else (Compat.create_cron, Compat.update_cron)
+    )
+    delete_ = Compat.delete_once if once else Compat.delete_cron
 
     class Routes(Controller):
         tags = ["compatibility"]  # noqa: RUF012 (Litestar's own attribute)
@@ -353,20 +354,16 @@ def _routes(kind: str, path: str) -> type[Controller]:
         @post("/create", status_code=200, guards=[compat_guard("submit")])
         async def create(self, request: Request[Any, Any, Any]) -> Any:
             async def work() -> Any:
-                c = Compat(request)
-                fields = await _body(request)
-                return await (c.create_once if kind == "once" else c.create_cron)(fields)
+                return await create_(Compat(request), await _body(request))
 
-            return await _answer(request, work)
+            return await _answer(work)
 
         @post("/update", status_code=200, guards=[compat_guard("submit")])
         async def update(self, request: Request[Any, Any, Any]) -> Any:
             async def work() -> Any:
-                c = Compat(request)
-                fields = await _body(request)
-                return await (c.update_once if kind == "once" else c.update_cron)(fields)
+                return await update_(Compat(request), await _body(request))
 
-            return await _answer(request, work)
+            return await _answer(work)
 
         @get(
             "/lists",
@@ -376,7 +373,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
         async def lists_get(self, request: Request[Any, Any, Any]) -> Any:
             q = request.query_params
             return await _answer(
-                request, lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
+                lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
             )
 
         @post("/lists", status_code=200, guards=[compat_guard("read")])
@@ -387,11 +384,11 @@ def _routes(kind: str, path: str) -> type[Controller]:
                     kind, fields.get("page_num"), fields.get("page_size")
                 )
 
-            return await _answer(request, work)
+            return await _answer(work)
 
         @get("/describe/{job_id:str}", guards=[compat_guard("read")])
         async def describe_get(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-            return await _answer(request, lambda: Compat(request).describe(job_id, kind))
+            return await _answer(lambda: Compat(request).describe(job_id, kind))
 
         @post(
             ["/describe", "/describe/{job_id:str}"], status_code=200, guards=[compat_guard("read")]
@@ -400,38 +397,33 @@ def _routes(kind: str, path: str) -> type[Controller]:
             self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
         ) -> Any:
             async def work() -> Any:
-                wanted = (await _body(request)).get("job_id") or _path_id(job_id)
-                return await Compat(request).describe(wanted, kind)
+                return await Compat(request).describe(await _wanted(request, job_id), kind)
 
-            return await _answer(request, work)
+            return await _answer(work)
 
         @delete("/delete/{job_id:str}", status_code=200, guards=[compat_guard("submit")])
         async def delete_path(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-            c = Compat(request)
-            return await _answer(
-                request,
-                lambda: (c.delete_once if kind == "once" else c.delete_cron)(job_id),
-            )
+            return await _answer(lambda: delete_(Compat(request), job_id))
 
         @post(["/delete", "/delete/{job_id:str}"], status_code=200, guards=[compat_guard("submit")])
         async def delete_post(
             self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
         ) -> Any:
             async def work() -> Any:
-                c = Compat(request)
-                wanted = (await _body(request)).get("job_id") or _path_id(job_id)
-                return await (c.delete_once if kind == "once" else c.delete_cron)(wanted)
+                return await delete_(Compat(request), await _wanted(request, job_id))
 
-            return await _answer(request, work)
+            return await _answer(work)
 
     Routes.path = path
     Routes.__name__ = Routes.__qualname__ = f"Compat{kind.title()}Jobs"
     return Routes
 
 
-def _path_id(value: str) -> str:
-    # The documentation writes the path as `/delete/job_id` with the id in the body.
-    return "" if value == "job_id" else value
+async def _wanted(request: Request[Any, Any, Any], path_id: str) -> str:
+    """The id a documented-form request names: in its body, else in its path (the
+    documentation writes the path as `/delete/job_id`, with the id in the body)."""
+    body_id: str = (await _body(request)).get("job_id") or ""
+    return body_id or ("" if path_id == "job_id" else path_id)
 
 
 OnceJobs = _routes("once", "/api/once_job")
@@ -440,7 +432,7 @@ CronJobs = _routes("cron", "/api/cron_job")
 
 @get("/api/job_logs/{job_id:str}", guards=[compat_guard("read")], tags=["compatibility"])
 async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-    return await _answer(request, lambda: Compat(request).logs(job_id))
+    return await _answer(lambda: Compat(request).logs(job_id))
 
 
 @post(
@@ -451,7 +443,6 @@ async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -
 )
 async def job_logs_post(request: Request[Any, Any, Any], job_id: FromPath[str] = "") -> Any:
     async def work() -> Any:
-        wanted = (await _body(request)).get("job_id") or _path_id(job_id)
-        return await Compat(request).logs(wanted)
+        return await Compat(request).logs(await _wanted(request, job_id))
 
-    return await _answer(request, work)
+    return await _answer(work)

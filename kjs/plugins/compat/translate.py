@@ -18,6 +18,7 @@ import msgspec
 from kjs.core.models import CronSpec, JobSpec
 from kjs.core.records import CompatRecord, CronRecord, JobRecord
 from kjs.core.states import JobState
+from kjs.core.webhooks import COMPAT_JOB_FROM
 from kjs.plugins.compat.envelope import BODY_DECODE, VERIFY_JOB, CompatError
 
 METADATA_KEYS = (
@@ -38,7 +39,7 @@ METADATA_KEYS = (
 DEFAULT_DEADLINE_S = 300  # documented; the original used the request's timeout, 0 (D14)
 DEFAULT_TTL_S = 300
 ORIGINAL_LABELS = ("job_id", "job_from", "job_name", "job_type")
-JOB_FROM = "k8s_job_scheduler"
+JOB_FROM = COMPAT_JOB_FROM  # the label that marks a job as the original's
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _FIELDS: dict[str, tuple[type, ...]] = {
     "job_id": (str,),
@@ -158,6 +159,7 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
     timeout = fields.get("timeout") or 0
     deadline = _integer(metadata, "active_deadline_seconds", positive=True)
     ttl = _integer(metadata, "ttl_seconds_after_finished", positive=False)
+    backoff = _integer(metadata, "backoff_limit", positive=False)
     collect = metadata.get("log_collect")
     if collect not in (None, "true", "false"):
         raise CompatError(VERIFY_JOB, f"metadata.log_collect is {collect!r}: want true or false")
@@ -192,7 +194,7 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
         "parallelism": _integer(metadata, "parallelism", positive=True) or 1,
         "completions": _integer(metadata, "completions", positive=True) or 1,
         "completion_mode": mode,
-        "backoff_limit": _integer(metadata, "backoff_limit", positive=False) or 0,
+        "backoff_limit": 1 if backoff is None else backoff,  # 1: the documented default
         "active_deadline_seconds": deadline or timeout or DEFAULT_DEADLINE_S,
         "ttl_seconds_after_finished": DEFAULT_TTL_S if ttl is None else ttl,
         "restart_policy": restart,
@@ -201,8 +203,6 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
         "run_at": run_at,
         "cluster": fields.get("route") or None,
     }
-    if metadata.get("backoff_limit") is None:
-        spec["backoff_limit"] = 1  # the documented default
     return msgspec.convert(spec, JobSpec)
 
 
