@@ -15,13 +15,13 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from kjs.api import clusters, cronjobs, health, jobs
 from kjs.api.errors import HANDLERS
 from kjs.core import components as components_
+from kjs.core import leader, retention
 from kjs.core.config import Settings
 from kjs.core.consumer import StatusConsumer
 from kjs.core.crons import CronService
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.liveness import LivenessSweeper
 from kjs.core.plugins import Plugins
-from kjs.core.retention import Retention
 from kjs.core.service import JobService
 from kjs.core.validation import MAX_BODY_BYTES
 from kjs.core.webhooks import WebhookDeliverer
@@ -47,13 +47,14 @@ def create_app(
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
     service = JobService(c, dispatcher)
     crons = CronService(c, service)
-    dispatcher.extra_work += [
-        WebhookDeliverer(c, c.notifier).deliver_due,
-        crons.fire_due,
-        crons.dispatch_pending_native,
-        Retention(c).run_if_due,
-        LivenessSweeper(c).sweep,
-    ]
+    for name, work, every_s in (
+        (leader.WEBHOOKS, WebhookDeliverer(c, c.notifier).run, None),
+        (leader.CRON_TICKS, crons.fire_due_task, None),
+        (leader.NATIVE_CRONS, crons.dispatch_native_task, None),
+        (leader.LIVENESS, LivenessSweeper(c).run, None),
+        (leader.RETENTION, retention.Retention(c).run, retention.EVERY_S),
+    ):
+        dispatcher.add_task(name, work, every_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from kjs.core import messages, metrics
+from kjs.core import leader, messages, metrics
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
@@ -30,10 +30,11 @@ def now() -> dt.datetime:
 
 class StatusConsumer:
     def __init__(
-        self, components: Components, *, on_change: Callable[[], None] = lambda: None
+        self, components: Components, *, on_change: Callable[..., None] = lambda *tasks: None
     ) -> None:
         self.c = components
-        self.on_change = on_change  # wakes the dispatcher: room may have appeared
+        # Wakes leader tasks (none named: placement): room may have appeared, a webhook is due.
+        self.on_change = on_change
 
     async def start(self) -> None:
         q = self.c.queue
@@ -96,7 +97,7 @@ class StatusConsumer:
             before, after = result
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
             if after.state.is_final:
-                self.on_change()
+                self.on_change(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return True
 
     async def _known_job(self, event: messages.StatusEvent) -> bool:

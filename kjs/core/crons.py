@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
+from kjs.core import leader, messages
 from kjs.core import manifest as manifests
-from kjs.core import messages
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
 from kjs.core.models import CronSpec, JobSpec
@@ -28,6 +28,7 @@ from kjs.core.service import Conflict, JobService, NotFound
 from kjs.core.validation import InvalidInput, check_cron
 
 log = logging.getLogger(__name__)
+CRON_WORK = (leader.CRON_TICKS, leader.NATIVE_CRONS, leader.RELAY)
 _CRON_ONLY = {
     "schedule",
     "time_zone",
@@ -92,7 +93,7 @@ class CronService:
             next_run_at=next_fire(spec, at) if managed and not spec.suspend else None,
         )
         await asyncio.to_thread(self.c.store.create_cron, cron)
-        self.jobs.dispatcher.wake()
+        self.jobs.dispatcher.wake(*CRON_WORK)
         return cron
 
     async def get(self, cron_id: str) -> CronRecord:
@@ -134,7 +135,7 @@ class CronService:
             change,
             (lambda cron: self._control(cron, control)) if control else (lambda cron: ()),
         )
-        self.jobs.dispatcher.wake()
+        self.jobs.dispatcher.wake(*CRON_WORK)
         return result[1] if result else await self.get(cron_id)
 
     async def set_suspended(self, cron_id: str, suspend: bool) -> CronRecord:
@@ -196,6 +197,16 @@ class CronService:
         return job
 
     # -- leader work -----------------------------------------------------------------------------
+
+    async def fire_due_task(self) -> float | None:
+        """The cron-ticks task: fire what is due; returns how soon the next tick is."""
+        await self.fire_due()
+        at = await asyncio.to_thread(self.c.store.next_cron_at)
+        return None if at is None else (at - now()).total_seconds()
+
+    async def dispatch_native_task(self) -> None:
+        """The native-crons task."""
+        await self.dispatch_pending_native()
 
     async def fire_due(self) -> int:
         """Fire every due tick of managed cron jobs; returns how many runs were created."""

@@ -1,36 +1,30 @@
-"""Leader-only work that moves accepted jobs to clusters.
+"""Leader work that moves accepted jobs to clusters, and the tasks that run it.
 
-* Placement: due pending jobs (run_at reached) go to the cluster the balancer (or a
-  `select_cluster` plugin) picks; the state change and the dispatch message are written in one
-  transaction (the outbox), so nothing is lost between "saved" and "sent".
+* Placement (`kjs.core.placement`) writes a job's dispatch into the outbox with its new state.
 * The outbox relay publishes what the outbox holds; a dispatch stays there until the agent
   acknowledges it and is re-published every `ack_timeout_s` until then.
-* Timers, not polling: the loop sleeps until the next run_at or outbox retry, or until woken
-  (a submission, a heartbeat, an acknowledgement). A follower replica that sees such news tells
-  the leader on `kjs.wake` (coalesced); a slow safety sweep covers a lost wake-up.
+* Every kind of leader work is a task of its own (`kjs.core.leader`): timers, not polling; a task
+  sleeps until its next due time or until woken (a submission, a heartbeat, an acknowledgement).
+  A follower replica that sees such news tells the leader on `kjs.wake` (coalesced); each
+  task's slow safety sweep covers a lost wake-up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
 from kjs.core.components import Components
-from kjs.core.plugins import Plugins
-from kjs.core.records import EventRecord, JobRecord
-from kjs.core.states import JobState
+from kjs.core.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
+from kjs.core.placement import Placement
 
 log = logging.getLogger(__name__)
-COALESCE_S = 0.02
 WAKE_EVERY_S = 0.1  # a follower's burst of news becomes one wake-up message
 BATCH = 200
 
@@ -39,38 +33,31 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def render_for_dispatch(job: JobRecord, plugins: Plugins) -> dict[str, Any]:
-    """The Kubernetes Job for the job's current attempt, after `prepare_manifest` plugins."""
-    manifest = manifests.render_job(
-        job.spec, job_id=job.id, attempt=job.attempt, cron_id=job.cron_id
-    )
-    labels = dict(manifest["metadata"]["labels"])
-    plugins.prepare_manifest(job, manifest)
-    # Plugins may add, never take away or change, what tracking relies on.
-    system = {
-        k: v for k, v in labels.items() if k.startswith("kjs.io/") or k == manifests.MANAGED_BY
-    }
-    manifest["metadata"].setdefault("labels", {}).update(system)
-    template = manifest["spec"]["template"].setdefault("metadata", {})
-    template.setdefault("labels", {}).update(system)
-    manifest["metadata"]["name"] = job.k8s_name
-    manifest["metadata"]["namespace"] = job.spec.namespace
-    return manifest
+def _seconds_until(at: dt.datetime | None) -> float | None:
+    return None if at is None else (at - now()).total_seconds()
 
 
 class Dispatcher:
     def __init__(self, components: Components) -> None:
         self.c = components
-        # More leader work run on each pass (cron ticks, native cron dispatch), wired by the server.
-        self.extra_work: list[Callable[[], Awaitable[int]]] = []
-        self._wake = asyncio.Event()
+        self.tasks = LeaderTasks(components.election)
+        self.placement = Placement(components)
+        self.relay_failures = ItemFailures(RELAY, park_after=5)
         self._wake_leader = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._teller: asyncio.Task[None] | None = None
         self.replica = uuid.uuid4().hex[:12]
+        sweep = components.settings.dispatch.sweep_s
+        self.add_task(PLACEMENT, self._place, sweep)
+        self.add_task(RELAY, self._relay, sweep)
 
-    def wake(self) -> None:
-        """There may be work to place: now if this replica leads, else tell the leader."""
-        self._wake.set()
+    def add_task(self, name: str, work: Work, every_s: float | None = None) -> None:
+        """More leader work, in a task of its own (cron ticks, webhooks, liveness, …)."""
+        self.tasks.add(name, work, self.c.settings.dispatch.sweep_s if every_s is None else every_s)
+
+    def wake(self, *tasks: str) -> None:
+        """There may be work to place (or `tasks` to run): now if this replica leads, else
+        tell the leader."""
+        self.tasks.wake(*(tasks or (PLACEMENT, RELAY)))
         if not self.c.election.is_leader:
             self._wake_leader.set()
 
@@ -78,20 +65,17 @@ class Dispatcher:
         # A channel per replica, gone with it: every replica hears every wake-up.
         channel = f"server-{self.replica}#ephemeral"
         await self.c.queue.subscribe(messages.WAKE_TOPIC, channel, self._on_wake)
-        self._tasks = [
-            asyncio.create_task(self._run(), name="dispatcher"),
-            asyncio.create_task(self._tell_leader(), name="dispatcher wake-ups"),
-        ]
+        self._teller = asyncio.create_task(self._tell_leader(), name="dispatcher wake-ups")
+        await self.tasks.start()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.tasks.close()
+        if self._teller is not None:
+            self._teller.cancel()
+            await asyncio.gather(self._teller, return_exceptions=True)
 
     async def _on_wake(self, delivery: Any) -> bool:
-        self._wake.set()
+        self.tasks.wake()  # a follower's news: it does not say which work, so all of it
         return True
 
     async def _tell_leader(self) -> None:
@@ -105,125 +89,21 @@ class Dispatcher:
                 log.debug("wake-up not sent: %s", e)
             await asyncio.sleep(WAKE_EVERY_S)
 
-    async def _run(self) -> None:
-        while True:
-            await self.c.election.wait_leader()
-            # Cleared before the pass, not after: a wake-up during the pass means another pass.
-            self._wake.clear()
-            try:
-                for work in self.extra_work:
-                    await work()
-                await self.dispatch_due()
-                await self.relay_outbox()
-                delay = await self._until_next()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the store or queue is down: try again soon
-                log.warning("dispatcher: %s", e)
-                delay = self.c.settings.dispatch.sweep_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-            # Let a burst of wake-ups (submissions, heartbeats) coalesce into one pass.
-            await asyncio.sleep(COALESCE_S)
+    async def _place(self) -> float | None:
+        if await self.placement.place_due():
+            self.tasks.wake(RELAY)
+        return await self.placement.next_due_in()
 
-    async def _until_next(self) -> float:
-        store, sweep = self.c.store, self.c.settings.dispatch.sweep_s
-        candidates = [
-            await asyncio.to_thread(store.next_run_at),
-            await asyncio.to_thread(store.outbox_next_at),
-            await asyncio.to_thread(store.next_cron_at),
-        ]
-        times = [t for t in candidates if t is not None]
-        if not times:
-            return sweep
-        return max(0.0, min(sweep, (min(times) - now()).total_seconds()))
+    async def _relay(self) -> float | None:
+        published = await self.relay_outbox()
+        wait = _seconds_until(await asyncio.to_thread(self.c.store.outbox_next_at))
+        if not published and wait is not None and wait <= 0:
+            return None  # what is due waits for a silent cluster: look again at the cadence
+        return wait
 
     async def dispatch_due(self) -> int:
         """Place every due pending job that has a cluster with room; returns how many."""
-        store = self.c.store
-        at = now()
-        clusters = [
-            c
-            for c in await asyncio.to_thread(store.list_clusters)
-            if self.c.cluster_state(c, at) == "ready"
-        ]
-        if not clusters:
-            return 0  # nowhere to go: do not even load the jobs
-        in_flight = await self._in_flight(clusters)
-        if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
-            return 0
-        jobs = await asyncio.to_thread(store.due_jobs, at, BATCH)
-        placed = 0
-        for job in jobs:
-            cluster_id = self.c.plugins.select_cluster(job, clusters) or self.c.balancer.choose(
-                job, clusters, in_flight
-            )
-            if cluster_id is None:
-                continue  # every eligible cluster is full: it waits, pending
-            if await self._dispatch(job, cluster_id):
-                metrics.DISPATCHES.labels(cluster=cluster_id).inc()
-                in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
-                placed += 1
-        return placed
-
-    async def _in_flight(self, clusters: list[Any]) -> dict[str, int]:
-        """Per cluster, the work its heartbeat does not show yet: dispatches not acknowledged,
-        and jobs created or running since its last heartbeat (it reports once a few seconds;
-        without this, a cluster would look free between a job's start and its next report)."""
-        store = self.c.store
-        counts = {
-            state: await asyncio.to_thread(store.count_jobs_by_cluster, state)
-            for state in (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
-        }
-        in_flight = {}
-        for c in clusters:
-            active = counts[JobState.CREATED].get(c.id, 0) + counts[JobState.RUNNING].get(c.id, 0)
-            unreported = max(0, active - (c.running + c.pending))
-            in_flight[c.id] = counts[JobState.DISPATCHED].get(c.id, 0) + unreported
-        return in_flight
-
-    async def _dispatch(self, job: JobRecord, cluster_id: str) -> bool:
-        manifest = render_for_dispatch(job, self.c.plugins)
-        at = now()
-
-        def change(current: JobRecord) -> JobRecord | None:
-            if current.state != JobState.PENDING or current.attempt != job.attempt:
-                return None  # changed meanwhile (cancelled, edited, or placed by another leader)
-            return msgspec.structs.replace(
-                current,
-                state=JobState.DISPATCHED,
-                cluster_id=cluster_id,
-                dispatched_at=at,
-                updated_at=at,
-            )
-
-        body = messages.encode(
-            messages.Dispatch(
-                job_id=job.id,
-                attempt=job.attempt,
-                manifest=manifest,
-                log_collect=job.spec.log_collect,
-                replaces=self._previous_name(job),
-            )
-        )
-        result = await asyncio.to_thread(
-            self.c.store.update_job,
-            job.id,
-            change,
-            lambda j: [(messages.dispatch_topic(cluster_id), body)],
-            lambda j: EventRecord(
-                job_id=j.id, attempt=j.attempt, state=j.state, at=at, cluster_id=cluster_id
-            ),
-        )
-        if result is not None:
-            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
-        return result is not None
-
-    @staticmethod
-    def _previous_name(job: JobRecord) -> str | None:
-        if job.attempt <= 1:
-            return None
-        return manifests.k8s_name(job.spec.name, job.id, job.attempt - 1)
+        return await self.placement.place_due()
 
     async def relay_outbox(self) -> int:
         """Publish what is due in the outbox; returns how many messages went out."""
@@ -232,19 +112,38 @@ class Dispatcher:
         silent = await self._silent_dispatch_topics() if any(i.job_id for i in items) else set()
         published = 0
         for item in items:
+            if item.job_id and item.topic in silent:
+                continue  # let its copies expire: then the sweeper moves it elsewhere
             body, retry_at = item.body, None
-            if item.job_id:
-                if item.topic in silent:
-                    continue  # let its copies expire: then the sweeper moves it elsewhere
-                # A dispatch stays until acknowledged, re-published when this copy expires;
-                # anything else is done once published.
-                retry_at = now() + dt.timedelta(seconds=ack_timeout)
-                body = _with_expiry(body, retry_at)
-            await self.c.queue.publish(item.topic, body)
+            try:
+                if item.job_id:
+                    # A dispatch stays until acknowledged, re-published when this copy
+                    # expires; anything else is done once published.
+                    retry_at = now() + dt.timedelta(seconds=ack_timeout)
+                    body = _with_expiry(body, retry_at)
+                else:
+                    messages.decode(body)  # what no agent could read is not worth sending
+            except Exception as e:  # this row's fault: the others go on
+                await self._failed(item, e)
+                continue
+            await self.c.queue.publish(item.topic, body)  # a queue outage fails the whole pass
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
+            self.relay_failures.succeeded(item.id)
             metrics.OUTBOX_PUBLISHED.inc()
             published += 1
         return published
+
+    async def _failed(self, item: Any, error: Exception) -> None:
+        """An outbox row that cannot be sent: retried with backoff, then dropped (it stays in
+        the log, with its job id)."""
+        what = f"outbox row {item.id} ({item.topic}, job {item.job_id})"
+        if self.relay_failures.failed(item.id, error, what):
+            log.error("%s dropped; its body began %r", what, bytes(item.body[:200]))
+            await asyncio.to_thread(self.c.store.outbox_sent, item.id, retry_at=None)
+            return
+        delay = self.relay_failures.first_s * 2**item.attempts
+        retry_at = now() + dt.timedelta(seconds=min(delay, self.relay_failures.cap_s))
+        await asyncio.to_thread(self.c.store.outbox_sent, item.id, retry_at=retry_at)
 
     async def _silent_dispatch_topics(self) -> set[str]:
         at = now()

@@ -29,6 +29,10 @@ class LivenessSweeper:
     def __init__(self, components: Components) -> None:
         self.c = components
 
+    async def run(self) -> None:
+        """Leader work (a task run every `sweep_s`)."""
+        await self.sweep()
+
     async def sweep(self) -> int:
         """Move or mark the jobs of silent clusters; returns how many jobs changed."""
         store, settings = self.c.store, self.c.settings.dispatch

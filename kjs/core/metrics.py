@@ -32,3 +32,8 @@ AGENT_WATCH_RESTARTS = Counter(
 AGENT_API_ERRORS = Counter(
     "kjs_agent_api_errors_total", "Kubernetes API calls that failed", ["cluster", "status"]
 )
+LEADER_TASK_ERRORS = Counter(
+    "kjs_leader_task_errors_total",
+    "Failures in the leader's work (a whole pass, or one item of it), per task",
+    ["task"],
+)

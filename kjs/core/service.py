@@ -9,12 +9,13 @@ from typing import Any
 
 import msgspec
 
+from kjs.core import leader, messages, metrics
 from kjs.core import manifest as manifests
-from kjs.core import messages, metrics
 from kjs.core.components import Components
-from kjs.core.dispatcher import Dispatcher, render_for_dispatch
+from kjs.core.dispatcher import Dispatcher
 from kjs.core.models import JobSpec
 from kjs.core.records import EventRecord, JobRecord
+from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, check_job
 from kjs.core.webhooks import order_for
@@ -132,7 +133,7 @@ class JobService:
                 f"job {job_id} has no callback to deliver (not final, or no callback_url)"
             )
         await asyncio.to_thread(self.c.store.add_outbox, orders)
-        self.dispatcher.wake()
+        self.dispatcher.wake(leader.WEBHOOKS)
         return job
 
     async def events(self, job_id: str) -> list[EventRecord]:
@@ -169,7 +170,7 @@ class JobService:
         before, after = result
         if before.state != after.state or before.attempt != after.attempt:
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
-        self.dispatcher.wake()
+        self.dispatcher.wake(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return after
 
     async def cancel(self, job_id: str) -> JobRecord:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import messages
+from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.records import JobRecord, job_json
 
@@ -92,34 +92,55 @@ def backoff_s(attempts: int, cap_s: float) -> float:
 
 
 class WebhookDeliverer:
+    """Leader work (a task of its own): deliver due orders, each on its own, so that a receiver
+    that hangs or a URL that cannot even be called never holds back another delivery."""
+
     def __init__(self, components: Components, notifier: Any) -> None:
         self.c = components
         self.notifier = notifier
         self._limit = asyncio.Semaphore(CONCURRENCY)
 
+    async def run(self) -> float | None:
+        """One pass of the task; returns how soon the next order is due."""
+        await self.deliver_due()
+        at = await asyncio.to_thread(self.c.store.outbox_next_at, True)
+        return None if at is None else (at - dt.datetime.now(dt.UTC)).total_seconds()
+
     async def deliver_due(self) -> int:
-        """Leader work: try every due order once; returns how many were delivered."""
+        """Try every due order once; returns how many were delivered."""
         store = self.c.store
         items = await asyncio.to_thread(store.outbox_due, dt.datetime.now(dt.UTC), 100, True)
         results = await asyncio.gather(*(self._one(item) for item in items))
         return sum(results)
 
     async def _one(self, item: Any) -> int:
-        order = msgspec.json.decode(item.body, type=WebhookOrder)
-        store, now = self.c.store, dt.datetime.now(dt.UTC)
+        store = self.c.store
+        try:
+            order = msgspec.json.decode(item.body, type=WebhookOrder)
+        except msgspec.DecodeError as e:
+            # Nothing can ever deliver it: dropped, with what it was, rather than retried.
+            metrics.LEADER_TASK_ERRORS.labels(task="webhooks").inc()
+            log.error(
+                "webhook order %s unreadable, dropped: %s; it began %r",
+                item.id,
+                e,
+                bytes(item.body[:200]),
+            )
+            await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
+            return 0
+        now = dt.datetime.now(dt.UTC)
         give_up_at = order.created_at + dt.timedelta(seconds=self.c.settings.webhooks.retry_for_s)
         async with self._limit:
-            result: DeliveryResult = await self.notifier.deliver(
-                order.url, order.event_id, order.body
-            )
+            result = await self._attempt(order)
         await asyncio.to_thread(
             store.record_callback, order.job_id, order.event_id, order.url, now, result
         )
         if result.delivered or now >= give_up_at:
             if not result.delivered:
                 log.warning(
-                    "webhook %s to %s given up after %s",
+                    "webhook %s of job %s to %s given up after %s s",
                     order.event_id,
+                    order.job_id,
                     order.url,
                     self.c.settings.webhooks.retry_for_s,
                 )
@@ -129,3 +150,23 @@ class WebhookDeliverer:
         retry_at = now + dt.timedelta(seconds=delay)
         await asyncio.to_thread(store.outbox_sent, item.id, retry_at=min(retry_at, give_up_at))
         return 0
+
+    async def _attempt(self, order: WebhookOrder) -> DeliveryResult:
+        """One delivery through the notifier; whatever it raises is a failed attempt."""
+        try:
+            result: DeliveryResult = await self.notifier.deliver(
+                order.url, order.event_id, order.body
+            )
+            return result
+        except Exception as e:
+            metrics.LEADER_TASK_ERRORS.labels(task="webhooks").inc()
+            log.warning(
+                "webhook %s of job %s to %s could not be attempted: %s: %s",
+                order.event_id,
+                order.job_id,
+                order.url,
+                e.__class__.__name__,
+                e,
+            )
+            error = f"not attempted: {e.__class__.__name__}: {e}"
+            return DeliveryResult(delivered=False, error=error)

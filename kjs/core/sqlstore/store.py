@@ -416,10 +416,12 @@ class SqlStore:
             ).all()
         return [dict(r._mapping) for r in rows]
 
-    def outbox_next_at(self) -> dt.datetime | None:
-        """When the earliest outbox message is due (for the relay's timer)."""
+    def outbox_next_at(self, webhooks: bool = False) -> dt.datetime | None:
+        """When the earliest queue message (or webhook delivery) is due, for its task's timer."""
+        o = t.outbox.c
+        kind = o.topic == WEBHOOK_TOPIC if webhooks else o.topic != WEBHOOK_TOPIC
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(sa.func.min(t.outbox.c.available_at))).scalar()
+            value = conn.execute(sa.select(sa.func.min(o.available_at)).where(kind)).scalar()
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
     def outbox_available_at(self, job_id: str) -> dt.datetime | None:

@@ -1,0 +1,173 @@
+"""Placement (leader work): due pending jobs (run_at reached) go to the cluster the balancer, or a
+`select_cluster` plugin, picks. The state change and the dispatch message are written in one
+transaction (the outbox), so nothing is lost between "saved" and "sent".
+
+One job's fault stays with that job: a plugin that raises on it, or a manifest that cannot be
+rendered, puts that job in backoff while the others are placed; after a few failures in a row it
+is parked as `failed` (reason `DispatchError`, the error in its message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import msgspec
+
+from kjs.core import manifest as manifests
+from kjs.core import messages, metrics
+from kjs.core.components import Components
+from kjs.core.leader import PLACEMENT, ItemFailures
+from kjs.core.records import EventRecord, JobRecord
+from kjs.core.render import render_for_dispatch
+from kjs.core.states import JobState
+from kjs.core.webhooks import order_for
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Placement:
+    def __init__(self, components: Components) -> None:
+        self.c = components
+        self.failures = ItemFailures(PLACEMENT)
+
+    async def place_due(self) -> int:
+        """Place every due pending job that has a cluster with room; returns how many."""
+        store = self.c.store
+        at = now()
+        clusters = [
+            c
+            for c in await asyncio.to_thread(store.list_clusters)
+            if self.c.cluster_state(c, at) == "ready"
+        ]
+        if not clusters:
+            return 0  # nowhere to go: do not even load the jobs
+        in_flight = await self._in_flight(clusters)
+        if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
+            return 0
+        jobs = await asyncio.to_thread(store.due_jobs, at, BATCH)
+        placed = 0
+        for job in jobs:
+            if not self.failures.ready(job.id):
+                continue
+            try:
+                cluster_id = self.c.plugins.select_cluster(job, clusters) or self.c.balancer.choose(
+                    job, clusters, in_flight
+                )
+                if cluster_id is None:
+                    continue  # every eligible cluster is full: it waits, pending
+                manifest = render_for_dispatch(job, self.c.plugins)
+            except Exception as e:  # this job's fault (a plugin, its spec): not the others'
+                if self.failures.failed(job.id, e, f"job {job.id}"):
+                    await self._park(job, e)
+                continue
+            self.failures.succeeded(job.id)
+            if await self._dispatch(job, cluster_id, manifest):
+                metrics.DISPATCHES.labels(cluster=cluster_id).inc()
+                in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
+                placed += 1
+        return placed
+
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest delayed job is due (None: none is waiting)."""
+        at = await asyncio.to_thread(self.c.store.next_run_at)
+        return None if at is None else (at - now()).total_seconds()
+
+    async def _in_flight(self, clusters: list[Any]) -> dict[str, int]:
+        """Per cluster, the work its heartbeat does not show yet: dispatches not acknowledged,
+        and jobs created or running since its last heartbeat (it reports once a few seconds;
+        without this, a cluster would look free between a job's start and its next report)."""
+        store = self.c.store
+        counts = {
+            state: await asyncio.to_thread(store.count_jobs_by_cluster, state)
+            for state in (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
+        }
+        in_flight = {}
+        for c in clusters:
+            active = counts[JobState.CREATED].get(c.id, 0) + counts[JobState.RUNNING].get(c.id, 0)
+            unreported = max(0, active - (c.running + c.pending))
+            in_flight[c.id] = counts[JobState.DISPATCHED].get(c.id, 0) + unreported
+        return in_flight
+
+    async def _dispatch(self, job: JobRecord, cluster_id: str, manifest: dict[str, Any]) -> bool:
+        at = now()
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if current.state != JobState.PENDING or current.attempt != job.attempt:
+                return None  # changed meanwhile (cancelled, edited, or placed by another leader)
+            return msgspec.structs.replace(
+                current,
+                state=JobState.DISPATCHED,
+                cluster_id=cluster_id,
+                dispatched_at=at,
+                updated_at=at,
+            )
+
+        body = messages.encode(
+            messages.Dispatch(
+                job_id=job.id,
+                attempt=job.attempt,
+                manifest=manifest,
+                log_collect=job.spec.log_collect,
+                replaces=self._previous_name(job),
+            )
+        )
+        result = await asyncio.to_thread(
+            self.c.store.update_job,
+            job.id,
+            change,
+            lambda j: [(messages.dispatch_topic(cluster_id), body)],
+            lambda j: EventRecord(
+                job_id=j.id, attempt=j.attempt, state=j.state, at=at, cluster_id=cluster_id
+            ),
+        )
+        if result is not None:
+            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+        return result is not None
+
+    async def _park(self, job: JobRecord, error: Exception) -> None:
+        """A job that cannot be placed however often it is tried: failed, saying why."""
+        at = now()
+        text = f"kjs could not dispatch it: {error.__class__.__name__}: {error}"[:1000]
+
+        def change(current: JobRecord) -> JobRecord | None:
+            if current.state != JobState.PENDING or current.attempt != job.attempt:
+                return None
+            return msgspec.structs.replace(
+                current,
+                state=JobState.FAILED,
+                updated_at=at,
+                finished_at=at,
+                reason="DispatchError",
+                message=text,
+            )
+
+        result = await asyncio.to_thread(
+            self.c.store.update_job,
+            job.id,
+            change,
+            order_for,
+            lambda j: EventRecord(
+                job_id=j.id,
+                attempt=j.attempt,
+                state=j.state,
+                at=at,
+                reason=j.reason,
+                message=j.message,
+            ),
+        )
+        if result is not None:
+            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+
+    @staticmethod
+    def _previous_name(job: JobRecord) -> str | None:
+        if job.attempt <= 1:
+            return None
+        return manifests.k8s_name(job.spec.name, job.id, job.attempt - 1)
