@@ -66,11 +66,13 @@ def kjs_up_app(
     *,
     agent: dict[str, Any] | None = None,
     agent_settings: Settings | None = None,
+    more_clusters: dict[str, str] | None = None,
     **overrides: Any,
 ) -> Litestar:
     """What `kjs up` runs: a server (SQLite, in-memory queue, `election = single`) with one
     cluster's agent inside, sharing its queue. `agent` adds `[agent]` settings to both;
-    `agent_settings` gives the agent settings of its own (e.g. a Lease election)."""
+    `agent_settings` gives the agent settings of its own (e.g. a Lease election);
+    `more_clusters` (id -> kubeconfig) adds an agent for each of more clusters."""
     settings = load(
         environ={},
         overrides={
@@ -81,16 +83,17 @@ def kjs_up_app(
         },
     )
 
-    def companion(components: Any) -> Any:
-        return running_agent(
+    def companion(cluster: str, config: str) -> Any:
+        return lambda components: running_agent(
             agent_settings or settings,
-            cluster_id,
-            kubeconfig=kubeconfig,
+            cluster,
+            kubeconfig=config,
             queue=components.queue,
             plugins=components.plugins,
         )
 
-    return create_app(settings, companions=[companion])
+    clusters = {cluster_id: kubeconfig, **(more_clusters or {})}
+    return create_app(settings, companions=[companion(*c) for c in clusters.items()])
 
 
 @contextmanager

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from kjs.core import leader, messages, metrics
+from kjs.core import fencing, leader, messages, metrics
+from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
@@ -68,7 +69,11 @@ class StatusConsumer:
                 message=((event.message + "; ") if event.message else "")
                 + "log incomplete: not every chunk arrived in time",
             )
-        if not await self._known_job(event):
+        job = await self._known_job(event)
+        if job is None:
+            return True
+        if event.attempt < job.attempt:
+            await self._fence_stale(event, state, job)
             return True
         moved = False  # a state change gets an event; news within a state does not
 
@@ -100,16 +105,39 @@ class StatusConsumer:
                 self.on_change(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return True
 
-    async def _known_job(self, event: messages.StatusEvent) -> bool:
-        """Make sense of an event for an id that is not a job: a native cron job's CronJob
-        object, or a run its CronJob started (recorded now, under the id the agent gave it)."""
+    async def _fence_stale(
+        self, event: messages.StatusEvent, state: JobState, job: JobRecord
+    ) -> None:
+        """News of an attempt older than the job's current one: if that attempt is still alive
+        on its cluster (it was silent when fenced), answer with its cancel."""
+        if state in (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING):
+            name = event.k8s_name or manifests.k8s_name(job.spec.name, job.id, event.attempt)
+            namespace = event.namespace or job.spec.namespace
+            topic, body = fencing.cancel_message(
+                job.id, event.attempt, event.cluster_id, namespace, name
+            )
+            await self.c.queue.publish(topic, body)
+            log.warning(
+                "job %s: attempt %s still %s on %s (current attempt %s): told to cancel it",
+                job.id,
+                event.attempt,
+                state,
+                event.cluster_id,
+                job.attempt,
+            )
+
+    async def _known_job(self, event: messages.StatusEvent) -> JobRecord | None:
+        """The job the event is about, if it is one. Makes sense of an event for an id that is
+        not a job: a native cron job's CronJob object (None), or a run its CronJob started
+        (recorded now, under the id the agent gave it)."""
         store = self.c.store
-        if await asyncio.to_thread(store.get_job, event.job_id) is not None:
-            return True
+        job = await asyncio.to_thread(store.get_job, event.job_id)
+        if job is not None:
+            return job
         cron = await asyncio.to_thread(store.get_cron, event.cron_id or event.job_id)
         if cron is None:
             log.warning("status for unknown job %s ignored", event.job_id)
-            return False
+            return None
         if event.job_id == cron.id:  # the CronJob object itself
             if event.state != "pending":
                 await asyncio.to_thread(store.outbox_ack, cron.id)
@@ -124,7 +152,7 @@ class StatusConsumer:
                 return None
 
             await asyncio.to_thread(store.update_cron, cron.id, change)
-            return False
+            return None
         from kjs.core.crons import job_spec_of
 
         run = JobRecord(
@@ -138,7 +166,7 @@ class StatusConsumer:
             cron_id=cron.id,
             attempt=event.attempt,
         )
-        await asyncio.to_thread(store.create_job, run)
+        stored = await asyncio.to_thread(store.create_job, run)
         await asyncio.to_thread(
             store.update_cron,
             cron.id,
@@ -146,7 +174,7 @@ class StatusConsumer:
                 c, last_run_at=max(c.last_run_at or event.at, event.at)
             ),
         )
-        return True
+        return stored
 
     async def _logs_complete(self, event: messages.StatusEvent) -> bool:
         """Every chunk the final event names is stored, in full."""

@@ -92,6 +92,7 @@ class Dispatcher:
     async def _place(self) -> float | None:
         if await self.placement.place_due():
             self.tasks.wake(RELAY)
+            return 0.0  # there may be more than one pass places: look again at once
         return await self.placement.next_due_in()
 
     async def _relay(self) -> float | None:

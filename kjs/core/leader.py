@@ -22,7 +22,7 @@ from kjs.core.protocols import Election
 log = logging.getLogger(__name__)
 COALESCE_S = 0.02  # a burst of wake-ups becomes one pass
 FIRST_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 30.0
+MAX_BACKOFF_S = 10.0
 
 # The tasks' names (the `task` label of kjs_leader_task_errors_total, and what `wake` takes).
 PLACEMENT = "placement"
@@ -99,7 +99,9 @@ class LeaderTasks:
                     e,
                     exc_info=failures == 1,
                 )
-                delay = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1))
+                # Backoff, which wake-ups do not cut short: a failing store is not hammered.
+                await asyncio.sleep(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1)))
+                continue
             delay = task.every_s if delay is None else max(0.0, min(delay, task.every_s))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(task.woken.wait(), delay)

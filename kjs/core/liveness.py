@@ -16,8 +16,8 @@ import logging
 
 import msgspec
 
+from kjs.core import fencing
 from kjs.core import manifest as manifests
-from kjs.core import messages
 from kjs.core.components import Components
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.states import JobState
@@ -77,16 +77,7 @@ class LivenessSweeper:
                 )
 
             def fence(after: JobRecord, old: JobRecord = job) -> list[tuple[str, bytes]]:
-                body = messages.encode(
-                    messages.Control(
-                        action="cancel",
-                        job_id=old.id,
-                        attempt=old.attempt,
-                        namespace=old.spec.namespace,
-                        k8s_name=old.k8s_name,
-                    )
-                )
-                return [(messages.control_topic(cluster_id), body)]
+                return fencing.cancel_attempt(old)
 
             result = await asyncio.to_thread(
                 self.c.store.update_job,

@@ -63,6 +63,30 @@ class Control(Struct, kw_only=True, tag="control"):
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+class JobRef(Struct, kw_only=True):
+    """A job as the server knows it: the attempt its cluster should still have."""
+
+    job_id: str
+    attempt: int
+    namespace: str
+    k8s_name: str
+    state: str
+
+
+class Reconcile(Struct, kw_only=True, tag="reconcile"):
+    """Server -> agent: these jobs are active on your cluster as far as the server knows.
+
+    The agent reports each again from its cache; one whose Kubernetes Job is gone from the
+    cluster (deleted by its TTL or a user while no agent watched) is reported `failed`, reason
+    `JobDeleted` (or `cancelled`, if it was being cancelled): without this a job whose Job
+    vanished unseen would stay `running`, or `lost`, for ever. Sent every `[dispatch]
+    reconcile_s`, and at once when the cluster has `lost` jobs."""
+
+    v: int = SCHEMA_VERSION
+    cluster_id: str
+    jobs: list[JobRef] = field(default_factory=list)
+
+
 class StatusEvent(Struct, kw_only=True, tag="status"):
     """Agent -> server: what an attempt's object looks like now (level-triggered)."""
 
@@ -78,6 +102,7 @@ class StatusEvent(Struct, kw_only=True, tag="status"):
     exit_codes: dict[str, dict[str, int]] = field(default_factory=dict)
     cron_id: str | None = None
     k8s_name: str | None = None
+    namespace: str | None = None  # the object's (an older attempt's may differ from the job's)
     # For a final state: the last log chunk's sequence number per "pod/container".
     last_log_seq: dict[str, int] = field(default_factory=dict)
     # For a final state: the bytes of log sent per "pod/container" (all chunks together).
@@ -125,7 +150,7 @@ class Wake(Struct, kw_only=True, tag="wake"):
     by: str = ""
 
 
-Message = Dispatch | Control | StatusEvent | LogChunk | Heartbeat | Wake
+Message = Dispatch | Control | Reconcile | StatusEvent | LogChunk | Heartbeat | Wake
 _decoder = msgspec.json.Decoder(Message)
 
 

@@ -5,6 +5,11 @@ transaction (the outbox), so nothing is lost between "saved" and "sent".
 One job's fault stays with that job: a plugin that raises on it, or a manifest that cannot be
 rendered, puts that job in backoff while the others are placed; after a few failures in a row it
 is parked as `failed` (reason `DispatchError`, the error in its message).
+
+Jobs that can be placed are never held back by jobs that cannot: each job's route (`cluster`,
+`cluster_selector`) is stored as its *placement key*, and a pass asks the store for the keys of
+the due jobs first, then loads the jobs of a key only when one of the clusters that key allows has
+room. A thousand jobs waiting for a full cluster cost one row of that summary, not a load.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
 from kjs.core.components import Components
 from kjs.core.leader import PLACEMENT, ItemFailures
-from kjs.core.records import EventRecord, JobRecord
+from kjs.core.plugins import Plugins
+from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
+from kjs.core.routing import Route, has_room, route_of
 from kjs.core.states import JobState
 from kjs.core.webhooks import order_for
 
@@ -33,13 +40,23 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def routes_anywhere(plugins: Plugins) -> bool:
+    """Whether a `select_cluster` plugin is installed: it may send any job anywhere, so no
+    route can be judged full from its key alone."""
+    return plugins.implements("select_cluster")
+
+
 class Placement:
     def __init__(self, components: Components) -> None:
         self.c = components
         self.failures = ItemFailures(PLACEMENT)
 
     async def place_due(self) -> int:
-        """Place every due pending job that has a cluster with room; returns how many."""
+        """Place every due pending job that has a cluster with room; returns how many.
+
+        Route by route (placement key), the route with the oldest due job first: a route none
+        of whose clusters has room is skipped without loading its jobs; the others' jobs are
+        loaded oldest first, BATCH at a time. Jobs without a key are tried one by one."""
         store = self.c.store
         at = now()
         clusters = [
@@ -52,7 +69,27 @@ class Placement:
         in_flight = await self._in_flight(clusters)
         if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
             return 0
-        jobs = await asyncio.to_thread(store.due_jobs, at, BATCH)
+        # A key is loaded only when its jobs can go somewhere, so loads follow placements (and
+        # `in_flight` grows with each, so keys after a cluster filled up are skipped too).
+        judge_by_key = not routes_anywhere(self.c.plugins)
+        placed = 0
+        for key, _count in await asyncio.to_thread(store.due_placement_keys, at):
+            route = route_of(key) if judge_by_key else None
+            if route is not None and not has_room(route, clusters, in_flight):
+                continue  # every cluster this route allows is full: its jobs wait, unread
+            jobs = await asyncio.to_thread(store.due_jobs, at, BATCH, placement_key=key)
+            placed += await self._place(jobs, clusters, in_flight, route)
+        return placed
+
+    async def _place(
+        self,
+        jobs: list[JobRecord],
+        clusters: list[ClusterRecord],
+        in_flight: dict[str, int],
+        route: Route | None,
+    ) -> int:
+        """Place these jobs (of one placement key) in order; `route`: their common route, when
+        it alone decides where they may go (then the first job that finds no room ends it)."""
         placed = 0
         for job in jobs:
             if not self.failures.ready(job.id):
@@ -62,6 +99,8 @@ class Placement:
                     job, clusters, in_flight
                 )
                 if cluster_id is None:
+                    if route is not None:
+                        break  # the route's clusters are full now: so they are for the rest
                     continue  # every eligible cluster is full: it waits, pending
                 manifest = render_for_dispatch(job, self.c.plugins)
             except Exception as e:  # this job's fault (a plugin, its spec): not the others'
@@ -77,7 +116,7 @@ class Placement:
 
     async def next_due_in(self) -> float | None:
         """Seconds until the earliest delayed job is due (None: none is waiting)."""
-        at = await asyncio.to_thread(self.c.store.next_run_at)
+        at = await asyncio.to_thread(self.c.store.next_run_at, now())
         return None if at is None else (at - now()).total_seconds()
 
     async def _in_flight(self, clusters: list[Any]) -> dict[str, int]:

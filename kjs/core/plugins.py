@@ -83,6 +83,11 @@ class Plugins:
         self._pm.check_pending()  # a misspelled hook name fails here, not silently
         self._backends = {kind: self._collect(kind) for kind in KINDS}
 
+    def implements(self, hook: str) -> bool:
+        """Whether any plugin implements `hook` (e.g. whether a decision hook can have an
+        opinion at all, so that work it could change is not skipped)."""
+        return bool(getattr(self._pm.hook, hook).get_hookimpls())
+
     def _register(self, plugin: object, name: str, distribution: str) -> None:
         if name in self._disabled:
             log.info("plugin %s disabled by KJS_DISABLE_PLUGINS", name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -93,6 +94,15 @@ class OutboxItem(Protocol):
     def attempts(self) -> int: ...
 
 
+class AllKeys(enum.Enum):
+    """`Store.due_jobs` without a placement key: the due jobs of every key."""
+
+    ALL = "all"
+
+
+ALL_KEYS = AllKeys.ALL
+
+
 class Store(Protocol):
     """Durable state. Methods are synchronous (run in a thread pool); each is one transaction."""
 
@@ -124,8 +134,17 @@ class Store(Protocol):
 
     def job_events(self, job_id: str) -> list[EventRecord]: ...
 
-    def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
-        """Pending jobs whose run_at has come (or have none), oldest first."""
+    def due_jobs(
+        self, now: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS
+    ) -> list[JobRecord]:
+        """Pending jobs whose run_at has come (or have none), oldest first; with a
+        `placement_key`, only those of that key (None: the jobs that have no key)."""
+        ...
+
+    def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:
+        """Each distinct placement key of the due jobs (as `due_jobs` means them), None for
+        the jobs that have none, with how many due jobs it has; the key with the oldest job
+        first. The key is `kjs.core.placement.placement_key_of(job.spec)`, kept with the job."""
         ...
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...
@@ -133,8 +152,8 @@ class Store(Protocol):
         self, job_id: str, attempt: int
     ) -> dict[tuple[str, str], tuple[int, int]]: ...
 
-    def next_run_at(self) -> dt.datetime | None:
-        """The earliest run_at of a pending delayed job (for the dispatcher's timer)."""
+    def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
+        """The earliest run_at of a pending delayed job (after `after`: for placement's timer)."""
         ...
 
     # outbox

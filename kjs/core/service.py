@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import leader, messages, metrics
+from kjs.core import fencing, leader, metrics
 from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.dispatcher import Dispatcher
@@ -150,12 +150,20 @@ class JobService:
     async def _update(
         self, job_id: str, change: Any, outbox: Any = lambda j: (), reason: str | None = None
     ) -> JobRecord:
+        """Change a job in one transaction; a change that starts a new attempt also fences the
+        previous one (its cluster is told to delete it, wherever the new one goes)."""
         at = now()
+        seen: list[JobRecord] = []
+
+        def tracked(current: JobRecord) -> JobRecord | None:
+            seen.append(current)
+            return change(current)  # type: ignore[no-any-return]
+
         result = await asyncio.to_thread(
             self.c.store.update_job,
             job_id,
-            change,
-            outbox,
+            tracked,
+            lambda j: [*fencing.fence_previous(seen[-1], j), *outbox(j)],
             lambda j: EventRecord(
                 job_id=j.id,
                 attempt=j.attempt,
@@ -198,18 +206,9 @@ class JobService:
         def control(current: JobRecord) -> list[tuple[str, bytes]]:
             if current.state == JobState.CANCELLED:  # never left the server: final at once
                 return order_for(current)
-            if current.state != JobState.CANCELLING or current.cluster_id is None:
+            if current.state != JobState.CANCELLING:
                 return []
-            body = messages.encode(
-                messages.Control(
-                    action="cancel",
-                    job_id=current.id,
-                    attempt=current.attempt,
-                    namespace=current.spec.namespace,
-                    k8s_name=current.k8s_name,
-                )
-            )
-            return [(messages.control_topic(current.cluster_id), body)]
+            return fencing.cancel_attempt(current)
 
         return await self._update(job_id, change, control, reason="CancelRequested")
 

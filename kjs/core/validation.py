@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
 
 from kjs.core import cron
@@ -270,9 +271,24 @@ def _check_tolerations(c: _Checker, spec: JobSpec) -> None:
 
 
 def _check_callback(c: _Checker, url: str, *, allow_private: bool) -> None:
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        c.add("callback_url", "must not contain spaces or control characters")
+        return
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        c.add("callback_url", "must be an absolute http:// or https:// URL")
+        c.add("callback_url", "must be an absolute http:// or https:// URL with a host")
+        return
+    try:
+        valid_port = parsed.port != 0
+    except ValueError:  # not a number, or out of range
+        valid_port = False
+    if not valid_port:
+        c.add("callback_url", "the port must be a number from 1 to 65535")
+        return
+    try:  # what the notifier will call must parse there too
+        httpx.URL(url)
+    except httpx.InvalidURL as e:
+        c.add("callback_url", f"is not a valid URL: {e}")
         return
     try:
         address = ipaddress.ip_address(parsed.hostname)

@@ -86,6 +86,13 @@ def compat_body(job: JobRecord) -> dict[str, Any]:
     }
 
 
+def error_text(error: BaseException) -> str:
+    """`Type: message` of an error, of the errors inside it for a group (what a user can read)."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(error_text(inner) for inner in error.exceptions)
+    return f"{error.__class__.__name__}: {error}"
+
+
 def backoff_s(attempts: int, cap_s: float) -> float:
     """Exponential, capped, with full jitter: retries of many receivers do not line up."""
     return random.uniform(0, min(cap_s, FIRST_RETRY_S * 2 ** max(attempts - 1, 0)))
@@ -160,13 +167,8 @@ class WebhookDeliverer:
             return result
         except Exception as e:
             metrics.LEADER_TASK_ERRORS.labels(task="webhooks").inc()
+            error = f"not attempted: {error_text(e)}"
             log.warning(
-                "webhook %s of job %s to %s could not be attempted: %s: %s",
-                order.event_id,
-                order.job_id,
-                order.url,
-                e.__class__.__name__,
-                e,
+                "webhook %s of job %s to %s: %s", order.event_id, order.job_id, order.url, error
             )
-            error = f"not attempted: {e.__class__.__name__}: {e}"
             return DeliveryResult(delivered=False, error=error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import threading
@@ -12,17 +13,22 @@ from pathlib import Path
 import msgspec
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from kjs.core.models import CronSpec, JobSpec
 from kjs.core.protocols import NameTaken
 from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.routing import placement_key_of
 from kjs.core.sqlstore import tables
+from kjs.core.sqlstore.migrate import SCRIPTS
 from kjs.core.sqlstore.store import SqlStore
 from kjs.core.states import JobState
 from kjs.plugins.store_mysql import engine_for as mysql_engine
 from kjs.plugins.store_sqlite import engine_for as sqlite_engine
+from tests.deployment import fresh_database
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -212,6 +218,113 @@ def test_due_jobs_and_the_next_run_at(store: SqlStore) -> None:
     assert [j.id for j in store.due_jobs(NOW, 10)] == [now_job.id]
     assert [j.id for j in store.due_jobs(NOW + dt.timedelta(hours=1), 10)] == [now_job.id, later.id]
     assert store.next_run_at() == NOW + dt.timedelta(hours=1)
+
+
+def routed(n: int, cluster: str | list[str] | None = None, **changes: object) -> JobRecord:
+    """make_job(n), routed: `cluster`, and `selector` for its cluster_selector."""
+    job = make_job(n, **{k: v for k, v in changes.items() if k != "selector"})
+    selector = changes.get("selector", {})
+    spec = msgspec.structs.replace(job.spec, cluster=cluster, cluster_selector=selector)
+    return msgspec.structs.replace(job, spec=spec)
+
+
+def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: SqlStore) -> None:
+    store.create_job(routed(0, "c1", state=JobState.RUNNING))  # not pending: not due
+    a = store.create_job(routed(1, "c1"))
+    zone = store.create_job(routed(2, selector={"zone": "a"}))
+    anywhere = store.create_job(routed(3))
+    b = store.create_job(routed(4, "c1"))
+    both = store.create_job(routed(5, ["c2", "c1"], selector={"zone": "a", "gpu": "yes"}))
+    later = store.create_job(routed(6, "c1", run_at=NOW + dt.timedelta(hours=1)))
+    long = store.create_job(routed(7, selector={f"k{i}": "v" * 60 for i in range(10)}))
+    c1 = placement_key_of(a.spec)
+    # One canonical string per route (the selector's keys sorted), "" for any cluster, and
+    # no key (None) when the route is longer than the column.
+    assert placement_key_of(both.spec) == '{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
+    assert c1 == '{"c":"c1"}' and placement_key_of(anywhere.spec) == ""
+    assert placement_key_of(long.spec) is None
+    assert store.due_placement_keys(NOW) == [
+        (c1, 2),
+        ('{"s":{"zone":"a"}}', 1),
+        ("", 1),
+        (placement_key_of(both.spec), 1),
+        (None, 1),
+    ]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key=c1)] == [a.id, b.id]
+    assert [j.id for j in store.due_jobs(NOW, 1, placement_key=c1)] == [a.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="")] == [anywhere.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key=None)] == [long.id]
+    assert store.due_jobs(NOW, 10, placement_key='{"c":"nowhere"}') == []
+    # Without a key: every due job, as before.
+    assert [j.id for j in store.due_jobs(NOW, 10)] == [
+        j.id for j in (a, zone, anywhere, b, both, long)
+    ]
+    hour = NOW + dt.timedelta(hours=1)
+    assert store.due_placement_keys(hour)[0] == (c1, 3)
+    assert [j.id for j in store.due_jobs(hour, 10, placement_key=c1)] == [a.id, b.id, later.id]
+
+
+def test_an_edit_or_a_state_change_keeps_the_placement_key_right(store: SqlStore) -> None:
+    a = store.create_job(routed(1, "c1"))
+    b = store.create_job(routed(2, "c1"))
+    store.update_job(  # rerouted
+        b.id,
+        lambda j: msgspec.structs.replace(j, spec=msgspec.structs.replace(j.spec, cluster="c2")),
+    )
+    assert store.due_placement_keys(NOW) == [('{"c":"c1"}', 1), ('{"c":"c2"}', 1)]
+    store.update_job(a.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
+    assert store.due_placement_keys(NOW) == [('{"c":"c2"}', 1)]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c2"}')] == [b.id]
+    assert store.due_jobs(NOW, 10, placement_key='{"c":"c1"}') == []
+
+
+@contextlib.contextmanager
+def empty_store(like: SqlStore, request: pytest.FixtureRequest, path: Path) -> Iterator[SqlStore]:
+    """A store on a new, empty database of the same kind as `like`, not migrated."""
+    with contextlib.ExitStack() as stack:
+        if like.engine.dialect.name == "sqlite":
+            store = SqlStore(sqlite_engine(str(path / "empty.db")), describe="sqlite")
+        else:
+            url = stack.enter_context(
+                fresh_database(request.getfixturevalue("mysql_env")["admin_url"])
+            )
+            store = SqlStore(mysql_engine(url), describe="mysql")
+        stack.callback(store.close)
+        yield store
+
+
+def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
+    request: pytest.FixtureRequest, migrated: SqlStore, tmp_path: Path
+) -> None:
+    jobs = [
+        routed(1, "c1"),
+        routed(2, ["c2", "c1"], selector={"zone": "a"}),
+        routed(3),
+        routed(4, "c1", state=JobState.SUCCEEDED),
+    ]
+    with empty_store(migrated, request, tmp_path) as store:
+        # The revision before placement keys, with jobs in it.
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPTS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0003")
+            for job in jobs:
+                row = store._job_row(job)
+                del row["placement_key"]  # the columns of revision 0003 only
+                conn.execute(tables.jobs.insert(), row)
+        store.migrate()
+        with store.engine.connect() as conn:
+            keys = dict(
+                conn.execute(sa.select(tables.jobs.c.id, tables.jobs.c.placement_key)).all()
+            )
+        assert keys == {
+            jobs[0].id: '{"c":"c1"}',
+            jobs[1].id: '{"c":["c2","c1"],"s":{"zone":"a"}}',
+            jobs[2].id: "",
+            jobs[3].id: None,  # finished: it gets one from update_job if it is ever rerun
+        }
+        assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c1"}')] == [jobs[0].id]
 
 
 def test_clusters_keep_their_cordon_across_heartbeats(store: SqlStore) -> None:

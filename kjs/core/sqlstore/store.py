@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,12 +16,14 @@ import sqlalchemy as sa
 
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import NameTaken
+from kjs.core.protocols import ALL_KEYS, AllKeys, NameTaken
 from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.routing import placement_key_of
 from kjs.core.sqlstore import tables as t
 from kjs.core.states import JobState
 
 _json = msgspec.json.Encoder()
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
@@ -51,6 +54,7 @@ class SqlStore:
     def __init__(self, engine: sa.Engine, *, describe: str) -> None:
         self.engine = engine
         self.describe = describe  # "SQLite at …" / "MySQL at host:port", for error messages
+        self._unreadable: set[str] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class SqlStore:
             "message": job.message,
             "cron_id": job.cron_id,
             "idempotency_key": job.idempotency_key,
+            "placement_key": placement_key_of(job.spec),
         }
 
     @staticmethod
@@ -326,24 +331,57 @@ class SqlStore:
             ).all()
         return {(pod, container): (int(n), int(size or 0)) for pod, container, n, size in rows}
 
-    def due_jobs(self, now: dt.datetime, limit: int) -> list[JobRecord]:
+    @staticmethod
+    def _due(query: sa.Select[Any], now: dt.datetime) -> sa.Select[Any]:
         j = t.jobs.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.jobs)
-                .where(j.state == JobState.PENDING.value)
-                .where(sa.or_(j.run_at.is_(None), j.run_at <= now))
-                .order_by(j.created_at)
-                .limit(limit)
-            ).all()
-        return [self._job(r) for r in rows]
+        return query.where(j.state == JobState.PENDING.value).where(
+            sa.or_(j.run_at.is_(None), j.run_at <= now)
+        )
 
-    def next_run_at(self) -> dt.datetime | None:
+    def due_jobs(
+        self, now: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS
+    ) -> list[JobRecord]:
         j = t.jobs.c
+        query = self._due(sa.select(t.jobs), now)
+        if placement_key is None:
+            query = query.where(j.placement_key.is_(None))
+        elif not isinstance(placement_key, AllKeys):
+            query = query.where(j.placement_key == placement_key)
         with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(sa.func.min(j.run_at)).where(j.state == JobState.PENDING.value)
-            ).scalar()
+            rows = conn.execute(query.order_by(j.created_at).limit(limit)).all()
+        return list(self._readable_jobs(rows))
+
+    def _readable_jobs(self, rows: Sequence[sa.Row[Any]]) -> Iterator[JobRecord]:
+        """The rows as jobs, less those that cannot be read (a row written by hand or by a bug):
+        each is logged once, and never keeps the others from being placed."""
+        for row in rows:
+            try:
+                yield self._job(row)
+            except (msgspec.DecodeError, ValueError, TypeError, KeyError) as e:
+                if row.id not in self._unreadable:
+                    self._unreadable.add(row.id)
+                    log.error("job %s cannot be read from the store, left alone: %s", row.id, e)
+
+    def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:
+        """Each placement key of the due jobs with how many, the one with the oldest job first
+        (read from the (state, placement_key, created_at, run_at) index alone)."""
+        j = t.jobs.c
+        query = (
+            self._due(sa.select(j.placement_key, sa.func.count()), now)
+            .group_by(j.placement_key)
+            .order_by(sa.func.min(j.created_at), j.placement_key)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [(key, int(count)) for key, count in rows]
+
+    def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
+        j = t.jobs.c
+        query = sa.select(sa.func.min(j.run_at)).where(j.state == JobState.PENDING.value)
+        if after is not None:  # due already (and maybe waiting for room): not a timer's business
+            query = query.where(j.run_at > after)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
         return (
             None
             if value is None

@@ -75,6 +75,10 @@ jobs = sa.Table(
     sa.Column("message", sa.Text),
     sa.Column("cron_id", sa.String(36)),
     sa.Column("idempotency_key", sa.String(255), unique=True),
+    # The job's route (`cluster`, `cluster_selector`) as one canonical string (see
+    # kjs.core.placement.placement_key): placement skips the jobs of a route whose clusters are
+    # all full without reading them. NULL: a route too long for it, tried job by job.
+    sa.Column("placement_key", sa.String(512)),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "state", "created_at", "id"),
@@ -82,6 +86,9 @@ jobs = sa.Table(
     sa.Index(None, "name", "created_at", "id"),
     sa.Index(None, "cron_id", "created_at", "id"),
     sa.Index(None, "state", "run_at"),  # due pending jobs
+    # Due pending jobs per placement key, oldest first; run_at last so that counting the due
+    # jobs of each key reads this index alone.
+    sa.Index(None, "state", "placement_key", "created_at", "run_at"),
 )
 
 job_labels = sa.Table(

@@ -21,7 +21,7 @@ import httpx
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.config import WebhookSettings
 from kjs.core.hookspecs import hookimpl
-from kjs.core.webhooks import DeliveryResult
+from kjs.core.webhooks import DeliveryResult, error_text
 
 MAX_RESPONSE_BYTES = 64 * 1024
 
@@ -86,8 +86,8 @@ class HttpNotifier:
                     status_code=response.status_code,
                     error=None if ok else f"HTTP {response.status_code}",
                 )
-        except httpx.HTTPError as e:
-            return result(delivered=False, error=f"{e.__class__.__name__}: {e}")
+        except Exception as e:  # httpx may raise more than HTTPError (an ExceptionGroup, …)
+            return result(delivered=False, error=error_text(e))
 
     async def close(self) -> None:
         if self._client is not None:
