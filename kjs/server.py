@@ -22,6 +22,7 @@ from kjs.core.crons import CronService
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.liveness import LivenessSweeper
 from kjs.core.plugins import Plugins
+from kjs.core.reconcile import Reconciler
 from kjs.core.service import JobService
 from kjs.core.validation import MAX_BODY_BYTES
 from kjs.core.webhooks import WebhookDeliverer
@@ -52,6 +53,7 @@ def create_app(
         (leader.CRON_TICKS, crons.fire_due_task, None),
         (leader.NATIVE_CRONS, crons.dispatch_native_task, None),
         (leader.LIVENESS, LivenessSweeper(c).run, None),
+        (leader.RECONCILE, Reconciler(c).run, None),
         (leader.RETENTION, retention.Retention(c).run, retention.EVERY_S),
     ):
         dispatcher.add_task(name, work, every_s)

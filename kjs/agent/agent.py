@@ -11,7 +11,10 @@ import contextlib
 import datetime as dt
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
+
+import msgspec
 
 from kjs.agent import kube
 from kjs.agent.logs import LogCollector
@@ -24,6 +27,9 @@ from kjs.core.protocols import Delivery, Election, Queue
 log = logging.getLogger(__name__)
 PERMANENT = {400, 401, 403, 404, 409, 422}  # retrying cannot fix these
 FINAL = ("succeeded", "failed", "cancelled")
+# How many finished jobs (and departed Job uids) the agent remembers: enough to span the
+# server's reconcile interval many times over, bounded whatever the cluster's churn.
+MEMORY = 10_000
 
 
 def now() -> dt.datetime:
@@ -54,7 +60,16 @@ class Agent:
         self.jobs: dict[str, dict[str, Any]] = {}  # Kubernetes Job uid -> Job
         self.pods: dict[str, dict[str, Any]] = {}  # pod uid -> pod
         self.sent: dict[tuple[str, int], tuple[Any, ...]] = {}
+        # Attempts the agent deleted itself (a cancel, a replaced attempt; for a CronJob: its
+        # runs, which go with it): their Job vanishing is no news.
         self.cancelled: set[tuple[str, int]] = set()
+        # Attempts whose Job this agent saw finished -> whether it sent that final state: a Job
+        # of these that vanishes (its TTL) was not "deleted before it finished".
+        self.finished: OrderedDict[tuple[str, int], bool] = OrderedDict()
+        # Jobs that left the cluster, not yet reported: uid -> (its last version, its pods).
+        self._gone: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._departed: OrderedDict[str, None] = OrderedDict()  # uids of Jobs that left
+        self.synced = False  # the first list of Jobs of this leadership is in the cache
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._changed: set[str] = set()
@@ -92,6 +107,8 @@ class Agent:
             self.jobs.clear()
             self.pods.clear()
             self.sent.clear()
+            self._gone.clear()
+            self.synced = False
             self._leader_tasks = [
                 asyncio.create_task(self._watch("jobs"), name="watch jobs"),
                 asyncio.create_task(self._watch("pods"), name="watch pods"),
@@ -99,6 +116,7 @@ class Agent:
                 asyncio.create_task(self._heartbeat(), name="heartbeat"),
             ]
             await self.election.wait_lost()
+            self.synced = False
             metrics.AGENT_LEADER.labels(cluster=self.cluster_id).set(0)
             for task in self._leader_tasks:
                 task.cancel()
@@ -109,11 +127,18 @@ class Agent:
     async def on_message(self, delivery: Delivery) -> bool:
         if not self.election.is_leader:
             return False  # back to the queue, for the leader
-        message = messages.decode(delivery.body)
+        try:
+            message = messages.decode(delivery.body)
+        except (msgspec.DecodeError, messages.UnsupportedVersion) as e:
+            # A newer server's message (or garbage): retrying cannot make this agent read it.
+            log.error("dropping a message this agent cannot read: %s", e)
+            return True
         if isinstance(message, messages.Dispatch):
             return await self._dispatch(message)
         if isinstance(message, messages.Control):
             return await self._control(message)
+        if isinstance(message, messages.Reconcile):
+            return await self._reconcile(message)
         return True
 
     async def _publish_status(
@@ -149,6 +174,7 @@ class Agent:
             return True
         try:
             if d.replaces:
+                self.cancelled.add((d.job_id, d.attempt - 1))  # the attempt it replaces
                 await self._delete(namespace, d.replaces, cronjob=cronjob)
             if self.settings.agent.create_namespaces:
                 await self._ensure_namespace(namespace)
@@ -207,6 +233,7 @@ class Agent:
         cronjob = c.kind == "cronjob"
         try:
             if c.action == "cancel":
+                # For a CronJob, (cron id, attempt) also names its runs: they go with it.
                 self.cancelled.add((c.job_id, c.attempt))
                 await self._delete(c.namespace, c.k8s_name, cronjob=cronjob)
                 # For a CronJob this confirms its deletion (a delete may wait for it).
@@ -224,6 +251,79 @@ class Agent:
                 return True
             return False
         return True
+
+    async def _reconcile(self, r: messages.Reconcile) -> bool:
+        """The server lists the jobs it believes active here: report each again, and those
+        whose Job is gone (deleted while no agent watched) as finished."""
+        if not self.synced:
+            return False  # the cache cannot answer yet: back to the queue
+        cached: dict[tuple[str, int], str] = {}
+        for job_uid, job in self.jobs.items():
+            ident = identity(job)
+            if ident is not None:
+                cached[ident[:2]] = job_uid
+        leaving = {ident[:2] for job, _ in self._gone.values() if (ident := identity(job))}
+        try:
+            for ref in r.jobs:
+                key = (ref.job_id, ref.attempt)
+                if key in leaving:
+                    continue  # the report loop is deciding about it
+                uid = cached.get(key) or await self._look_up(ref, key)
+                if uid is not None:
+                    self.sent.pop(key, None)  # report it again (a `lost` job is back)
+                    self._changed.add(uid)
+        except Exception as e:
+            status, reason, text = kube.api_error(e)
+            metrics.AGENT_API_ERRORS.labels(cluster=self.cluster_id, status=str(status)).inc()
+            log.warning("reconcile will be retried: %s %s", reason, text)
+            return False
+        finally:
+            self._wake.set()
+        return True
+
+    async def _look_up(self, ref: messages.JobRef, key: tuple[str, int]) -> str | None:
+        """A job the cache does not have: its Job's uid if it exists (now cached), else None,
+        once what became of it is reported."""
+        job = await self._read_job(ref.namespace, ref.k8s_name)
+        ident = identity(job) if job is not None else None
+        if job is not None and ident is not None and ident[:2] == key:
+            uid: str = job["metadata"]["uid"]
+            if uid not in self._departed:  # a version read just before it was deleted
+                self.jobs.setdefault(uid, job)  # the watch has it (or will) as fresh or fresher
+            return uid
+        if ref.state == "cancelling" or key in self.cancelled:
+            await self._publish_status(
+                ref.job_id, ref.attempt, "cancelled", reason="Cancelled", k8s_name=ref.k8s_name
+            )
+        elif key not in self.finished:
+            await self._publish_status(
+                ref.job_id,
+                ref.attempt,
+                "failed",
+                reason="JobDeleted",
+                message=(
+                    f"the Kubernetes Job {ref.namespace}/{ref.k8s_name} is not on cluster "
+                    f"{self.cluster_id}: deleted outside kjs (its TTL or a user) while no agent "
+                    "watched; it was not seen finishing"
+                ),
+                k8s_name=ref.k8s_name,
+            )
+            log.warning("Job %s/%s is gone: deleted outside kjs", ref.namespace, ref.k8s_name)
+        return None
+
+    async def _read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job as a plain dict, or None if there is none of that name."""
+        response = await self.batch.read_namespaced_job_without_preload_content(name, namespace)
+        try:
+            if response.status == 404:
+                return None
+            body = await response.read()
+            if response.status >= 400:
+                raise kube.RefusedError(f"{response.status} {response.reason}: {body[:200]!r}")
+            job: dict[str, Any] = json.loads(body)
+            return job
+        finally:
+            response.release()
 
     # -- cluster -> server -----------------------------------------------------------------------
 
@@ -244,10 +344,11 @@ class Agent:
                     )
                     fresh.update({o["metadata"]["uid"]: o for o in items})
                 for uid in set(cache) - set(fresh):
-                    self._note(kind, cache.pop(uid))
+                    self._left(kind, cache.pop(uid))
                 for obj in fresh.values():
-                    cache[obj["metadata"]["uid"]] = obj
-                    self._note(kind, obj)
+                    self._keep(kind, cache, obj)
+                if kind == "jobs":
+                    self.synced = True
                 await asyncio.gather(
                     *(self._follow(kind, ns, rv, cache) for ns, rv in versions.items())
                 )
@@ -284,12 +385,42 @@ class Agent:
                 version = obj["metadata"]["resourceVersion"]
                 if event["type"] == "BOOKMARK":
                     continue
-                uid = obj["metadata"]["uid"]
                 if event["type"] == "DELETED":
-                    cache.pop(uid, None)
+                    cache.pop(obj["metadata"]["uid"], None)
+                    self._left(kind, obj)  # its last version: fresher than the cached one
                 else:
-                    cache[uid] = obj
-                self._note(kind, obj)
+                    self._keep(kind, cache, obj)
+
+    def _keep(self, kind: str, cache: dict[str, dict[str, Any]], obj: dict[str, Any]) -> None:
+        """An object listed, added or modified: cache it."""
+        cache[obj["metadata"]["uid"]] = obj
+        if kind == "jobs":
+            self._seen(obj)
+        self._note(kind, obj)
+
+    def _left(self, kind: str, obj: dict[str, Any]) -> None:
+        """An object deleted (a watch event, or missing from a new list)."""
+        if kind == "jobs":
+            uid = obj["metadata"]["uid"]
+            self._seen(obj)
+            # Its pods now, before the garbage collector deletes them too.
+            self._gone[uid] = (obj, self.pods_of(uid))
+            self._departed[uid] = None
+            while len(self._departed) > MEMORY:
+                self._departed.popitem(last=False)
+        self._note(kind, obj)
+
+    def _seen(self, job: dict[str, Any]) -> None:
+        """Remember a Job seen finished (at once: a reconcile may ask about it next)."""
+        seen = observe(job, [])  # final states come from the Job's conditions alone
+        if seen is not None and seen.state in FINAL:
+            self._finished((seen.job_id, seen.attempt), sent=False)
+
+    def _finished(self, key: tuple[str, int], *, sent: bool) -> None:
+        self.finished[key] = sent or self.finished.get(key, False)
+        self.finished.move_to_end(key)
+        while len(self.finished) > MEMORY:
+            self.finished.popitem(last=False)
 
     def _note(self, kind: str, obj: dict[str, Any]) -> None:
         """Remember which Kubernetes Job changed (a pod change is its Job's change)."""
@@ -331,15 +462,67 @@ class Agent:
             changed, self._changed = self._changed, set()
             for uid in changed:
                 job = self.jobs.get(uid)
-                if job is not None:
-                    try:
+                gone = self._gone.pop(uid, None) if job is None else None
+                try:
+                    if job is not None:
                         await self._report_job(job)
-                    except Exception as e:
-                        log.warning("reporting %s failed, will retry: %s", uid, e)
-                        self._changed.add(uid)
+                    elif gone is not None:
+                        await self._report_gone(*gone)
+                except Exception as e:
+                    log.warning("reporting %s failed, will retry: %s", uid, e)
+                    if gone is not None:
+                        self._gone.setdefault(uid, gone)
+                    self._changed.add(uid)
 
-    async def _report_job(self, job: dict[str, Any]) -> None:
-        pods = self.pods_of(job["metadata"]["uid"])
+    async def _report_gone(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+        """A Job left the cluster: news only if kjs did not delete it and it had not finished."""
+        seen = observe(job, pods)
+        if seen is None:
+            return
+        key = (seen.job_id, seen.attempt)
+        if key in self.cancelled:
+            return  # deleted by this agent: its cancel was reported
+        if seen.cron_id is not None and (seen.cron_id, seen.attempt) in self.cancelled:
+            if seen.state not in FINAL:  # a run, deleted with the CronJob this agent deleted
+                await self._publish_status(
+                    seen.job_id,
+                    seen.attempt,
+                    "cancelled",
+                    reason="Cancelled",
+                    message="its CronJob was deleted",
+                    cron_id=seen.cron_id,
+                    k8s_name=seen.k8s_name,
+                )
+            return
+        if seen.state in FINAL:
+            if not self.finished.get(key):
+                await self._report_job(job, pods)  # the truth, unless it was sent already
+            return
+        if key in self.finished:
+            return
+        meta = job["metadata"]
+        last = (self.sent.get(key) or (seen.state,))[0]
+        await self._publish_status(
+            seen.job_id,
+            seen.attempt,
+            "failed",
+            reason="JobDeleted",
+            message=(
+                f"the Kubernetes Job {meta['namespace']}/{meta['name']} was deleted outside kjs "
+                f"before it was seen finishing (last seen: {last})"
+            ),
+            pod=seen.pod,
+            exit_codes=seen.exit_codes,
+            cron_id=seen.cron_id,
+            k8s_name=seen.k8s_name,
+        )
+        log.warning("Job %s/%s deleted outside kjs", meta["namespace"], meta["name"])
+
+    async def _report_job(
+        self, job: dict[str, Any], pods: list[dict[str, Any]] | None = None
+    ) -> None:
+        if pods is None:
+            pods = self.pods_of(job["metadata"]["uid"])
         seen = observe(job, pods)
         if seen is None or (seen.job_id, seen.attempt) in self.cancelled:
             return
@@ -363,8 +546,10 @@ class Agent:
         sizes: dict[str, int] = {}
         if seen.state in FINAL and self._collects(job, seen):
             last_seq, sizes = await self.logs.collect(seen, namespace, pods)
-        await self._send(seen, last_seq, sizes)
+        await self._send(seen, last_seq, sizes, namespace)
         self.sent[key] = fingerprint
+        if seen.state in FINAL:
+            self._finished(key, sent=True)
 
     @staticmethod
     def _policy(job: dict[str, Any]) -> str:
@@ -374,7 +559,13 @@ class Agent:
         policy = self._policy(job)
         return policy == "always" or (policy == "on_failure" and seen.state == "failed")
 
-    async def _send(self, seen: Observed, last_seq: dict[str, int], sizes: dict[str, int]) -> None:
+    async def _send(
+        self,
+        seen: Observed,
+        last_seq: dict[str, int],
+        sizes: dict[str, int],
+        namespace: str | None = None,
+    ) -> None:
         await self._publish_status(
             seen.job_id,
             seen.attempt,
@@ -385,6 +576,7 @@ class Agent:
             exit_codes=seen.exit_codes,
             cron_id=seen.cron_id,
             k8s_name=seen.k8s_name,
+            namespace=namespace,
             last_log_seq=last_seq,
             log_bytes=sizes,
         )

@@ -86,6 +86,9 @@ class DispatchSettings(Struct, forbid_unknown_fields=True):
     clock_skew_s: float = 5.0
     # The leader's safety sweep, for work nothing woke it up for.
     sweep_s: float = 2.0
+    # How often each ready cluster's agent is sent the list of its active jobs, to find those
+    # whose Kubernetes Job was deleted while no agent watched (they become failed, JobDeleted).
+    reconcile_s: float = 30.0
 
 
 class LogSettings(Struct, forbid_unknown_fields=True):
