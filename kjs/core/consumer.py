@@ -139,7 +139,9 @@ class StatusConsumer:
             log.warning("status for unknown job %s ignored", event.job_id)
             return None
         if event.job_id == cron.id:  # the CronJob object itself
-            if event.state != "pending":
+            if event.state != "pending" and event.attempt == cron.attempt:
+                # Only the current attempt's news acknowledges the open dispatch (the old
+                # attempt confirming its cancel must not drop the new attempt's dispatch).
                 await asyncio.to_thread(store.outbox_ack, cron.id)
 
             def change(c: CronRecord) -> CronRecord | None:

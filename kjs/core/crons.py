@@ -23,31 +23,20 @@ from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
 from kjs.core.models import CronSpec, JobSpec
+from kjs.core.protocols import ClusterView
 from kjs.core.records import CronRecord, JobRecord
+from kjs.core.render import cron_as_job, render_cronjob_for_dispatch
+from kjs.core.render import job_spec_of as job_spec_of  # re-exported: it lived here
 from kjs.core.service import Conflict, JobService, NotFound
 from kjs.core.validation import InvalidInput, check_cron
 
 log = logging.getLogger(__name__)
 CRON_WORK = (leader.CRON_TICKS, leader.NATIVE_CRONS, leader.RELAY)
-_CRON_ONLY = {
-    "schedule",
-    "time_zone",
-    "mode",
-    "suspend",
-    "concurrency_policy",
-    "start_at",
-    "starting_deadline_seconds",
-}
+ROUTING = ("cluster", "cluster_selector")  # what decides where a native cron job's CronJob goes
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def job_spec_of(spec: CronSpec) -> JobSpec:
-    """The job template of a cron job."""
-    fields = {k: v for k, v in msgspec.to_builtins(spec).items() if k not in _CRON_ONLY}
-    return msgspec.convert(fields, JobSpec)
 
 
 def next_fire(spec: CronSpec, after: dt.datetime) -> dt.datetime | None:
@@ -70,6 +59,10 @@ class CronService:
     def __init__(self, components: Components, jobs: JobService) -> None:
         self.c = components
         self.jobs = jobs
+        # One cron job's fault (a schedule that no longer parses, a plugin that raises on it)
+        # stays with it: backoff, then parked; the others go on.
+        self.tick_failures = leader.ItemFailures(leader.CRON_TICKS)
+        self.native_failures = leader.ItemFailures(leader.NATIVE_CRONS)
 
     async def _check(self, spec: CronSpec) -> None:
         errors = check_cron(
@@ -112,7 +105,10 @@ class CronService:
             lambda: self.c.store.list_crons(limit=limit, cursor=cursor, **filters)
         )
 
-    def _control(self, cron: CronRecord, action: Any) -> list[tuple[str, bytes]]:
+    @staticmethod
+    def _control(cron: CronRecord, action: Any) -> list[tuple[str, bytes]]:
+        """The control message for the CronJob of the cron job's current attempt, to its
+        cluster (none when it has none)."""
         if cron.spec.mode != "native" or cron.cluster_id is None:
             return []
         body = messages.encode(
@@ -160,13 +156,22 @@ class CronService:
         return await self._update(cron_id, change, "cancel")
 
     async def update(self, cron_id: str, spec: CronSpec) -> CronRecord:
-        """Managed: edited in place. Native: its CronJob is replaced (attempt n+1)."""
+        """Managed: edited in place. Native: its CronJob is replaced (attempt n+1), on the same
+        cluster unless the route changed; the new attempt fences the old one."""
         await self._check(spec)
         current = await self.get(cron_id)
         if spec.mode != current.spec.mode:
             raise Conflict("mode cannot change: create a new cron job instead")
+        replaced: list[CronRecord] = []
+        if spec.mode == "native":
+            # Attempt n's dispatch, if its cluster has not acknowledged it yet, is not to be
+            # sent again (a copy already sent is fenced by the cancel below). Before the
+            # update, not after: afterwards the open dispatch would be attempt n+1's.
+            await asyncio.to_thread(self.c.store.outbox_ack, cron_id)
 
-        def change(cron: CronRecord) -> CronRecord:
+        def change(cron: CronRecord) -> CronRecord | None:
+            if cron.deleted:  # deleted meanwhile: its cancel is on its way already
+                return None
             at = now()
             if spec.mode == "managed":
                 return msgspec.structs.replace(
@@ -175,17 +180,30 @@ class CronService:
                     updated_at=at,
                     next_run_at=None if spec.suspend else next_fire(spec, at),
                 )
+            replaced[:] = [cron]
+            rerouted = any(getattr(spec, f) != getattr(cron.spec, f) for f in ROUTING)
             attempt = cron.attempt + 1
             return msgspec.structs.replace(
                 cron,
                 spec=spec,
                 attempt=attempt,
                 state="pending",
+                cluster_id=None if rerouted else cron.cluster_id,  # rerouted: placed anew
                 updated_at=at,
                 k8s_name=manifests.k8s_name(spec.name, cron.id, attempt, cron=True),
             )
 
-        return await self._update(cron_id, change)
+        def fence(cron: CronRecord) -> list[tuple[str, bytes]]:
+            # The old CronJob is deleted wherever attempt n+1 lands (its dispatch's `replaces`
+            # only reaches the same cluster, in the new namespace). Attempt n was sent only if
+            # it left `pending`; a pending one never reached its cluster: nothing to delete.
+            if not replaced or replaced[0].state == "pending":
+                return []
+            return self._control(replaced[0], "cancel")
+
+        result = await asyncio.to_thread(self.c.store.update_cron, cron_id, change, fence)
+        self.jobs.dispatcher.wake(*CRON_WORK)
+        return result[1] if result else await self.get(cron_id)
 
     async def trigger(self, cron_id: str) -> JobRecord:
         """Run it once now, as a run of this cron job."""
@@ -200,9 +218,12 @@ class CronService:
 
     async def fire_due_task(self) -> float | None:
         """The cron-ticks task: fire what is due; returns how soon the next tick is."""
-        await self.fire_due()
+        fired = await self.fire_due()
         at = await asyncio.to_thread(self.c.store.next_cron_at)
-        return None if at is None else (at - now()).total_seconds()
+        wait = None if at is None else (at - now()).total_seconds()
+        if not fired and wait is not None and wait <= 0:
+            return None  # what is due is in backoff: look again at the cadence, not at once
+        return wait
 
     async def dispatch_native_task(self) -> None:
         """The native-crons task."""
@@ -213,18 +234,39 @@ class CronService:
         fired = 0
         at = now()
         for cron in await asyncio.to_thread(self.c.store.due_crons, at, 100):
-            fired += await self._fire(cron, at)
+            if not self.tick_failures.ready(cron.id):
+                continue
+            try:  # this cron job's own fault (its schedule, its template): not the others'
+                tick, upcoming = self._tick(cron, at)
+                run_spec = job_spec_of(cron.spec)
+            except Exception as e:
+                self._failed(self.tick_failures, cron, e)
+                continue
+            self.tick_failures.succeeded(cron.id)
+            fired += await self._fire(cron, tick, upcoming, run_spec, at)
         if fired:
             self.jobs.dispatcher.wake()
         return fired
 
-    async def _fire(self, cron: CronRecord, at: dt.datetime) -> int:
+    @staticmethod
+    def _tick(cron: CronRecord, at: dt.datetime) -> tuple[dt.datetime, dt.datetime | None]:
+        """The tick to fire now (missed ticks collapse into the latest one), and the next."""
         spec, schedule = cron.spec, parse_schedule(cron.spec.schedule)
         assert cron.next_run_at is not None
         tick = cron.next_run_at
         while (following := schedule.next_after(tick, spec.time_zone)) and following <= at:
-            tick = following  # missed ticks collapse into the latest one
-        upcoming = schedule.next_after(tick, spec.time_zone)
+            tick = following
+        return tick, schedule.next_after(tick, spec.time_zone)
+
+    async def _fire(
+        self,
+        cron: CronRecord,
+        tick: dt.datetime,
+        upcoming: dt.datetime | None,
+        run_spec: JobSpec,
+        at: dt.datetime,
+    ) -> int:
+        spec = cron.spec
         late = (at - tick).total_seconds()
         _, _, active = await self.counts(cron.id)
         run: JobRecord | None = None
@@ -235,10 +277,21 @@ class CronService:
         else:
             if spec.concurrency_policy == "Replace" and active:
                 await self._cancel_active_runs(cron.id)
-            job_spec = job_spec_of(spec)
-            run = self.jobs.new_record(job_spec, cron_id=cron.id)
+            run = self.jobs.new_record(run_spec, cron_id=cron.id)
         ok = await asyncio.to_thread(self.c.store.fire_cron, cron.id, tick, upcoming, run)
         return 1 if ok and run is not None else 0
+
+    @staticmethod
+    def _failed(failures: leader.ItemFailures, cron: CronRecord, error: Exception) -> None:
+        """Record one cron job's failure; once parked it is left as it is (no user data is
+        touched), and a later pass starts a new window of tries."""
+        if failures.failed(cron.id, error, f"cron job {cron.id} ({cron.spec.name})"):
+            log.error(
+                "leader task %s: cron job %s parked after %d failures; left unchanged",
+                failures.task,
+                cron.id,
+                failures.park_after,
+            )
 
     async def _cancel_active_runs(self, cron_id: str) -> None:
         runs, _ = await asyncio.to_thread(
@@ -249,7 +302,9 @@ class CronService:
                 await self.jobs.cancel(run.id)
 
     async def dispatch_pending_native(self) -> int:
-        """Send native cron jobs' CronJob objects to a cluster (placed like a job)."""
+        """Send native cron jobs' CronJob objects to a cluster (placed like a job). Attempt
+        n+1 stays on attempt n's cluster while that cluster is ready and still eligible for its
+        spec; otherwise it is placed anew."""
         store, sent = self.c.store, 0
         pending = await asyncio.to_thread(store.pending_crons, 100)
         if not pending:
@@ -260,35 +315,43 @@ class CronService:
             for c in await asyncio.to_thread(store.list_clusters)
             if self.c.cluster_state(c, at) == "ready"
         ]
+        ready = {c.id: c for c in clusters}
         for cron in pending:
             if cron.spec.start_at and cron.spec.start_at > at:
                 continue
-            view = JobRecord(
-                id=cron.id,
-                spec=job_spec_of(cron.spec),
-                k8s_name=cron.k8s_name,
-                created_at=cron.created_at,
-                updated_at=cron.updated_at,
-            )
-            cluster_id = (
-                cron.cluster_id
-                if cron.attempt > 1 and cron.cluster_id
-                else (
-                    self.c.plugins.select_cluster(view, clusters)
-                    or self.c.balancer.choose(view, clusters, {})
-                )
-            )
-            if cluster_id is None:
+            if not self.native_failures.ready(cron.id):
                 continue
-            sent += await self._dispatch_native(cron, cluster_id, view)
+            try:  # this cron job's own fault (a plugin, its spec): not the others'
+                view = cron_as_job(cron)
+                cluster_id = (
+                    cron.cluster_id
+                    if cron.cluster_id and eligible(cron.spec, ready.get(cron.cluster_id))
+                    else (
+                        self.c.plugins.select_cluster(view, clusters)
+                        or self.c.balancer.choose(view, clusters, {})
+                    )
+                )
+                if cluster_id is None:
+                    continue  # nowhere to go yet: it waits, pending
+                placed = msgspec.structs.replace(cron, cluster_id=cluster_id)
+                manifest = render_cronjob_for_dispatch(placed, self.c.plugins)
+            except Exception as e:
+                self._failed(self.native_failures, cron, e)
+                continue
+            self.native_failures.succeeded(cron.id)
+            sent += await self._dispatch_native(cron, cluster_id, manifest)
+        if sent:
+            self.jobs.dispatcher.wake(leader.RELAY)
         return sent
 
-    async def _dispatch_native(self, cron: CronRecord, cluster_id: str, view: JobRecord) -> int:
-        manifest = manifests.render_cronjob(cron.spec, cron_id=cron.id, attempt=cron.attempt)
-        self.c.plugins.prepare_manifest(view, manifest)  # `view`: the cron job, as a job
+    async def _dispatch_native(
+        self, cron: CronRecord, cluster_id: str, manifest: dict[str, Any]
+    ) -> int:
+        # On the same cluster, the old CronJob goes first; wherever it is, the cancel written
+        # with the new attempt (`update`) deletes it.
         replaces = (
             manifests.k8s_name(cron.spec.name, cron.id, cron.attempt - 1, cron=True)
-            if cron.attempt > 1
+            if cron.attempt > 1 and cron.cluster_id == cluster_id
             else None
         )
         body = messages.encode(
@@ -316,3 +379,12 @@ class CronService:
             lambda current: [(messages.dispatch_topic(cluster_id), body)],
         )
         return 1 if result else 0
+
+
+def eligible(spec: CronSpec, cluster: ClusterView | None) -> bool:
+    """Whether a cluster may hold this cron job's CronJob: its route lists the cluster (or
+    there is none) and its selector matches the cluster's labels."""
+    routes = [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
+    if cluster is None or (routes and cluster.id not in routes):
+        return False
+    return all(cluster.labels.get(k) == v for k, v in spec.cluster_selector.items())
