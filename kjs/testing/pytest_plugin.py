@@ -157,6 +157,16 @@ class Cluster:
 
         return client.RbacAuthorizationV1Api(self.api)
 
+    def job_gone(self, namespace: str, name: str) -> bool:
+        """Whether the Job `namespace/name` is not (or no longer) on this cluster."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.batch.read_namespaced_job(name, namespace)
+        except ApiException as e:
+            return bool(e.status == 404)
+        return False
+
     def service_account_kubeconfig(self, namespace: str, service_account: str) -> Path:
         """A kubeconfig for `namespace/service_account` (TokenRequest), as `kjs-testenv token`."""
         from kjs.testing import kube

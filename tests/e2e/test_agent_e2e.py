@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
@@ -92,14 +91,11 @@ def test_hello_runs_reports_every_state_once_and_keeps_its_log_after_the_pod_is_
     assert states == [s for s in ORDER if s in states]  # a subsequence, in order
     cluster = k8s_clusters[0]
 
-    def gone() -> bool:
-        try:
-            cluster.batch.read_namespaced_job(job["k8s_name"], k8s_namespace)
-        except ApiException as e:
-            return e.status == 404
-        return False
-
-    wait_until(gone, timeout=60, what="the TTL controller to delete the Job")
+    wait_until(
+        lambda: cluster.job_gone(k8s_namespace, job["k8s_name"]),
+        timeout=60,
+        what="the TTL controller to delete the Job",
+    )
     assert not cluster.core.list_namespaced_pod(k8s_namespace).items
     logs = kjs_up.get(f"/api/v1/jobs/{job['id']}/logs").text
     assert logs.endswith("/hello <==\nhello\n")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
@@ -18,14 +17,6 @@ from tests.deployment import Deployment
 from tests.e2e.test_distributed import clusters, deploy, job, wait_clusters  # noqa: F401
 
 pytestmark = [pytest.mark.k8s, pytest.mark.nsq, pytest.mark.mysql]
-
-
-def job_gone(cluster: Cluster, namespace: str, name: str) -> bool:
-    try:
-        cluster.batch.read_namespaced_job(name, namespace)
-    except ApiException as e:
-        return e.status == 404
-    return False
 
 
 def process_gone(pid: int) -> bool:
@@ -93,11 +84,11 @@ def test_a_running_job_routed_elsewhere_leaves_nothing_on_its_first_cluster(
     if stopped:
         # Nobody on the first cluster heard the fence: attempt 1 still runs there, until its
         # agent is back and learns of it (the waiting cancel, or its own report answered).
-        assert not job_gone(first, k8s_namespace, submitted["k8s_name"])
+        assert not first.job_gone(k8s_namespace, submitted["k8s_name"])
         assert not process_gone(pid)
         d.start_agent(first.id, 4)
     wait_until(
-        lambda: job_gone(first, k8s_namespace, submitted["k8s_name"]),
+        lambda: first.job_gone(k8s_namespace, submitted["k8s_name"]),
         timeout=60,
         what="attempt 1's Job to be deleted from the first cluster",
     )

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from litestar.testing import TestClient
 
 from kjs.core import messages
@@ -78,14 +77,6 @@ def running(client: TestClient[Any], job_id: str, attempt: int = 1) -> dict[str,
     return job
 
 
-def gone(cluster: Cluster, namespace: str, name: str) -> bool:
-    try:
-        cluster.batch.read_namespaced_job(name, namespace)
-    except ApiException as e:
-        return e.status == 404
-    return False
-
-
 def delete_as_admin(cluster: Cluster, namespace: str, name: str) -> None:
     cluster.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
 
@@ -122,7 +113,7 @@ def test_the_agents_own_deletes_are_not_job_deleted(
     second = running(kjs_up, rerun["id"], attempt=2)
     for name in (cancelled["k8s_name"], rerun["k8s_name"]):
         wait_until(
-            lambda n=name: gone(cluster, k8s_namespace, n),
+            lambda n=name: cluster.job_gone(k8s_namespace, n),
             timeout=15,
             what=f"the agent to delete {name}",
         )
@@ -137,7 +128,7 @@ def test_the_agents_own_deletes_are_not_job_deleted(
         events = kjs_up.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
         assert all(e["reason"] != "JobDeleted" for e in events)
     assert kjs_up.get(f"/api/v1/jobs/{rerun['id']}").json()["state"] == "running"
-    assert not gone(cluster, k8s_namespace, second["k8s_name"])
+    assert not cluster.job_gone(k8s_namespace, second["k8s_name"])
 
 
 def test_a_job_deleted_while_no_agent_watched_is_found_by_the_reconcile(
@@ -149,7 +140,7 @@ def test_a_job_deleted_while_no_agent_watched_is_found_by_the_reconcile(
     # kjs is down (server and agent): nobody sees the delete.
     delete_as_admin(cluster, k8s_namespace, job["k8s_name"])
     wait_until(
-        lambda: gone(cluster, k8s_namespace, job["k8s_name"]),
+        lambda: cluster.job_gone(k8s_namespace, job["k8s_name"]),
         timeout=15,
         what="the Job to be deleted",
     )
