@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from kjs.core.config import ConfigError, Settings, load
+from kjs.core.config import ConfigError, ConfigExit, Settings, load
 
 _CONFIG = click.option(
     "--config",
@@ -41,7 +41,7 @@ def _one_line_errors() -> Iterator[None]:
 
     try:
         yield
-    except (ConfigError, BackendError) as e:
+    except (ConfigError, ConfigExit, BackendError) as e:
         click.echo(f"kjs: configuration: {e}", err=True)
         sys.exit(2)
 
@@ -155,10 +155,15 @@ def up(
     import asyncio
 
     from kjs.agent.run import PreflightError, check_cluster, running_agent
+    from kjs.api.auth import check_open_mode
+    from kjs.api.policy import check_compat_open
     from kjs.server import serve
 
     _logging()
     settings = _settings(config_file, defaults={"election": "single"}, **flags)
+    with _one_line_errors():  # a usage error before asking the cluster anything
+        check_open_mode(settings)
+        check_compat_open(settings)
     try:  # before anything starts: one line if the cluster cannot be used
         version = asyncio.run(check_cluster(kubeconfig, context, list(settings.agent.namespaces)))
     except PreflightError as e:

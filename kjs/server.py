@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from litestar import Litestar
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from kjs.api import clusters, cronjobs, health, jobs
 from kjs.api.errors import HANDLERS
@@ -29,9 +33,95 @@ from kjs.core.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 SHUTDOWN_STEP_S = 10.0
+# Once the server is stopping, how long a streaming response (a log follower) may go on before
+# it is ended: time for a handler that watches `app.state.stopping` to end it itself.
+STREAM_STOP_GRACE_S = 1.0
 
 
 Companion = Callable[[components_.Components], contextlib.AbstractAsyncContextManager[Any]]
+
+
+class _Exchange:
+    """One request as RequestGuard sees it: the body's deadline, the response's progress."""
+
+    def __init__(self, guard: RequestGuard, receive: Receive, send: Send) -> None:
+        self.guard = guard
+        self._receive = receive
+        self._send = send
+        self.body_deadline = asyncio.get_running_loop().time() + guard.body_timeout_s
+        self.body_done = False
+        self.response_started = False
+        self.response_done = False
+        self.cut = False
+
+    async def receive(self) -> ReceiveMessage:
+        if self.body_done:
+            # Only a handler waiting for the client to leave gets here (a streaming response).
+            return await self._unless_stopping()
+        try:
+            async with asyncio.timeout_at(self.body_deadline):
+                message = await self._receive()
+        except TimeoutError:
+            if self.response_started:  # too late for a 408: as if the client had left
+                return {"type": "http.disconnect"}
+            raise HTTPException(
+                status_code=408,
+                detail=(
+                    f"the request body did not arrive within {self.guard.body_timeout_s:g} s "
+                    "([http] body_timeout_s)"
+                ),
+                headers={"Connection": "close"},
+            ) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_done = True
+        return message
+
+    async def _unless_stopping(self) -> ReceiveMessage:
+        received = asyncio.ensure_future(self._receive())
+        stopping = asyncio.ensure_future(self.guard.stopping.wait())
+        try:
+            await asyncio.wait({received, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not received.done():
+                await asyncio.wait({received}, timeout=STREAM_STOP_GRACE_S)
+        finally:
+            stopping.cancel()
+            if not received.done():
+                received.cancel()
+        if received.done() and not received.cancelled():
+            return received.result()
+        self.cut = True
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.response_done = True
+        await self._send(message)
+
+    async def finish(self) -> None:
+        """End a response the stop cut short, as a complete one (its chunked body terminated)."""
+        if self.cut and self.response_started and not self.response_done:
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class RequestGuard:
+    """ASGI middleware: a request's body must arrive within `body_timeout_s` of its headers
+    (else 408), and once `stopping` is set a response still streaming (a log follower) is ended
+    after STREAM_STOP_GRACE_S, its handler told the client left: nothing holds a shutdown."""
+
+    def __init__(self, app: ASGIApp, *, body_timeout_s: float, stopping: asyncio.Event) -> None:
+        self.app = app
+        self.body_timeout_s = body_timeout_s
+        self.stopping = stopping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange(self, receive, send)
+        await self.app(scope, exchange.receive, exchange.send)
+        await exchange.finish()
 
 
 def create_app(
@@ -95,6 +185,7 @@ def create_app(
                     log.error("closing the %s took over %g s; going on", name, SHUTDOWN_STEP_S)
             log.info("kjs server stopped")
 
+    stopping = asyncio.Event()  # set when the server begins to shut down
     prometheus = PrometheusConfig(
         app_name="kjs", prefix="kjs", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
@@ -108,7 +199,12 @@ def create_app(
             PrometheusController,
             *c.plugins.routes(),
         ],
-        middleware=[prometheus.middleware],
+        middleware=[
+            DefineMiddleware(
+                RequestGuard, body_timeout_s=settings.http.body_timeout_s, stopping=stopping
+            ),
+            prometheus.middleware,
+        ],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
@@ -116,6 +212,7 @@ def create_app(
         debug=False,
     )
     app.state.settings = settings
+    app.state.stopping = stopping
     app.state.components = c
     app.state.jobs = service
     app.state.crons = crons
@@ -129,13 +226,74 @@ def _graceful_server_class() -> Any:
 
     class GracefulServer(uvicorn.Server):
         """uvicorn re-raises SIGTERM after its graceful shutdown; a requested stop that went
-        well is a success, so this one exits 0 instead."""
+        well is a success, so this one exits 0 instead. Its shutdown first sets the app's
+        `stopping` event, which ends streaming responses (RequestGuard)."""
+
+        def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+            super().__init__(config)
+            self.stopping = stopping
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            self.stopping.set()
+            await super().shutdown(sockets=sockets)
+
     return GracefulServer
+
+
+def _header_timeout_protocol(header_timeout_s: float) -> type[Any]:
+    """uvicorn's h11 protocol, closing a connection (with a 408) whose request line and headers
+    are not complete within `header_timeout_s` of its opening, or of the first byte of a next
+    request on a kept-alive connection (uvicorn has no such timeout: a client could trickle
+    headers for ever). Idle kept-alive connections stay uvicorn's `timeout_keep_alive`."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._watch_headers(idle=False)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch_headers(idle=False)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._watch_headers(idle=not self.conn.trailing_data[0])
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+        def _watch_headers(self, *, idle: bool) -> None:
+            """Time the headers while h11 waits for them, unless the connection is idle."""
+            waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+            if not waiting or idle:
+                self._stop_header_timer()
+            elif self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
 
 
 def serve(settings: Settings, **kwargs: Any) -> None:
@@ -143,8 +301,10 @@ def serve(settings: Settings, **kwargs: Any) -> None:
     import uvicorn
 
     from kjs.api.auth import check_open_mode
+    from kjs.api.policy import check_compat_open
 
     check_open_mode(settings)
+    check_compat_open(settings)
     if not settings.auth.tokens:
         log.warning(
             "no API tokens configured: the API is open to anyone who can reach %s:%d",
@@ -159,5 +319,6 @@ def serve(settings: Settings, **kwargs: Any) -> None:
         log_level="info",
         timeout_graceful_shutdown=30,
         access_log=False,
+        http=_header_timeout_protocol(settings.http.header_timeout_s),
     )
-    _graceful_server_class()(config).run()
+    _graceful_server_class()(config, app.state.stopping).run()

@@ -1,4 +1,5 @@
-"""Bearer tokens (CONTRACT §6): stored as SHA-256 hashes, with scopes and namespace allow-lists.
+"""Who is calling (CONTRACT §6): bearer tokens, stored as SHA-256 hashes, with scopes and
+namespace allow-lists. What a caller may do is decided in one place, `kjs.api.policy`.
 
 With no token configured the server runs open (any Authorization header is ignored), which is
 allowed on a loopback address and elsewhere only with `--insecure`. Tokens are never logged.
@@ -13,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotAuthorizedException
 
 from kjs.core.config import Settings, Token
 
@@ -24,9 +24,14 @@ OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/schema")
 
 @dataclass(frozen=True)
 class Principal:
+    """A caller: a token's name, scopes and namespaces, or an anonymous principal."""
+
     name: str
     scopes: frozenset[str]
     namespaces: frozenset[str]  # empty: all
+    # Only jobs created through the compatibility routes (the `[auth] compat_open` client).
+    compat_only: bool = False
+    anonymous: bool = False
 
     def may(self, scope: str) -> bool:
         # admin implies submit implies read
@@ -36,8 +41,13 @@ class Principal:
     def may_use(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
 
+    @property
+    def label(self) -> str:
+        """How refusals name it."""
+        return f"the {self.name}" if self.anonymous else f"token {self.name!r}"
 
-OPEN = Principal("anonymous (open mode)", frozenset(SCOPES), frozenset())
+
+OPEN = Principal("anonymous (open mode)", frozenset(SCOPES), frozenset(), anonymous=True)
 
 
 def hash_token(token: str) -> str:
@@ -53,7 +63,9 @@ def check_open_mode(settings: Settings) -> None:
     except ValueError:
         loopback = settings.host == "localhost"
     if not loopback:
-        raise SystemExit(
+        from kjs.core.config import ConfigExit  # a usage error: exit code 2, one line
+
+        raise ConfigExit(
             f"refusing to listen on {settings.host} without API tokens ([auth] tokens): "
             "configure tokens, or pass --insecure to run open"
         )
@@ -80,26 +92,3 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], settings: Setti
     if token is None:
         raise NotAuthorizedException("invalid token", headers={"WWW-Authenticate": "Bearer"})
     return Principal(token.name, frozenset(token.scopes), frozenset(token.namespaces))
-
-
-def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    found: Principal = connection.scope["state"]["kjs_principal"]
-    return found
-
-
-def require(scope: str) -> Any:
-    """A Litestar guard: the caller's token must carry `scope` (or a stronger one)."""
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        who = authenticate(connection, connection.app.state.settings)
-        if not who.may(scope):
-            raise PermissionDeniedException(f"token {who.name!r} lacks the {scope!r} scope")
-        connection.scope.setdefault("state", {})["kjs_principal"] = who
-
-    return guard
-
-
-def require_namespace(connection: ASGIConnection[Any, Any, Any, Any], namespace: str) -> None:
-    who = principal(connection)
-    if not who.may_use(namespace):
-        raise PermissionDeniedException(f"token {who.name!r} may not use namespace {namespace!r}")

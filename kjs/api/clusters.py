@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 
-from kjs.api.auth import require
+from kjs.api.policy import EVERY_NAMESPACE, Action, access, guard
 from kjs.core.components import Components
 from kjs.core.records import ClusterRecord
 from kjs.core.service import NotFound
@@ -35,17 +35,19 @@ class ClustersController(Controller):
 
         return await asyncio.to_thread(components.store.count_jobs_by_cluster, JobState.DISPATCHED)
 
-    @get("/", guards=[require("read")], summary="All clusters")
+    @get("/", guards=[guard(Action.READ)], summary="All clusters")
     async def list_clusters(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        access(request).check(Action.READ, EVERY_NAMESPACE)
         c: Components = request.app.state.components
         clusters = await asyncio.to_thread(c.store.list_clusters)
         in_flight = await self._in_flight(c)
         return {"items": [cluster_json(c, x, in_flight.get(x.id, 0)) for x in clusters]}
 
-    @get("/{cluster_id:str}", guards=[require("read")], summary="One cluster")
+    @get("/{cluster_id:str}", guards=[guard(Action.READ)], summary="One cluster")
     async def get_cluster(
         self, request: Request[Any, Any, Any], cluster_id: FromPath[str]
     ) -> dict[str, Any]:
+        access(request).check(Action.READ, EVERY_NAMESPACE)
         c: Components = request.app.state.components
         cluster = await asyncio.to_thread(c.store.get_cluster, cluster_id)
         if cluster is None:
@@ -55,6 +57,8 @@ class ClustersController(Controller):
     async def _cordon(
         self, request: Request[Any, Any, Any], cluster_id: str, on: bool
     ) -> dict[str, Any]:
+        # Every namespace's work moves: not for a principal limited to namespaces.
+        access(request).check(Action.OPERATE, EVERY_NAMESPACE)
         c: Components = request.app.state.components
         cluster = await asyncio.to_thread(c.store.set_cordoned, cluster_id, on)
         if cluster is None:
@@ -64,7 +68,7 @@ class ClustersController(Controller):
 
     @post(
         "/{cluster_id:str}/cordon",
-        guards=[require("admin")],
+        guards=[guard(Action.OPERATE)],
         status_code=200,
         summary="Take no new work on this cluster",
     )
@@ -75,7 +79,7 @@ class ClustersController(Controller):
 
     @post(
         "/{cluster_id:str}/uncordon",
-        guards=[require("admin")],
+        guards=[guard(Action.OPERATE)],
         status_code=200,
         summary="Take new work again",
     )

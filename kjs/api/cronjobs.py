@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from kjs.api.auth import principal, require, require_namespace
+from kjs.api.policy import Action, access, guard
 from kjs.core.crons import CronService, cron_json
 from kjs.core.models import CronSpec
 from kjs.core.records import CronRecord, job_json
@@ -20,12 +20,6 @@ def _service(request: Request[Any, Any, Any]) -> CronService:
     return service
 
 
-async def _cron_for(request: Request[Any, Any, Any], cron_id: str) -> CronRecord:
-    cron = await _service(request).get(cron_id)
-    require_namespace(request, cron.spec.namespace)
-    return cron
-
-
 async def _json(request: Request[Any, Any, Any], cron: CronRecord) -> dict[str, Any]:
     return cron_json(cron, await _service(request).counts(cron.id))
 
@@ -34,13 +28,13 @@ class CronJobsController(Controller):
     path = "/api/v1/cronjobs"
     tags = ("cronjobs",)
 
-    @post("/", guards=[require("submit")], status_code=201, summary="Create a cron job")
+    @post("/", guards=[guard(Action.SUBMIT)], status_code=201, summary="Create a cron job")
     async def create(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         spec = decode(await request.body(), CronSpec)
-        require_namespace(request, spec.namespace)
+        access(request).check(Action.SUBMIT, spec.namespace)
         return await _json(request, await _service(request).create(spec))
 
-    @get("/", guards=[require("read")], summary="List cron jobs, newest first")
+    @get("/", guards=[guard(Action.READ)], summary="List cron jobs, newest first")
     async def list_crons(
         self,
         request: Request[Any, Any, Any],
@@ -48,29 +42,26 @@ class CronJobsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        who = principal(request)
         try:
             items, next_cursor = await _service(request).list_crons(
-                limit=limit,
-                cursor=cursor,
-                name=name,
-                namespaces=sorted(who.namespaces) if who.namespaces else None,
+                limit=limit, cursor=cursor, name=name, namespaces=access(request).namespaces()
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
         return {"items": [await _json(request, c) for c in items], "next_cursor": next_cursor}
 
-    @get("/{cron_id:str}", guards=[require("read")], summary="One cron job")
+    @get("/{cron_id:str}", guards=[guard(Action.READ)], summary="One cron job")
     async def get_cron(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> dict[str, Any]:
-        return await _json(request, await _cron_for(request, cron_id))
+        return await _json(request, await access(request).cron(cron_id, Action.READ))
 
-    @patch("/{cron_id:str}", guards=[require("submit")], summary="Edit a cron job")
+    @patch("/{cron_id:str}", guards=[guard(Action.SUBMIT)], summary="Edit a cron job")
     async def update(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> dict[str, Any]:
-        cron = await _cron_for(request, cron_id)
+        door = access(request)
+        cron = await door.cron(cron_id, Action.SUBMIT)
         try:
             changes = msgspec.json.decode(await request.body())
         except msgspec.DecodeError as e:
@@ -78,59 +69,59 @@ class CronJobsController(Controller):
         if not isinstance(changes, dict):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         spec = decode(msgspec.json.encode({**msgspec.to_builtins(cron.spec), **changes}), CronSpec)
-        require_namespace(request, spec.namespace)
+        door.move(cron.spec.namespace, spec.namespace)
         return await _json(request, await _service(request).update(cron_id, spec))
 
     @delete(
         "/{cron_id:str}",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=200,
         summary="Delete a cron job (its CronJob too)",
     )
     async def remove(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> Response[dict[str, Any]]:
-        await _cron_for(request, cron_id)
+        await access(request).cron(cron_id, Action.SUBMIT)
         cron = await _service(request).delete(cron_id)
         return Response(await _json(request, cron), status_code=200)
 
     @post(
         "/{cron_id:str}/suspend",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=200,
         summary="Stop starting runs",
     )
     async def suspend(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _cron_for(request, cron_id)
+        await access(request).cron(cron_id, Action.SUBMIT)
         return await _json(request, await _service(request).set_suspended(cron_id, True))
 
     @post(
         "/{cron_id:str}/resume",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=200,
         summary="Start runs again",
     )
     async def resume(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _cron_for(request, cron_id)
+        await access(request).cron(cron_id, Action.SUBMIT)
         return await _json(request, await _service(request).set_suspended(cron_id, False))
 
     @post(
         "/{cron_id:str}/trigger",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=201,
         summary="Run it once now",
     )
     async def trigger(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _cron_for(request, cron_id)
+        await access(request).cron(cron_id, Action.SUBMIT)
         return job_json(await _service(request).trigger(cron_id))
 
-    @get("/{cron_id:str}/runs", guards=[require("read")], summary="Its runs, newest first")
+    @get("/{cron_id:str}/runs", guards=[guard(Action.READ)], summary="Its runs, newest first")
     async def runs(
         self,
         request: Request[Any, Any, Any],
@@ -138,10 +129,12 @@ class CronJobsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        await _cron_for(request, cron_id)
+        door = access(request)
+        await door.cron(cron_id, Action.READ)
         try:
+            # Runs started before an edit moved the cron job stay in their namespace.
             items, next_cursor = await request.app.state.jobs.list_jobs(
-                limit=limit, cursor=cursor, cron_id=cron_id
+                limit=limit, cursor=cursor, cron_id=cron_id, namespaces=door.namespaces()
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e

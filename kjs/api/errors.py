@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.utils.scope.state import ScopeState
 
 from kjs.core.service import Conflict, NotFound
 from kjs.core.validation import FieldError, InvalidInput
@@ -16,6 +18,9 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 # Handler arguments whose Python name differs from the query parameter (`state` is reserved).
 _PARAMETERS = {"job_state": "state"}
+# A body nested deeper than this that made a decoder recurse too far is the client's fault.
+MAX_JSON_DEPTH = 256
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 _TITLES = {
     400: "Invalid input",
@@ -23,6 +28,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     503: "Service unavailable",
@@ -88,6 +94,44 @@ def queue_down(_: Request[Any, Any, Any], exc: ConnectionError) -> Response[dict
     return problem(503, f"queue unavailable: {exc}")
 
 
+def _nested_deeper_than(body: bytes, limit: int) -> bool:
+    depth = 0
+    for token in _JSON_NESTING.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _body_fault(body: bytes, exc: Exception) -> str | None:
+    """What is wrong with a body that made a decoder fail this way, or None if it is not the
+    body's fault (then it is ours: a 500)."""
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            body.decode()
+        except UnicodeDecodeError as e:
+            return f"invalid JSON: the body is not UTF-8 (byte 0x{body[e.start]:02x} at {e.start})"
+    elif isinstance(exc, RecursionError) and _nested_deeper_than(body, MAX_JSON_DEPTH):
+        return (
+            f"invalid JSON: the body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"
+        )
+    return None
+
+
+def unreadable_body(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A decoder that failed on bytes no JSON text may hold (CONTRACT §6: never a 500 for what
+    a client sent), whichever route read them."""
+    body = ScopeState.from_scope(request.scope).body  # as the handler read it
+    fault = _body_fault(body, exc) if isinstance(body, bytes) else None
+    if fault is None:
+        return unexpected(request, exc)
+    return problem(400, f"$: {fault}", [FieldError("$", fault)])
+
+
 def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "unexpected server error; it has been logged")
@@ -101,5 +145,7 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_error,
     sa.exc.DBAPIError: store_down,
     ConnectionError: queue_down,
+    UnicodeDecodeError: unreadable_body,
+    RecursionError: unreadable_body,
     Exception: unexpected,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -12,14 +13,15 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from kjs.api.auth import principal, require, require_namespace
+from kjs.api.policy import Action, access, guard
 from kjs.core.models import JobSpec
-from kjs.core.records import JobRecord, job_json
+from kjs.core.records import job_json
 from kjs.core.service import JobService
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, decode
 
 FOLLOW_POLL_S = 0.5
+MAX_ATTEMPT = 2**31 - 1  # the store's column
 
 
 def _service(request: Request[Any, Any, Any]) -> JobService:
@@ -27,10 +29,16 @@ def _service(request: Request[Any, Any, Any]) -> JobService:
     return service
 
 
-async def _job_for(request: Request[Any, Any, Any], job_id: FromPath[str]) -> JobRecord:
-    job = await _service(request).get(job_id)
-    require_namespace(request, job.spec.namespace)
-    return job
+def _utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
+    """A time filter: an instant, so it must carry its UTC offset (`Z`, `+02:00`)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput([FieldError(name, "needs a UTC offset, e.g. 2026-01-01T00:00:00Z")])
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as e:
+        raise InvalidInput([FieldError(name, "out of range")]) from e
 
 
 def _labels(values: list[str] | None) -> dict[str, str]:
@@ -49,7 +57,7 @@ class JobsController(Controller):
 
     @post(
         "/",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=201,
         summary="Submit a job (or render it, with dry_run=true)",
     )
@@ -60,14 +68,17 @@ class JobsController(Controller):
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[dict[str, Any]]:
         spec = decode(await request.body(), JobSpec)
-        require_namespace(request, spec.namespace)
+        door = access(request)
+        door.check(Action.SUBMIT, spec.namespace)
         service = _service(request)
         if dry_run:
             return Response({"manifest": await service.dry_run(spec)}, status_code=200)
-        job, created = await service.submit(spec, idempotency_key=idempotency_key)
+        job, created = await service.submit(
+            spec, idempotency_key=idempotency_key, principal=door.who.name
+        )
         return Response(job_json(job), status_code=201 if created else 200)
 
-    @get("/", guards=[require("read")], summary="List jobs, newest first")
+    @get("/", guards=[guard(Action.READ)], summary="List jobs, newest first")
     async def list_jobs(
         self,
         request: Request[Any, Any, Any],
@@ -81,8 +92,11 @@ class JobsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        who = principal(request)
         labels = _labels(label)
+        created_after, created_before = (
+            _utc("created_after", created_after),
+            _utc("created_before", created_before),
+        )
         try:
             items, next_cursor = await _service(request).list_jobs(
                 limit=limit,
@@ -94,27 +108,28 @@ class JobsController(Controller):
                 labels=labels,
                 created_after=created_after,
                 created_before=created_before,
-                namespaces=sorted(who.namespaces) if who.namespaces else None,
+                namespaces=access(request).namespaces(),
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
         return {"items": [job_json(j) for j in items], "next_cursor": next_cursor}
 
-    @get("/{job_id:str}", guards=[require("read")], summary="One job")
+    @get("/{job_id:str}", guards=[guard(Action.READ)], summary="One job")
     async def get_job(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        return job_json(await _job_for(request, job_id))
+        return job_json(await access(request).job(job_id, Action.READ))
 
     @patch(
         "/{job_id:str}",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         summary="Edit a job: in place while pending, else as a new attempt",
     )
     async def update(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        job = await _job_for(request, job_id)
+        door = access(request)
+        job = await door.job(job_id, Action.SUBMIT)
         body = await request.body()
         try:
             changes = msgspec.json.decode(body)
@@ -124,62 +139,62 @@ class JobsController(Controller):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         merged = {**msgspec.to_builtins(job.spec), **changes}
         spec = decode(msgspec.json.encode(merged), JobSpec)
-        require_namespace(request, spec.namespace)
+        door.move(job.spec.namespace, spec.namespace)
         return job_json(await _service(request).update(job_id, spec))
 
-    @delete("/{job_id:str}", guards=[require("submit")], status_code=202, summary="Cancel a job")
+    @delete("/{job_id:str}", guards=[guard(Action.SUBMIT)], status_code=202, summary="Cancel a job")
     async def cancel(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> Response[dict[str, Any]]:
-        await _job_for(request, job_id)
+        await access(request).job(job_id, Action.SUBMIT)
         job = await _service(request).cancel(job_id)
         return Response(job_json(job), status_code=200 if job.state.is_final else 202)
 
     @post(
         "/{job_id:str}/rerun",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=201,
         summary="Run a job again as attempt n+1",
     )
     async def rerun(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
-        await _job_for(request, job_id)
+        await access(request).job(job_id, Action.SUBMIT)
         return job_json(await _service(request).rerun(job_id))
 
     @get(
         "/{job_id:str}/callbacks",
-        guards=[require("read")],
+        guards=[guard(Action.READ)],
         summary="Webhook delivery attempts, oldest first",
     )
     async def callbacks(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _job_for(request, job_id)
+        await access(request).job(job_id, Action.READ)
         attempts = await _service(request).callbacks(job_id)
         return {"items": msgspec.to_builtins(attempts)}
 
     @post(
         "/{job_id:str}/callbacks/redeliver",
-        guards=[require("submit")],
+        guards=[guard(Action.SUBMIT)],
         status_code=202,
         summary="Deliver the final state's webhook again",
     )
     async def redeliver(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _job_for(request, job_id)
+        await access(request).job(job_id, Action.SUBMIT)
         return job_json(await _service(request).redeliver(job_id))
 
-    @get("/{job_id:str}/events", guards=[require("read")], summary="Status history")
+    @get("/{job_id:str}/events", guards=[guard(Action.READ)], summary="Status history")
     async def events(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
     ) -> dict[str, Any]:
-        await _job_for(request, job_id)
+        await access(request).job(job_id, Action.READ)
         events = await _service(request).events(job_id)
         return {"items": [msgspec.to_builtins(e) for e in events]}
 
     @get(
         "/{job_id:str}/logs",
-        guards=[require("read")],
+        guards=[guard(Action.READ)],
         media_type="text/plain",
         summary="Collected container logs; follow=true streams while the job runs",
     )
@@ -189,10 +204,10 @@ class JobsController(Controller):
         job_id: FromPath[str],
         pod: FromQuery[str | None] = None,
         container: FromQuery[str | None] = None,
-        attempt: FromQuery[int | None] = None,
+        attempt: Annotated[int | None, QueryParameter(ge=1, le=MAX_ATTEMPT)] = None,
         follow: FromQuery[bool] = False,
     ) -> Stream:
-        job = await _job_for(request, job_id)
+        job = await access(request).job(job_id, Action.READ)
         sink = request.app.state.components.log_sink
         service = _service(request)
         wanted = attempt or job.attempt
@@ -232,6 +247,11 @@ class JobsController(Controller):
                                 f"{cap} bytes]\n"
                             ).encode()
                     return
-                await asyncio.sleep(FOLLOW_POLL_S)
+                stopping: asyncio.Event = request.app.state.stopping
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), FOLLOW_POLL_S)
+                if stopping.is_set():  # SIGTERM: end the stream now, saying why
+                    yield b"[kjs: the server is stopping; follow again to read on]\n"
+                    return
 
         return Stream(chunks(), media_type="text/plain")

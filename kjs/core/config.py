@@ -7,15 +7,17 @@ the process with one line naming the key and the reason.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from msgspec import Struct, field
+from msgspec import Meta, Struct, field
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ _NOT_KEYS = {
     "KJS_TESTENV_CACHE",
     "KJS_TESTENV_DIR",
 }
+# What a token may be granted (`admin` ⊃ `submit` ⊃ `read`).
+TOKEN_SCOPES = ("read", "submit", "admin")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_Seconds = Annotated[float, Meta(gt=0)]
 
 
 class SqliteSettings(Struct, forbid_unknown_fields=True):
@@ -60,6 +66,7 @@ class WebhookSettings(Struct, forbid_unknown_fields=True):
 class Token(Struct, forbid_unknown_fields=True):
     name: str
     sha256: str
+    """The token's SHA-256 as 64 hex digits (`printf %s TOKEN | sha256sum`), never the token."""
     scopes: list[str] = field(default_factory=lambda: ["read"])
     namespaces: list[str] = field(default_factory=list)
     """Empty: every namespace."""
@@ -70,11 +77,23 @@ class CompatSettings(Struct, forbid_unknown_fields=True):
 
     # How long a delete waits for its cluster to confirm (the original's operate_max_timeout).
     delete_wait_s: float = 15.0
+    # With `[auth] compat_open`: the namespaces the anonymous compat client may use (required).
+    open_namespaces: list[str] = field(default_factory=list)
 
 
 class AuthSettings(Struct, forbid_unknown_fields=True):
     tokens: list[Token] = field(default_factory=list)
     compat_open: bool = False
+
+
+class HttpSettings(Struct, forbid_unknown_fields=True):
+    """Limits on what one client may hold of the server's connections."""
+
+    header_timeout_s: _Seconds = 10.0
+    """A request's line and headers must be complete within this long of the connection opening
+    (or of its first byte, on a kept-alive connection); else 408 and the connection is closed."""
+    body_timeout_s: _Seconds = 30.0
+    """A request's whole body must arrive within this long of its headers; else 408."""
 
 
 class DispatchSettings(Struct, forbid_unknown_fields=True):
@@ -131,6 +150,7 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
     logs: LogSettings = field(default_factory=LogSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     compat: CompatSettings = field(default_factory=CompatSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def data_path(self, relative: str) -> Path:
         """A path inside the data directory (created on demand)."""
@@ -146,11 +166,30 @@ class ConfigError(ValueError):
     """One line naming the key and the reason."""
 
 
+class ConfigExit(SystemExit):
+    """A setting that cannot work, found where it is used rather than while loading: the
+    process stops with exit code 2 (CONTRACT §1) and this one line (`str()`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _env_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        return text
+        pass
+    if text.lstrip().startswith(("[", "{")):
+        # JSON arrays and objects too: the chart passes `[auth] tokens` as a JSON list.
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
@@ -190,6 +229,25 @@ def _field_of(error: msgspec.ValidationError) -> str:
     return path or "config"
 
 
+def _check_tokens(tokens: list[Token]) -> None:
+    """A token that could never be used is a mistake to stop at, not to serve with."""
+    for i, token in enumerate(tokens):
+        key = f"auth.tokens[{i}]"
+        if not _SHA256_HEX.fullmatch(token.sha256):
+            # The value is not repeated: it may be the token itself, pasted by mistake.
+            raise ConfigError(
+                f"{key}.sha256: must be the token's SHA-256 as 64 hex digits "
+                f"(got {len(token.sha256)} characters; `printf %s TOKEN | sha256sum`)"
+            )
+        if not token.scopes:
+            raise ConfigError(f"{key}.scopes: empty ({', '.join(TOKEN_SCOPES)})")
+        for scope in token.scopes:
+            if scope not in TOKEN_SCOPES:
+                raise ConfigError(
+                    f"{key}.scopes: unknown scope {scope!r} ({', '.join(TOKEN_SCOPES)})"
+                )
+
+
 def load(
     config_file: str | Path | None = None,
     *,
@@ -207,7 +265,9 @@ def load(
     _merge(merged, _from_env(os.environ if environ is None else environ))
     _merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return msgspec.convert(merged, Settings)
+        settings = msgspec.convert(merged, Settings)
     except msgspec.ValidationError as e:
         message = str(e).split(" - at `", 1)[0]
         raise ConfigError(f"{_field_of(e)}: {message}") from e
+    _check_tokens(settings.auth.tokens)
+    return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kjs.core.models import JobSpec
@@ -103,6 +104,16 @@ class AllKeys(enum.Enum):
 ALL_KEYS = AllKeys.ALL
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An idempotency key as the store keeps it (SHA-256 hex digests, 64 characters each)."""
+
+    scope: str
+    """Of (principal, namespace, key): unique among jobs."""
+    request: str
+    """Of the canonical request the key came with: a replay must match it."""
+
+
 class Store(Protocol):
     """Durable state. Methods are synchronous (run in a thread pool); each is one transaction."""
 
@@ -110,13 +121,21 @@ class Store(Protocol):
     def ping(self) -> None: ...
     def close(self) -> None: ...
 
-    def create_job(self, job: JobRecord, outbox: Sequence[tuple[str, bytes]] = ()) -> JobRecord:
+    def create_job(
+        self,
+        job: JobRecord,
+        outbox: Sequence[tuple[str, bytes]] = (),
+        idempotency: Idempotency | None = None,
+    ) -> JobRecord:
         """Insert the job and its outbox messages together. If a job with that id, or with that
-        idempotency key, exists already, return it instead (and insert nothing)."""
+        idempotency scope, exists already, return it instead (and insert nothing)."""
         ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
-    def get_job_by_idempotency_key(self, key: str) -> JobRecord | None: ...
+    def get_job_by_idempotency(self, scope: str) -> tuple[JobRecord, str | None] | None:
+        """The job of an idempotency scope, with the request digest stored with it."""
+        ...
+
     def list_jobs(
         self, *, limit: int, cursor: str | None = None, **filters: Any
     ) -> tuple[list[JobRecord], str | None]: ...
@@ -255,8 +274,11 @@ class Store(Protocol):
         ...
 
     def compat_get(self, job_id: str) -> CompatRecord | None: ...
-    def compat_page(self, kind: str, offset: int, limit: int) -> tuple[int, list[CompatRecord]]:
-        """How many of `kind` there are, and one page of them in creation order."""
+    def compat_page(
+        self, kind: str, offset: int, limit: int, namespaces: list[str] | None = None
+    ) -> tuple[int, list[CompatRecord]]:
+        """How many of `kind` there are (in `namespaces`, those of their job or cron job; None:
+        in any), and one page of them in creation order (empty past the end, however far)."""
         ...
 
     def compat_save(self, record: CompatRecord) -> None:

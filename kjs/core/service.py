@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -14,15 +15,38 @@ from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.models import JobSpec
+from kjs.core.protocols import Idempotency
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, check_job
 from kjs.core.webhooks import order_for
 
+MAX_IDEMPOTENCY_KEY = 255
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def idempotency(key: str, principal: str, spec: JobSpec) -> Idempotency:
+    """A key's scope — who sent it, for which namespace — and the request it came with, both
+    as SHA-256 digests: the same key means the same job only for the same principal and
+    namespace, and only with the same request."""
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            [
+                FieldError(
+                    "Idempotency-Key",
+                    f"at most {MAX_IDEMPOTENCY_KEY} characters (got {len(key)})",
+                )
+            ]
+        )
+    scope = msgspec.json.encode([principal, spec.namespace, key])
+    return Idempotency(
+        scope=hashlib.sha256(scope).hexdigest(),
+        request=hashlib.sha256(msgspec.json.encode(spec)).hexdigest(),
+    )
 
 
 class NotFound(LookupError):
@@ -91,23 +115,40 @@ class JobService:
         spec: JobSpec,
         *,
         idempotency_key: str | None = None,
+        principal: str = "",
         cron_id: str | None = None,
         job_id: str | None = None,
     ) -> tuple[JobRecord, bool]:
-        """Accept a job; returns it and whether it is new (False: the idempotency key's job)."""
-        if idempotency_key:
-            existing = await asyncio.to_thread(
-                self.c.store.get_job_by_idempotency_key, idempotency_key
-            )
+        """Accept a job; returns it and whether it is new (False: the job `principal` submitted
+        before with this idempotency key, in this namespace; a different request with the key
+        is a Conflict)."""
+        key = idempotency(idempotency_key, principal, spec) if idempotency_key else None
+        if key is not None:
+            existing = await self._replayed(key, idempotency_key)
             if existing is not None:
                 return existing, False
         await self._check(spec)
         job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id, job_id=job_id)
-        stored = await asyncio.to_thread(self.c.store.create_job, job)
+        stored = await asyncio.to_thread(self.c.store.create_job, job, (), key)
+        if stored.id != job.id and key is not None:  # the same key, sent twice at once
+            replayed = await self._replayed(key, idempotency_key)
+            stored = replayed or stored
         if stored.id == job.id:
             metrics.JOBS_SUBMITTED.inc()
             self.dispatcher.wake()
         return stored, stored.id == job.id
+
+    async def _replayed(self, key: Idempotency, raw_key: str | None) -> JobRecord | None:
+        """The job of an idempotency key used before, if the request is the same (else 409)."""
+        found = await asyncio.to_thread(self.c.store.get_job_by_idempotency, key.scope)
+        if found is None:
+            return None
+        job, request = found
+        if request != key.request:
+            raise Conflict(
+                f"Idempotency-Key {raw_key!r} was used for a different request (job {job.id})"
+            )
+        return job
 
     async def dry_run(self, spec: JobSpec) -> dict[str, Any]:
         """The Kubernetes object the job would become, without accepting it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+import socket
 import typing
 import urllib.parse
 from collections.abc import Iterable
@@ -270,6 +271,73 @@ def _check_tolerations(c: _Checker, spec: JobSpec) -> None:
             c.add(f"{path}.effect", "must be NoExecute when toleration_seconds is set")
 
 
+# IPv6 forms that carry an IPv4 address a packet may end up at: judged by that address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, RFC 4291
+# Refused whatever they carry: where the IPv4 address sits depends on the operator's prefix
+# length (RFC 8215 local-use NAT64), or the tunnel goes wherever its server sends it (Teredo).
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(
+    address: ipaddress.IPv6Address,
+) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 address leads to, and the form that embeds it."""
+    if address.ipv4_mapped is not None:
+        return "IPv4-mapped", address.ipv4_mapped
+    if address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _NAT64:
+        return "NAT64", low32
+    if address in _IPV4_TRANSLATED:
+        return "IPv4-translated", low32
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # `::` and `::1` are themselves
+        return "IPv4-compatible", low32
+    return None
+
+
+def non_public_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not go to `address` without `[webhooks] allow_private`, or None.
+
+    Besides private, loopback, link-local, shared, reserved and multicast addresses, an IPv6
+    address that embeds a non-public IPv4 address (IPv4-mapped or -compatible, NAT64, 6to4,
+    SIIT) is refused, and so are Teredo and local-use NAT64 addresses."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return f"the non-public address {address} (local-use NAT64)"
+        if address.teredo is not None:
+            return f"the non-public address {address} (Teredo)"
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            form, ipv4 = embedded
+            if non_public_reason(ipv4) is None:
+                return None
+            return f"the non-public address {address} ({form} {ipv4})"
+    if (
+        not address.is_global
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    ):
+        return f"the non-public address {address}"
+    return None
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host is written as, including the numeric forms the resolver reads
+    as IPv4 (`2130706433`, `0x7f.1`, `127.1`); None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:  # what getaddrinfo would make of it, without asking any resolver
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def _check_callback(c: _Checker, url: str, *, allow_private: bool) -> None:
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         c.add("callback_url", "must not contain spaces or control characters")
@@ -290,12 +358,12 @@ def _check_callback(c: _Checker, url: str, *, allow_private: bool) -> None:
     except httpx.InvalidURL as e:
         c.add("callback_url", f"is not a valid URL: {e}")
         return
-    try:
-        address = ipaddress.ip_address(parsed.hostname)
-    except ValueError:
-        return  # a name: checked again where it resolves, at delivery
-    if not allow_private and not address.is_global:
-        c.add("callback_url", "points at a private, loopback or link-local address")
+    address = _literal_address(parsed.hostname)
+    if address is None or allow_private:
+        return  # a name: checked where it resolves, at delivery
+    reason = non_public_reason(address)
+    if reason is not None:
+        c.add("callback_url", f"points at a private, loopback or link-local address: {reason}")
 
 
 def _check_time(c: _Checker, field: str, value: dt.datetime | None, now: dt.datetime) -> None:

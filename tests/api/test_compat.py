@@ -3,15 +3,23 @@ validation messages, states and counters, labels, delete with confirmation, logs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
+from kjs.api.auth import hash_token
+from kjs.api.policy import check_compat_open
 from kjs.core import messages
+from kjs.core.config import ConfigError, load
+from kjs.server import create_app
 from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, wait_state
 
@@ -290,23 +298,203 @@ def test_the_original_callback_body_for_compat_jobs(
         receiver.server.shutdown()
 
 
-def test_with_tokens_the_routes_need_one_unless_compat_open(tmp_path: Any) -> None:
-    from kjs.api.auth import hash_token
-    from kjs.core.config import load
-    from kjs.server import create_app
+TOKENS = [
+    {
+        "name": "team-a",
+        "sha256": hash_token("a-secret"),
+        "scopes": ["submit"],
+        "namespaces": ["team-a"],
+    },
+    {"name": "root", "sha256": hash_token("root-secret"), "scopes": ["admin"]},
+]
+TEAM_A, ROOT = {"Authorization": "Bearer a-secret"}, {"Authorization": "Bearer root-secret"}
 
-    tokens = [{"name": "ci", "sha256": hash_token("secret"), "scopes": ["admin"]}]
-    for compat_open, expected in ((False, 401), (True, 200)):
-        settings = load(
-            environ={},
-            overrides={
-                "data_dir": str(tmp_path / str(compat_open)),
-                "auth": {"tokens": tokens, "compat_open": compat_open},
-            },
+
+@contextlib.contextmanager
+def secured(tmp_path: Path, **auth: Any) -> Iterator[TestClient[Any]]:
+    """A server with tokens (and `auth`'s other keys, `open_namespaces` for [compat])."""
+    compat = {"delete_wait_s": 3.0}
+    if "open_namespaces" in auth:
+        compat["open_namespaces"] = auth.pop("open_namespaces")
+    settings = load(
+        environ={},
+        overrides={"data_dir": str(tmp_path), "auth": {"tokens": TOKENS, **auth}, "compat": compat},
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def created(client: TestClient[Any], kind: str, headers: dict[str, str], **fields: Any) -> str:
+    extra = {"schedule": "0 3 * * *"} if kind == "cron" else {}
+    body = {**ONCE, "job_name": f"j-{uuid.uuid4().hex[:8]}", **extra, **fields}
+    answer = envelope(client.post(f"/api/{kind}_job/create", json=body, headers=headers))
+    assert answer["code"] == 200, answer
+    return str(answer["data"]["job_id"])
+
+
+def native(client: TestClient[Any], namespace: str) -> str:
+    job = {"name": "native", "namespace": namespace, "image": "busybox"}
+    response = client.post("/api/v1/jobs", json=job, headers=ROOT)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_with_tokens_the_routes_need_one(tmp_path: Path) -> None:
+    with secured(tmp_path) as client:
+        refused = client.get("/api/once_job/lists")
+        assert (
+            refused.status_code == 401 and refused.json()["detail"] == "a bearer token is required"
         )
-        with TestClient(create_app(settings)) as client:
-            assert client.get("/api/once_job/lists").status_code == expected
-            assert client.get("/api/v1/jobs").status_code == 401  # the rest stays closed
+        assert client.get("/api/once_job/lists", headers=TEAM_A).status_code == 200
+
+
+def test_a_token_reads_and_changes_only_its_namespaces_through_the_compat_routes(
+    tmp_path: Path,
+) -> None:
+    with secured(tmp_path) as client:
+        mine = created(client, "once", TEAM_A, namespace="team-a")
+        theirs = created(client, "once", ROOT, namespace="team-b")
+        their_cron = created(client, "cron", ROOT, namespace="team-b")
+        their_native, my_native = native(client, "team-b"), native(client, "team-a")
+        refused = "token 'team-a' may not use namespace 'team-b'"
+        for method, path, body in [
+            ("GET", f"/api/once_job/describe/{theirs}", None),
+            ("POST", "/api/once_job/describe", {"job_id": theirs}),
+            ("GET", f"/api/cron_job/describe/{their_cron}", None),
+            ("GET", f"/api/job_logs/{theirs}", None),
+            ("POST", "/api/job_logs", {"job_id": their_cron}),
+            ("GET", f"/api/job_logs/{their_native}", None),  # a native job: checked too
+            # an update checks where the job is, not only where it would go
+            ("POST", "/api/once_job/update", {**ONCE, "job_id": theirs, "namespace": "team-a"}),
+            (
+                "POST",
+                "/api/cron_job/update",
+                {**ONCE, "job_id": their_cron, "namespace": "team-a", "schedule": "1 * * * *"},
+            ),
+            ("DELETE", f"/api/once_job/delete/{theirs}", None),
+            ("POST", "/api/cron_job/delete", {"job_id": their_cron}),
+        ]:
+            response = client.request(method, path, json=body, headers=TEAM_A)
+            assert response.status_code == 403, (method, path, response.text)
+            assert response.json()["detail"] == refused, (method, path)
+        # Nothing of theirs changed.
+        record = envelope(client.get(f"/api/once_job/describe/{theirs}", headers=ROOT))["data"]
+        assert (record["namespace"], record["job_state"]) == ("team-b", -1)
+        cron = envelope(client.get(f"/api/cron_job/describe/{their_cron}", headers=ROOT))["data"]
+        assert (cron["namespace"], cron["schedule"], cron["job_state"]) == (
+            "team-b",
+            "0 3 * * *",
+            -1,
+        )
+        # Moving one's own job into their namespace is refused too.
+        moved = client.post(
+            "/api/once_job/update",
+            json={**ONCE, "job_id": mine, "namespace": "team-b"},
+            headers=TEAM_A,
+        )
+        assert moved.status_code == 403 and moved.json()["detail"] == refused
+        # Lists count and show only one's own namespaces.
+        listed = envelope(client.get("/api/once_job/lists", headers=TEAM_A))["data"]
+        assert (listed["total"], [r["job_id"] for r in listed["data"]]) == (1, [mine])
+        assert envelope(client.get("/api/cron_job/lists", headers=TEAM_A))["data"]["total"] == 0
+        assert envelope(client.get("/api/once_job/lists", headers=ROOT))["data"]["total"] == 2
+        assert envelope(client.get(f"/api/job_logs/{my_native}", headers=TEAM_A))["code"] == 200
+
+
+def test_compat_open_is_an_anonymous_client_of_compat_jobs_in_its_namespaces(
+    tmp_path: Path,
+) -> None:
+    with secured(tmp_path, compat_open=True, open_namespaces=["legacy"]) as client:
+        anonymous = created(client, "once", {}, namespace="legacy")
+        anonymous_cron = created(client, "cron", {}, namespace="legacy")
+        elsewhere = created(client, "once", ROOT, namespace="team-b")
+        native_in_legacy = native(client, "legacy")
+        label = "the anonymous compatibility client ([auth] compat_open)"
+        for method, path, body, detail in [
+            ("POST", "/api/once_job/create", {**ONCE, "namespace": "kube-system"}, "kube-system"),
+            ("POST", "/api/once_job/create", {**ONCE, "namespace": "team-b"}, "team-b"),
+            ("GET", f"/api/once_job/describe/{elsewhere}", None, "team-b"),
+            ("GET", f"/api/job_logs/{elsewhere}", None, "team-b"),
+            (
+                "POST",
+                "/api/once_job/update",
+                {**ONCE, "job_id": anonymous, "namespace": "kube-system"},
+                "kube-system",
+            ),
+            ("DELETE", f"/api/once_job/delete/{elsewhere}", None, "team-b"),
+        ]:
+            response = client.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+            assert response.json()["detail"] == f"{label} may not use namespace {detail!r}"
+        # A native job's logs, even in an open namespace: not a compat job.
+        native_logs = client.get(f"/api/job_logs/{native_in_legacy}")
+        assert native_logs.status_code == 403
+        assert native_logs.json()["detail"] == (
+            f"{label} may only use jobs created through the compatibility routes"
+        )
+        assert envelope(client.get(f"/api/job_logs/{anonymous}"))["code"] == 200
+        assert envelope(client.get(f"/api/job_logs/{anonymous_cron}"))["code"] == 200
+        listed = envelope(client.get("/api/once_job/lists"))["data"]
+        assert (listed["total"], [r["job_id"] for r in listed["data"]]) == (1, [anonymous])
+        assert envelope(client.get(f"/api/once_job/describe/{anonymous}"))["code"] == 200
+        assert envelope(client.delete(f"/api/once_job/delete/{anonymous}"))["code"] == 0
+        # The rest of the API stays closed; a token presented is the token's, checked as such.
+        assert client.get("/api/v1/jobs").status_code == 401
+        assert client.get(f"/api/v1/jobs/{native_in_legacy}").status_code == 401
+        assert (
+            client.get("/api/once_job/lists", headers={"Authorization": "Bearer x"}).status_code
+            == 401
+        )
+        root = envelope(client.get("/api/once_job/lists", headers=ROOT))["data"]
+        assert root["total"] == 2
+
+
+def test_compat_open_needs_open_namespaces(tmp_path: Path) -> None:
+    settings = load(environ={}, overrides={"auth": {"compat_open": True}})
+    with pytest.raises(ConfigError, match=r"^compat\.open_namespaces: must name the namespaces"):
+        check_compat_open(settings)
+    bad = load(
+        environ={},
+        overrides={"auth": {"compat_open": True}, "compat": {"open_namespaces": ["Bad!"]}},
+    )
+    with pytest.raises(ConfigError, match=r"^compat\.open_namespaces\[0\]: 'Bad!' is not"):
+        check_compat_open(bad)
+    check_compat_open(load(environ={}, overrides={"compat": {"open_namespaces": []}}))
+    # Started anyway (without the check): no anonymous access at all, never every namespace.
+    with secured(tmp_path, compat_open=True) as client:
+        refused = client.get("/api/once_job/lists")
+        assert refused.status_code == 401, refused.text
+        assert client.post("/api/once_job/create", json=ONCE).status_code == 401
+
+
+def test_numbers_out_of_range_are_refused_naming_the_field(client: TestClient[Any]) -> None:
+    create(client)
+    beyond = envelope(client.get("/api/once_job/lists?page_num=99999999999999999999"))
+    assert (beyond["code"], beyond["cause"]) == (
+        100,
+        "page_num: 99999999999999999999 is out of range (at most 9223372036854775807)",
+    )
+    size = envelope(client.get("/api/cron_job/lists?page_size=-99999999999999999999"))
+    assert size["code"] == 100 and size["cause"].startswith("page_size: ")
+    # As the original's JSON decoder (Go int64) said it.
+    posted = envelope(client.post("/api/once_job/lists", json={"page_num": 99999999999999999999}))
+    assert (posted["code"], posted["cause"]) == (
+        103,
+        "json: cannot unmarshal number 99999999999999999999 into Go struct field .page_num of "
+        "type int64",
+    )
+    # The last page an int64 can name is simply empty.
+    last = envelope(client.get(f"/api/once_job/lists?page_num={2**63 - 1}&page_size=500"))
+    assert (last["data"]["total"], last["data"]["data"]) == (1, None)
+    for fields, cause in [
+        ({"job_exec_time": 10**15}, "job_exec_time: must be at most 366 days ahead"),
+        ({"metadata": {"parallelism": "9" * 20}}, "metadata.parallelism: Expected `int` <= "),
+        ({"metadata": {"backoff_limit": "9" * 20}}, "metadata.backoff_limit: Expected `int` <= "),
+    ]:
+        body = envelope(
+            client.post("/api/once_job/create", json={**ONCE, "job_name": "x", **fields})
+        )
+        assert body["code"] == 104 and body["cause"].startswith(cause), body
 
 
 def test_a_cron_delete_waits_for_its_cluster_and_the_posted_forms(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from kjs.core import messages
@@ -66,11 +69,34 @@ def test_a_body_over_one_mebibyte_is_refused_with_413(client: TestClient[Any]) -
 
 def test_an_idempotency_key_returns_the_first_job(client: TestClient[Any]) -> None:
     first = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "k1"})
-    again = client.post(
+    # The same request (however it is written: the canonical job counts) is the same job.
+    reordered = dict(reversed(list({**JOB, "backoff_limit": 0}.items())))
+    again = client.post("/api/v1/jobs", json=reordered, headers={"Idempotency-Key": "k1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert len(client.get("/api/v1/jobs").json()["items"]) == 1
+
+
+def test_an_idempotency_key_with_another_request_is_a_409(client: TestClient[Any]) -> None:
+    first = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "k1"})
+    other = client.post(
         "/api/v1/jobs", json={**JOB, "name": "other"}, headers={"Idempotency-Key": "k1"}
     )
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json()["id"] == first.json()["id"]
+    assert other.status_code == 409, other.text
+    assert other.json()["detail"] == (
+        f"Idempotency-Key 'k1' was used for a different request (job {first.json()['id']})"
+    )
+    assert len(client.get("/api/v1/jobs").json()["items"]) == 1
+
+
+def test_an_idempotency_key_over_255_characters_is_a_400(client: TestClient[Any]) -> None:
+    longest = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "k" * 255})
+    assert longest.status_code == 201
+    too_long = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "k" * 256})
+    assert too_long.status_code == 400, too_long.text
+    assert too_long.json()["errors"] == [
+        {"field": "Idempotency-Key", "message": "at most 255 characters (got 256)"}
+    ]
     assert len(client.get("/api/v1/jobs").json()["items"]) == 1
 
 
@@ -315,3 +341,46 @@ def test_odd_bodies_are_400s_never_500s(client: TestClient[Any]) -> None:
         response = client.request(method, path, content=body)
         assert response.status_code == 400, (method, path, body, response.text)
         assert response.json()["errors"], (method, path)
+
+
+def cursor_of(at: str, job_id: str = "x") -> str:
+    return base64.urlsafe_b64encode(f"{at}|{job_id}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/jobs?created_after=2026-01-01T00:00:00", "created_after"),
+        ("/api/v1/jobs?created_before=2026-01-01T00:00:00", "created_before"),
+        ("/api/v1/jobs?created_after=0001-01-01T00:00:00%2B14:00", "created_after"),
+        (f"/api/v1/jobs?cursor={cursor_of('2026-01-01T00:00:00')}", "cursor"),
+        (f"/api/v1/cronjobs?cursor={cursor_of('2026-01-01T00:00:00')}", "cursor"),
+        (f"/api/v1/jobs?cursor={cursor_of('0001-01-01T00:00:00+14:00')}", "cursor"),
+    ],
+)
+def test_times_without_a_utc_offset_are_400s_naming_the_parameter(
+    client: TestClient[Any], path: str, field: str
+) -> None:
+    submit(client)
+    response = client.get(path)
+    assert response.status_code == 400, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_time_filters_with_an_offset_are_instants(client: TestClient[Any]) -> None:
+    job = submit(client)
+    created = dt.datetime.fromisoformat(job["created_at"])
+    before = (created - dt.timedelta(seconds=1)).astimezone(dt.timezone(dt.timedelta(hours=2)))
+    listed = client.get("/api/v1/jobs", params={"created_after": before.isoformat()})
+    assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
+    listed = client.get("/api/v1/jobs", params={"created_before": before.isoformat()})
+    assert listed.json()["items"] == []
+
+
+def test_an_attempt_out_of_range_is_a_400_before_the_log_starts(client: TestClient[Any]) -> None:
+    job = submit(client)
+    for attempt in (10**20, 2**31, 0):
+        response = client.get(f"/api/v1/jobs/{job['id']}/logs?attempt={attempt}")
+        assert response.status_code == 400, (attempt, response.text)
+        assert response.json()["errors"][0]["field"] == "attempt"
+    assert client.get(f"/api/v1/jobs/{job['id']}/logs?attempt=7").status_code == 200

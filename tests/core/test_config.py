@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -83,3 +84,66 @@ def test_a_broken_file_is_one_line(tmp_path: Path) -> None:
     config.write_text("store = \n")
     with pytest.raises(ConfigError, match=r"^config file .*bad\.toml: "):
         load(config, environ={})
+
+
+GOOD_SHA = "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (
+            {"name": "ci", "sha256": GOOD_SHA, "scopes": ["read", "wrte"]},
+            "auth.tokens[0].scopes: unknown scope 'wrte' (read, submit, admin)",
+        ),
+        (
+            {"name": "ci", "sha256": GOOD_SHA, "scopes": []},
+            "auth.tokens[0].scopes: empty (read, submit, admin)",
+        ),
+        (
+            {"name": "ci", "sha256": "my-secret-token", "scopes": ["read"]},
+            "auth.tokens[0].sha256: must be the token's SHA-256 as 64 hex digits "
+            "(got 15 characters; `printf %s TOKEN | sha256sum`)",
+        ),
+        (
+            {"name": "ci", "sha256": "g" * 64, "scopes": ["read"]},
+            "auth.tokens[0].sha256: must be the token's SHA-256 as 64 hex digits "
+            "(got 64 characters; `printf %s TOKEN | sha256sum`)",
+        ),
+    ],
+)
+def test_a_token_that_could_never_work_is_a_configuration_error(
+    token: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(environ={"KJS_AUTH__TOKENS": json.dumps([token])})
+    assert str(e.value) == message
+    assert "my-secret-token" not in str(e.value)  # it may be the token itself: never echoed
+
+
+def test_the_failing_token_is_named_by_its_position(tmp_path: Path) -> None:
+    config = tmp_path / "kjs.toml"
+    config.write_text(
+        "[auth]\ntokens = [\n"
+        f'  {{name = "a", sha256 = "{GOOD_SHA}", scopes = ["admin"]}},\n'
+        f'  {{name = "b", sha256 = "{GOOD_SHA.upper()}", scopes = ["submit", "Read"]}},\n'
+        "]\n"
+    )
+    with pytest.raises(ConfigError, match=r"^auth\.tokens\[1\]\.scopes: unknown scope 'Read' "):
+        load(config, environ={})
+
+
+def test_tokens_load_from_the_json_list_the_chart_passes() -> None:
+    tokens = [{"name": "ci", "sha256": GOOD_SHA.upper(), "scopes": ["read", "submit"]}]
+    s = load(environ={"KJS_AUTH__TOKENS": json.dumps(tokens)})  # the chart's KJS_AUTH__TOKENS
+    assert [(t.name, t.scopes) for t in s.auth.tokens] == [("ci", ["read", "submit"])]
+
+
+def test_http_timeouts_default_and_must_be_positive() -> None:
+    s = load(environ={})
+    assert (s.http.header_timeout_s, s.http.body_timeout_s) == (10, 30)
+    s = load(environ={"KJS_HTTP__HEADER_TIMEOUT_S": "1", "KJS_HTTP__BODY_TIMEOUT_S": "2.5"})
+    assert (s.http.header_timeout_s, s.http.body_timeout_s) == (1, 2.5)
+    with pytest.raises(ConfigError) as e:
+        load(environ={"KJS_HTTP__BODY_TIMEOUT_S": "0"})
+    assert str(e.value) == "http.body_timeout_s: Expected `float` > 0.0"

@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import NameTaken
+from kjs.core.protocols import Idempotency, NameTaken
 from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.sqlstore import tables
@@ -106,11 +106,39 @@ def test_a_job_round_trips_with_every_field(store: SqlStore) -> None:
     assert store.get_job(str(uuid.uuid4())) is None
 
 
-def test_an_idempotency_key_returns_the_first_job_and_writes_nothing_more(store: SqlStore) -> None:
-    first = store.create_job(make_job(1, idempotency_key="same"), [("kjs.dispatch.c1", b"one")])
-    again = store.create_job(make_job(2, idempotency_key="same"), [("kjs.dispatch.c1", b"two")])
+def scoped(scope: str, request: str = "1") -> Idempotency:
+    return Idempotency(scope=scope * 64, request=request * 64)
+
+
+def test_an_idempotency_scope_returns_the_first_job_and_writes_nothing_more(
+    store: SqlStore,
+) -> None:
+    key = scoped("a")
+    first = store.create_job(
+        make_job(1, idempotency_key="same"), [("kjs.dispatch.c1", b"one")], key
+    )
+    again = store.create_job(
+        make_job(2, idempotency_key="same"), [("kjs.dispatch.c1", b"two")], key
+    )
     assert again == first
     assert [o.body for o in store.outbox_due(NOW + dt.timedelta(days=1), 10)] == [b"one"]
+    assert store.get_job_by_idempotency(key.scope) == (first, key.request)
+    assert store.get_job_by_idempotency(scoped("b").scope) is None
+
+
+def test_the_same_key_in_another_scope_is_another_job(store: SqlStore) -> None:
+    # The key as the client sent it is no longer unique: only its scope (principal,
+    # namespace, key) is.
+    team_a = store.create_job(make_job(1, idempotency_key="same"), (), scoped("a"))
+    team_b = store.create_job(make_job(2, idempotency_key="same"), (), scoped("b", "2"))
+    assert team_a.id != team_b.id
+    assert store.get_job_by_idempotency(scoped("a").scope) == (team_a, "1" * 64)
+    assert store.get_job_by_idempotency(scoped("b").scope) == (team_b, "2" * 64)
+    # Jobs without a key, or with a key but no scope (cron runs, older jobs), never collide.
+    store.create_job(make_job(3))
+    store.create_job(make_job(4))
+    store.create_job(make_job(5, idempotency_key="same"))
+    assert len(store.list_jobs(limit=10)[0]) == 5
 
 
 def test_outbox_messages_are_written_with_the_job(store: SqlStore) -> None:
@@ -327,6 +355,32 @@ def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
         assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c1"}')] == [jobs[0].id]
 
 
+def test_the_migration_unscopes_existing_idempotency_keys(
+    request: pytest.FixtureRequest, migrated: SqlStore, tmp_path: Path
+) -> None:
+    old = make_job(1, idempotency_key="k1")
+    with empty_store(migrated, request, tmp_path) as store:
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPTS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(tables.jobs.insert(), store._job_row(old))
+            # Revision 0004: the key was unique across everyone.
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(
+                    tables.jobs.insert(), store._job_row(make_job(2, idempotency_key="k1"))
+                )
+        store.migrate()
+        assert store.get_job(old.id) == old  # kept, as sent, but in no scope
+        assert store.get_job_by_idempotency(scoped("a").scope) is None
+        again = store.create_job(make_job(2, idempotency_key="k1"), (), scoped("a"))
+        assert again.id != old.id
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+        assert diff == []
+
+
 def test_clusters_keep_their_cordon_across_heartbeats(store: SqlStore) -> None:
     heartbeat = ClusterRecord(
         id="c1", labels={"zone": "a"}, capacity=10, running=2, last_heartbeat=NOW
@@ -531,5 +585,56 @@ def test_compat_records_keep_their_order_and_a_live_name_is_unique(store: SqlSto
     total, page = store.compat_page("once", offset=1, limit=10)
     assert total == 3
     assert [r.job_id for r in page] == [second.job_id, again.job_id]
+    # Past the end, however far (an offset no database column could hold): nothing.
+    assert store.compat_page("once", offset=2**70, limit=10) == (3, [])
     store.compat_forget(again.job_id)
     assert store.compat_get(again.job_id) is None
+
+
+def test_compat_pages_count_and_show_only_the_namespaces_asked_for(store: SqlStore) -> None:
+    def compat_job(n: int, namespace: str) -> CompatRecord:
+        job = make_job(n)
+        job = msgspec.structs.replace(
+            job, spec=msgspec.structs.replace(job.spec, namespace=namespace)
+        )
+        store.create_job(job)
+        return store.compat_add(
+            CompatRecord(
+                job_id=job.id, kind="once", job_name=f"n{n}", created_at=NOW, updated_at=NOW
+            )
+        )
+
+    a1, b1, a2, b2, a3 = (
+        compat_job(i, ns) for i, ns in enumerate(["team-a", "team-b", "team-a", "team-b", "team-a"])
+    )
+    total, page = store.compat_page("once", 0, 2, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (3, [a1.job_id, a2.job_id])
+    total, page = store.compat_page("once", 2, 2, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (3, [a3.job_id])
+    assert store.compat_page("once", 0, 10, namespaces=["team-a", "team-b"])[0] == 5
+    assert store.compat_page("once", 0, 10, namespaces=[]) == (0, [])
+    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
+    # A job moved by an update counts where it is now.
+    store.update_job(
+        b1.job_id,
+        lambda j: msgspec.structs.replace(
+            j, spec=msgspec.structs.replace(j.spec, namespace="team-a")
+        ),
+    )
+    total, page = store.compat_page("once", 0, 10, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (4, [a1.job_id, b1.job_id, a2.job_id, a3.job_id])
+    assert [r.job_id for r in store.compat_page("once", 0, 10, ["team-b"])[1]] == [b2.job_id]
+    spec = {"name": "c", "namespace": "team-b", "image": "alpine", "schedule": "0 3 * * *"}
+    cron = CronRecord(
+        id=str(uuid.uuid4()),
+        spec=msgspec.convert(spec, CronSpec),
+        k8s_name="c-x",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    store.create_cron(cron)
+    store.compat_add(
+        CompatRecord(job_id=cron.id, kind="cron", job_name="c", created_at=NOW, updated_at=NOW)
+    )
+    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
+    assert store.compat_page("cron", 0, 10, namespaces=["team-b"])[0] == 1

@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 import signal
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -106,9 +107,22 @@ def test_a_killed_nsqd_comes_back_on_its_addresses_and_registers_again(
     request = urllib.request.Request(f"http://{nsqd}/pub?topic={topic}", data=b"hi", method="POST")
     with urllib.request.urlopen(request) as r:
         assert r.status == 200
-    # A topic born after the restart reaches lookupd only over a new registration.
+
+    # A topic born after the restart reaches lookupd only over a new registration (until
+    # then lookupd answers 404 for it).
+    def registered() -> list[dict[str, Any]] | None:
+        try:
+            found: list[dict[str, Any]] = get_json(f"http://{lookupd}/lookup?topic={topic}")[
+                "producers"
+            ]
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            return None
+        return found or None
+
     producers = wait_until(
-        lambda: get_json(f"http://{lookupd}/lookup?topic={topic}").get("producers"),
+        registered,
         timeout=20,
         what="the restarted nsqd to register its new topic with lookupd",
     )

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import ALL_KEYS, AllKeys, NameTaken
+from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency, NameTaken
 from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.sqlstore import tables as t
@@ -43,8 +43,11 @@ def _cursor(created_at: dt.datetime, job_id: str) -> str:
 def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return dt.datetime.fromisoformat(created), job_id
-    except (ValueError, UnicodeDecodeError) as e:
+        at = dt.datetime.fromisoformat(created)
+        if at.tzinfo is None:  # ours always carry their offset
+            raise ValueError("no UTC offset")
+        return at.astimezone(dt.UTC), job_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as e:
         raise ValueError("cursor is not one this server handed out") from e
 
 
@@ -175,10 +178,19 @@ class SqlStore:
                 ],
             )
 
-    def create_job(self, job: JobRecord, outbox: Sequence[tuple[str, bytes]] = ()) -> JobRecord:
+    def create_job(
+        self,
+        job: JobRecord,
+        outbox: Sequence[tuple[str, bytes]] = (),
+        idempotency: Idempotency | None = None,
+    ) -> JobRecord:
+        row = self._job_row(job)
+        if idempotency is not None:
+            row["idempotency_scope"] = idempotency.scope
+            row["idempotency_request"] = idempotency.request
         try:
             with self._tx() as conn:
-                conn.execute(t.jobs.insert(), self._job_row(job))
+                conn.execute(t.jobs.insert(), row)
                 if job.spec.labels:
                     conn.execute(
                         t.job_labels.insert(),
@@ -200,12 +212,11 @@ class SqlStore:
                     },
                 )
         except sa.exc.IntegrityError:
-            # Created already (a retried create, or the first job of this idempotency key).
-            existing = self.get_job(job.id) or (
-                self.get_job_by_idempotency_key(job.idempotency_key)
-                if job.idempotency_key
-                else None
-            )
+            # Created already (a retried create, or the first job of this idempotency scope).
+            existing = self.get_job(job.id)
+            if existing is None and idempotency is not None:
+                found = self.get_job_by_idempotency(idempotency.scope)
+                existing = found[0] if found else None
             if existing is not None:
                 return existing
             raise
@@ -216,10 +227,10 @@ class SqlStore:
             row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
         return self._job(row) if row else None
 
-    def get_job_by_idempotency_key(self, key: str) -> JobRecord | None:
+    def get_job_by_idempotency(self, scope: str) -> tuple[JobRecord, str | None] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.idempotency_key == key)).first()
-        return self._job(row) if row else None
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.idempotency_scope == scope)).first()
+        return (self._job(row), row._mapping["idempotency_request"]) if row else None
 
     def list_jobs(
         self,
@@ -812,20 +823,25 @@ class SqlStore:
             ).first()
         return None if row is None else self._compat(row)
 
-    def compat_page(self, kind: str, offset: int, limit: int) -> tuple[int, list[CompatRecord]]:
+    def compat_page(
+        self, kind: str, offset: int, limit: int, namespaces: list[str] | None = None
+    ) -> tuple[int, list[CompatRecord]]:
         c = t.compat_jobs.c
+        query = sa.select(t.compat_jobs).where(c.kind == kind)
+        if namespaces is not None:
+            # The namespace is the job's (or cron job's): an update may have moved it.
+            owner = t.jobs if kind == "once" else t.cronjobs
+            query = query.join(owner, owner.c.id == c.job_id).where(
+                owner.c.namespace.in_(namespaces)
+            )
         with self.engine.connect() as conn:
-            total = conn.execute(
-                sa.select(sa.func.count()).select_from(t.compat_jobs).where(c.kind == kind)
-            ).scalar_one()
-            rows = conn.execute(
-                sa.select(t.compat_jobs)
-                .where(c.kind == kind)
-                .order_by(c.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return int(total), [self._compat(r) for r in rows]
+            total = int(
+                conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+            )
+            if offset >= total:  # past the end (an offset too large for the database, too)
+                return total, []
+            rows = conn.execute(query.order_by(c.id).offset(offset).limit(limit)).all()
+        return total, [self._compat(r) for r in rows]
 
     def compat_save(self, record: CompatRecord) -> None:
         values = msgspec.to_builtins(record, builtin_types=(dt.datetime,))

@@ -74,7 +74,12 @@ jobs = sa.Table(
     sa.Column("reason", sa.String(255)),
     sa.Column("message", sa.Text),
     sa.Column("cron_id", sa.String(36)),
-    sa.Column("idempotency_key", sa.String(255), unique=True),
+    # The client's Idempotency-Key as sent (not unique: keys are scoped, see below).
+    sa.Column("idempotency_key", sa.String(255)),
+    # SHA-256 of (principal, namespace, key): a key names one job per principal and namespace.
+    sa.Column("idempotency_scope", sa.String(64), unique=True),
+    # SHA-256 of the canonical request sent with the key: a replay must match it.
+    sa.Column("idempotency_request", sa.String(64)),
     # The job's route (`cluster`, `cluster_selector`) as one canonical string (see
     # kjs.core.placement.placement_key): placement skips the jobs of a route whose clusters are
     # all full without reading them. NULL: a route too long for it, tried job by job.

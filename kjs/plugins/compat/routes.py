@@ -13,14 +13,12 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
-from kjs.api.auth import OPEN, require, require_namespace
+from kjs.api.policy import Action, Guard, access, guard
 from kjs.core.crons import CronService
 from kjs.core.protocols import NameTaken
-from kjs.core.records import CompatRecord
+from kjs.core.records import CompatRecord, CronRecord
 from kjs.core.service import JobService, NotFound
 from kjs.core.validation import InvalidInput
 from kjs.plugins.compat import translate as tr
@@ -39,19 +37,13 @@ from kjs.plugins.compat.envelope import (
 
 NO_ROWS = "sql: no rows in result set"  # the original's cause for an unknown id
 MAX_PAGE = 500
+INT64 = (-(2**63), 2**63 - 1)  # the original's integers (Go int64)
 
 
-def compat_guard(scope: str) -> Any:
-    """Open with `[auth] compat_open` (the original's clients send no token), else as the rest."""
-    guarded = require(scope)
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if connection.app.state.settings.auth.compat_open:
-            connection.scope.setdefault("state", {})["kjs_principal"] = OPEN
-            return
-        guarded(connection, handler)
-
-    return guard
+def compat_guard(action: Action) -> Guard:
+    """As the rest of the API; with `[auth] compat_open`, a caller without a token is the
+    anonymous compatibility client (its jobs only, in `[compat] open_namespaces`)."""
+    return guard(action, compat_route=True)
 
 
 def _now() -> dt.datetime:
@@ -81,14 +73,26 @@ class Compat:
         self.store = state.components.store
         self.sink = state.components.log_sink
         self.settings = state.settings
+        self.access = access(request)
 
-    async def record(self, job_id: str, kind: str) -> CompatRecord:
+    async def record(self, job_id: str, kind: str, action: Action) -> CompatRecord:
+        """The record of `job_id`, if the caller may do `action` where its job is (else 403)."""
         if not job_id:
             raise CompatError(JOB_ID_EMPTY, "job_id is empty.")
         found: CompatRecord | None = await asyncio.to_thread(self.store.compat_get, job_id)
         if found is None or found.kind != kind:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
+        self.access.check(action, await self._namespace(found), compat=True)
         return found
+
+    async def _namespace(self, record: CompatRecord) -> str:
+        """Where a record's job (or cron job, deleted too) is now."""
+        if record.kind == "once":
+            return (await self.jobs.get(record.job_id)).spec.namespace
+        cron: CronRecord | None = await asyncio.to_thread(self.store.get_cron, record.job_id)
+        if cron is None:
+            raise CompatError(INVALID_PARAMETER, NO_ROWS)
+        return cron.spec.namespace
 
     async def _write(self, write: Callable[[CompatRecord], None], record: CompatRecord) -> None:
         """Add or save a record; a live record of its kind with its name is code 105."""
@@ -141,7 +145,7 @@ class Compat:
         tr._required(fields, ["job_name", "namespace", "image", "command"], ".")
         tr.check_metadata(fields.get("metadata") or {})
         spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
-        require_namespace(self.request, spec.namespace)
+        self.access.check(Action.SUBMIT, spec.namespace, compat=True)
         record = self._new_record(fields, "once")
         await self._write(self.store.compat_add, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
@@ -150,9 +154,9 @@ class Compat:
     async def update_once(self, fields: dict[str, Any]) -> Response[bytes]:
         tr._required(fields, ["namespace", "image", "command", "job_id"], ".")
         tr.check_metadata(fields.get("metadata") or {})
-        record = await self.record(fields["job_id"], "once")
+        record = await self.record(fields["job_id"], "once", Action.SUBMIT)
         spec = tr.job_spec(fields, kind="once", job_name=record.job_name, now=_now())
-        require_namespace(self.request, spec.namespace)
+        self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
         await self._write(self.store.compat_save, _changed(record, fields, deleted=False))
@@ -170,10 +174,9 @@ class Compat:
         return tr.once_json(record, job, times, successes)
 
     async def delete_once(self, job_id: str) -> Response[bytes]:
-        record = await self.record(job_id, "once")
+        record = await self.record(job_id, "once", Action.SUBMIT)
         if record.deleted:
             return message("job_status is delete")
-        require_namespace(self.request, (await self.jobs.get(job_id)).spec.namespace)
         job = await self.jobs.cancel(job_id)
         await self._await_cluster(job, lambda j: j.state.is_final, lambda: self.jobs.get(job_id))
         await self._mark_deleted(record)
@@ -191,7 +194,7 @@ class Compat:
         tr._required(fields, ["job_name", "namespace", "image", "schedule", "command"], "")
         tr.check_metadata(fields.get("metadata") or {})
         spec = tr.cron_spec(fields, fields["job_name"], _now())
-        require_namespace(self.request, spec.namespace)
+        self.access.check(Action.SUBMIT, spec.namespace, compat=True)
         record = self._new_record(fields, "cron")
         await self._write(self.store.compat_add, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
@@ -200,11 +203,11 @@ class Compat:
     async def update_cron(self, fields: dict[str, Any]) -> Response[bytes]:
         tr._required(fields, ["job_id", "namespace", "image", "schedule", "command"], "")
         tr.check_metadata(fields.get("metadata") or {})
-        record = await self.record(fields["job_id"], "cron")
+        record = await self.record(fields["job_id"], "cron", Action.SUBMIT)
         if record.deleted:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         spec = tr.cron_spec(fields, record.job_name, _now())
-        require_namespace(self.request, spec.namespace)
+        self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
         await self.crons.update(record.job_id, spec)
         await asyncio.to_thread(self.store.compat_save, _changed(record, fields))
         return message("update success.")
@@ -222,13 +225,12 @@ class Compat:
         return tr.cron_json(record, cron, counts)
 
     async def delete_cron(self, job_id: str) -> Response[bytes]:
-        record = await self.record(job_id, "cron")
+        record = await self.record(job_id, "cron", Action.SUBMIT)
         if record.deleted:
             return message("job_status is delete")
         cron = await asyncio.to_thread(self.store.get_cron, job_id)
         if cron is None:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
-        require_namespace(self.request, cron.spec.namespace)
         # Its agent deletes the CronJob (and its Jobs); a retry after a timeout only waits.
         deleted = cron if cron.deleted else await self.crons.delete(job_id)
         # Nothing to confirm if the CronJob never reached a cluster.
@@ -243,19 +245,20 @@ class Compat:
     # -- both --------------------------------------------------------------------------------
 
     async def describe(self, job_id: str, kind: str) -> Response[bytes]:
-        record = await self.record(job_id, kind)
+        record = await self.record(job_id, kind, Action.READ)
         return ok(await self._render(kind)(record))
 
     def _render(self, kind: str) -> Callable[[CompatRecord], Awaitable[dict[str, Any]]]:
         return self.once_json if kind == "once" else self.cron_json
 
     async def lists(self, kind: str, page_num: Any, page_size: Any) -> Response[bytes]:
-        num = _int(page_num, 1)
+        num = _int(page_num, 1, "page_num")
         num = num if num > 0 else 1
-        size = _int(page_size, 10)
+        size = _int(page_size, 10, "page_size")
         size = size if 0 < size <= MAX_PAGE else (10 if size <= 0 else MAX_PAGE)
+        # Other namespaces are left out of the count as well as of the page.
         total, records = await asyncio.to_thread(
-            self.store.compat_page, kind, (num - 1) * size, size
+            self.store.compat_page, kind, (num - 1) * size, size, self.access.namespaces()
         )
         render = self._render(kind)
         rows = []
@@ -272,21 +275,32 @@ class Compat:
         # (id the logs are stored under, its attempts, when it started)
         sources: list[tuple[str, int, dt.datetime]] = []
         cron = await asyncio.to_thread(self.store.get_cron, job_id)
+        found = None if cron is not None else await asyncio.to_thread(self.store.get_job, job_id)
+        owner = cron or found
+        if owner is None:
+            return ok(None)
+        # Any job's id works here, native ones too (the compat_open client may not read those):
+        # a compat job has a record, under its own id or its cron job's.
+        origin = found.cron_id if found is not None and found.cron_id else job_id
+        compat = await asyncio.to_thread(self.store.compat_get, origin) is not None
+        if not compat and origin != job_id:
+            compat = await asyncio.to_thread(self.store.compat_get, job_id) is not None
+        self.access.check(Action.READ, owner.spec.namespace, compat=compat)
         if cron is not None:
             # Imported from the original: stored under the cron job's own id. Then every
             # run's pods (oldest first), under the cron job's id as the original showed them.
             sources.append((cron.id, 1, cron.created_at))
             runs, cursor = [], None
             while True:
-                page, cursor = await self.jobs.list_jobs(limit=500, cursor=cursor, cron_id=job_id)
+                page, cursor = await self.jobs.list_jobs(
+                    limit=500, cursor=cursor, cron_id=job_id, namespaces=self.access.namespaces()
+                )
                 runs += page
                 if not cursor:
                     break
             sources += [(j.id, j.attempt, j.started_at or j.created_at) for j in reversed(runs)]
-        else:
-            found = await asyncio.to_thread(self.store.get_job, job_id)
-            if found is not None:
-                sources.append((found.id, found.attempt, found.started_at or found.created_at))
+        elif found is not None:
+            sources.append((found.id, found.attempt, found.started_at or found.created_at))
         rows: list[dict[str, Any]] = []
         for owner, attempts, started in sources:
             texts: dict[tuple[int, str, str], bytearray] = {}
@@ -325,13 +339,21 @@ def _changed(record: CompatRecord, fields: dict[str, Any], **more: Any) -> Compa
     )
 
 
-def _int(value: Any, default: int) -> int:
+def _int(value: Any, default: int, name: str) -> int:
+    """Lenient, as the original: a value that is not a number is the default; a number the
+    original could not hold (Go int64) is refused, naming the parameter."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return default
+        number = value
+    else:
+        try:
+            number = int(str(value))
+        except (TypeError, ValueError):
+            return default
+    if not INT64[0] <= number <= INT64[1]:
+        raise CompatError(
+            INVALID_PARAMETER, f"{name}: {value} is out of range (at most {INT64[1]})"
+        )
+    return number
 
 
 async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -351,14 +373,14 @@ def _routes(kind: str, path: str) -> type[Controller]:
     class Routes(Controller):
         tags = ["compatibility"]  # noqa: RUF012 (Litestar's own attribute)
 
-        @post("/create", status_code=200, guards=[compat_guard("submit")])
+        @post("/create", status_code=200, guards=[compat_guard(Action.SUBMIT)])
         async def create(self, request: Request[Any, Any, Any]) -> Any:
             async def work() -> Any:
                 return await create_(Compat(request), await _body(request))
 
             return await _answer(work)
 
-        @post("/update", status_code=200, guards=[compat_guard("submit")])
+        @post("/update", status_code=200, guards=[compat_guard(Action.SUBMIT)])
         async def update(self, request: Request[Any, Any, Any]) -> Any:
             async def work() -> Any:
                 return await update_(Compat(request), await _body(request))
@@ -367,7 +389,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
 
         @get(
             "/lists",
-            guards=[compat_guard("read")],
+            guards=[compat_guard(Action.READ)],
             summary=f"List ({kind}; original API)",
         )
         async def lists_get(self, request: Request[Any, Any, Any]) -> Any:
@@ -376,7 +398,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
                 lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
             )
 
-        @post("/lists", status_code=200, guards=[compat_guard("read")])
+        @post("/lists", status_code=200, guards=[compat_guard(Action.READ)])
         async def lists_post(self, request: Request[Any, Any, Any]) -> Any:
             async def work() -> Any:
                 fields = await _body(request)
@@ -386,12 +408,14 @@ def _routes(kind: str, path: str) -> type[Controller]:
 
             return await _answer(work)
 
-        @get("/describe/{job_id:str}", guards=[compat_guard("read")])
+        @get("/describe/{job_id:str}", guards=[compat_guard(Action.READ)])
         async def describe_get(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
             return await _answer(lambda: Compat(request).describe(job_id, kind))
 
         @post(
-            ["/describe", "/describe/{job_id:str}"], status_code=200, guards=[compat_guard("read")]
+            ["/describe", "/describe/{job_id:str}"],
+            status_code=200,
+            guards=[compat_guard(Action.READ)],
         )
         async def describe_post(
             self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
@@ -401,11 +425,15 @@ def _routes(kind: str, path: str) -> type[Controller]:
 
             return await _answer(work)
 
-        @delete("/delete/{job_id:str}", status_code=200, guards=[compat_guard("submit")])
+        @delete("/delete/{job_id:str}", status_code=200, guards=[compat_guard(Action.SUBMIT)])
         async def delete_path(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
             return await _answer(lambda: delete_(Compat(request), job_id))
 
-        @post(["/delete", "/delete/{job_id:str}"], status_code=200, guards=[compat_guard("submit")])
+        @post(
+            ["/delete", "/delete/{job_id:str}"],
+            status_code=200,
+            guards=[compat_guard(Action.SUBMIT)],
+        )
         async def delete_post(
             self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
         ) -> Any:
@@ -430,7 +458,7 @@ OnceJobs = _routes("once", "/api/once_job")
 CronJobs = _routes("cron", "/api/cron_job")
 
 
-@get("/api/job_logs/{job_id:str}", guards=[compat_guard("read")], tags=["compatibility"])
+@get("/api/job_logs/{job_id:str}", guards=[compat_guard(Action.READ)], tags=["compatibility"])
 async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
     return await _answer(lambda: Compat(request).logs(job_id))
 
@@ -438,7 +466,7 @@ async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -
 @post(
     ["/api/job_logs", "/api/job_logs/{job_id:str}"],
     status_code=200,
-    guards=[compat_guard("read")],
+    guards=[compat_guard(Action.READ)],
     tags=["compatibility"],
 )
 async def job_logs_post(request: Request[Any, Any, Any], job_id: FromPath[str] = "") -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -55,6 +55,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "page_num": (int,),
     "page_size": (int,),
 }
+S = TypeVar("S", bound=msgspec.Struct)
 _GO_TYPES = {str: "string", int: "int64", dict: "map[string]string"}
 _JSON_TYPES = {str: "string", int: "number", float: "number", bool: "bool", list: "array"}
 
@@ -82,6 +83,11 @@ def decode(body: bytes) -> dict[str, Any]:
                 BODY_DECODE,
                 f"json: cannot unmarshal {got} into Go struct field .{name} of type "
                 f"{_GO_TYPES[wanted[0]]}",
+            )
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise CompatError(
+                BODY_DECODE,
+                f"json: cannot unmarshal number {value} into Go struct field .{name} of type int64",
             )
         if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             raise CompatError(
@@ -174,7 +180,12 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
             VERIFY_JOB, f"metadata.completion_mode is {mode!r}: want NonIndexed or Indexed"
         )
     exec_time = fields.get("job_exec_time") or 0
-    run_at = dt.datetime.fromtimestamp(exec_time, dt.UTC) if exec_time > now.timestamp() else None
+    try:
+        run_at = (
+            dt.datetime.fromtimestamp(exec_time, dt.UTC) if exec_time > now.timestamp() else None
+        )
+    except (OverflowError, ValueError, OSError):  # past year 9999: far beyond kjs's limit
+        raise CompatError(VERIFY_JOB, "job_exec_time: must be at most 366 days ahead") from None
     # The original's own labels last: a user label cannot overwrite them (D15).
     labels = {
         **{k: v for k, v in labels.items() if k not in ORIGINAL_LABELS},
@@ -203,7 +214,18 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
         "run_at": run_at,
         "cluster": fields.get("route") or None,
     }
-    return msgspec.convert(spec, JobSpec)
+    return _convert(spec, JobSpec)
+
+
+def _convert(fields: dict[str, Any], kind: type[S]) -> S:
+    """kjs's spec from the translated fields; a value out of kjs's range (a parallelism of
+    10^20) is a validation failure naming the original's field."""
+    try:
+        return msgspec.convert(fields, kind)
+    except msgspec.ValidationError as e:
+        reason, _, path = str(e).partition(" - at `$.")
+        where = field_name(path.rstrip("`")) if path else ""
+        raise CompatError(VERIFY_JOB, f"{where}: {reason}" if where else reason) from None
 
 
 def cron_spec(fields: dict[str, Any], job_name: str, now: dt.datetime) -> CronSpec:
@@ -214,7 +236,7 @@ def cron_spec(fields: dict[str, Any], job_name: str, now: dt.datetime) -> CronSp
     out["mode"] = "native"  # the original delegated schedules to the CronJob controller
     if job.run_at is not None:
         out["start_at"] = job.run_at
-    return msgspec.convert(out, CronSpec)
+    return _convert(out, CronSpec)
 
 
 # kjs's field names, as the original's requests name them (for validation messages)

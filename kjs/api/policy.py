@@ -1,0 +1,220 @@
+"""One authorization point (CONTRACT §6): may this principal do this action in this namespace?
+
+Every route family asks here — `/api/v1` jobs, cron jobs and clusters, the compatibility routes,
+and plugins' routes (`guard(action)` on the handler, then `access(request)` for the job, cron
+job or namespace it touches). Authentication (who is calling) is `kjs.api.auth`; this module
+decides what they may do:
+
+* an action needs a scope (`read` < `submit` < `admin`, each implying the ones before);
+* a job or cron job in a namespace the principal may not use is a 403, on reads too; an edit is
+  checked against the namespace it is in and the one it moves to; lists leave other namespaces
+  out;
+* cluster-wide writes (cordon, uncordon) change every namespace's work: they need a principal
+  that is not limited to namespaces;
+* `[auth] compat_open`: a caller of the compatibility routes that sends no token is an anonymous
+  principal that may read and submit only jobs created through those routes, only in the
+  namespaces `[compat] open_namespaces` names.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from kjs.api.auth import Principal, authenticate
+from kjs.core.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from kjs.core.crons import CronService
+    from kjs.core.records import CronRecord, JobRecord
+    from kjs.core.service import JobService
+
+
+class Action(enum.StrEnum):
+    """What a route does, as the policy sees it."""
+
+    READ = "read"  # jobs, cron jobs, their runs, events, logs and callbacks; clusters
+    SUBMIT = "submit"  # create, edit, cancel, rerun, delete, suspend, resume, trigger, redeliver
+    OPERATE = "operate"  # cordon and uncordon a cluster
+
+
+SCOPE_OF: dict[Action, str] = {
+    Action.READ: "read",
+    Action.SUBMIT: "submit",
+    Action.OPERATE: "admin",
+}
+
+EVERY_NAMESPACE = None
+"""The namespace of what is not in one (clusters): a write to it touches every namespace."""
+
+_STATE_KEY = "kjs_principal"
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class Forbidden(PermissionDeniedException):
+    """403: the principal is known, the action is not theirs."""
+
+
+def refusal(
+    who: Principal, action: Action, namespace: str | None, *, compat: bool = False
+) -> str | None:
+    """Why `who` may not do `action` in `namespace` (None: allowed). `compat`: the job or cron
+    job concerned was created through the compatibility routes (or is to be)."""
+    lacking = _lacking_scope(who, action)
+    if lacking is not None:
+        return lacking
+    if who.compat_only and not compat:
+        return f"{who.label} may only use jobs created through the compatibility routes"
+    if namespace is EVERY_NAMESPACE:
+        if who.namespaces and action is not Action.READ:
+            return f"{who.label} is limited to namespaces and may not act on every namespace"
+        return None
+    if not who.may_use(namespace):
+        return f"{who.label} may not use namespace {namespace!r}"
+    return None
+
+
+def _lacking_scope(who: Principal, action: Action) -> str | None:
+    scope = SCOPE_OF[action]
+    return None if who.may(scope) else f"{who.label} lacks the {scope!r} scope"
+
+
+def authorize(
+    who: Principal, action: Action, namespace: str | None, *, compat: bool = False
+) -> None:
+    """Raise `Forbidden` (403) unless `who` may do `action` in `namespace`."""
+    reason = refusal(who, action, namespace, compat=compat)
+    if reason is not None:
+        raise Forbidden(reason)
+
+
+def listed_namespaces(who: Principal) -> list[str] | None:
+    """The namespaces a list may show `who` (None: every one)."""
+    return sorted(who.namespaces) if who.namespaces else None
+
+
+# -- compat_open ----------------------------------------------------------------------------------
+
+
+def compat_principal(settings: Settings) -> Principal:
+    """The anonymous client of the compatibility routes (`[auth] compat_open`)."""
+    return Principal(
+        "anonymous compatibility client ([auth] compat_open)",
+        frozenset({"submit"}),
+        frozenset(settings.compat.open_namespaces),
+        compat_only=True,
+        anonymous=True,
+    )
+
+
+def check_compat_open(settings: Settings) -> None:
+    """`[auth] compat_open` needs `[compat] open_namespaces`: the namespaces an anonymous client
+    may use. Raises ConfigError naming the key (the process exits 2)."""
+    if not settings.auth.compat_open:
+        return
+    namespaces = settings.compat.open_namespaces
+    if not namespaces:
+        raise ConfigError(
+            "compat.open_namespaces: must name the namespaces the anonymous client may use "
+            "when [auth] compat_open is true (it is empty)"
+        )
+    for i, namespace in enumerate(namespaces):
+        if not _NAMESPACE.fullmatch(namespace):
+            raise ConfigError(
+                f"compat.open_namespaces[{i}]: {namespace!r} is not a namespace name "
+                "(a lowercase RFC 1123 label)"
+            )
+
+
+# -- Litestar: the guard, and the per-request door -------------------------------------------------
+
+
+def _caller(connection: ASGIConnection[Any, Any, Any, Any], compat_route: bool) -> Principal:
+    settings: Settings = connection.app.state.settings
+    if (
+        compat_route
+        and settings.auth.compat_open
+        and settings.auth.tokens
+        and "authorization" not in connection.headers
+    ):
+        if not settings.compat.open_namespaces:  # never "every namespace": fail closed
+            raise NotAuthorizedException(
+                "a bearer token is required ([compat] open_namespaces is empty)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return compat_principal(settings)
+    return authenticate(connection, settings)
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def guard(action: Action, *, compat_route: bool = False) -> Guard:
+    """A Litestar guard: authenticates the caller (401) and checks the action's scope (403).
+    The namespace is checked by the handler, through `access(request)`, once it is known.
+    `compat_route`: a route of the original system's API, open to the `compat_open` client."""
+
+    def check(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        who = _caller(connection, compat_route)
+        lacking = _lacking_scope(who, action)
+        if lacking is not None:
+            raise Forbidden(lacking)
+        connection.scope.setdefault("state", {})[_STATE_KEY] = who
+
+    check.kjs_action = action  # type: ignore[attr-defined]  # read by the route-table test
+    return check
+
+
+def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller, as the route's guard found it."""
+    try:
+        found: Principal = connection.scope["state"][_STATE_KEY]
+    except KeyError:
+        # A route without `guard(...)`: nobody has vouched for the caller.
+        raise NotAuthorizedException("this route has no authorization guard") from None
+    return found
+
+
+class Access:
+    """The caller of one request, and what they may touch: the one door of every route family."""
+
+    def __init__(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        self.who = principal(connection)
+        state = connection.app.state
+        self._jobs: JobService = state.jobs
+        self._crons: CronService = state.crons
+
+    def check(self, action: Action, namespace: str | None, *, compat: bool = False) -> None:
+        authorize(self.who, action, namespace, compat=compat)
+
+    def namespaces(self) -> list[str] | None:
+        """The namespaces a list may show (None: every one)."""
+        return listed_namespaces(self.who)
+
+    async def job(self, job_id: str, action: Action, *, compat: bool = False) -> JobRecord:
+        """The job (404 if unknown), if the caller may do `action` to it (else 403)."""
+        job = await self._jobs.get(job_id)
+        self.check(action, job.spec.namespace, compat=compat)
+        return job
+
+    async def cron(self, cron_id: str, action: Action, *, compat: bool = False) -> CronRecord:
+        """The cron job (404 if unknown or deleted), if the caller may do `action` to it."""
+        cron = await self._crons.get(cron_id)
+        self.check(action, cron.spec.namespace, compat=compat)
+        return cron
+
+    def move(self, current: str, new: str, *, compat: bool = False) -> None:
+        """An edit: allowed in the namespace it is in and in the one it moves to."""
+        self.check(Action.SUBMIT, current, compat=compat)
+        self.check(Action.SUBMIT, new, compat=compat)
+
+
+def access(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
+    """The door: `access(request).job(job_id, Action.READ)`, `.check(Action.SUBMIT, ns)`, …"""
+    return Access(connection)
