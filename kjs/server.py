@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from kjs.api import clusters, cronjobs, health, jobs
 from kjs.api.errors import HANDLERS
+from kjs.api.schema import COMPONENTS
 from kjs.core import components as components_
 from kjs.core import leader, retention
 from kjs.core.config import Settings
@@ -36,6 +37,12 @@ SHUTDOWN_STEP_S = 10.0
 # Once the server is stopping, how long a streaming response (a log follower) may go on before
 # it is ended: time for a handler that watches `app.state.stopping` to end it itself.
 STREAM_STOP_GRACE_S = 1.0
+
+
+class MetricsController(PrometheusController):
+    """`/metrics`, Prometheus' text format: for scrapers, not part of the API's schema."""
+
+    include_in_schema = False
 
 
 Companion = Callable[[components_.Components], contextlib.AbstractAsyncContextManager[Any]]
@@ -196,7 +203,7 @@ def create_app(
             clusters.ClustersController,
             health.healthz,
             health.readyz,
-            PrometheusController,
+            MetricsController,
             *c.plugins.routes(),
         ],
         middleware=[
@@ -208,7 +215,9 @@ def create_app(
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="kjs", version="1", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="kjs", version="1", path="/schema", components=COMPONENTS
+        ),
         debug=False,
     )
     app.state.settings = settings

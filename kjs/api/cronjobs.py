@@ -6,12 +6,21 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from kjs.api.policy import Action, access, guard
-from kjs.core.crons import CronService, cron_json
-from kjs.core.models import CronSpec
-from kjs.core.records import CronRecord, job_json
+from kjs.api.policy import Action, access
+from kjs.api.schema import (
+    WITH_BODY,
+    CronPage,
+    CronSpecChanges,
+    JobPage,
+    RawBody,
+    protected,
+    raw_body,
+)
+from kjs.core.crons import CronService, cron_view
+from kjs.core.models import Cron, CronSpec, Job
+from kjs.core.records import CronRecord, job_view
 from kjs.core.validation import FieldError, InvalidInput, decode
 
 
@@ -20,50 +29,64 @@ def _service(request: Request[Any, Any, Any]) -> CronService:
     return service
 
 
-async def _json(request: Request[Any, Any, Any], cron: CronRecord) -> dict[str, Any]:
-    return cron_json(cron, await _service(request).counts(cron.id))
+async def _json(request: Request[Any, Any, Any], cron: CronRecord) -> Cron:
+    return cron_view(cron, await _service(request).counts(cron.id))
 
 
 class CronJobsController(Controller):
     path = "/api/v1/cronjobs"
     tags = ("cronjobs",)
+    return_dto = None  # answers are encoded as they are: `RawBody` only documents bodies
 
-    @post("/", guards=[guard(Action.SUBMIT)], status_code=201, summary="Create a cron job")
-    async def create(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        spec = decode(await request.body(), CronSpec)
+    @post(
+        "/",
+        **protected(Action.SUBMIT, *WITH_BODY, 409),
+        dto=RawBody[CronSpec],
+        status_code=201,
+        summary="Create a cron job",
+    )
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Cron:
+        spec = decode(data, CronSpec)
         access(request).check(Action.SUBMIT, spec.namespace)
         return await _json(request, await _service(request).create(spec))
 
-    @get("/", guards=[guard(Action.READ)], summary="List cron jobs, newest first")
+    @get("/", **protected(Action.READ, 400), summary="List cron jobs, newest first")
     async def list_crons(
         self,
         request: Request[Any, Any, Any],
         name: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> CronPage:
         try:
             items, next_cursor = await _service(request).list_crons(
                 limit=limit, cursor=cursor, name=name, namespaces=access(request).namespaces()
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
-        return {"items": [await _json(request, c) for c in items], "next_cursor": next_cursor}
+        return CronPage(items=[await _json(request, c) for c in items], next_cursor=next_cursor)
 
-    @get("/{cron_id:str}", guards=[guard(Action.READ)], summary="One cron job")
-    async def get_cron(
-        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> dict[str, Any]:
+    @get("/{cron_id:str}", **protected(Action.READ, 400, 404), summary="One cron job")
+    async def get_cron(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Cron:
         return await _json(request, await access(request).cron(cron_id, Action.READ))
 
-    @patch("/{cron_id:str}", guards=[guard(Action.SUBMIT)], summary="Edit a cron job")
+    @patch(
+        "/{cron_id:str}",
+        **protected(Action.SUBMIT, *WITH_BODY, 404, 409),
+        dto=raw_body(CronSpecChanges),
+        summary="Edit a cron job",
+        description=(
+            "The body names the fields to change; they are merged over the stored spec, and "
+            "the result is validated as a whole."
+        ),
+    )
     async def update(
-        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, request: Request[Any, Any, Any], cron_id: FromPath[str], data: JSONBody[bytes] = b""
+    ) -> Cron:
         door = access(request)
         cron = await door.cron(cron_id, Action.SUBMIT)
         try:
-            changes = msgspec.json.decode(await request.body())
+            changes = msgspec.json.decode(data)
         except msgspec.DecodeError as e:
             raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
         if not isinstance(changes, dict):
@@ -74,61 +97,57 @@ class CronJobsController(Controller):
 
     @delete(
         "/{cron_id:str}",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404),
         status_code=200,
         summary="Delete a cron job (its CronJob too)",
     )
     async def remove(
         self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[Cron]:
         await access(request).cron(cron_id, Action.SUBMIT)
         cron = await _service(request).delete(cron_id)
         return Response(await _json(request, cron), status_code=200)
 
     @post(
         "/{cron_id:str}/suspend",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404),
         status_code=200,
         summary="Stop starting runs",
     )
-    async def suspend(
-        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> dict[str, Any]:
+    async def suspend(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Cron:
         await access(request).cron(cron_id, Action.SUBMIT)
         return await _json(request, await _service(request).set_suspended(cron_id, True))
 
     @post(
         "/{cron_id:str}/resume",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404),
         status_code=200,
         summary="Start runs again",
     )
-    async def resume(
-        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> dict[str, Any]:
+    async def resume(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Cron:
         await access(request).cron(cron_id, Action.SUBMIT)
         return await _json(request, await _service(request).set_suspended(cron_id, False))
 
     @post(
         "/{cron_id:str}/trigger",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404),
         status_code=201,
         summary="Run it once now",
     )
-    async def trigger(
-        self, request: Request[Any, Any, Any], cron_id: FromPath[str]
-    ) -> dict[str, Any]:
+    async def trigger(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Job:
         await access(request).cron(cron_id, Action.SUBMIT)
-        return job_json(await _service(request).trigger(cron_id))
+        return job_view(await _service(request).trigger(cron_id))
 
-    @get("/{cron_id:str}/runs", guards=[guard(Action.READ)], summary="Its runs, newest first")
+    @get(
+        "/{cron_id:str}/runs", **protected(Action.READ, 400, 404), summary="Its runs, newest first"
+    )
     async def runs(
         self,
         request: Request[Any, Any, Any],
         cron_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         door = access(request)
         await door.cron(cron_id, Action.READ)
         try:
@@ -138,4 +157,4 @@ class CronJobsController(Controller):
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
-        return {"items": [job_json(j) for j in items], "next_cursor": next_cursor}
+        return JobPage(items=[job_view(j) for j in items], next_cursor=next_cursor)

@@ -10,12 +10,26 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from kjs.api.policy import Action, access, guard
-from kjs.core.models import JobSpec
-from kjs.core.records import job_json
+from kjs.api.policy import Action, access
+from kjs.api.schema import (
+    WITH_BODY,
+    CallbackAttempt,
+    CallbackList,
+    DryRun,
+    Event,
+    EventList,
+    JobPage,
+    JobSpecChanges,
+    RawBody,
+    answer,
+    protected,
+    raw_body,
+)
+from kjs.core.models import Job, JobSpec
+from kjs.core.records import job_view
 from kjs.core.service import JobService
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, decode
@@ -54,31 +68,46 @@ def _labels(values: list[str] | None) -> dict[str, str]:
 class JobsController(Controller):
     path = "/api/v1/jobs"
     tags = ("jobs",)
+    return_dto = None  # answers are encoded as they are: `RawBody` only documents bodies
 
     @post(
         "/",
-        guards=[guard(Action.SUBMIT)],
+        **protected(
+            Action.SUBMIT,
+            *WITH_BODY,
+            409,
+            answers={
+                201: answer(Job, "The job, accepted."),
+                200: answer(
+                    Job | DryRun,
+                    "The job first submitted with this Idempotency-Key; with dry_run=true, "
+                    "the Kubernetes object it would become.",
+                ),
+            },
+        ),
+        dto=RawBody[JobSpec],
         status_code=201,
         summary="Submit a job (or render it, with dry_run=true)",
     )
     async def submit(
         self,
         request: Request[Any, Any, Any],
+        data: JSONBody[bytes] = b"",
         dry_run: FromQuery[bool] = False,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
-    ) -> Response[dict[str, Any]]:
-        spec = decode(await request.body(), JobSpec)
+    ) -> Response[Job | DryRun]:
+        spec = decode(data, JobSpec)
         door = access(request)
         door.check(Action.SUBMIT, spec.namespace)
         service = _service(request)
         if dry_run:
-            return Response({"manifest": await service.dry_run(spec)}, status_code=200)
+            return Response(DryRun(manifest=await service.dry_run(spec)), status_code=200)
         job, created = await service.submit(
             spec, idempotency_key=idempotency_key, principal=door.who.name
         )
-        return Response(job_json(job), status_code=201 if created else 200)
+        return Response(job_view(job), status_code=201 if created else 200)
 
-    @get("/", guards=[guard(Action.READ)], summary="List jobs, newest first")
+    @get("/", **protected(Action.READ, 400), summary="List jobs, newest first")
     async def list_jobs(
         self,
         request: Request[Any, Any, Any],
@@ -91,7 +120,7 @@ class JobsController(Controller):
         created_before: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         labels = _labels(label)
         created_after, created_before = (
             _utc("created_after", created_after),
@@ -112,27 +141,29 @@ class JobsController(Controller):
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
-        return {"items": [job_json(j) for j in items], "next_cursor": next_cursor}
+        return JobPage(items=[job_view(j) for j in items], next_cursor=next_cursor)
 
-    @get("/{job_id:str}", guards=[guard(Action.READ)], summary="One job")
-    async def get_job(
-        self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> dict[str, Any]:
-        return job_json(await access(request).job(job_id, Action.READ))
+    @get("/{job_id:str}", **protected(Action.READ, 400, 404), summary="One job")
+    async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
+        return job_view(await access(request).job(job_id, Action.READ))
 
     @patch(
         "/{job_id:str}",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, *WITH_BODY, 404, 409),
+        dto=raw_body(JobSpecChanges),
         summary="Edit a job: in place while pending, else as a new attempt",
+        description=(
+            "The body names the fields to change; they are merged over the stored spec, and "
+            "the result is validated as a whole."
+        ),
     )
     async def update(
-        self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> dict[str, Any]:
+        self, request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONBody[bytes] = b""
+    ) -> Job:
         door = access(request)
         job = await door.job(job_id, Action.SUBMIT)
-        body = await request.body()
         try:
-            changes = msgspec.json.decode(body)
+            changes = msgspec.json.decode(data)
         except msgspec.DecodeError as e:
             raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
         if not isinstance(changes, dict):
@@ -140,61 +171,71 @@ class JobsController(Controller):
         merged = {**msgspec.to_builtins(job.spec), **changes}
         spec = decode(msgspec.json.encode(merged), JobSpec)
         door.move(job.spec.namespace, spec.namespace)
-        return job_json(await _service(request).update(job_id, spec))
+        return job_view(await _service(request).update(job_id, spec))
 
-    @delete("/{job_id:str}", guards=[guard(Action.SUBMIT)], status_code=202, summary="Cancel a job")
-    async def cancel(
-        self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> Response[dict[str, Any]]:
+    @delete(
+        "/{job_id:str}",
+        **protected(Action.SUBMIT, 400, 404, answers={200: answer(Job, "The job, already final.")}),
+        status_code=202,
+        summary="Cancel a job",
+    )
+    async def cancel(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Response[Job]:
         await access(request).job(job_id, Action.SUBMIT)
         job = await _service(request).cancel(job_id)
-        return Response(job_json(job), status_code=200 if job.state.is_final else 202)
+        return Response(job_view(job), status_code=200 if job.state.is_final else 202)
 
     @post(
         "/{job_id:str}/rerun",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404),
         status_code=201,
         summary="Run a job again as attempt n+1",
     )
-    async def rerun(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+    async def rerun(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
         await access(request).job(job_id, Action.SUBMIT)
-        return job_json(await _service(request).rerun(job_id))
+        return job_view(await _service(request).rerun(job_id))
 
     @get(
         "/{job_id:str}/callbacks",
-        guards=[guard(Action.READ)],
+        **protected(Action.READ, 400, 404),
         summary="Webhook delivery attempts, oldest first",
     )
     async def callbacks(
         self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> CallbackList:
         await access(request).job(job_id, Action.READ)
         attempts = await _service(request).callbacks(job_id)
-        return {"items": msgspec.to_builtins(attempts)}
+        return CallbackList(items=[CallbackAttempt(**a) for a in attempts])
 
     @post(
         "/{job_id:str}/callbacks/redeliver",
-        guards=[guard(Action.SUBMIT)],
+        **protected(Action.SUBMIT, 400, 404, 409),
         status_code=202,
         summary="Deliver the final state's webhook again",
     )
-    async def redeliver(
-        self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> dict[str, Any]:
+    async def redeliver(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
         await access(request).job(job_id, Action.SUBMIT)
-        return job_json(await _service(request).redeliver(job_id))
+        return job_view(await _service(request).redeliver(job_id))
 
-    @get("/{job_id:str}/events", guards=[guard(Action.READ)], summary="Status history")
-    async def events(
-        self, request: Request[Any, Any, Any], job_id: FromPath[str]
-    ) -> dict[str, Any]:
+    @get("/{job_id:str}/events", **protected(Action.READ, 400, 404), summary="Status history")
+    async def events(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> EventList:
         await access(request).job(job_id, Action.READ)
         events = await _service(request).events(job_id)
-        return {"items": [msgspec.to_builtins(e) for e in events]}
+        return EventList(items=[Event(**msgspec.structs.asdict(e)) for e in events])
 
     @get(
         "/{job_id:str}/logs",
-        guards=[guard(Action.READ)],
+        **protected(
+            Action.READ,
+            400,
+            404,
+            answers={
+                200: answer(
+                    str,
+                    "Each pod's log, introduced by a `==> pod/container <==` line.",
+                    "text/plain",
+                )
+            },
+        ),
         media_type="text/plain",
         summary="Collected container logs; follow=true streams while the job runs",
     )

@@ -22,7 +22,7 @@ from kjs.core import leader, messages
 from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
-from kjs.core.models import CronSpec, JobSpec
+from kjs.core.models import Cron, CronSpec, JobSpec
 from kjs.core.protocols import ClusterView
 from kjs.core.records import CronRecord, JobRecord
 from kjs.core.render import cron_as_job, render_cronjob_for_dispatch
@@ -44,14 +44,31 @@ def next_fire(spec: CronSpec, after: dt.datetime) -> dt.datetime | None:
     return parse_schedule(spec.schedule).next_after(start, spec.time_zone)
 
 
-def cron_json(cron: CronRecord, counts: tuple[int, int, int]) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(cron.spec)
-    status = msgspec.to_builtins(cron)
-    del status["spec"], status["deleted"]
-    out.update(status)
+def cron_view(cron: CronRecord, counts: tuple[int, int, int]) -> Cron:
+    """The API representation (CONTRACT §4): the spec's fields, then status and counters."""
+    next_run_at = cron.next_run_at
     if cron.spec.mode == "native" and not cron.spec.suspend:
-        out["next_run_at"] = msgspec.to_builtins(next_fire(cron.spec, now()))
-    out["runs_total"], out["runs_succeeded"] = counts[0], counts[1]
+        next_run_at = next_fire(cron.spec, now())
+    fields = msgspec.structs.asdict(cron.spec)
+    fields.update(
+        id=cron.id,
+        attempt=cron.attempt,
+        cluster_id=cron.cluster_id,
+        k8s_name=cron.k8s_name,
+        state=cron.state,
+        created_at=cron.created_at,
+        updated_at=cron.updated_at,
+        next_run_at=next_run_at,
+        last_run_at=cron.last_run_at,
+        runs_total=counts[0],
+        runs_succeeded=counts[1],
+    )
+    return Cron(**fields)
+
+
+def cron_json(cron: CronRecord, counts: tuple[int, int, int]) -> dict[str, Any]:
+    """`cron_view` as plain JSON-able data."""
+    out: dict[str, Any] = msgspec.to_builtins(cron_view(cron, counts))
     return out
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from kjs.core.states import JobState
+
 NonNegativeInt32 = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 PositiveInt64 = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 LogCollect = Literal["always", "on_failure", "never"]
@@ -109,6 +111,50 @@ class CronSpec(JobSpec, kw_only=True):
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Allow"
     start_at: dt.datetime | None = None
     starting_deadline_seconds: PositiveInt64 | None = None
+
+
+class Job(JobSpec, kw_only=True):
+    """A job as kjs answers it: the spec's fields, then its current attempt's status."""
+
+    id: Annotated[str, Meta(description="UUID v4.")]
+    state: Annotated[JobState, Meta(description="The current attempt's state.")]
+    attempt: Annotated[int, Meta(description="1, then one more per rerun or update.")]
+    cluster_id: Annotated[str | None, Meta(description="Where it was placed.")]
+    k8s_name: Annotated[str, Meta(description="The Kubernetes Job's name.")]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    dispatched_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    exit_codes: Annotated[
+        dict[str, dict[str, int]], Meta(description="Pod name to container name to exit code.")
+    ]
+    reason: str | None
+    message: str | None
+    cron_id: Annotated[str | None, Meta(description="The cron job this job is a run of.")]
+
+
+class Cron(CronSpec, kw_only=True):
+    """A cron job as kjs answers it: the spec's fields, then its status and run counters."""
+
+    id: Annotated[str, Meta(description="UUID v4.")]
+    attempt: int
+    cluster_id: Annotated[str | None, Meta(description="A native cron job's cluster.")]
+    k8s_name: Annotated[str, Meta(description="The Kubernetes CronJob's name (native).")]
+    state: Annotated[
+        str,
+        Meta(
+            description=(
+                "native: `pending`, `dispatched`, `created`, `removed`; managed: `active`."
+            )
+        ),
+    ]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    next_run_at: dt.datetime | None
+    last_run_at: dt.datetime | None
+    runs_total: int
+    runs_succeeded: int
 
 
 def to_builtins(obj: Struct) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
-from kjs.core.models import CronSpec, JobSpec
+from kjs.core.models import CronSpec, Job, JobSpec
 from kjs.core.states import JobState
 
 
@@ -109,10 +109,30 @@ class CompatRecord(Struct, kw_only=True):
     updated_at: dt.datetime
 
 
-def job_json(job: JobRecord) -> dict[str, Any]:
+def job_view(job: JobRecord) -> Job:
     """The API representation (CONTRACT §4): the spec's fields, then the status fields."""
-    out: dict[str, Any] = msgspec.to_builtins(job.spec)
-    status = msgspec.to_builtins(job)
-    del status["spec"], status["idempotency_key"]
-    out.update(status)
+    fields = msgspec.structs.asdict(job.spec)
+    fields.update(
+        id=job.id,
+        state=job.state,
+        attempt=job.attempt,
+        cluster_id=job.cluster_id,
+        k8s_name=job.k8s_name,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        run_at=job.run_at,  # the record's: none once it is due
+        dispatched_at=job.dispatched_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        exit_codes=job.exit_codes,
+        reason=job.reason,
+        message=job.message,
+        cron_id=job.cron_id,
+    )
+    return Job(**fields)
+
+
+def job_json(job: JobRecord) -> dict[str, Any]:
+    """`job_view` as plain JSON-able data (webhooks, the CLI)."""
+    out: dict[str, Any] = msgspec.to_builtins(job_view(job))
     return out

@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
-from kjs.api.policy import Action, Guard, access, guard
+from kjs.api.policy import Action, access
+from kjs.api.schema import WITH_BODY, CompatEnvelope, CompatRequest, RawBody, answer, protected
 from kjs.core.crons import CronService
 from kjs.core.protocols import NameTaken
 from kjs.core.records import CompatRecord, CronRecord
@@ -40,10 +41,20 @@ MAX_PAGE = 500
 INT64 = (-(2**63), 2**63 - 1)  # the original's integers (Go int64)
 
 
-def compat_guard(action: Action) -> Guard:
+ENVELOPE = answer(CompatEnvelope, "The original's envelope: `code` says how it went.")
+
+
+def compat_guard(action: Action, *, body: bool = False) -> dict[str, Any]:
     """As the rest of the API; with `[auth] compat_open`, a caller without a token is the
-    anonymous compatibility client (its jobs only, in `[compat] open_namespaces`)."""
-    return guard(action, compat_route=True)
+    anonymous compatibility client (its jobs only, in `[compat] open_namespaces`). Every
+    answer of the route itself is an HTTP 200 envelope; only the guard, the body's size and
+    time, a body nested too deeply and the store answer problem details (400 also documents
+    the framework's own check of path parameters)."""
+    errors = WITH_BODY if body else (400,)
+    return protected(action, *errors, answers={200: ENVELOPE}, compat_route=True)
+
+
+COMPAT_BODY: dict[str, Any] = {"dto": RawBody[CompatRequest], "return_dto": None}
 
 
 def _now() -> dt.datetime:
@@ -356,8 +367,8 @@ def _int(value: Any, default: int, name: str) -> int:
     return number
 
 
-async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return tr.decode(await request.body())
+def _body(data: bytes) -> dict[str, Any]:
+    return tr.decode(data)
 
 
 def _routes(kind: str, path: str) -> type[Controller]:
@@ -373,23 +384,23 @@ def _routes(kind: str, path: str) -> type[Controller]:
     class Routes(Controller):
         tags = ["compatibility"]  # noqa: RUF012 (Litestar's own attribute)
 
-        @post("/create", status_code=200, guards=[compat_guard(Action.SUBMIT)])
-        async def create(self, request: Request[Any, Any, Any]) -> Any:
+        @post("/create", status_code=200, **compat_guard(Action.SUBMIT, body=True), **COMPAT_BODY)
+        async def create(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Any:
             async def work() -> Any:
-                return await create_(Compat(request), await _body(request))
+                return await create_(Compat(request), _body(data))
 
             return await _answer(work)
 
-        @post("/update", status_code=200, guards=[compat_guard(Action.SUBMIT)])
-        async def update(self, request: Request[Any, Any, Any]) -> Any:
+        @post("/update", status_code=200, **compat_guard(Action.SUBMIT, body=True), **COMPAT_BODY)
+        async def update(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Any:
             async def work() -> Any:
-                return await update_(Compat(request), await _body(request))
+                return await update_(Compat(request), _body(data))
 
             return await _answer(work)
 
         @get(
             "/lists",
-            guards=[compat_guard(Action.READ)],
+            **compat_guard(Action.READ),
             summary=f"List ({kind}; original API)",
         )
         async def lists_get(self, request: Request[Any, Any, Any]) -> Any:
@@ -398,47 +409,57 @@ def _routes(kind: str, path: str) -> type[Controller]:
                 lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
             )
 
-        @post("/lists", status_code=200, guards=[compat_guard(Action.READ)])
-        async def lists_post(self, request: Request[Any, Any, Any]) -> Any:
+        @post("/lists", status_code=200, **compat_guard(Action.READ, body=True), **COMPAT_BODY)
+        async def lists_post(
+            self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b""
+        ) -> Any:
             async def work() -> Any:
-                fields = await _body(request)
+                fields = _body(data)
                 return await Compat(request).lists(
                     kind, fields.get("page_num"), fields.get("page_size")
                 )
 
             return await _answer(work)
 
-        @get("/describe/{job_id:str}", guards=[compat_guard(Action.READ)])
+        @get("/describe/{job_id:str}", **compat_guard(Action.READ))
         async def describe_get(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
             return await _answer(lambda: Compat(request).describe(job_id, kind))
 
         @post(
             ["/describe", "/describe/{job_id:str}"],
             status_code=200,
-            guards=[compat_guard(Action.READ)],
+            **compat_guard(Action.READ, body=True),
+            **COMPAT_BODY,
         )
         async def describe_post(
-            self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
+            self,
+            request: Request[Any, Any, Any],
+            job_id: FromPath[str] = "",
+            data: JSONBody[bytes] = b"",
         ) -> Any:
             async def work() -> Any:
-                return await Compat(request).describe(await _wanted(request, job_id), kind)
+                return await Compat(request).describe(_wanted(data, job_id), kind)
 
             return await _answer(work)
 
-        @delete("/delete/{job_id:str}", status_code=200, guards=[compat_guard(Action.SUBMIT)])
+        @delete("/delete/{job_id:str}", status_code=200, **compat_guard(Action.SUBMIT))
         async def delete_path(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
             return await _answer(lambda: delete_(Compat(request), job_id))
 
         @post(
             ["/delete", "/delete/{job_id:str}"],
             status_code=200,
-            guards=[compat_guard(Action.SUBMIT)],
+            **compat_guard(Action.SUBMIT, body=True),
+            **COMPAT_BODY,
         )
         async def delete_post(
-            self, request: Request[Any, Any, Any], job_id: FromPath[str] = ""
+            self,
+            request: Request[Any, Any, Any],
+            job_id: FromPath[str] = "",
+            data: JSONBody[bytes] = b"",
         ) -> Any:
             async def work() -> Any:
-                return await delete_(Compat(request), await _wanted(request, job_id))
+                return await delete_(Compat(request), _wanted(data, job_id))
 
             return await _answer(work)
 
@@ -447,10 +468,10 @@ def _routes(kind: str, path: str) -> type[Controller]:
     return Routes
 
 
-async def _wanted(request: Request[Any, Any, Any], path_id: str) -> str:
+def _wanted(data: bytes, path_id: str) -> str:
     """The id a documented-form request names: in its body, else in its path (the
     documentation writes the path as `/delete/job_id`, with the id in the body)."""
-    body_id: str = (await _body(request)).get("job_id") or ""
+    body_id: str = _body(data).get("job_id") or ""
     return body_id or ("" if path_id == "job_id" else path_id)
 
 
@@ -458,7 +479,7 @@ OnceJobs = _routes("once", "/api/once_job")
 CronJobs = _routes("cron", "/api/cron_job")
 
 
-@get("/api/job_logs/{job_id:str}", guards=[compat_guard(Action.READ)], tags=["compatibility"])
+@get("/api/job_logs/{job_id:str}", **compat_guard(Action.READ), tags=["compatibility"])
 async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
     return await _answer(lambda: Compat(request).logs(job_id))
 
@@ -466,11 +487,14 @@ async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -
 @post(
     ["/api/job_logs", "/api/job_logs/{job_id:str}"],
     status_code=200,
-    guards=[compat_guard(Action.READ)],
+    **compat_guard(Action.READ, body=True),
+    **COMPAT_BODY,
     tags=["compatibility"],
 )
-async def job_logs_post(request: Request[Any, Any, Any], job_id: FromPath[str] = "") -> Any:
+async def job_logs_post(
+    request: Request[Any, Any, Any], job_id: FromPath[str] = "", data: JSONBody[bytes] = b""
+) -> Any:
     async def work() -> Any:
-        return await Compat(request).logs(await _wanted(request, job_id))
+        return await Compat(request).logs(_wanted(data, job_id))
 
     return await _answer(work)

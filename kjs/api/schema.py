@@ -1,0 +1,318 @@
+"""What the OpenAPI schema (`/schema/openapi.json`) declares: the shapes of the answers, the
+problem details of every error, the bearer scheme, and the request bodies.
+
+Handlers read their bodies as bytes and decode them with kjs's own decoder
+(`kjs.core.validation.decode`), whose 400 names the offending field (`env.FOO`), judges types
+strictly and is shared with the compatibility routes; Litestar's own decoding would answer in
+another shape. `RawBody[T]` is the Litestar DTO that makes this explicit: the handler gets the
+body as sent, and the schema documents it as `T`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import msgspec
+from litestar.dto import AbstractDTO
+from litestar.dto.data_structures import DTOFieldDefinition
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.typing import FieldDefinition
+from msgspec import Meta, Struct
+
+from kjs.api.errors import PROBLEM
+from kjs.api.policy import Action, guard
+from kjs.core.models import Cron, CronSpec, Job, JobSpec
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
+
+T = TypeVar("T")
+
+BEARER = "bearer"
+SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
+"""The `security` of every route that needs a token."""
+COMPONENTS = Components(
+    security_schemes={
+        BEARER: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description=(
+                "`Authorization: Bearer <token>`; a token has scopes (read < submit < admin) "
+                "and may be limited to namespaces. With no tokens configured the server is open."
+            ),
+        )
+    }
+)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class FieldProblem(Struct):
+    """One offending input."""
+
+    field: Annotated[
+        str,
+        Meta(description="JSON path of the input (`namespace`, `env.FOO`), or `$`: the body."),
+    ]
+    message: Annotated[str, Meta(description="What is wrong with it.")]
+
+
+class Problem(Struct, omit_defaults=True):
+    """RFC 9457 problem details (`application/problem+json`), the answer to every error."""
+
+    type: Annotated[str, Meta(description="Always `about:blank`.")]
+    title: Annotated[str, Meta(description="The status code's title (`Invalid input`, …).")]
+    status: Annotated[int, Meta(description="The HTTP status code.")]
+    detail: Annotated[str, Meta(description="What happened, for a person.")]
+    errors: Annotated[
+        list[FieldProblem] | None,
+        Meta(description="Invalid input (400): each offending field. Absent otherwise."),
+    ] = None
+
+
+_ERRORS = {
+    400: "Invalid input: `errors` names each offending field or parameter.",
+    401: "No bearer token, or an unknown one.",
+    403: "The token lacks the scope, or may not use the namespace.",
+    404: "Not found.",
+    408: "The request body did not arrive in time (`[http] body_timeout_s`).",
+    409: "Conflicts with the current state.",
+    413: "The request body is over 1 MiB.",
+    503: "The store or the queue is unavailable (`detail` names it).",
+}
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    """Problem-details responses for these status codes."""
+    return {
+        code: ResponseSpec(
+            Problem, description=_ERRORS[code], media_type=PROBLEM, generate_examples=False
+        )
+        for code in codes
+    }
+
+
+def answer(data: Any, description: str, media_type: str = "application/json") -> ResponseSpec:
+    """A documented success answer (one a handler gives besides its default status)."""
+    return ResponseSpec(
+        data, description=description, media_type=media_type, generate_examples=False
+    )
+
+
+WITH_BODY = (400, 408, 413)
+"""What any route that reads a body may answer besides its own errors."""
+
+
+def protected(
+    action: Action,
+    *errors: int,
+    answers: dict[int, ResponseSpec] | None = None,
+    compat_route: bool = False,
+) -> dict[str, Any]:
+    """A route's guard and what it documents: the bearer scheme, 401 and 403, its other error
+    codes (always 503: every route reads the store) and any `answers` besides its default."""
+    codes = sorted({401, 403, 503, *errors})
+    return {
+        "guards": [guard(action, compat_route=compat_route)],
+        "security": SECURITY,
+        "responses": {**problems(*codes), **(answers or {})},
+    }
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+
+class RawBody(AbstractDTO[T]):
+    """The body as sent (`data: bytes`), documented in the schema as `T` (`RawBody[JobSpec]`).
+
+    The handler decodes it, when it is ready to: after the job an edit names has been found
+    (404 first), or into the compatibility routes' own envelope."""
+
+    @classmethod
+    def create_for_field_definition(
+        cls, field_definition: FieldDefinition, handler_id: str, backend_cls: Any = None
+    ) -> None:
+        """Nothing to build: no transfer model, the bytes go through."""
+
+    def decode_bytes(self, value: bytes) -> bytes:
+        return value
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
+
+    @classmethod
+    def generate_field_definitions(
+        cls, model_type: type[Any]
+    ) -> Generator[DTOFieldDefinition, None, None]:
+        yield from ()  # never asked: create_for_field_definition builds nothing
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
+
+
+def changes_of(kind: type[Struct]) -> type[Struct]:
+    """The body of a PATCH: any of `kind`'s fields (merged over the stored spec, then the
+    whole is validated), and no other."""
+    fields = [
+        (f.name, f.type | msgspec.UnsetType, msgspec.UNSET) for f in msgspec.structs.fields(kind)
+    ]
+    return msgspec.defstruct(
+        f"{kind.__name__}Changes",
+        fields,
+        kw_only=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
+
+
+def raw_body(documented_as: type[Any]) -> type[RawBody[Any]]:
+    """`RawBody[documented_as]`, for a type made at run time (a PATCH body)."""
+    return RawBody.__class_getitem__(documented_as)
+
+
+JobSpecChanges = changes_of(JobSpec)
+CronSpecChanges = changes_of(CronSpec)
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class JobPage(Struct):
+    """A page of jobs, newest first."""
+
+    items: list[Job]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+class CronPage(Struct):
+    """A page of cron jobs, newest first."""
+
+    items: list[Cron]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+class DryRun(Struct):
+    """What `POST /jobs?dry_run=true` answers."""
+
+    manifest: Annotated[
+        dict[str, Any], Meta(description="The Kubernetes Job the job would become.")
+    ]
+
+
+class Event(Struct, kw_only=True):
+    """One entry of a job's status history."""
+
+    job_id: str
+    attempt: int
+    state: str
+    at: dt.datetime
+    reason: str | None = None
+    message: str | None = None
+    pod: str | None = None
+    exit_code: int | None = None
+    cluster_id: str | None = None
+
+
+class EventList(Struct):
+    items: list[Event]
+
+
+class CallbackAttempt(Struct, kw_only=True):
+    """One webhook delivery attempt."""
+
+    event_id: Annotated[str, Meta(description="Stable per job, attempt and final state.")]
+    url: str
+    at: dt.datetime
+    status_code: Annotated[
+        int | None, Meta(description="The receiver's answer; null if none came.")
+    ]
+    error: str | None
+    duration_ms: int | None
+    delivered: bool
+
+
+class CallbackList(Struct):
+    items: Annotated[list[CallbackAttempt], Meta(description="Oldest first.")]
+
+
+class Cluster(Struct, kw_only=True):
+    """A cluster as known from its agent's heartbeats."""
+
+    id: str
+    state: Annotated[str, Meta(description="`ready`, `unreachable` or `cordoned`.")]
+    labels: dict[str, str]
+    version: str | None
+    capacity: Annotated[int, Meta(description="Jobs it can run at once (0: takes no work).")]
+    running: int
+    pending: int
+    last_heartbeat: dt.datetime | None
+    cordoned: bool
+    load: Annotated[
+        float | None,
+        Meta(description="(running + pending + dispatched) / capacity; null while unknown."),
+    ]
+    dispatched: Annotated[int, Meta(description="Dispatched but not yet acknowledged.")]
+
+
+class ClusterList(Struct):
+    items: list[Cluster]
+
+
+class Health(Struct):
+    status: Annotated[str, Meta(description="`ok`: the process is alive.")]
+
+
+class Ready(Struct):
+    status: Annotated[str, Meta(description="`ready`: the store and the queue answer.")]
+    leader: Annotated[bool, Meta(description="Whether this replica leads the others.")]
+
+
+class CompatEnvelope(Struct):
+    """The original system's answer: always HTTP 200; `code` says how it went."""
+
+    code: Annotated[
+        int,
+        Meta(
+            description=(
+                "200 data, 0 a message in `data`; failures: 100 invalid parameter, 101 job_id "
+                "empty, 102/103 body unreadable, 104 invalid job, 105 name taken, 251 not "
+                "accepted, 253 delete timed out (docs/compat.md)."
+            )
+        ),
+    ]
+    cause: Annotated[str, Meta(description="Why it failed; empty on success.")]
+    error_msg: Annotated[str, Meta(description="Always empty (kept for the original's clients).")]
+    data: Annotated[Any, Meta(description="The answer: an object, a list, a message, or null.")]
+
+
+class CompatRequest(Struct, kw_only=True):
+    """A request body of the original system's routes: each route reads the fields it needs
+    (keys matched case-insensitively, others ignored); a failure is an envelope, not a 4xx."""
+
+    job_id: str | None = None
+    job_name: str | None = None
+    job_exec_time: Annotated[int | None, Meta(description="Epoch seconds: when to run.")] = None
+    namespace: str | None = None
+    image: str | None = None
+    command: Annotated[str | None, Meta(description="Comma-separated.")] = None
+    timeout: int | None = None
+    metadata: Annotated[
+        dict[str, str] | None, Meta(description="The original's extra job settings.")
+    ] = None
+    route: str | None = None
+    schedule: str | None = None
+    page_num: int | None = None
+    page_size: int | None = None
