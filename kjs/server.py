@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from kjs.api import clusters, cronjobs, health, jobs
+from kjs.api import clusters, cronjobs, health, jobs, policy
 from kjs.api.errors import HANDLERS
 from kjs.api.schema import COMPONENTS
 from kjs.core import components as components_
@@ -204,7 +204,7 @@ def create_app(
             health.healthz,
             health.readyz,
             MetricsController,
-            *c.plugins.routes(),
+            policy.behind_the_door(c.plugins.routes()),
         ],
         middleware=[
             DefineMiddleware(

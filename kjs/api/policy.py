@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from litestar import Router
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -169,6 +170,22 @@ def guard(action: Action, *, compat_route: bool = False) -> Guard:
 
     check.kjs_action = action  # type: ignore[attr-defined]  # read by the route-table test
     return check
+
+
+def _default_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """A plugin's route that brings no guard of its own still passes the door: reading needs
+    `read`, anything else `submit` (a route with `guard(...)` decides for itself)."""
+    method = connection.scope.get("method", "GET")
+    if method == "OPTIONS" or any(getattr(g, "kjs_action", None) for g in handler.guards or ()):
+        return  # a preflight shows nothing; a route with its own guard decides for itself
+    guard(Action.READ if method in ("GET", "HEAD") else Action.SUBMIT)(connection, handler)
+
+
+def behind_the_door(route_handlers: Sequence[Any]) -> Router:
+    """Plugins' routes, each behind the policy: its own `guard(...)`, else the default one."""
+    return Router(path="/", route_handlers=list(route_handlers), guards=[_default_guard])
 
 
 def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

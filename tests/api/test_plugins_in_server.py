@@ -67,3 +67,19 @@ def test_the_plugin_places_edits_listens_and_serves(client: TestClient[Any]) -> 
     assert dispatch.manifest["metadata"]["labels"]["kjs.io/job-id"] == job["id"]
     assert ("pending", "dispatched") in seen_changes
     assert client.get("/hello-plugin").json() == {"hello": "from a plugin"}
+
+
+def test_a_plugin_route_without_a_guard_still_passes_the_door(tmp_path: Path) -> None:
+    from kjs.api.auth import hash_token
+
+    tokens = [
+        {"name": "reader", "sha256": hash_token("r"), "scopes": ["read"]},
+    ]
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path), "auth": {"tokens": tokens}})
+    app = create_app(settings, plugins=Plugins(autoload=False, extra=[GpuPlugin()]))
+    with TestClient(app) as client:
+        assert client.get("/hello-plugin").status_code == 401
+        wrong = client.get("/hello-plugin", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = client.get("/hello-plugin", headers={"Authorization": "Bearer r"})
+        assert (ok.status_code, ok.json()) == (200, {"hello": "from a plugin"})
