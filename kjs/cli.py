@@ -27,9 +27,13 @@ _CONFIG = click.option(
 def _settings(
     config_file: str | None, *, defaults: dict[str, Any] | None = None, **flags: Any
 ) -> Settings:
+    from kjs.core.backends import BackendError
+
     try:
+        # Plugins' sections ([<section>], KJS_<SECTION>__KEY) are validated here too, by the
+        # plugins the environment enables: a misspelled or mistyped one stops before anything runs.
         return load(config_file, overrides=flags, defaults=defaults)
-    except ConfigError as e:
+    except (ConfigError, BackendError) as e:
         click.echo(f"kjs: configuration: {e}", err=True)
         sys.exit(2)
 

@@ -1,10 +1,14 @@
-"""Named backend descriptors: what the registration hooks return, and how one is picked."""
+"""Named descriptors: what the registration hooks return (backends, and the settings sections
+plugins read), and how one is picked."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 # Backend kind -> (registration hook, configuration key that selects one).
 KINDS: dict[str, tuple[str, str]] = {
@@ -44,5 +48,32 @@ class Backend:
             raise ValueError(f"unknown backend kind {self.kind!r}; one of {', '.join(KINDS)}")
 
 
+# `[name]` in the file, `KJS_<NAME>__<KEY>` in the environment: the name must survive both.
+_SECTION_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class SettingsSection:
+    """A configuration section a plugin reads: `[name]` in the TOML file, `KJS_<NAME>__<KEY>`
+    in the environment, validated by `schema` (a msgspec Struct) when the settings are loaded.
+
+    The plugin reads it with `settings.section(name, schema)`: its struct, with the schema's
+    defaults when neither the file nor the environment has the section."""
+
+    name: str
+    schema: type[msgspec.Struct]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _SECTION_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"settings section {self.name!r}: a lowercase name of letters, digits and single "
+                "underscores, starting with a letter (it is also KJS_<NAME>__<KEY>)"
+            )
+        if not (isinstance(self.schema, type) and issubclass(self.schema, msgspec.Struct)):
+            raise ValueError(f"settings section {self.name!r}: schema must be a msgspec Struct")
+
+
 class BackendError(LookupError):
-    """A backend name that nothing registers, or that two plugins both register."""
+    """A backend name that nothing registers, or a backend name or settings section that two
+    plugins both register."""

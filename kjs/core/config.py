@@ -3,6 +3,12 @@
 `KJS_MYSQL__URL=…` sets `[mysql] url`; values from the environment are parsed as TOML values
 when they parse (numbers, booleans, arrays) and taken as strings otherwise. Invalid values stop
 the process with one line naming the key and the reason.
+
+Besides kjs's own keys (`Settings`), a plugin may read a section of its own: it declares it with
+the `register_settings` hook (a `SettingsSection(name, schema)`), `load` validates it with the
+plugin's schema, and the plugin reads it with `settings.section(name, schema)`. A section no
+installed plugin declares stops the process when it comes from the file (a misspelling), and is
+warned about when it comes from the environment (like other unknown `KJS_*` variables).
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct, field
 
+if TYPE_CHECKING:
+    from kjs.core.plugins import Plugins
+
 log = logging.getLogger(__name__)
+_S = TypeVar("_S", bound=Struct)
 
 # Client-side and plugin-manager variables: not server keys, never warned about.
 _NOT_KEYS = {
@@ -128,8 +138,9 @@ class AgentSettings(Struct, forbid_unknown_fields=True):
     lease_s: float = 15.0
 
 
-class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Every configuration key, with the embedded defaults."""
+class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
+    """Every configuration key of kjs itself, with the embedded defaults; plugins' sections
+    through `section()`. (`dict=True`: the plugins' sections ride along, not as keys.)"""
 
     store: str = "sqlite"
     queue: str = "memory"
@@ -160,6 +171,25 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True):
         base = Path(self.data_dir)
         base.mkdir(parents=True, exist_ok=True)
         return base / path
+
+    def section(self, name: str, schema: type[_S]) -> _S:
+        """The section `[name]` as `schema`: kjs's own (`section("mysql", MysqlSettings)` is
+        `settings.mysql`) or a plugin's, validated when loaded; the schema's defaults when the
+        file and the environment do not have it. A ConfigError names a key that does not fit."""
+        if name in self.__struct_fields__:
+            own = getattr(self, name)
+            if not isinstance(own, schema):
+                raise TypeError(
+                    f"[{name}] is kjs's own {type(own).__name__}, not {schema.__name__}"
+                )
+            return own
+        state = vars(self)
+        validated: dict[str, Any] = state.setdefault("_sections", {})
+        value = validated.get(name)
+        if not isinstance(value, schema):
+            value = _validate_section(name, schema, state.get("_raw_sections", {}).get(name, {}))
+            validated[name] = value
+        return value
 
 
 class ConfigError(ValueError):
@@ -200,24 +230,46 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    known = {f.name for f in msgspec.structs.fields(Settings)}
+def own_keys() -> dict[str, Any]:
+    """kjs's own top-level keys and their types (a section's type is its Struct)."""
+    return {f.name: f.type for f in msgspec.structs.fields(Settings)}
+
+
+def _own_sections() -> set[str]:
+    return {
+        name
+        for name, kind in own_keys().items()
+        if isinstance(kind, type) and issubclass(kind, Struct)
+    }
+
+
+def _plugin_sections(values: Mapping[str, Any]) -> set[str]:
+    """The tables of `values` that are not kjs's own keys: sections for plugins."""
+    own = own_keys()
+    return {k for k, v in values.items() if k not in own and isinstance(v, Mapping)}
+
+
+def _from_env(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str], dict[str, list[str]]]:
+    """The values of `KJS_*` variables; the names of those that are no key; and, per section
+    that is not kjs's own (`KJS_<SECTION>__<KEY>`: perhaps a plugin's), its variables."""
+    known = own_keys()
     found: dict[str, Any] = {}
     unknown = []
+    sections: dict[str, list[str]] = {}
     for name, text in environ.items():
         if not name.startswith("KJS_") or name in _NOT_KEYS:
             continue
         path = [part.lower() for part in name[4:].split("__")]
         if path[0] not in known:
-            unknown.append(name)
-            continue
+            if len(path) < 2 or not all(path):
+                unknown.append(name)
+                continue
+            sections.setdefault(path[0], []).append(name)
         node = found
         for part in path[:-1]:
             node = node.setdefault(part, {})
         node[path[-1]] = _env_value(text)
-    if unknown:
-        log.warning("ignoring unknown KJS_* environment variables: %s", ", ".join(sorted(unknown)))
-    return found
+    return found, unknown, sections
 
 
 def _field_of(error: msgspec.ValidationError) -> str:
@@ -227,6 +279,26 @@ def _field_of(error: msgspec.ValidationError) -> str:
         name = text.split("field `", 1)[1].split("`", 1)[0]
         path = f"{path}.{name}" if path else name
     return path or "config"
+
+
+def _validate_section(name: str, schema: type[_S], data: Any) -> _S:
+    try:
+        return msgspec.convert(data, schema)
+    except msgspec.ValidationError as e:
+        message = str(e).split(" - at `", 1)[0]
+        key = _field_of(e)
+        where = f"{name}.{key}" if key != "config" else name
+        raise ConfigError(f"{where}: {message}") from e
+
+
+def _plugins_for(environ: Mapping[str, str]) -> Plugins:
+    """The plugins `environ` would run with (its KJS_DISABLE_PLUGINS and _AUTOLOAD)."""
+    from kjs.core.plugins import Plugins, disabled_names
+
+    return Plugins(
+        disabled=disabled_names(environ.get("KJS_DISABLE_PLUGINS", "")),
+        autoload=not environ.get("KJS_DISABLE_PLUGIN_AUTOLOAD"),
+    )
 
 
 def _check_tokens(tokens: list[Token]) -> None:
@@ -254,20 +326,75 @@ def load(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    plugins: Plugins | None = None,
 ) -> Settings:
-    """Settings from defaults < file < environment < overrides (flags)."""
+    """Settings from defaults < file < environment < overrides (flags).
+
+    Sections beyond kjs's own keys are checked against what `plugins` declare; without
+    `plugins`, against the plugins `environ` would run with, built only when there are such
+    sections (or plugins are disabled)."""
+    environ = os.environ if environ is None else environ
     merged: dict[str, Any] = dict(defaults or {})
+    explicit = _plugin_sections(merged)  # sections not from the environment: refused if unknown
     if config_file is not None:
         try:
-            _merge(merged, tomllib.loads(Path(config_file).read_text()))
+            from_file = tomllib.loads(Path(config_file).read_text())
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"config file {config_file}: {e}") from e
-    _merge(merged, _from_env(os.environ if environ is None else environ))
-    _merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
+        explicit |= _plugin_sections(from_file)
+        _merge(merged, from_file)
+    from_env, unknown_env, env_sections = _from_env(environ)
+    _merge(merged, from_env)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    explicit |= _plugin_sections(flags)
+    _merge(merged, flags)
+    raw = {name: merged.pop(name) for name in sorted(_plugin_sections(merged))}
+
+    present_own = _own_sections() & merged.keys()
+    if plugins is None and (
+        raw or (present_own and environ.get("KJS_DISABLE_PLUGINS", "").strip())
+    ):
+        plugins = _plugins_for(environ)
+    declared = {s.name: s for s in plugins.settings_sections()} if plugins is not None else {}
+    disabled = plugins.disabled_sections() if plugins is not None else {}
+    for name in sorted(present_own | raw.keys()):
+        if name in declared or name not in disabled:
+            continue
+        log.warning(
+            "[%s]: ignored: plugin %s is disabled (KJS_DISABLE_PLUGINS)", name, disabled[name]
+        )
+        merged.pop(name, None)  # a disabled built-in's own section: its defaults
+        raw.pop(name, None)
+    undeclared = sorted(raw.keys() - declared.keys())
+    installed = ", ".join(sorted(_own_sections() | declared.keys()))
+    for name in undeclared:
+        if name in explicit:
+            raise ConfigError(
+                f"[{name}]: no installed plugin declares this section (installed sections: "
+                f"{installed})"
+            )
+    if unknown_env or undeclared:
+        names = sorted(unknown_env + [v for name in undeclared for v in env_sections[name]])
+        why = (
+            f" ({', '.join(f'[{n}]' for n in undeclared)}: no installed plugin declares "
+            f"{'this section' if len(undeclared) == 1 else 'these sections'}; installed "
+            f"sections: {installed})"
+            if undeclared
+            else ""
+        )
+        log.warning("ignoring unknown KJS_* environment variables: %s%s", ", ".join(names), why)
+
     try:
         settings = msgspec.convert(merged, Settings)
     except msgspec.ValidationError as e:
         message = str(e).split(" - at `", 1)[0]
         raise ConfigError(f"{_field_of(e)}: {message}") from e
     _check_tokens(settings.auth.tokens)
+    known = {name: raw[name] for name in declared.keys() & raw.keys()}
+    state = vars(settings)
+    state["_raw_sections"] = known
+    state["_sections"] = {
+        name: _validate_section(name, declared[name].schema, data)
+        for name, data in sorted(known.items())
+    }
     return settings

@@ -15,7 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from kjs.core.backends import Backend
+    from kjs.core.backends import Backend, SettingsSection
     from kjs.core.protocols import ClusterView, JobView
 
 PROJECT = "kjs"
@@ -63,6 +63,17 @@ def register_notifiers() -> Sequence[Backend]:
     """Return notifiers that announce finished jobs (webhooks, ...).
 
     Selected by the `notifier` configuration key."""
+
+
+@hookspec
+def register_settings() -> Sequence[SettingsSection]:
+    """Return the configuration sections this plugin reads, each a `SettingsSection(name,
+    schema)`: `[name]` in the TOML file, `KJS_<NAME>__<KEY>` in the environment.
+
+    Called when the settings are loaded, before any backend is built: each section present is
+    validated by its msgspec `schema` (an error names the key and stops the process). The plugin
+    reads its struct with `settings.section(name, schema)` (the schema's defaults when the
+    section is absent)."""
 
 
 @hookspec(firstresult=True)

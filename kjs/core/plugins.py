@@ -3,6 +3,8 @@
 Built-in plugins are registered from `DEFAULT_PLUGINS` exactly like third-party ones, which come
 from the `kjs` entry-point group. A third-party plugin that fails to import is logged and skipped;
 `KJS_DISABLE_PLUGINS` (comma-separated names) and `KJS_DISABLE_PLUGIN_AUTOLOAD` turn plugins off.
+The settings sections plugins declare (`register_settings`) are what `kjs.core.config.load`
+validates beyond kjs's own keys.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from kjs.core import hookspecs
-from kjs.core.backends import KINDS, Backend, BackendError
+from kjs.core.backends import KINDS, Backend, BackendError, SettingsSection
+from kjs.core.config import own_keys
 
 if TYPE_CHECKING:
     import click
@@ -34,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.queue_nsq",
     "kjs.plugins.balance_leastload",
     "kjs.plugins.logs_db",
+    "kjs.plugins.logs_memory",
     "kjs.plugins.election_db",
     "kjs.plugins.election_lease",
     "kjs.plugins.election_single",
@@ -45,15 +49,22 @@ ENTRY_POINT_GROUP = "kjs"
 
 @dataclass
 class PluginInfo:
-    """A registered plugin: its name, the distribution it came from, and its backends."""
+    """A registered plugin: its name, the distribution it came from, its backends and the
+    settings sections it reads."""
 
     name: str
     distribution: str
     backends: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+
+
+def disabled_names(value: str) -> set[str]:
+    """The plugin names of a `KJS_DISABLE_PLUGINS` value (comma-separated)."""
+    return {p.strip() for p in value.split(",") if p.strip()}
 
 
 def _disabled_from_env() -> set[str]:
-    return {p.strip() for p in os.environ.get("KJS_DISABLE_PLUGINS", "").split(",") if p.strip()}
+    return disabled_names(os.environ.get("KJS_DISABLE_PLUGINS", ""))
 
 
 class Plugins:
@@ -71,6 +82,10 @@ class Plugins:
         self._pm.add_hookspecs(hookspecs)
         self._info: dict[str, PluginInfo] = {}
         self._disabled = set(disabled) if disabled is not None else _disabled_from_env()
+        # Disabled plugins at hand (built-in, inline), asked only which sections they read, and
+        # disabled entry points, never imported.
+        self._disabled_objects: dict[str, object] = {}
+        self._disabled_entry_points: set[str] = set()
         for module_name in builtins:
             self._register(importlib.import_module(module_name), module_name, "kjs")
         if autoload is None:
@@ -82,6 +97,7 @@ class Plugins:
             self._register(plugin, name, "(inline)")
         self._pm.check_pending()  # a misspelled hook name fails here, not silently
         self._backends = {kind: self._collect(kind) for kind in KINDS}
+        self._sections = self._collect_sections()
 
     def implements(self, hook: str) -> bool:
         """Whether any plugin implements `hook` (e.g. whether a decision hook can have an
@@ -91,13 +107,17 @@ class Plugins:
     def _register(self, plugin: object, name: str, distribution: str) -> None:
         if name in self._disabled:
             log.info("plugin %s disabled by KJS_DISABLE_PLUGINS", name)
+            self._disabled_objects[name] = plugin
             return
         self._pm.register(plugin, name=name)
         self._info[name] = PluginInfo(name, distribution)
 
     def _load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in self._disabled or self._pm.has_plugin(ep.name):
+            if ep.name in self._disabled:
+                self._disabled_entry_points.add(ep.name)
+                continue
+            if self._pm.has_plugin(ep.name):
                 continue
             distribution = ep.dist.name if ep.dist else "?"
             try:
@@ -126,6 +146,34 @@ class Plugins:
                 self._info[impl.plugin_name].backends.append(f"{kind}:{backend.name}")
         return found
 
+    def _collect_sections(self) -> dict[str, tuple[SettingsSection, str]]:
+        own = own_keys()
+        found: dict[str, tuple[SettingsSection, str]] = {}
+        for impl in self._pm.hook.register_settings.get_hookimpls():
+            returned: Any = impl.function()
+            for section in returned or ():
+                if not isinstance(section, SettingsSection):
+                    raise BackendError(
+                        f"plugin {impl.plugin_name} returned {section!r} from register_settings "
+                        "(a kjs.core.backends.SettingsSection)"
+                    )
+                name = section.name
+                # kjs's own keys keep their meaning; a built-in may claim its own section.
+                if name in own and own[name] is not section.schema:
+                    raise BackendError(
+                        f"settings section [{name}] of plugin {self._describe(impl.plugin_name)} "
+                        "is one of kjs's own keys"
+                    )
+                if name in found:
+                    other = found[name][1]
+                    raise BackendError(
+                        f"settings section [{name}] is declared twice: by "
+                        f"{self._describe(other)} and by {self._describe(impl.plugin_name)}"
+                    )
+                found[name] = (section, impl.plugin_name)
+                self._info[impl.plugin_name].sections.append(name)
+        return found
+
     def _describe(self, plugin_name: str) -> str:
         info = self._info.get(plugin_name)
         return f"{plugin_name} ({info.distribution})" if info else plugin_name
@@ -148,6 +196,30 @@ class Plugins:
 
     def plugins(self) -> list[PluginInfo]:
         return sorted(self._info.values(), key=lambda p: p.name)
+
+    # -- settings --------------------------------------------------------------------------------
+
+    def settings_sections(self) -> list[SettingsSection]:
+        """The sections the enabled plugins read, by name."""
+        return [self._sections[name][0] for name in sorted(self._sections)]
+
+    def disabled_sections(self) -> dict[str, str]:
+        """Section name -> the disabled plugin it belongs to: what a disabled plugin at hand
+        declares, and for a disabled entry point (never imported) a section of its own name."""
+        found = {name: name for name in self._disabled_entry_points}
+        for plugin_name, plugin in self._disabled_objects.items():
+            declare = getattr(plugin, "register_settings", None)
+            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
+                continue
+            try:
+                sections = list(declare() or ())
+            except Exception:
+                log.exception("disabled plugin %s failed in register_settings", plugin_name)
+                continue
+            for section in sections:
+                if isinstance(section, SettingsSection):
+                    found[section.name] = plugin_name
+        return found
 
     # -- extension points ------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import tomllib
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from kjs.core.config import ConfigError, load
@@ -147,3 +149,105 @@ def test_http_timeouts_default_and_must_be_positive() -> None:
     with pytest.raises(ConfigError) as e:
         load(environ={"KJS_HTTP__BODY_TIMEOUT_S": "0"})
     assert str(e.value) == "http.body_timeout_s: Expected `float` > 0.0"
+
+
+# Every key kjs has, each with a value other than its default (CONTRACT §2, contract-notes).
+EVERY_KEY = f"""
+store = "mysql"
+queue = "nsq"
+balancer = "spread"
+log_sink = "files"
+notifier = "none"
+election = "lease"
+data_dir = "/var/lib/kjs"
+host = "0.0.0.0"
+port = 9000
+insecure = true
+
+[sqlite]
+path = "/data/kjs.db"
+
+[mysql]
+url = "mysql+pymysql://kjs:pw@db:3306/kjs"
+pool_size = 4
+
+[nsq]
+nsqd_tcp = ["nsqd:4150"]
+nsqd_http = ["nsqd:4151"]
+lookupd_http = ["lookupd:4161"]
+
+[webhooks]
+secret = "s3cret"
+timeout_s = 3.5
+retry_for_s = 3600.0
+max_backoff_s = 60.0
+allow_private = true
+
+[auth]
+tokens = [{{name = "ci", sha256 = "{GOOD_SHA}", scopes = ["admin"], namespaces = ["ci"]}}]
+compat_open = true
+
+[dispatch]
+unreachable_after_s = 10.0
+lost_after_s = 100.0
+ack_timeout_s = 5.0
+clock_skew_s = 1.0
+sweep_s = 0.5
+reconcile_s = 15.0
+
+[logs]
+cap_bytes_per_container = 1024
+retention_days = 7.0
+final_wait_s = 2.0
+
+[agent]
+namespaces = ["batch"]
+create_namespaces = true
+max_concurrent_jobs = 3
+heartbeat_s = 2.0
+resync_s = 30.0
+labels = {{gpu = "yes"}}
+lease_namespace = "kjs"
+lease_s = 20.0
+
+[compat]
+delete_wait_s = 5.0
+open_namespaces = ["legacy"]
+
+[http]
+header_timeout_s = 2.0
+body_timeout_s = 4.0
+"""
+
+
+def test_every_key_loads_from_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "kjs.toml"
+    config.write_text(EVERY_KEY)
+    s = load(config, environ={})
+    # Equal as a whole: each key is read, and the file leaves none of kjs's keys out.
+    assert msgspec.to_builtins(s) == tomllib.loads(EVERY_KEY)
+
+
+def test_every_key_loads_from_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {}
+    for key, value in tomllib.loads(EVERY_KEY).items():
+        for name, leaf in value.items() if isinstance(value, dict) else [(None, value)]:
+            variable = f"KJS_{key.upper()}" + (f"__{name.upper()}" if name else "")
+            environ[variable] = (
+                leaf if isinstance(leaf, str) else json.dumps(leaf)  # true, 3.5, ["a"], [{…}]
+            )
+    with caplog.at_level(logging.WARNING):
+        s = load(environ=environ)
+    assert msgspec.to_builtins(s) == tomllib.loads(EVERY_KEY)
+    assert caplog.records == []  # every one of them is a key
+
+
+def test_a_misspelled_section_in_the_file_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "kjs.toml"
+    config.write_text("[dispach]\nack_timeout_s = 5\n")
+    with pytest.raises(ConfigError) as e:
+        load(config, environ={})
+    assert str(e.value) == (
+        "[dispach]: no installed plugin declares this section (installed sections: agent, auth, "
+        "compat, dispatch, http, logs, mysql, nsq, sqlite, webhooks)"
+    )

@@ -97,9 +97,9 @@ def test_a_broken_entry_point_is_logged_and_skipped(
     with caplog.at_level(logging.ERROR):
         plugins = Plugins(autoload=True)
     assert "plugin broken from ? failed to load; skipped" in caplog.text
-    assert plugins.backend_names("log_sink") == ["db", "s3"]
+    assert plugins.backend_names("log_sink") == ["db", "memory", "s3"]
     monkeypatch.setenv("KJS_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert Plugins().backend_names("log_sink") == ["db"]
+    assert Plugins().backend_names("log_sink") == ["db", "memory"]
 
 
 def test_an_inline_plugin_overrides_placement_and_edits_the_manifest() -> None:

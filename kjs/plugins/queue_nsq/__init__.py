@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from kjs.core.backends import Backend, BuildContext
+from kjs.core.backends import Backend, BuildContext, SettingsSection
 from kjs.core.config import ConfigError, NsqSettings
 from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import Handler
@@ -147,7 +147,12 @@ class NsqQueue:
 
 
 def _make(context: BuildContext) -> NsqQueue:
-    return NsqQueue(context.settings.nsq)
+    return NsqQueue(context.settings.section("nsq", NsqSettings))
+
+
+@hookimpl
+def register_settings() -> list[SettingsSection]:
+    return [SettingsSection("nsq", NsqSettings, "the NSQ queue's nsqd and nsqlookupd addresses")]
 
 
 @hookimpl

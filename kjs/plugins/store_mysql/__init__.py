@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kjs.core.backends import Backend, BuildContext
-from kjs.core.config import ConfigError, Settings
+from kjs.core.backends import Backend, BuildContext, SettingsSection
+from kjs.core.config import ConfigError, MysqlSettings
 from kjs.core.hookspecs import hookimpl
 from kjs.core.sqlstore.store import SqlStore
 
@@ -26,14 +26,19 @@ def engine_for(url: str, pool_size: int = 10) -> sa.Engine:
 
 
 def make_store(context: BuildContext) -> SqlStore:
-    settings: Settings = context.settings
-    if not settings.mysql.url:
+    mysql = context.settings.section("mysql", MysqlSettings)
+    if not mysql.url:
         raise ConfigError("mysql.url: required when store = 'mysql'")
-    url = sa.make_url(settings.mysql.url)
+    url = sa.make_url(mysql.url)
     return SqlStore(
-        engine_for(settings.mysql.url, settings.mysql.pool_size),
+        engine_for(mysql.url, mysql.pool_size),
         describe=f"MySQL at {url.host}:{url.port or 3306}/{url.database}",
     )
+
+
+@hookimpl
+def register_settings() -> list[SettingsSection]:
+    return [SettingsSection("mysql", MysqlSettings, "the MySQL/MariaDB store's database")]
 
 
 @hookimpl
