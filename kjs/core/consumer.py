@@ -179,10 +179,10 @@ class StatusConsumer:
         return stored
 
     async def _logs_complete(self, event: messages.StatusEvent) -> bool:
-        """Every chunk the final event names is stored, in full."""
+        """Every chunk the final event names is kept by the log sink, in full."""
         if not event.last_log_seq:
             return True
-        stored = await asyncio.to_thread(self.c.store.log_chunk_counts, event.job_id, event.attempt)
+        stored = await self.c.log_sink.chunk_counts(event.job_id, event.attempt)
         for key, last_seq in event.last_log_seq.items():
             pod, _, container = key.partition("/")
             chunks, size = stored.get((pod, container), (0, 0))

@@ -265,7 +265,8 @@ class Store(Protocol):
     def cron_run_counts(self, cron_id: str) -> tuple[int, int, int]: ...
 
     def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
-        """Retention: remove finished jobs, log chunks and events older than `before`."""
+        """Retention: remove finished jobs and their events older than `before` (their logs go
+        through the log sink)."""
         ...
 
     # the original system's routes
@@ -308,7 +309,15 @@ class Balancer(Protocol):
 
 
 class LogSink(Protocol):
-    """Keeps collected logs."""
+    """Keeps collected logs. Every write and read of a job's log goes through the sink: the
+    consumer's chunks, the check that a final state's logs are all there, the API's reads and
+    follows, retention and `import-legacy`.
+
+    A log is kept per (job, attempt, pod, container) as chunks keyed by `seq`
+    (`kjs.core.messages.LogChunk`): chunk `seq` holds fixed bytes of the log, so every write is
+    idempotent — the same chunk again changes nothing, a longer version of a chunk (one sent
+    early held a prefix) replaces the shorter one, and a shorter one never replaces a longer.
+    Chunks may arrive in any order and more than once (the queue is at-least-once)."""
 
     async def append(
         self,
@@ -319,7 +328,13 @@ class LogSink(Protocol):
         seq: int,
         data: bytes,
         truncated: bool,
-    ) -> bool: ...
+    ) -> bool:
+        """Keep one chunk; `truncated` marks the container's log as cut at the cap after it.
+
+        Idempotent by `seq`: returns False when the chunk is kept already, as long (and as
+        marked); True when it is new, longer than the one kept (which it replaces), or the same
+        bytes now marked truncated."""
+        ...
 
     async def read(
         self,
@@ -329,10 +344,26 @@ class LogSink(Protocol):
         pod: str | None = None,
         container: str | None = None,
         after: dict[tuple[str, str], int] | None = None,
-    ) -> list[tuple[str, str, int, bytes]]: ...
+    ) -> list[tuple[str, str, int, bytes]]:
+        """A job's chunks as (pod, container, seq, data), ordered by attempt, pod, container
+        and seq; None filters nothing. `after` maps (pod, container) to the last seq a reader
+        (a follower) has: only later chunks of that container are returned."""
+        ...
 
     async def truncated(self, job_id: str, attempt: int) -> set[tuple[str, str]]:
-        """The (pod, container)s whose log was cut at the cap."""
+        """The (pod, container)s of an attempt whose log was cut at the cap."""
+        ...
+
+    async def chunk_counts(
+        self, job_id: str, attempt: int
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(chunks, bytes) kept per (pod, container) of an attempt: a final state is stored
+        once these cover what its status says was sent (`last_log_seq`, `log_bytes`)."""
+        ...
+
+    async def delete_older_than(self, before: dt.datetime) -> int:
+        """Retention: drop every chunk first kept before `before`, of any job; returns how
+        many. Called by the leader after the store removed the jobs finished before then."""
         ...
 
 

@@ -17,9 +17,12 @@ class Retention:
         self.c = components
 
     async def run(self) -> None:
-        """Leader work (a task run hourly)."""
+        """Leader work (a task run hourly): the store removes the jobs finished before the
+        cutoff, with their events; the log sink the chunks it kept before it — theirs, and any
+        other that old (a job that runs longer than the retention keeps only its recent log)."""
         days = self.c.settings.logs.retention_days
         before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
-        removed = await asyncio.to_thread(self.c.store.delete_older_than, before)
+        jobs = await asyncio.to_thread(self.c.store.delete_older_than, before)
+        removed = {**jobs, "log_chunks": await self.c.log_sink.delete_older_than(before)}
         if any(removed.values()):
             log.info("retention (%g days): removed %s", days, removed)

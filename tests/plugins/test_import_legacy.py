@@ -3,6 +3,7 @@ copied into kjs twice — jobs, states, counters and logs once, nothing twice.""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 import uuid
@@ -16,7 +17,9 @@ from click.testing import CliRunner
 from litestar.testing import TestClient
 
 from kjs.cli import main
+from kjs.core import components
 from kjs.core.config import load
+from kjs.plugins.compat.legacy import import_legacy
 from kjs.server import create_app
 from tests.deployment import fresh_database
 
@@ -118,7 +121,7 @@ def test_import_twice_copies_everything_once(
     assert "imported: 5 once jobs, 1 cron jobs, 3 log records" in first.output
     again = CliRunner().invoke(main, ["import-legacy", "--dsn", url])
     assert again.exit_code == 0, again.output
-    assert "imported: 0 once jobs, 0 cron jobs" in again.output
+    assert "imported: 0 once jobs, 0 cron jobs, 0 log records" in again.output
     assert "there already: 5 once jobs, 1 cron jobs; skipped: 0" in again.output
 
     settings = load(environ={}, overrides={"data_dir": str(tmp_path), "election": "single"})
@@ -182,6 +185,23 @@ def test_import_twice_copies_everything_once(
             ).json()["code"]
             == 105
         )
+
+
+def test_the_logs_go_to_the_configured_log_sink_not_the_store(
+    legacy: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, ids = legacy
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path), "log_sink": "memory"})
+    built = components.build(settings)
+    built.store.migrate()
+    report = import_legacy(built.store, url, log_sink=built.log_sink)
+    assert report.imported == {"once": 5, "cron": 1, "logs": 3}
+    logs = asyncio.run(built.log_sink.read(ids["ok"]))
+    assert logs == [
+        ("ok-abcde", "ok", 0, b"first part\n"),
+        ("ok-abcde", "ok", 1, b"second part\n"),
+    ]
+    assert built.store.read_logs(ids["ok"]) == []  # the store's own log table: not used
 
 
 def test_an_unreachable_legacy_database_is_one_line_and_exit_1(

@@ -551,20 +551,21 @@ class SqlStore:
             return True
         except sa.exc.IntegrityError:
             pass
-        # Stored already: keep it, unless this is a longer version of a chunk sent early (or
-        # the same bytes, now known to be where the log was cut).
+        # Stored already: keep it, unless this is a longer version of a chunk sent early; and
+        # mark it if the log is now known to be cut there (the mark stays once set).
         c = t.job_logs.c
+        this = [c[k] == v for k, v in key.items()]
+        longer = {"data": row["data"], "size": row["size"]}
+        if truncated:
+            longer["truncated"] = True
         with self._tx() as conn:
             updated = conn.execute(
-                t.job_logs.update()
-                .where(
-                    *(c[k] == v for k, v in key.items()),
-                    sa.or_(c.size < len(data), c.truncated.is_(False))
-                    if truncated
-                    else c.size < len(data),
-                )
-                .values(row)
+                t.job_logs.update().where(*this, c.size < len(data)).values(longer)
             ).rowcount
+            if truncated and not updated:
+                updated = conn.execute(
+                    t.job_logs.update().where(*this, c.truncated.is_(False)).values(truncated=True)
+                ).rowcount
         return bool(updated)
 
     def read_logs(
@@ -600,6 +601,22 @@ class SqlStore:
                 )
             ).all()
         return {(pod, container) for pod, container in rows}
+
+    def delete_logs_older_than(self, before: dt.datetime, batch: int = 1000) -> int:
+        """Retention of the `db` log sink: remove chunks first stored before `before`, a batch
+        at a time so no transaction grows large; returns how many."""
+        c = t.job_logs.c
+        pk = list(t.job_logs.primary_key.columns)
+        removed = 0
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(sa.select(*pk).where(c.created_at < before).limit(batch)).all()
+                if not rows:
+                    return removed
+                conn.execute(
+                    t.job_logs.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows]))
+                )
+                removed += len(rows)
 
     # -- cron ------------------------------------------------------------------------------------
 
@@ -758,9 +775,10 @@ class SqlStore:
     # -- retention -------------------------------------------------------------------------------
 
     def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
-        """Remove finished jobs (with their labels, events, logs), log chunks and events older
-        than `before`, a batch at a time so no transaction grows large."""
-        removed = {"jobs": 0, "job_logs": 0, "job_events": 0}
+        """Remove finished jobs (with their labels and events) and events older than `before`,
+        a batch at a time so no transaction grows large. Logs are the log sink's: retention
+        removes them through it (`LogSink.delete_older_than`)."""
+        removed = {"jobs": 0, "job_events": 0}
         j, final = t.jobs.c, [s.value for s in JobState if s.is_final]
         while True:
             with self._tx() as conn:
@@ -775,24 +793,21 @@ class SqlStore:
                 )
                 if not ids:
                     break
-                for table in (t.job_labels, t.job_events, t.job_logs, t.compat_jobs):
+                for table in (t.job_labels, t.job_events, t.compat_jobs):
                     conn.execute(table.delete().where(table.c.job_id.in_(ids)))
                 conn.execute(t.jobs.delete().where(j.id.in_(ids)))
                 removed["jobs"] += len(ids)
-        for table, column in (
-            (t.job_logs, t.job_logs.c.created_at),
-            (t.job_events, t.job_events.c.at),
-        ):
-            while True:
-                with self._tx() as conn:
-                    rows = conn.execute(
-                        sa.select(*table.primary_key.columns).where(column < before).limit(batch)
-                    ).all()
-                    if not rows:
-                        break
-                    pk = list(table.primary_key.columns)
-                    conn.execute(table.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
-                    removed[table.name] += len(rows)
+        e = t.job_events
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(
+                    sa.select(*e.primary_key.columns).where(e.c.at < before).limit(batch)
+                ).all()
+                if not rows:
+                    break
+                pk = list(e.primary_key.columns)
+                conn.execute(e.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
+                removed["job_events"] += len(rows)
         return removed
 
     # -- the original system's routes ------------------------------------------------------------

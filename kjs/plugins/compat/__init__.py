@@ -76,9 +76,11 @@ def register_commands(cli: click.Group) -> None:
         from kjs.plugins.compat.legacy import import_legacy
 
         try:
-            store = components.build(load(config_file)).store
-            store.migrate()
-            report = import_legacy(store, dsn, run_pending=run_pending)
+            built = components.build(load(config_file))
+            built.store.migrate()
+            report = import_legacy(
+                built.store, dsn, log_sink=built.log_sink, run_pending=run_pending
+            )
         except (ConfigError, sa.exc.SQLAlchemyError, OSError) as e:
             click.echo(f"kjs: import-legacy: {str(e).splitlines()[0]}", err=True)
             sys.exit(1)

@@ -15,6 +15,7 @@ more just before the original is switched off). Nothing imported is run or creat
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import json
@@ -28,7 +29,7 @@ import msgspec
 import sqlalchemy as sa
 
 from kjs.core import manifest as manifests
-from kjs.core.protocols import NameTaken, Store
+from kjs.core.protocols import LogSink, NameTaken, Store
 from kjs.core.records import CompatRecord, CronRecord, JobRecord
 from kjs.core.states import JobState
 from kjs.plugins.compat import translate as tr
@@ -163,11 +164,13 @@ def _cron(store: Store, row: dict[str, Any]) -> None:
     _add(store, _record(row, "cron", fields), lambda: store.create_cron(cron))
 
 
-def _logs(conn: sa.Connection, store: Store, names: dict[str, str]) -> int:
-    """Every legacy log row, in id order, as chunks of attempt 1 (the original's pod, and its
-    one container, named after the job)."""
+def _legacy_logs(
+    conn: sa.Connection, names: dict[str, str]
+) -> Iterator[tuple[str, str, str, int, bytes]]:
+    """Every legacy log row of an imported job, in id order, as (job_id, pod, container, seq,
+    data): chunks of attempt 1, on the original's pod and its one container, named after the
+    job."""
     seqs: dict[tuple[str, str], int] = {}
-    stored = 0
     query = sa.text("SELECT id, job_id, pod_name, run_logs FROM job_logs ORDER BY id")
     for row in conn.execute(query):
         job_id, pod = row.job_id, row.pod_name
@@ -179,9 +182,20 @@ def _logs(conn: sa.Connection, store: Store, names: dict[str, str]) -> int:
             text = bytes(row.run_logs)  # not compressed after all: keep it as it is
         seq = seqs.get((job_id, pod), 0)
         seqs[(job_id, pod)] = seq + 1
-        store.append_log(job_id, 1, pod, names[job_id], seq, text, False)
-        stored += 1
-    return stored
+        yield job_id, pod, names[job_id], seq, text
+
+
+def _logs(conn: sa.Connection, log_sink: LogSink, names: dict[str, str]) -> int:
+    """Hand the legacy logs to the log sink; how many chunks it did not have yet (the same
+    rows give the same seqs, so a second import adds nothing)."""
+
+    async def append_all() -> int:
+        added = 0
+        for job_id, pod, container, seq, text in _legacy_logs(conn, names):
+            added += await log_sink.append(job_id, 1, pod, container, seq, text, False)
+        return added
+
+    return asyncio.run(append_all())
 
 
 def _present(store: Store, job_id: str, kind: str) -> bool:
@@ -195,7 +209,11 @@ def _present(store: Store, job_id: str, kind: str) -> bool:
     return True
 
 
-def import_legacy(store: Store, dsn: str, *, run_pending: bool = False) -> Report:
+def import_legacy(
+    store: Store, dsn: str, *, log_sink: LogSink, run_pending: bool = False
+) -> Report:
+    """Import jobs and cron jobs into `store`, their logs into `log_sink` (synchronous: for
+    the command line, outside any event loop)."""
     report = Report()
     engine = sa.create_engine(dsn)
     names: dict[str, str] = {}
@@ -217,7 +235,7 @@ def import_legacy(store: Store, dsn: str, *, run_pending: bool = False) -> Repor
                     except (CompatError, NameTaken, msgspec.ValidationError, ValueError) as e:
                         names.pop(job_id)
                         report.skipped.append(f"{job_id} ({row['job_name']}): {e}")
-            report.imported["logs"] = _logs(conn, store, names)
+            report.imported["logs"] = _logs(conn, log_sink, names)
     finally:
         engine.dispose()
     return report

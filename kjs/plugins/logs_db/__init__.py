@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+from typing import Protocol, runtime_checkable
 
 from kjs.core.backends import Backend, BuildContext
+from kjs.core.config import ConfigError
 from kjs.core.hookspecs import hookimpl
-from kjs.core.protocols import Store
+
+
+@runtime_checkable
+class LogTable(Protocol):
+    """What this sink needs of the store: its log table (the SQL stores have one)."""
+
+    def append_log(
+        self,
+        job_id: str,
+        attempt: int,
+        pod: str,
+        container: str,
+        seq: int,
+        data: bytes,
+        truncated: bool,
+    ) -> bool: ...
+
+    def read_logs(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        pod: str | None = None,
+        container: str | None = None,
+        after: dict[tuple[str, str], int] | None = None,
+    ) -> list[tuple[str, str, int, bytes]]: ...
+
+    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]: ...
+    def log_chunk_counts(
+        self, job_id: str, attempt: int
+    ) -> dict[tuple[str, str], tuple[int, int]]: ...
+    def delete_logs_older_than(self, before: dt.datetime, batch: int = 1000) -> int: ...
 
 
 class DbLogSink:
-    def __init__(self, store: Store) -> None:
+    """The store's log table behind the LogSink protocol (its calls run in the thread pool)."""
+
+    def __init__(self, store: LogTable) -> None:
         self.store = store
 
     async def append(
@@ -48,8 +84,21 @@ class DbLogSink:
     async def truncated(self, job_id: str, attempt: int) -> set[tuple[str, str]]:
         return await asyncio.to_thread(self.store.truncated_logs, job_id, attempt)
 
+    async def chunk_counts(
+        self, job_id: str, attempt: int
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        return await asyncio.to_thread(self.store.log_chunk_counts, job_id, attempt)
+
+    async def delete_older_than(self, before: dt.datetime) -> int:
+        return await asyncio.to_thread(self.store.delete_logs_older_than, before)
+
 
 def _make(context: BuildContext) -> DbLogSink:
+    if not isinstance(context.store, LogTable):
+        raise ConfigError(
+            f'log_sink: "db" keeps logs in the store, and this store '
+            f"({type(context.store).__name__}) has no log table: choose another log sink"
+        )
     return DbLogSink(context.store)
 
 
