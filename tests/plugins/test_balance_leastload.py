@@ -1,4 +1,5 @@
-"""Least-load placement: capacity, routes, preference lists, selectors, full clusters."""
+"""Least-load placement: the balancer contract suite (`kjs.testing.contracts.balancer`), then
+what is its own: the least loaded wins, preference lists in order, ties by id."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import pytest
 from kjs.core.models import JobSpec
 from kjs.core.records import ClusterRecord
 from kjs.plugins.balance_leastload import LeastLoadBalancer
+from kjs.testing.contracts.balancer import *  # noqa: F403
+
+
+@pytest.fixture
+def balancer() -> LeastLoadBalancer:
+    return LeastLoadBalancer()
 
 
 class Job:
@@ -25,8 +32,7 @@ CLUSTERS = [
 
 
 @pytest.fixture
-def choose() -> Any:
-    balancer = LeastLoadBalancer()
+def choose(balancer: LeastLoadBalancer) -> Any:
     return lambda job, in_flight=None, clusters=CLUSTERS: balancer.choose(
         job, clusters, in_flight or {}
     )

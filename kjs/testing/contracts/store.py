@@ -1,0 +1,511 @@
+"""The store contract (`kjs.core.protocols.Store`): what every store backend must do.
+
+Needs a fixture `store`: a migrated, empty store of your backend, for each test (a new one, or
+the same one emptied), closed by your fixture afterwards. The tests call it from several threads
+at once, as kjs does (the methods run in a thread pool). Then::
+
+    from kjs.testing.contracts.store import *  # noqa: F403
+
+`make_job`, `routed`, `scoped` and `NOW` are public too, for tests of your own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import msgspec
+import pytest
+
+from kjs.core.models import CronSpec, JobSpec
+from kjs.core.protocols import Idempotency, NameTaken, Store
+from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.routing import placement_key_of
+from kjs.core.states import JobState
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def make_job(n: int = 0, **changes: object) -> JobRecord:
+    spec = msgspec.convert(
+        {"name": f"job-{n}", "namespace": "ops", "image": "alpine", "labels": {"team": "data"}},
+        JobSpec,
+    )
+    job_id = str(uuid.uuid4())
+    job = JobRecord(
+        id=job_id,
+        spec=spec,
+        k8s_name=f"job-{n}-{job_id[:8]}",
+        created_at=NOW + dt.timedelta(seconds=n),
+        updated_at=NOW + dt.timedelta(seconds=n),
+    )
+    return msgspec.structs.replace(job, **changes)
+
+
+def test_a_job_round_trips_with_every_field(store: Store) -> None:
+    job = make_job(
+        state=JobState.RUNNING,
+        attempt=2,
+        cluster_id="c1",
+        run_at=NOW,
+        dispatched_at=NOW,
+        started_at=NOW,
+        exit_codes={"pod-a": {"main": 3}},
+        reason="R",
+        message="m",
+        cron_id=str(uuid.uuid4()),
+        idempotency_key="k-1",
+    )
+    store.create_job(job)
+    assert store.get_job(job.id) == job
+    assert store.get_job(str(uuid.uuid4())) is None
+
+
+def scoped(scope: str, request: str = "1") -> Idempotency:
+    return Idempotency(scope=scope * 64, request=request * 64)
+
+
+def test_an_idempotency_scope_returns_the_first_job_and_writes_nothing_more(
+    store: Store,
+) -> None:
+    key = scoped("a")
+    first = store.create_job(
+        make_job(1, idempotency_key="same"), [("kjs.dispatch.c1", b"one")], key
+    )
+    again = store.create_job(
+        make_job(2, idempotency_key="same"), [("kjs.dispatch.c1", b"two")], key
+    )
+    assert again == first
+    assert [o.body for o in store.outbox_due(NOW + dt.timedelta(days=1), 10)] == [b"one"]
+    assert store.get_job_by_idempotency(key.scope) == (first, key.request)
+    assert store.get_job_by_idempotency(scoped("b").scope) is None
+
+
+def test_the_same_key_in_another_scope_is_another_job(store: Store) -> None:
+    # The key as the client sent it is no longer unique: only its scope (principal,
+    # namespace, key) is.
+    team_a = store.create_job(make_job(1, idempotency_key="same"), (), scoped("a"))
+    team_b = store.create_job(make_job(2, idempotency_key="same"), (), scoped("b", "2"))
+    assert team_a.id != team_b.id
+    assert store.get_job_by_idempotency(scoped("a").scope) == (team_a, "1" * 64)
+    assert store.get_job_by_idempotency(scoped("b").scope) == (team_b, "2" * 64)
+    # Jobs without a key, or with a key but no scope (cron runs, older jobs), never collide.
+    store.create_job(make_job(3))
+    store.create_job(make_job(4))
+    store.create_job(make_job(5, idempotency_key="same"))
+    assert len(store.list_jobs(limit=10)[0]) == 5
+
+
+def test_outbox_messages_are_written_with_the_job(store: Store) -> None:
+    job = store.create_job(make_job(), [("kjs.dispatch.c1", b"dispatch"), ("kjs.other", b"x")])
+    due = store.outbox_due(NOW, 10)
+    assert [(o.topic, o.body, o.job_id) for o in due] == [
+        ("kjs.dispatch.c1", b"dispatch", job.id),
+        ("kjs.other", b"x", None),
+    ]
+    # A dispatch is kept (to re-publish) until acknowledged; other messages go once sent.
+    store.outbox_sent(due[0].id, retry_at=NOW + dt.timedelta(seconds=30))
+    store.outbox_sent(due[1].id, retry_at=None)
+    assert store.outbox_due(NOW + dt.timedelta(seconds=29), 10) == []
+    (retry,) = store.outbox_due(NOW + dt.timedelta(seconds=30), 10)
+    assert retry.attempts == 1
+    # When its published copy expires, the sweeper may move it: the store says when that is.
+    assert store.outbox_available_at(job.id) == NOW + dt.timedelta(seconds=30)
+    store.outbox_ack(job.id)
+    assert store.outbox_due(NOW + dt.timedelta(days=1), 10) == []
+    assert store.outbox_available_at(job.id) is None
+
+
+def test_listing_is_newest_first_in_pages_with_nothing_missed(store: Store) -> None:
+    jobs = [store.create_job(make_job(n)) for n in range(25)]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page, cursor = store.list_jobs(limit=10, cursor=cursor)
+        seen += [j.id for j in page]
+        if cursor is None:
+            break
+    assert seen == [j.id for j in reversed(jobs)]
+
+
+def test_listing_filters(store: Store) -> None:
+    cron_id = str(uuid.uuid4())
+    a = store.create_job(make_job(1, state=JobState.RUNNING, cluster_id="c1"))
+    b = store.create_job(make_job(2, cron_id=cron_id, cluster_id="c2"))
+    c = store.create_job(make_job(3))
+    store.update_job(
+        c.id,
+        lambda j: msgspec.structs.replace(
+            j, spec=msgspec.structs.replace(j.spec, labels={"team": "web"})
+        ),
+    )
+
+    def ids(**filters: object) -> list[str]:
+        return [j.id for j in store.list_jobs(limit=50, **filters)[0]]  # type: ignore[arg-type]
+
+    assert ids(state="running") == [a.id]
+    assert ids(cluster_id="c2") == [b.id]
+    assert ids(name="job-3") == [c.id]
+    assert ids(cron_id=cron_id) == [b.id]
+    assert ids(labels={"team": "data"}) == [b.id, a.id]
+    assert ids(labels={"team": "web"}) == [c.id]
+    assert ids(created_after=NOW + dt.timedelta(seconds=2)) == [c.id, b.id]
+    assert ids(created_before=NOW + dt.timedelta(seconds=2)) == [a.id]
+    with pytest.raises(ValueError, match="cursor"):
+        store.list_jobs(limit=5, cursor="garbage")
+
+
+def test_update_writes_state_event_and_outbox_together(store: Store) -> None:
+    job = store.create_job(make_job())
+    later = NOW + dt.timedelta(minutes=1)
+    result = store.update_job(
+        job.id,
+        lambda j: msgspec.structs.replace(
+            j, state=JobState.DISPATCHED, cluster_id="c1", updated_at=later
+        ),
+        outbox=lambda j: [(f"kjs.dispatch.{j.cluster_id}", b"go")],
+        event=lambda j: EventRecord(
+            job_id=j.id, attempt=j.attempt, state=j.state, at=later, cluster_id=j.cluster_id
+        ),
+    )
+    assert result is not None
+    before, after = result
+    assert before.state == JobState.PENDING and after.state == JobState.DISPATCHED
+    assert store.get_job(job.id) == after
+    assert [e.state for e in store.job_events(job.id)] == ["pending", "dispatched"]
+    assert [o.topic for o in store.outbox_due(later, 10)] == ["kjs.dispatch.c1"]
+    assert store.update_job(job.id, lambda j: None) is None  # no change, nothing written
+    assert store.update_job(str(uuid.uuid4()), lambda j: j) is None
+
+
+def test_concurrent_updates_of_one_job_are_serialised(store: Store) -> None:
+    job = store.create_job(make_job())
+
+    def bump(_: int) -> None:
+        for _ in range(25):
+            store.update_job(job.id, lambda j: msgspec.structs.replace(j, attempt=j.attempt + 1))
+
+    threads = [threading.Thread(target=bump, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = store.get_job(job.id)
+    assert final is not None and final.attempt == 1 + 4 * 25
+
+
+def test_due_jobs_and_the_next_run_at(store: Store) -> None:
+    now_job = store.create_job(make_job(1))
+    later = store.create_job(make_job(2, run_at=NOW + dt.timedelta(hours=1)))
+    store.create_job(make_job(3, state=JobState.RUNNING))
+    assert [j.id for j in store.due_jobs(NOW, 10)] == [now_job.id]
+    assert [j.id for j in store.due_jobs(NOW + dt.timedelta(hours=1), 10)] == [now_job.id, later.id]
+    assert store.next_run_at() == NOW + dt.timedelta(hours=1)
+
+
+def routed(n: int, cluster: str | list[str] | None = None, **changes: object) -> JobRecord:
+    """make_job(n), routed: `cluster`, and `selector` for its cluster_selector."""
+    job = make_job(n, **{k: v for k, v in changes.items() if k != "selector"})
+    selector = changes.get("selector", {})
+    spec = msgspec.structs.replace(job.spec, cluster=cluster, cluster_selector=selector)
+    return msgspec.structs.replace(job, spec=spec)
+
+
+def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: Store) -> None:
+    store.create_job(routed(0, "c1", state=JobState.RUNNING))  # not pending: not due
+    a = store.create_job(routed(1, "c1"))
+    zone = store.create_job(routed(2, selector={"zone": "a"}))
+    anywhere = store.create_job(routed(3))
+    b = store.create_job(routed(4, "c1"))
+    both = store.create_job(routed(5, ["c2", "c1"], selector={"zone": "a", "gpu": "yes"}))
+    later = store.create_job(routed(6, "c1", run_at=NOW + dt.timedelta(hours=1)))
+    long = store.create_job(routed(7, selector={f"k{i}": "v" * 60 for i in range(10)}))
+    c1 = placement_key_of(a.spec)
+    # One canonical string per route (the selector's keys sorted), "" for any cluster, and
+    # no key (None) when the route is longer than the column.
+    assert placement_key_of(both.spec) == '{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
+    assert c1 == '{"c":"c1"}' and placement_key_of(anywhere.spec) == ""
+    assert placement_key_of(long.spec) is None
+    assert store.due_placement_keys(NOW) == [
+        (c1, 2),
+        ('{"s":{"zone":"a"}}', 1),
+        ("", 1),
+        (placement_key_of(both.spec), 1),
+        (None, 1),
+    ]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key=c1)] == [a.id, b.id]
+    assert [j.id for j in store.due_jobs(NOW, 1, placement_key=c1)] == [a.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="")] == [anywhere.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key=None)] == [long.id]
+    assert store.due_jobs(NOW, 10, placement_key='{"c":"nowhere"}') == []
+    # Without a key: every due job, as before.
+    assert [j.id for j in store.due_jobs(NOW, 10)] == [
+        j.id for j in (a, zone, anywhere, b, both, long)
+    ]
+    hour = NOW + dt.timedelta(hours=1)
+    assert store.due_placement_keys(hour)[0] == (c1, 3)
+    assert [j.id for j in store.due_jobs(hour, 10, placement_key=c1)] == [a.id, b.id, later.id]
+
+
+def test_an_edit_or_a_state_change_keeps_the_placement_key_right(store: Store) -> None:
+    a = store.create_job(routed(1, "c1"))
+    b = store.create_job(routed(2, "c1"))
+    store.update_job(  # rerouted
+        b.id,
+        lambda j: msgspec.structs.replace(j, spec=msgspec.structs.replace(j.spec, cluster="c2")),
+    )
+    assert store.due_placement_keys(NOW) == [('{"c":"c1"}', 1), ('{"c":"c2"}', 1)]
+    store.update_job(a.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
+    assert store.due_placement_keys(NOW) == [('{"c":"c2"}', 1)]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c2"}')] == [b.id]
+    assert store.due_jobs(NOW, 10, placement_key='{"c":"c1"}') == []
+
+
+def test_clusters_keep_their_cordon_across_heartbeats(store: Store) -> None:
+    heartbeat = ClusterRecord(
+        id="c1", labels={"zone": "a"}, capacity=10, running=2, last_heartbeat=NOW
+    )
+    store.upsert_cluster(heartbeat)
+    assert store.get_cluster("c1") == heartbeat
+    assert store.set_cordoned("c1", True) is not None
+    store.upsert_cluster(msgspec.structs.replace(heartbeat, running=5))
+    cluster = store.get_cluster("c1")
+    assert cluster is not None and cluster.cordoned and cluster.running == 5
+    assert [c.id for c in store.list_clusters()] == ["c1"]
+    assert store.set_cordoned("nope", True) is None
+
+
+def test_log_chunks_are_stored_once_and_read_in_order(store: Store) -> None:
+    job_id = str(uuid.uuid4())
+    big = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to matter
+    assert store.append_log(job_id, 1, "pod-a", "main", 1, b"second\n", False)
+    assert store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)
+    assert not store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)  # a redelivery
+    assert store.append_log(job_id, 1, "pod-b", "main", 0, big, True)
+    assert store.append_log(job_id, 2, "pod-c", "main", 0, b"attempt 2\n", False)
+    assert store.read_logs(job_id, attempt=1) == [
+        ("pod-a", "main", 0, b"first\n"),
+        ("pod-a", "main", 1, b"second\n"),
+        ("pod-b", "main", 0, big),
+    ]
+    assert store.read_logs(job_id, attempt=1, pod="pod-a", after={("pod-a", "main"): 0}) == [
+        ("pod-a", "main", 1, b"second\n")
+    ]
+
+
+def test_a_cron_job_round_trips(store: Store) -> None:
+    spec = msgspec.convert(
+        {
+            "name": "nightly",
+            "namespace": "ops",
+            "image": "alpine",
+            "schedule": "0 3 * * *",
+            "mode": "managed",
+        },
+        CronSpec,
+    )
+    cron = CronRecord(
+        id=str(uuid.uuid4()),
+        spec=spec,
+        k8s_name="nightly-x",
+        created_at=NOW,
+        updated_at=NOW,
+        next_run_at=NOW,
+    )
+    store.create_cron(cron)
+    assert store.get_cron(cron.id) == cron
+
+
+def test_the_leader_lease_with_expiry_and_fencing(store: Store) -> None:
+    assert store.acquire_lease("leader", "a", 10, NOW) == 1
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=5)) == 1  # renewed
+    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=14)) is None
+    # a did not renew in time: b takes over with a larger fencing token.
+    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=16)) == 2
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=17)) is None
+    store.release_lease("leader", "b")
+    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=18)) == 3
+
+
+def test_a_cron_tick_fires_once_however_many_replicas_try(store: Store) -> None:
+    spec = msgspec.convert(
+        {
+            "name": "tick",
+            "namespace": "ops",
+            "image": "alpine",
+            "schedule": "* * * * *",
+            "mode": "managed",
+        },
+        CronSpec,
+    )
+    cron = store.create_cron(
+        CronRecord(
+            id=str(uuid.uuid4()),
+            spec=spec,
+            k8s_name="tick-x",
+            created_at=NOW,
+            updated_at=NOW,
+            next_run_at=NOW,
+        )
+    )
+    assert [c.id for c in store.due_crons(NOW, 10)] == [cron.id]
+    results = []
+
+    def fire(n: int) -> None:
+        run = make_job(n, cron_id=cron.id)
+        results.append(store.fire_cron(cron.id, NOW, NOW + dt.timedelta(minutes=1), run))
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert store.cron_run_counts(cron.id) == (1, 0, 1)
+    assert store.due_crons(NOW, 10) == []
+    assert store.next_cron_at() == NOW + dt.timedelta(minutes=1)
+    updated = store.update_cron(cron.id, lambda c: msgspec.structs.replace(c, deleted=True))
+    assert updated is not None and updated[1].deleted
+    assert store.list_crons(limit=10) == ([], None)
+
+
+def test_a_chunk_sent_early_grows_but_never_shrinks(store: Store) -> None:
+    job_id = str(uuid.uuid4())
+    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)
+    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\nline 2\n", False)  # grew
+    assert not store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)  # a late, shorter copy
+    assert store.read_logs(job_id) == [("p", "c", 0, b"line 1\nline 2\n")]
+    assert store.log_chunk_counts(job_id, 1) == {("p", "c"): (1, 14)}
+
+
+def test_a_chunk_learns_that_the_log_was_cut_there(store: Store) -> None:
+    job_id = str(uuid.uuid4())
+    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, False)  # streamed early
+    assert store.truncated_logs(job_id, 1) == set()
+    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)  # the final read: cut here
+    assert store.truncated_logs(job_id, 1) == {("p", "c")}
+    assert not store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)
+
+
+def test_compat_records_keep_their_order_and_a_live_name_is_unique(store: Store) -> None:
+    def record(name: str, kind: str = "once") -> CompatRecord:
+        return CompatRecord(
+            job_id=str(uuid.uuid4()),
+            kind=kind,
+            job_name=name,
+            job_exec_time=1700000000,
+            meta='{"log_collect": "true"}',
+            command="echo,hi",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    first = store.compat_add(record("backup"))
+    second = store.compat_add(record("restore"))
+    assert first.id < second.id
+    store.compat_add(record("backup", kind="cron"))  # once and cron names are apart
+    with pytest.raises(NameTaken):
+        store.compat_add(record("backup"))
+    store.compat_save(msgspec.structs.replace(first, deleted=True))  # deleting frees the name
+    again = store.compat_add(record("backup"))
+    assert store.compat_get(first.job_id) == msgspec.structs.replace(first, deleted=True)
+    total, page = store.compat_page("once", offset=1, limit=10)
+    assert total == 3
+    assert [r.job_id for r in page] == [second.job_id, again.job_id]
+    # Past the end, however far (an offset no database column could hold): nothing.
+    assert store.compat_page("once", offset=2**70, limit=10) == (3, [])
+    store.compat_forget(again.job_id)
+    assert store.compat_get(again.job_id) is None
+
+
+def test_compat_pages_count_and_show_only_the_namespaces_asked_for(store: Store) -> None:
+    def compat_job(n: int, namespace: str) -> CompatRecord:
+        job = make_job(n)
+        job = msgspec.structs.replace(
+            job, spec=msgspec.structs.replace(job.spec, namespace=namespace)
+        )
+        store.create_job(job)
+        return store.compat_add(
+            CompatRecord(
+                job_id=job.id, kind="once", job_name=f"n{n}", created_at=NOW, updated_at=NOW
+            )
+        )
+
+    a1, b1, a2, b2, a3 = (
+        compat_job(i, ns) for i, ns in enumerate(["team-a", "team-b", "team-a", "team-b", "team-a"])
+    )
+    total, page = store.compat_page("once", 0, 2, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (3, [a1.job_id, a2.job_id])
+    total, page = store.compat_page("once", 2, 2, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (3, [a3.job_id])
+    assert store.compat_page("once", 0, 10, namespaces=["team-a", "team-b"])[0] == 5
+    assert store.compat_page("once", 0, 10, namespaces=[]) == (0, [])
+    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
+    # A job moved by an update counts where it is now.
+    store.update_job(
+        b1.job_id,
+        lambda j: msgspec.structs.replace(
+            j, spec=msgspec.structs.replace(j.spec, namespace="team-a")
+        ),
+    )
+    total, page = store.compat_page("once", 0, 10, namespaces=["team-a"])
+    assert (total, [r.job_id for r in page]) == (4, [a1.job_id, b1.job_id, a2.job_id, a3.job_id])
+    assert [r.job_id for r in store.compat_page("once", 0, 10, ["team-b"])[1]] == [b2.job_id]
+    spec = {"name": "c", "namespace": "team-b", "image": "alpine", "schedule": "0 3 * * *"}
+    cron = CronRecord(
+        id=str(uuid.uuid4()),
+        spec=msgspec.convert(spec, CronSpec),
+        k8s_name="c-x",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    store.create_cron(cron)
+    store.compat_add(
+        CompatRecord(job_id=cron.id, kind="cron", job_name="c", created_at=NOW, updated_at=NOW)
+    )
+    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
+    assert store.compat_page("cron", 0, 10, namespaces=["team-b"])[0] == 1
+
+
+def test_migrating_again_keeps_what_is_stored(store: Store) -> None:
+    job = store.create_job(make_job(), [("kjs.dispatch.c1", b"dispatch")])
+    store.migrate()
+    assert store.get_job(job.id) == job
+    assert [o.body for o in store.outbox_due(NOW, 10)] == [b"dispatch"]
+
+
+def test_retention_removes_what_is_older_and_keeps_the_rest(store: Store) -> None:
+    # Logs are not the store's to remove: the log sink has its own retention.
+    old_at = NOW - dt.timedelta(days=40)
+    old = store.create_job(
+        make_job(
+            1, state=JobState.SUCCEEDED, finished_at=old_at, created_at=old_at, updated_at=old_at
+        )
+    )
+    running = store.create_job(make_job(2, state=JobState.RUNNING, created_at=old_at))
+    recent = store.create_job(make_job(3, state=JobState.FAILED, finished_at=NOW))
+    for job in (old, running, recent):
+        store.update_job(
+            job.id,
+            lambda j: msgspec.structs.replace(j, message="seen"),
+            event=lambda j: EventRecord(job_id=j.id, attempt=1, state=j.state, at=j.created_at),
+        )
+    for job in (old, recent):  # as if created through the original's routes
+        store.compat_add(
+            CompatRecord(
+                job_id=job.id, kind="once", job_name=job.id, created_at=NOW, updated_at=NOW
+            )
+        )
+    recent_events = store.job_events(recent.id)
+    removed = store.delete_older_than(NOW - dt.timedelta(days=30), batch=1)
+    assert removed["jobs"] == 1
+    assert store.get_job(old.id) is None and store.job_events(old.id) == []
+    assert store.get_job(running.id) is not None  # never removes an unfinished job
+    assert store.job_events(running.id) == []  # but its old events go
+    assert store.get_job(recent.id) is not None and store.job_events(recent.id) == recent_events
+    assert store.compat_get(old.id) is None and store.compat_get(recent.id) is not None
+
+
+# The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.
+__all__ = [name for name in list(globals()) if name.startswith("test_")]
