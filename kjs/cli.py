@@ -245,9 +245,10 @@ _add_client_commands()
 
 def _add_plugin_commands() -> None:
     try:
+        from kjs.core.commands import CommandServices
         from kjs.core.plugins import Plugins
 
-        Plugins().add_commands(main)
+        Plugins().add_commands(main, CommandServices())
     except Exception as e:  # a broken plugin must not break the CLI
         logging.getLogger(__name__).warning("plugin commands unavailable: %s", e)
 

@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 from kjs.api import clusters, cronjobs, health, jobs, policy
 from kjs.api.errors import HANDLERS
 from kjs.api.schema import COMPONENTS
+from kjs.api.services import PluginServices
 from kjs.core import components as components_
 from kjs.core import leader, retention
 from kjs.core.config import Settings
@@ -145,6 +146,9 @@ def create_app(
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
     service = JobService(c, dispatcher)
     crons = CronService(c, service)
+    services = PluginServices(
+        jobs=service, crons=crons, log_sink=c.log_sink, settings=settings, store=c.store
+    )
     for name, work, every_s in (
         (leader.WEBHOOKS, WebhookDeliverer(c, c.notifier).run, None),
         (leader.CRON_TICKS, crons.fire_due_task, None),
@@ -204,7 +208,7 @@ def create_app(
             health.healthz,
             health.readyz,
             MetricsController,
-            policy.behind_the_door(c.plugins.routes()),
+            policy.behind_the_door(c.plugins.routes(services)),
         ],
         middleware=[
             DefineMiddleware(

@@ -75,7 +75,9 @@ async def running_agent(
     check: bool = False,
 ) -> AsyncIterator[Agent]:
     """An agent started for `cluster_id`, stopped (lease released) on exit."""
-    plugins = plugins or Plugins()
+    if plugins is None:  # given (`kjs up`): the server's, configured when it was built
+        plugins = Plugins()
+        plugins.configure(settings)
     api = await kube.api_client(kubeconfig, context)
     try:
         if check:

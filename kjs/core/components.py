@@ -35,8 +35,10 @@ class Components:
 
 
 def build(settings: Settings, plugins: Plugins | None = None, **given: Any) -> Components:
-    """Create every backend named by the settings (or take the ones `given`)."""
+    """Configure the plugins (`configure`), then create every backend named by the settings
+    (or take the ones `given`)."""
     plugins = plugins or Plugins()
+    plugins.configure(settings)
 
     def make(kind: str, name: str, context: BuildContext) -> Any:
         return given.get(kind) or plugins.backend(kind, name).factory(context)

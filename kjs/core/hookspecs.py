@@ -15,7 +15,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from kjs.api.services import PluginServices
     from kjs.core.backends import Backend, SettingsSection
+    from kjs.core.commands import CommandServices
+    from kjs.core.config import Settings
     from kjs.core.protocols import ClusterView, JobView
 
 PROJECT = "kjs"
@@ -76,6 +79,16 @@ def register_settings() -> Sequence[SettingsSection]:
     section is absent)."""
 
 
+@hookspec
+def configure(settings: Settings) -> None:
+    """Called once per process with the loaded settings, after every plugin is registered and
+    before the backends are built: where a plugin without backends (`select_cluster`,
+    `prepare_manifest`, ...) reads its own section, `settings.section(name, schema)`.
+
+    A failure here is logged and does not affect other plugins (the failing one runs
+    unconfigured)."""
+
+
 @hookspec(firstresult=True)
 def select_cluster(job: JobView, clusters: Sequence[ClusterView]) -> str | None:
     """Choose the cluster id for `job` among the eligible, ready `clusters`, overriding the
@@ -97,10 +110,16 @@ def on_job_state_changed(job: JobView, old_state: str, new_state: str) -> None:
 
 
 @hookspec
-def register_routes() -> Sequence[Any]:
-    """Return extra Litestar route handlers (or Routers) to mount on the server."""
+def register_routes(services: PluginServices) -> Sequence[Any]:
+    """Return extra Litestar route handlers (or Routers) to mount on the server.
+
+    `services` (`kjs.api.services.PluginServices`): the server's jobs, cron jobs, log sink,
+    store and settings, and the policy (`guard`, `access`, `Action`) the routes pass."""
 
 
 @hookspec
-def register_commands(cli: click.Group) -> None:
-    """Add click commands to the `kjs` command group."""
+def register_commands(cli: click.Group, services: CommandServices) -> None:
+    """Add click commands to the `kjs` command group.
+
+    `services` (`kjs.core.commands.CommandServices`): no server is running; it loads the
+    settings and builds the backends they name."""

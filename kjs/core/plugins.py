@@ -26,6 +26,9 @@ from kjs.core.config import own_keys
 if TYPE_CHECKING:
     import click
 
+    from kjs.api.services import PluginServices
+    from kjs.core.commands import CommandServices
+    from kjs.core.config import Settings
     from kjs.core.protocols import ClusterView, JobView
 
 log = logging.getLogger(__name__)
@@ -223,6 +226,15 @@ class Plugins:
 
     # -- extension points ------------------------------------------------------------------------
 
+    def configure(self, settings: Settings) -> None:
+        """Give every plugin the loaded settings (`configure`); one that fails is logged and
+        does not stop the others."""
+        for impl in self._pm.hook.configure.get_hookimpls():
+            try:
+                impl.function(*({"settings": settings}[name] for name in impl.argnames))
+            except Exception:
+                log.exception("plugin %s failed in configure", impl.plugin_name)
+
     def select_cluster(self, job: JobView, clusters: Sequence[ClusterView]) -> str | None:
         result: str | None = self._pm.hook.select_cluster(job=job, clusters=clusters)
         return result
@@ -241,11 +253,13 @@ class Plugins:
             except Exception:
                 log.exception("plugin %s failed in on_job_state_changed", impl.plugin_name)
 
-    def routes(self) -> list[Any]:
-        return [route for batch in self._pm.hook.register_routes() for route in batch or ()]
+    def routes(self, services: PluginServices) -> list[Any]:
+        """Every plugin's routes, built for the server that `services` belong to."""
+        batches = self._pm.hook.register_routes(services=services)
+        return [route for batch in batches for route in batch or ()]
 
-    def add_commands(self, cli: click.Group) -> None:
-        self._pm.hook.register_commands(cli=cli)
+    def add_commands(self, cli: click.Group, services: CommandServices) -> None:
+        self._pm.hook.register_commands(cli=cli, services=services)
 
     def hook_names(self) -> list[str]:
         return sorted(

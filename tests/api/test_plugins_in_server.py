@@ -37,7 +37,7 @@ class GpuPlugin:
         seen_changes.append((old_state, new_state))
 
     @hookimpl
-    def register_routes(self) -> list[Any]:
+    def register_routes(self) -> list[Any]:  # without `services`: written before it existed
         @get("/hello-plugin", sync_to_thread=False)
         def hello() -> dict[str, str]:
             return {"hello": "from a plugin"}

@@ -273,7 +273,8 @@ def register_settings():
 @pytest.fixture
 def installed_plugin(tmp_path: Path) -> dict[str, str]:
     """The environment of a process with a third-party plugin installed (its distribution's
-    metadata and entry point on the path), and no other KJS_* variable."""
+    metadata and entry point on the path, ahead of an installed kjs-filelogs), and no other
+    KJS_* variable but the one that turns off other outside plugins installed here."""
     site = tmp_path / "site"
     (site / "kjs_filelogs-0.1.dist-info").mkdir(parents=True)
     (site / "kjs_filelogs-0.1.dist-info" / "METADATA").write_text(
@@ -284,6 +285,10 @@ def installed_plugin(tmp_path: Path) -> dict[str, str]:
     )
     (site / "kjs_filelogs.py").write_text(PLUGIN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KJS_")}
+    # The only one: other outside plugins installed here (the examples, `.ci/run`) are off.
+    others = {ep.name for ep in importlib.metadata.entry_points(group="kjs")} - {"filelogs"}
+    if others:
+        env["KJS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     return {**env, "PYTHONPATH": str(site)}
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from kjs.core import hookspecs
+from kjs.core import components, hookspecs
 from kjs.core.backends import Backend, BackendError
+from kjs.core.config import load
 from kjs.core.hookspecs import hookimpl
 from kjs.core.models import JobSpec
 from kjs.core.plugins import Plugins
@@ -148,6 +149,29 @@ def test_a_failing_state_listener_does_not_stop_the_others(
     plugins.job_state_changed(object(), "running", "succeeded")
     assert seen == ["running->succeeded"]
     assert "failed in on_job_state_changed" in caplog.text
+
+
+def test_configure_gives_every_plugin_the_settings_and_a_failure_stops_no_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[Any] = []
+
+    class Broken:
+        @hookimpl
+        def configure(self, settings: Any) -> None:
+            raise RuntimeError("boom")
+
+    class Reader:
+        @hookimpl
+        def configure(self, settings: Any) -> None:
+            seen.append(settings)
+
+    # Hooks run last registered first: Broken fails before Reader is called.
+    plugins = Plugins(autoload=False, extra=[Reader(), Broken()])
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path)})
+    components.build(settings, plugins)
+    assert seen == [settings]  # once, by the build
+    assert "plugin Broken failed in configure" in caplog.text
 
 
 def test_every_hook_is_documented() -> None:

@@ -1,11 +1,12 @@
 """The original system's HTTP API on kjs (`/api/once_job/…`, `/api/cron_job/…`,
 `/api/job_logs/…`): its request shapes, `{code, cause, error_msg, data}` envelope, states and
 counters, and its labels on the Kubernetes objects. A built-in plugin, written as a third-party
-one would be: it adds routes and a manifest hook, and uses kjs's services."""
+one would be: it adds routes, a command and a manifest hook, and uses only the services kjs
+hands its hooks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,12 +14,16 @@ from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import JobView
 from kjs.plugins.compat.translate import JOB_FROM
 
+if TYPE_CHECKING:
+    from kjs.api.services import PluginServices
+    from kjs.core.commands import CommandServices
+
 
 @hookimpl
-def register_routes() -> list[Any]:
-    from kjs.plugins.compat.routes import CronJobs, OnceJobs, job_logs_get, job_logs_post
+def register_routes(services: PluginServices) -> list[Any]:
+    from kjs.plugins.compat.routes import routes
 
-    return [OnceJobs, CronJobs, job_logs_get, job_logs_post]
+    return routes(services)
 
 
 @hookimpl
@@ -45,7 +50,7 @@ def _metadatas(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def register_commands(cli: click.Group) -> None:
+def register_commands(cli: click.Group, services: CommandServices) -> None:
     @cli.command("import-legacy")
     @click.option(
         "--dsn",
@@ -71,12 +76,11 @@ def register_commands(cli: click.Group) -> None:
 
         import sqlalchemy as sa
 
-        from kjs.core import components
-        from kjs.core.config import ConfigError, load
+        from kjs.core.config import ConfigError
         from kjs.plugins.compat.legacy import import_legacy
 
         try:
-            built = components.build(load(config_file))
+            built = services.build_components(services.load_settings(config_file))
             built.store.migrate()
             report = import_legacy(
                 built.store, dsn, log_sink=built.log_sink, run_pending=run_pending

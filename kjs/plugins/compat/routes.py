@@ -9,18 +9,17 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from kjs.api.policy import Action, access
 from kjs.api.schema import WITH_BODY, CompatEnvelope, CompatRequest, RawBody, answer, protected
-from kjs.core.crons import CronService
+from kjs.api.services import Action
 from kjs.core.protocols import NameTaken
 from kjs.core.records import CompatRecord, CronRecord
-from kjs.core.service import JobService, NotFound
+from kjs.core.service import NotFound
 from kjs.core.validation import InvalidInput
 from kjs.plugins.compat import translate as tr
 from kjs.plugins.compat.envelope import (
@@ -35,6 +34,9 @@ from kjs.plugins.compat.envelope import (
     message,
     ok,
 )
+
+if TYPE_CHECKING:
+    from kjs.api.services import PluginServices
 
 NO_ROWS = "sql: no rows in result set"  # the original's cause for an unknown id
 MAX_PAGE = 500
@@ -74,17 +76,16 @@ async def _answer(work: Callable[[], Awaitable[Any]]) -> Any:
 
 
 class Compat:
-    """What the routes do, over kjs's services (one per request)."""
+    """What the routes do, over the services kjs gave the plugin (one per request)."""
 
-    def __init__(self, request: Request[Any, Any, Any]) -> None:
-        state = request.app.state
+    def __init__(self, services: PluginServices, request: Request[Any, Any, Any]) -> None:
         self.request = request
-        self.jobs: JobService = state.jobs
-        self.crons: CronService = state.crons
-        self.store = state.components.store
-        self.sink = state.components.log_sink
-        self.settings = state.settings
-        self.access = access(request)
+        self.jobs = services.jobs
+        self.crons = services.crons
+        self.store = services.store
+        self.sink = services.log_sink
+        self.settings = services.settings
+        self.access = services.access(request)
 
     async def record(self, job_id: str, kind: str, action: Action) -> CompatRecord:
         """The record of `job_id`, if the caller may do `action` where its job is (else 403)."""
@@ -105,7 +106,7 @@ class Compat:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         return cron.spec.namespace
 
-    async def _write(self, write: Callable[[CompatRecord], None], record: CompatRecord) -> None:
+    async def _write(self, write: Callable[[CompatRecord], object], record: CompatRecord) -> None:
         """Add or save a record; a live record of its kind with its name is code 105."""
         try:
             await asyncio.to_thread(write, record)
@@ -227,11 +228,13 @@ class Compat:
         cron = await asyncio.to_thread(self.store.get_cron, record.job_id)
         if cron is None:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
-        total, succeeded, *rest = await asyncio.to_thread(self.store.cron_run_counts, record.job_id)
+        total, succeeded, active = await asyncio.to_thread(
+            self.store.cron_run_counts, record.job_id
+        )
         counts = (
             total + (record.imported_times or 0),
             succeeded + record.imported_successes,
-            *rest,
+            active,
         )
         return tr.cron_json(record, cron, counts)
 
@@ -313,10 +316,10 @@ class Compat:
         elif found is not None:
             sources.append((found.id, found.attempt, found.started_at or found.created_at))
         rows: list[dict[str, Any]] = []
-        for owner, attempts, started in sources:
+        for stored_under, attempts, started in sources:
             texts: dict[tuple[int, str, str], bytearray] = {}
             for attempt in range(1, attempts + 1):
-                for pod, container, _, data in await self.sink.read(owner, attempt=attempt):
+                for pod, container, _, data in await self.sink.read(stored_under, attempt=attempt):
                     texts.setdefault((attempt, pod, container), bytearray()).extend(data)
             for (_, pod, _), text in texts.items():
                 rows.append(
@@ -371,7 +374,7 @@ def _body(data: bytes) -> dict[str, Any]:
     return tr.decode(data)
 
 
-def _routes(kind: str, path: str) -> type[Controller]:
+def _routes(services: PluginServices, kind: str, path: str) -> type[Controller]:
     """The controller for `/api/once_job` or `/api/cron_job`."""
     once = kind == "once"
     create_, update_ = (
@@ -387,14 +390,14 @@ def _routes(kind: str, path: str) -> type[Controller]:
         @post("/create", status_code=200, **compat_guard(Action.SUBMIT, body=True), **COMPAT_BODY)
         async def create(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Any:
             async def work() -> Any:
-                return await create_(Compat(request), _body(data))
+                return await create_(Compat(services, request), _body(data))
 
             return await _answer(work)
 
         @post("/update", status_code=200, **compat_guard(Action.SUBMIT, body=True), **COMPAT_BODY)
         async def update(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Any:
             async def work() -> Any:
-                return await update_(Compat(request), _body(data))
+                return await update_(Compat(services, request), _body(data))
 
             return await _answer(work)
 
@@ -406,7 +409,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
         async def lists_get(self, request: Request[Any, Any, Any]) -> Any:
             q = request.query_params
             return await _answer(
-                lambda: Compat(request).lists(kind, q.get("page_num"), q.get("page_size"))
+                lambda: Compat(services, request).lists(kind, q.get("page_num"), q.get("page_size"))
             )
 
         @post("/lists", status_code=200, **compat_guard(Action.READ, body=True), **COMPAT_BODY)
@@ -415,7 +418,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
         ) -> Any:
             async def work() -> Any:
                 fields = _body(data)
-                return await Compat(request).lists(
+                return await Compat(services, request).lists(
                     kind, fields.get("page_num"), fields.get("page_size")
                 )
 
@@ -423,7 +426,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
 
         @get("/describe/{job_id:str}", **compat_guard(Action.READ))
         async def describe_get(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-            return await _answer(lambda: Compat(request).describe(job_id, kind))
+            return await _answer(lambda: Compat(services, request).describe(job_id, kind))
 
         @post(
             ["/describe", "/describe/{job_id:str}"],
@@ -438,13 +441,13 @@ def _routes(kind: str, path: str) -> type[Controller]:
             data: JSONBody[bytes] = b"",
         ) -> Any:
             async def work() -> Any:
-                return await Compat(request).describe(_wanted(data, job_id), kind)
+                return await Compat(services, request).describe(_wanted(data, job_id), kind)
 
             return await _answer(work)
 
         @delete("/delete/{job_id:str}", status_code=200, **compat_guard(Action.SUBMIT))
         async def delete_path(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-            return await _answer(lambda: delete_(Compat(request), job_id))
+            return await _answer(lambda: delete_(Compat(services, request), job_id))
 
         @post(
             ["/delete", "/delete/{job_id:str}"],
@@ -459,7 +462,7 @@ def _routes(kind: str, path: str) -> type[Controller]:
             data: JSONBody[bytes] = b"",
         ) -> Any:
             async def work() -> Any:
-                return await delete_(Compat(request), _wanted(data, job_id))
+                return await delete_(Compat(services, request), _wanted(data, job_id))
 
             return await _answer(work)
 
@@ -475,26 +478,31 @@ def _wanted(data: bytes, path_id: str) -> str:
     return body_id or ("" if path_id == "job_id" else path_id)
 
 
-OnceJobs = _routes("once", "/api/once_job")
-CronJobs = _routes("cron", "/api/cron_job")
+def routes(services: PluginServices) -> list[Any]:
+    """The original's routes, over `services` (the server's they were built for)."""
 
+    @get("/api/job_logs/{job_id:str}", **compat_guard(Action.READ), tags=["compatibility"])
+    async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
+        return await _answer(lambda: Compat(services, request).logs(job_id))
 
-@get("/api/job_logs/{job_id:str}", **compat_guard(Action.READ), tags=["compatibility"])
-async def job_logs_get(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Any:
-    return await _answer(lambda: Compat(request).logs(job_id))
+    @post(
+        ["/api/job_logs", "/api/job_logs/{job_id:str}"],
+        status_code=200,
+        **compat_guard(Action.READ, body=True),
+        **COMPAT_BODY,
+        tags=["compatibility"],
+    )
+    async def job_logs_post(
+        request: Request[Any, Any, Any], job_id: FromPath[str] = "", data: JSONBody[bytes] = b""
+    ) -> Any:
+        async def work() -> Any:
+            return await Compat(services, request).logs(_wanted(data, job_id))
 
+        return await _answer(work)
 
-@post(
-    ["/api/job_logs", "/api/job_logs/{job_id:str}"],
-    status_code=200,
-    **compat_guard(Action.READ, body=True),
-    **COMPAT_BODY,
-    tags=["compatibility"],
-)
-async def job_logs_post(
-    request: Request[Any, Any, Any], job_id: FromPath[str] = "", data: JSONBody[bytes] = b""
-) -> Any:
-    async def work() -> Any:
-        return await Compat(request).logs(_wanted(data, job_id))
-
-    return await _answer(work)
+    return [
+        _routes(services, "once", "/api/once_job"),
+        _routes(services, "cron", "/api/cron_job"),
+        job_logs_get,
+        job_logs_post,
+    ]
