@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from kjs.agent.logs import LogCollector
 from kjs.agent.status import Observed, identity, observe
 from kjs.core import manifest as labels
 from kjs.core import messages, metrics
+from kjs.core.clock import now
 from kjs.core.config import Settings
 from kjs.core.protocols import Delivery, Election, Queue
 
@@ -30,10 +30,6 @@ FINAL = ("succeeded", "failed", "cancelled")
 # How many finished jobs (and departed Job uids) the agent remembers: enough to span the
 # server's reconcile interval many times over, bounded whatever the cluster's churn.
 MEMORY = 10_000
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _plain(body: dict[str, Any]) -> Any:
@@ -178,7 +174,7 @@ class Agent:
                 await self._delete(namespace, d.replaces, cronjob=cronjob)
             if self.settings.agent.create_namespaces:
                 await self._ensure_namespace(namespace)
-            if d.expires_at is not None and dt.datetime.now(dt.UTC) > d.expires_at:
+            if d.expires_at is not None and now() > d.expires_at:
                 # A stale copy (it waited in the broker): the server re-publishes the dispatch
                 # while it is still ours, and moves it elsewhere only after this moment.
                 log.info("dispatch of %s attempt %s expired: dropped", d.job_id, d.attempt)

@@ -16,6 +16,7 @@ import msgspec
 
 from kjs.core import fencing, leader, messages, metrics
 from kjs.core import manifest as manifests
+from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
@@ -23,10 +24,6 @@ from kjs.core.states import JobState, next_state
 from kjs.core.webhooks import order_for
 
 log = logging.getLogger(__name__)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class StatusConsumer:

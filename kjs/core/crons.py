@@ -20,9 +20,11 @@ import msgspec
 
 from kjs.core import leader, messages
 from kjs.core import manifest as manifests
+from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
 from kjs.core.models import Cron, CronSpec, JobSpec
+from kjs.core.placement import choose_cluster
 from kjs.core.protocols import ClusterView
 from kjs.core.records import CronRecord, JobRecord
 from kjs.core.render import cron_as_job, render_cronjob_for_dispatch
@@ -33,10 +35,6 @@ from kjs.core.validation import InvalidInput, check_cron
 log = logging.getLogger(__name__)
 CRON_WORK = (leader.CRON_TICKS, leader.NATIVE_CRONS, leader.RELAY)
 ROUTING = ("cluster", "cluster_selector")  # what decides where a native cron job's CronJob goes
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def next_fire(spec: CronSpec, after: dt.datetime) -> dt.datetime | None:
@@ -343,10 +341,7 @@ class CronService:
                 cluster_id = (
                     cron.cluster_id
                     if cron.cluster_id and eligible(cron.spec, ready.get(cron.cluster_id))
-                    else (
-                        self.c.plugins.select_cluster(view, clusters)
-                        or self.c.balancer.choose(view, clusters, {})
-                    )
+                    else choose_cluster(self.c, view, clusters, {})
                 )
                 if cluster_id is None:
                     continue  # nowhere to go yet: it waits, pending

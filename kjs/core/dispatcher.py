@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from kjs.core import messages, metrics
+from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
 from kjs.core.placement import Placement
@@ -27,10 +28,6 @@ from kjs.core.placement import Placement
 log = logging.getLogger(__name__)
 WAKE_EVERY_S = 0.1  # a follower's burst of news becomes one wake-up message
 BATCH = 200
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _seconds_until(at: dt.datetime | None) -> float | None:

@@ -16,7 +16,7 @@ import logging
 
 import msgspec
 
-from kjs.core import fencing
+from kjs.core import clock, fencing
 from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.records import EventRecord, JobRecord
@@ -36,7 +36,7 @@ class LivenessSweeper:
     async def sweep(self) -> int:
         """Move or mark the jobs of silent clusters; returns how many jobs changed."""
         store, settings = self.c.store, self.c.settings.dispatch
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         changed = 0
         for cluster in await asyncio.to_thread(store.list_clusters):
             silent = (now - cluster.last_heartbeat).total_seconds() if cluster.last_heartbeat else 0

@@ -15,17 +15,19 @@ room. A thousand jobs waiting for a full cluster cost one row of that summary, n
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
+from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.leader import PLACEMENT, ItemFailures
 from kjs.core.plugins import Plugins
+from kjs.core.protocols import ClusterView, JobView
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.routing import Route, has_room, route_of
@@ -36,14 +38,23 @@ log = logging.getLogger(__name__)
 BATCH = 200
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def routes_anywhere(plugins: Plugins) -> bool:
     """Whether a `select_cluster` plugin is installed: it may send any job anywhere, so no
     route can be judged full from its key alone."""
     return plugins.implements("select_cluster")
+
+
+def choose_cluster(
+    components: Components,
+    job: JobView,
+    clusters: Sequence[ClusterView],
+    in_flight: dict[str, int],
+) -> str | None:
+    """Where a job (or a native cron job's CronJob) goes: a `select_cluster` plugin's choice,
+    else the balancer's; None when every eligible cluster is full."""
+    return components.plugins.select_cluster(job, clusters) or components.balancer.choose(
+        job, clusters, in_flight
+    )
 
 
 class Placement:
@@ -95,9 +106,7 @@ class Placement:
             if not self.failures.ready(job.id):
                 continue
             try:
-                cluster_id = self.c.plugins.select_cluster(job, clusters) or self.c.balancer.choose(
-                    job, clusters, in_flight
-                )
+                cluster_id = choose_cluster(self.c, job, clusters, in_flight)
                 if cluster_id is None:
                     if route is not None:
                         break  # the route's clusters are full now: so they are for the rest

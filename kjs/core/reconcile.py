@@ -17,7 +17,7 @@ import time
 
 import msgspec
 
-from kjs.core import messages
+from kjs.core import clock, messages
 from kjs.core.components import Components
 from kjs.core.records import JobRecord
 from kjs.core.states import JobState
@@ -44,24 +44,24 @@ class Reconciler:
 
     async def reconcile(self) -> int:
         """Send a Reconcile to each ready cluster that is due; returns how many were sent."""
-        now = dt.datetime.now(dt.UTC)
-        clock = time.monotonic()
+        now = clock.now()
+        ticks = time.monotonic()
         sent = 0
         for cluster in await asyncio.to_thread(self.c.store.list_clusters):
             live = msgspec.structs.replace(cluster, cordoned=False)
             if self.c.cluster_state(live, now) != "ready":
                 continue  # nobody to answer (a cordoned cluster still reports: it is asked)
-            if not await self._due(cluster.id, clock):
+            if not await self._due(cluster.id, ticks):
                 continue
             sent += await self._send(cluster.id, now)
-            self._sent_at[cluster.id] = clock
+            self._sent_at[cluster.id] = ticks
         return sent
 
-    async def _due(self, cluster_id: str, clock: float) -> bool:
+    async def _due(self, cluster_id: str, ticks: float) -> bool:
         last = self._sent_at.get(cluster_id)
-        if last is None or clock - last >= self.c.settings.dispatch.reconcile_s:
+        if last is None or ticks - last >= self.c.settings.dispatch.reconcile_s:
             return True
-        if clock - last < LOST_EVERY_S:
+        if ticks - last < LOST_EVERY_S:
             return False
         lost, _ = await asyncio.to_thread(
             self.c.store.list_jobs, limit=1, cluster_id=cluster_id, state=JobState.LOST.value

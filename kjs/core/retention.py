@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 
+from kjs.core import clock
 from kjs.core.components import Components
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class Retention:
         cutoff, with their events; the log sink the chunks it kept before it — theirs, and any
         other that old (a job that runs longer than the retention keeps only its recent log)."""
         days = self.c.settings.logs.retention_days
-        before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        before = clock.now() - dt.timedelta(days=days)
         jobs = await asyncio.to_thread(self.c.store.delete_older_than, before)
         removed = {**jobs, "log_chunks": await self.c.log_sink.delete_older_than(before)}
         if any(removed.values()):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import uuid
 from typing import Any
@@ -12,6 +11,7 @@ import msgspec
 
 from kjs.core import fencing, leader, metrics
 from kjs.core import manifest as manifests
+from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.dispatcher import Dispatcher
 from kjs.core.models import JobSpec
@@ -23,10 +23,6 @@ from kjs.core.validation import FieldError, InvalidInput, check_job
 from kjs.core.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def idempotency(key: str, principal: str, spec: JobSpec) -> Idempotency:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import messages, metrics
+from kjs.core import clock, messages, metrics
 from kjs.core.components import Components
 from kjs.core.records import JobRecord, job_json
 
@@ -66,7 +66,7 @@ def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
         event_id=ident,
         url=job.spec.callback_url,
         body=msgspec.json.encode(payload),
-        created_at=dt.datetime.now(dt.UTC),
+        created_at=clock.now(),
     )
     return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
 
@@ -111,12 +111,12 @@ class WebhookDeliverer:
         """One pass of the task; returns how soon the next order is due."""
         await self.deliver_due()
         at = await asyncio.to_thread(self.c.store.outbox_next_at, True)
-        return None if at is None else (at - dt.datetime.now(dt.UTC)).total_seconds()
+        return None if at is None else (at - clock.now()).total_seconds()
 
     async def deliver_due(self) -> int:
         """Try every due order once; returns how many were delivered."""
         store = self.c.store
-        items = await asyncio.to_thread(store.outbox_due, dt.datetime.now(dt.UTC), 100, True)
+        items = await asyncio.to_thread(store.outbox_due, clock.now(), 100, True)
         results = await asyncio.gather(*(self._one(item) for item in items))
         return sum(results)
 
@@ -135,7 +135,7 @@ class WebhookDeliverer:
             )
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
             return 0
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         give_up_at = order.created_at + dt.timedelta(seconds=self.c.settings.webhooks.retry_for_s)
         async with self._limit:
             result = await self._attempt(order)
