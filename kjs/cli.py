@@ -160,14 +160,13 @@ def up(
 
     from kjs.agent.run import PreflightError, check_cluster, running_agent
     from kjs.api.auth import check_open_mode
-    from kjs.api.policy import check_compat_open
     from kjs.server import serve
 
     _logging()
     settings = _settings(config_file, defaults={"election": "single"}, **flags)
     with _one_line_errors():  # a usage error before asking the cluster anything
         check_open_mode(settings)
-        check_compat_open(settings)
+        settings.check_sections()
     try:  # before anything starts: one line if the cluster cannot be used
         version = asyncio.run(check_cluster(kubeconfig, context, list(settings.agent.namespaces)))
     except PreflightError as e:
@@ -198,6 +197,7 @@ def migrate(config_file: str | None, sql: bool) -> None:
 
     settings = _settings(config_file)
     if sql:
+        from kjs.core.plugins import Plugins
         from kjs.core.sqlstore.migrate import upgrade_sql
 
         url = (
@@ -205,7 +205,7 @@ def migrate(config_file: str | None, sql: bool) -> None:
             if settings.store == "mysql"
             else (f"sqlite:///{settings.data_path(settings.sqlite.path)}")
         )
-        click.echo(upgrade_sql(url))
+        click.echo(upgrade_sql(url, Plugins().migrations()))
         return
     with _one_line_errors():
         store = components.build(settings).store

@@ -314,10 +314,9 @@ def serve(settings: Settings, **kwargs: Any) -> None:
     import uvicorn
 
     from kjs.api.auth import check_open_mode
-    from kjs.api.policy import check_compat_open
 
     check_open_mode(settings)
-    check_compat_open(settings)
+    settings.check_sections()
     if not settings.auth.tokens:
         log.warning(
             "no API tokens configured: the API is open to anyone who can reach %s:%d",

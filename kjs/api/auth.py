@@ -29,7 +29,8 @@ class Principal:
     name: str
     scopes: frozenset[str]
     namespaces: frozenset[str]  # empty: all
-    # Only jobs created through the compatibility routes (the `[auth] compat_open` client).
+    # Only jobs created through the compatibility routes (the compat plugin's `[compat] open`
+    # client).
     compat_only: bool = False
     anonymous: bool = False
 

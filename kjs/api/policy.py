@@ -11,15 +11,14 @@ decides what they may do:
   out;
 * cluster-wide writes (cordon, uncordon) change every namespace's work: they need a principal
   that is not limited to namespaces;
-* `[auth] compat_open`: a caller of the compatibility routes that sends no token is an anonymous
-  principal that may read and submit only jobs created through those routes, only in the
-  namespaces `[compat] open_namespaces` names.
+* a plugin's route may admit an anonymous principal of its own (`guard(action, anonymous=…)`)
+  for a caller that sends no token: the compat plugin's `[compat] open` client, which may read
+  and submit only jobs created through its routes, only in the namespaces it names.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from kjs.api.auth import Principal, authenticate
-from kjs.core.config import ConfigError, Settings
+from kjs.core.config import Settings
 
 if TYPE_CHECKING:
     from kjs.core.crons import CronService
@@ -55,7 +54,6 @@ EVERY_NAMESPACE = None
 """The namespace of what is not in one (clusters): a write to it touches every namespace."""
 
 _STATE_KEY = "kjs_principal"
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class Forbidden(PermissionDeniedException):
@@ -100,69 +98,39 @@ def listed_namespaces(who: Principal) -> list[str] | None:
     return sorted(who.namespaces) if who.namespaces else None
 
 
-# -- compat_open ----------------------------------------------------------------------------------
-
-
-def compat_principal(settings: Settings) -> Principal:
-    """The anonymous client of the compatibility routes (`[auth] compat_open`)."""
-    return Principal(
-        "anonymous compatibility client ([auth] compat_open)",
-        frozenset({"submit"}),
-        frozenset(settings.compat.open_namespaces),
-        compat_only=True,
-        anonymous=True,
-    )
-
-
-def check_compat_open(settings: Settings) -> None:
-    """`[auth] compat_open` needs `[compat] open_namespaces`: the namespaces an anonymous client
-    may use. Raises ConfigError naming the key (the process exits 2)."""
-    if not settings.auth.compat_open:
-        return
-    namespaces = settings.compat.open_namespaces
-    if not namespaces:
-        raise ConfigError(
-            "compat.open_namespaces: must name the namespaces the anonymous client may use "
-            "when [auth] compat_open is true (it is empty)"
-        )
-    for i, namespace in enumerate(namespaces):
-        if not _NAMESPACE.fullmatch(namespace):
-            raise ConfigError(
-                f"compat.open_namespaces[{i}]: {namespace!r} is not a namespace name "
-                "(a lowercase RFC 1123 label)"
-            )
-
-
 # -- Litestar: the guard, and the per-request door -------------------------------------------------
 
 
-def _caller(connection: ASGIConnection[Any, Any, Any, Any], compat_route: bool) -> Principal:
+Anonymous = Callable[[Settings], Principal | None]
+"""A route's anonymous principal for a caller without a token (None: none, a token is needed)."""
+
+
+def _caller(
+    connection: ASGIConnection[Any, Any, Any, Any], anonymous: Anonymous | None
+) -> Principal:
     settings: Settings = connection.app.state.settings
-    if (
-        compat_route
-        and settings.auth.compat_open
-        and settings.auth.tokens
-        and "authorization" not in connection.headers
-    ):
-        if not settings.compat.open_namespaces:  # never "every namespace": fail closed
-            raise NotAuthorizedException(
-                "a bearer token is required ([compat] open_namespaces is empty)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return compat_principal(settings)
+    if anonymous is not None and settings.auth.tokens and "authorization" not in connection.headers:
+        who = anonymous(settings)
+        if who is not None:
+            if not who.namespaces:  # an anonymous caller never gets every namespace
+                raise NotAuthorizedException(
+                    "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+                )
+            return who
     return authenticate(connection, settings)
 
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
-def guard(action: Action, *, compat_route: bool = False) -> Guard:
+def guard(action: Action, *, anonymous: Anonymous | None = None) -> Guard:
     """A Litestar guard: authenticates the caller (401) and checks the action's scope (403).
     The namespace is checked by the handler, through `access(request)`, once it is known.
-    `compat_route`: a route of the original system's API, open to the `compat_open` client."""
+    `anonymous`: the principal a caller without a token is on this route, if any (the compat
+    plugin's `[compat] open` client); it is limited to namespaces, or refused."""
 
     def check(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        who = _caller(connection, compat_route)
+        who = _caller(connection, anonymous)
         lacking = _lacking_scope(who, action)
         if lacking is not None:
             raise Forbidden(lacking)

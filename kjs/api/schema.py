@@ -23,7 +23,7 @@ from litestar.typing import FieldDefinition
 from msgspec import Meta, Struct
 
 from kjs.api.errors import PROBLEM
-from kjs.api.policy import Action, guard
+from kjs.api.policy import Action, Anonymous, guard
 from kjs.core.models import Cron, CronSpec, Job, JobSpec
 
 if TYPE_CHECKING:
@@ -112,13 +112,13 @@ def protected(
     action: Action,
     *errors: int,
     answers: dict[int, ResponseSpec] | None = None,
-    compat_route: bool = False,
+    anonymous: Anonymous | None = None,
 ) -> dict[str, Any]:
     """A route's guard and what it documents: the bearer scheme, 401 and 403, its other error
     codes (always 503: every route reads the store) and any `answers` besides its default."""
     codes = sorted({401, 403, 503, *errors})
     return {
-        "guards": [guard(action, compat_route=compat_route)],
+        "guards": [guard(action, anonymous=anonymous)],
         "security": SECURITY,
         "responses": {**problems(*codes), **(answers or {})},
     }

@@ -66,19 +66,20 @@ class PluginServices:
     `settings.section(name, schema)`."""
 
     store: Store
-    """The store itself, for what the services above do not offer (the compatibility routes'
-    own records). Its methods are blocking: call them through `asyncio.to_thread`."""
+    """The store itself, for what the services above do not offer (on the SQL stores, `engine`:
+    a plugin's own tables). Its methods are blocking: call them through `asyncio.to_thread`."""
 
     Action: ClassVar[type[policy.Action]] = policy.Action
     """What a route does, as the policy sees it: `READ`, `SUBMIT`, `OPERATE`."""
 
     @staticmethod
-    def guard(action: policy.Action, *, compat_route: bool = False) -> Guard:
+    def guard(action: policy.Action, *, anonymous: policy.Anonymous | None = None) -> Guard:
         """A Litestar guard for a handler (`guards=[services.guard(Action.READ)]`):
         authenticates the caller (401) and checks the action's scope (403); the namespace is
         checked in the handler, with `access(request)`. A route without a guard of its own gets
-        the default one (`read` for GET/HEAD, `submit` otherwise)."""
-        return policy.guard(action, compat_route=compat_route)
+        the default one (`read` for GET/HEAD, `submit` otherwise). `anonymous(settings)`: the
+        principal a caller without a token is, if the route admits one (limited to namespaces)."""
+        return policy.guard(action, anonymous=anonymous)
 
     @staticmethod
     def access(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:

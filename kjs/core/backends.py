@@ -29,6 +29,7 @@ class BuildContext:
     store: Any = None  # kjs.core.protocols.Store, once built
     kube: Any = None  # an agent's kubernetes.aio ApiClient
     cluster_id: str | None = None  # an agent's cluster
+    plugins: Any = None  # kjs.core.plugins.Plugins: e.g. the plugins' migrations, for a store
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ class SettingsSection:
     name: str
     schema: type[msgspec.Struct]
     description: str = ""
+    moved: tuple[tuple[str, str], ...] = ()
+    """Keys of kjs's own sections that are now this section's, by old and new name
+    (`("auth.compat_open", "open")`): the old key is still accepted, as the new one (which wins
+    when both are given)."""
+    check: Callable[[Any], None] | None = None
+    """`check(settings)` at server start, for what the schema cannot say (one key needs
+    another): raises `kjs.core.config.ConfigError` naming the key (exit 2). It must pass on the
+    schema's defaults."""
 
     def __post_init__(self) -> None:
         if not _SECTION_NAME.fullmatch(self.name):

@@ -43,8 +43,8 @@ def build(settings: Settings, plugins: Plugins | None = None, **given: Any) -> C
     def make(kind: str, name: str, context: BuildContext) -> Any:
         return given.get(kind) or plugins.backend(kind, name).factory(context)
 
-    store = make("store", settings.store, BuildContext(settings))
-    context = BuildContext(settings, store)
+    store = make("store", settings.store, BuildContext(settings, plugins=plugins))
+    context = BuildContext(settings, store, plugins=plugins)
     return Components(
         settings=settings,
         plugins=plugins,

@@ -26,6 +26,7 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 if TYPE_CHECKING:
+    from kjs.core.backends import SettingsSection
     from kjs.core.plugins import Plugins
 
 log = logging.getLogger(__name__)
@@ -82,18 +83,8 @@ class Token(Struct, forbid_unknown_fields=True):
     """Empty: every namespace."""
 
 
-class CompatSettings(Struct, forbid_unknown_fields=True):
-    """The original system's routes (`/api/once_job/…`)."""
-
-    # How long a delete waits for its cluster to confirm (the original's operate_max_timeout).
-    delete_wait_s: float = 15.0
-    # With `[auth] compat_open`: the namespaces the anonymous compat client may use (required).
-    open_namespaces: list[str] = field(default_factory=list)
-
-
 class AuthSettings(Struct, forbid_unknown_fields=True):
     tokens: list[Token] = field(default_factory=list)
-    compat_open: bool = False
 
 
 class HttpSettings(Struct, forbid_unknown_fields=True):
@@ -160,7 +151,6 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
-    compat: CompatSettings = field(default_factory=CompatSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
 
     def data_path(self, relative: str) -> Path:
@@ -190,6 +180,13 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
             value = _validate_section(name, schema, state.get("_raw_sections", {}).get(name, {}))
             validated[name] = value
         return value
+
+    def check_sections(self) -> None:
+        """The plugins' own checks of their sections (`SettingsSection.check`), at server
+        start: a ConfigError names a key whose value cannot work."""
+        for section in vars(self).get("_declared", {}).values():
+            if section.check is not None:
+                section.check(self)
 
 
 class ConfigError(ValueError):
@@ -247,6 +244,46 @@ def _plugin_sections(values: Mapping[str, Any]) -> set[str]:
     """The tables of `values` that are not kjs's own keys: sections for plugins."""
     own = own_keys()
     return {k for k, v in values.items() if k not in own and isinstance(v, Mapping)}
+
+
+def _stray_keys(values: Mapping[str, Any]) -> list[str]:
+    """`section.key` of the keys in kjs's own sections that are none of theirs (perhaps one
+    that moved to a plugin's section)."""
+    found = []
+    for name, kind in own_keys().items():
+        given = values.get(name)
+        if isinstance(kind, type) and issubclass(kind, Struct) and isinstance(given, Mapping):
+            fields = {f.encode_name for f in msgspec.structs.fields(kind)}
+            found += [f"{name}.{key}" for key in given if key not in fields]
+    return found
+
+
+def _move_keys(
+    merged: dict[str, Any],
+    raw: dict[str, Any],
+    declared: Mapping[str, SettingsSection],
+    disabled: Mapping[str, str],
+) -> None:
+    """Keys of kjs's own sections that moved to a plugin's section: to it (the new name
+    wins), or ignored with a warning when the plugin is disabled."""
+    for section in declared.values():
+        for old, new in section.moved:
+            own, key = old.split(".", 1)
+            values = merged.get(own)
+            if isinstance(values, dict) and key in values:
+                value = values.pop(key)
+                target = raw.setdefault(section.name, {})
+                if isinstance(target, dict):
+                    target.setdefault(new, value)
+                log.debug("[%s] %s is now [%s] %s", own, key, section.name, new)
+    for old, plugin in disabled.items():
+        own, key = old.split(".", 1)
+        values = merged.get(own)
+        if isinstance(values, dict) and key in values:
+            values.pop(key)
+            log.warning(
+                "[%s] %s: ignored: plugin %s is disabled (KJS_DISABLE_PLUGINS)", own, key, plugin
+            )
 
 
 def _from_env(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str], dict[str, list[str]]]:
@@ -352,11 +389,14 @@ def load(
 
     present_own = _own_sections() & merged.keys()
     if plugins is None and (
-        raw or (present_own and environ.get("KJS_DISABLE_PLUGINS", "").strip())
+        raw
+        or _stray_keys(merged)
+        or (present_own and environ.get("KJS_DISABLE_PLUGINS", "").strip())
     ):
         plugins = _plugins_for(environ)
     declared = {s.name: s for s in plugins.settings_sections()} if plugins is not None else {}
     disabled = plugins.disabled_sections() if plugins is not None else {}
+    _move_keys(merged, raw, declared, plugins.disabled_moved_keys() if plugins else {})
     for name in sorted(present_own | raw.keys()):
         if name in declared or name not in disabled:
             continue
@@ -393,6 +433,7 @@ def load(
     known = {name: raw[name] for name in declared.keys() & raw.keys()}
     state = vars(settings)
     state["_raw_sections"] = known
+    state["_declared"] = declared
     state["_sections"] = {
         name: _validate_section(name, declared[name].schema, data)
         for name, data in sorted(known.items())

@@ -84,7 +84,7 @@ class StatusConsumer:
             self.c.store.update_job,
             event.job_id,
             change,
-            lambda job: order_for(job) if moved else (),
+            lambda job: order_for(job, self.c.plugins) if moved else (),
             lambda job: self._event_record(job, event) if moved else None,
         )
         if state not in (JobState.PENDING, JobState.DISPATCHED):

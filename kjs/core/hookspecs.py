@@ -8,6 +8,7 @@ an argument to a hook is compatible; renaming or removing one breaks plugins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -80,6 +81,16 @@ def register_settings() -> Sequence[SettingsSection]:
 
 
 @hookspec
+def register_migrations() -> Path | str | None:
+    """Return the directory of this plugin's Alembic revisions (its own tables), or None.
+
+    The revisions form a branch of their own: the first has `down_revision = None` and
+    `branch_labels = ("<plugin>",)`, and every revision id is unique across kjs (prefix it with
+    the plugin's name). `kjs migrate` (and every server start) brings each enabled plugin's
+    branch to its head beside kjs's own; a disabled plugin's tables are left as they are."""
+
+
+@hookspec
 def configure(settings: Settings) -> None:
     """Called once per process with the loaded settings, after every plugin is registered and
     before the backends are built: where a plugin without backends (`select_cluster`,
@@ -101,6 +112,15 @@ def select_cluster(job: JobView, clusters: Sequence[ClusterView]) -> str | None:
 def prepare_manifest(job: JobView, manifest: dict[str, Any]) -> None:
     """Edit the Kubernetes object (`manifest`, a Job or CronJob as a dict) in place before it
     is dispatched. kjs's own labels are restored afterwards."""
+
+
+@hookspec(firstresult=True)
+def webhook_payload(job: JobView) -> dict[str, Any] | None:
+    """Return the JSON body of the webhook announcing `job`'s final state (a
+    `kjs.core.records.JobRecord`: `reason`, `message` and `cron_id` too), instead of kjs's own;
+    None to have no opinion. A failure here is logged and kjs's own body is sent.
+
+    Stops at first non-None result."""
 
 
 @hookspec

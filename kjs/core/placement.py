@@ -201,7 +201,7 @@ class Placement:
             self.c.store.update_job,
             job.id,
             change,
-            order_for,
+            lambda j: order_for(j, self.c.plugins),
             lambda j: EventRecord(
                 job_id=j.id,
                 attempt=j.attempt,

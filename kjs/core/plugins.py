@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -108,8 +109,10 @@ class Plugins:
         return bool(getattr(self._pm.hook, hook).get_hookimpls())
 
     def _register(self, plugin: object, name: str, distribution: str) -> None:
-        if name in self._disabled:
-            log.info("plugin %s disabled by KJS_DISABLE_PLUGINS", name)
+        # A built-in is named by its module (`kjs.plugins.compat`) or its short name (`compat`).
+        short = name.removeprefix("kjs.plugins.") if distribution == "kjs" else name
+        if name in self._disabled or short in self._disabled:
+            log.debug("plugin %s disabled by KJS_DISABLE_PLUGINS", name)
             self._disabled_objects[name] = plugin
             return
         self._pm.register(plugin, name=name)
@@ -224,6 +227,57 @@ class Plugins:
                     found[section.name] = plugin_name
         return found
 
+    # -- migrations ------------------------------------------------------------------------------
+
+    def migrations(self) -> list[Path]:
+        """The directories of the enabled plugins' own Alembic branches (`register_migrations`)."""
+        found = []
+        for impl in self._pm.hook.register_migrations.get_hookimpls():
+            location: Any = impl.function()
+            if location is not None:
+                found.append(self._migration_dir(impl.plugin_name, location))
+        return found
+
+    def disabled_migrations(self) -> list[Path]:
+        """The branches of the disabled plugins at hand: known, so that a database one of them
+        migrated still reads, but never upgraded."""
+        found = []
+        for plugin_name, plugin in self._disabled_objects.items():
+            declare = getattr(plugin, "register_migrations", None)
+            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
+                continue
+            location: Any = declare()
+            if location is not None:
+                found.append(self._migration_dir(plugin_name, location))
+        return found
+
+    @staticmethod
+    def _migration_dir(plugin_name: str, location: Path | str) -> Path:
+        path = Path(location)
+        if not path.is_dir():
+            raise BackendError(
+                f"plugin {plugin_name} returned {str(location)!r} from register_migrations "
+                "(a directory of Alembic revisions)"
+            )
+        return path
+
+    def disabled_moved_keys(self) -> dict[str, str]:
+        """Keys of kjs's own sections that moved to a disabled plugin's section (`moved`) ->
+        that plugin: ignored, with a warning."""
+        found = {}
+        for plugin_name, plugin in self._disabled_objects.items():
+            declare = getattr(plugin, "register_settings", None)
+            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
+                continue
+            try:
+                sections = list(declare() or ())
+            except Exception:
+                continue  # logged by disabled_sections
+            for section in sections:
+                if isinstance(section, SettingsSection):
+                    found.update({old: plugin_name for old, _ in section.moved})
+        return found
+
     # -- extension points ------------------------------------------------------------------------
 
     def configure(self, settings: Settings) -> None:
@@ -241,6 +295,19 @@ class Plugins:
 
     def prepare_manifest(self, job: JobView, manifest: dict[str, Any]) -> None:
         self._pm.hook.prepare_manifest(job=job, manifest=manifest)
+
+    def webhook_payload(self, job: JobView) -> dict[str, Any] | None:
+        """The first plugin's webhook body for `job` (None: kjs's own); one that fails is
+        logged and skipped."""
+        for impl in reversed(self._pm.hook.webhook_payload.get_hookimpls()):  # pluggy's order
+            try:
+                payload: Any = impl.function(job=job)
+            except Exception:
+                log.exception("plugin %s failed in webhook_payload", impl.plugin_name)
+                continue
+            if payload is not None:
+                return dict(payload)
+        return None
 
     def job_state_changed(self, job: JobView, old_state: str, new_state: str) -> None:
         """Notify every plugin; one that fails is logged and does not stop the others."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kjs.core.models import JobSpec
-from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState
 
 
@@ -267,27 +267,6 @@ class Store(Protocol):
     def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
         """Retention: remove finished jobs and their events older than `before` (their logs go
         through the log sink)."""
-        ...
-
-    # the original system's routes
-    def compat_add(self, record: CompatRecord) -> CompatRecord:
-        """Record it (its `id` assigned); NameTaken if a live one of its kind has its name."""
-        ...
-
-    def compat_get(self, job_id: str) -> CompatRecord | None: ...
-    def compat_page(
-        self, kind: str, offset: int, limit: int, namespaces: list[str] | None = None
-    ) -> tuple[int, list[CompatRecord]]:
-        """How many of `kind` there are (in `namespaces`, those of their job or cron job; None:
-        in any), and one page of them in creation order (empty past the end, however far)."""
-        ...
-
-    def compat_save(self, record: CompatRecord) -> None:
-        """Store changed fields (a deleted one frees its name)."""
-        ...
-
-    def compat_forget(self, job_id: str) -> None:
-        """Remove a record whose job was never accepted (a failed create)."""
         ...
 
     # leader lease

@@ -91,24 +91,6 @@ class ClusterRecord(Struct, kw_only=True):
     cordoned: bool = False
 
 
-class CompatRecord(Struct, kw_only=True):
-    """A job or cron job created through the original system's routes, as it asked for it."""
-
-    id: int = 0  # list order, assigned by the store
-    job_id: str
-    kind: str  # "once" | "cron"
-    job_name: str
-    job_exec_time: int = 0
-    meta: str = ""  # the request's metadata, as JSON text
-    command: str = ""  # comma-separated, as sent
-    schedule: str | None = None
-    deleted: bool = False
-    imported_times: int | None = None  # carried over by `kjs import-legacy`
-    imported_successes: int = 0
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
 def job_view(job: JobRecord) -> Job:
     """The API representation (CONTRACT §4): the spec's fields, then the status fields."""
     fields = msgspec.structs.asdict(job.spec)

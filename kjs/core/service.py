@@ -164,7 +164,7 @@ class JobService:
     async def redeliver(self, job_id: str) -> JobRecord:
         """Deliver the final state's webhook again (same event id)."""
         job = await self.get(job_id)
-        orders = order_for(job)
+        orders = order_for(job, self.c.plugins)
         if not orders:
             raise Conflict(
                 f"job {job_id} has no callback to deliver (not final, or no callback_url)"
@@ -242,7 +242,7 @@ class JobService:
 
         def control(current: JobRecord) -> list[tuple[str, bytes]]:
             if current.state == JobState.CANCELLED:  # never left the server: final at once
-                return order_for(current)
+                return order_for(current, self.c.plugins)
             if current.state != JobState.CANCELLING:
                 return []
             return fencing.cancel_attempt(current)

@@ -18,6 +18,7 @@ import msgspec
 
 from kjs.core import clock, messages, metrics
 from kjs.core.components import Components
+from kjs.core.plugins import Plugins
 from kjs.core.records import JobRecord, job_json
 
 log = logging.getLogger(__name__)
@@ -48,19 +49,20 @@ def event_id(job: JobRecord) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{job.id}/{job.attempt}/{job.state}"))
 
 
-def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
-    """The outbox row announcing a final state, if the job asked for a callback."""
+def order_for(job: JobRecord, plugins: Plugins) -> list[tuple[str, bytes]]:
+    """The outbox row announcing a final state, if the job asked for a callback: kjs's body,
+    or a plugin's (`webhook_payload`)."""
     if job.spec.callback_url is None or not job.state.is_final:
         return []
     ident = event_id(job)
-    payload: dict[str, Any] = {
-        "event_id": ident,
-        "event": f"job.{job.state}",
-        "job": job_json(job),
-        "logs_url": f"/api/v1/jobs/{job.id}/logs?attempt={job.attempt}",
-    }
-    if job.spec.labels.get("job_from") == COMPAT_JOB_FROM:
-        payload = compat_body(job)
+    payload = plugins.webhook_payload(job)
+    if payload is None:
+        payload = {
+            "event_id": ident,
+            "event": f"job.{job.state}",
+            "job": job_json(job),
+            "logs_url": f"/api/v1/jobs/{job.id}/logs?attempt={job.attempt}",
+        }
     order = WebhookOrder(
         job_id=job.id,
         event_id=ident,
@@ -69,21 +71,6 @@ def order_for(job: JobRecord) -> list[tuple[str, bytes]]:
         created_at=clock.now(),
     )
     return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
-
-
-COMPAT_JOB_FROM = "k8s_job_scheduler"
-
-
-def compat_body(job: JobRecord) -> dict[str, Any]:
-    """The original system's callback body, for jobs created through its routes (§7)."""
-    succeeded = job.state == "succeeded"
-    kind = {"succeeded": "Complete", "cancelled": "Deleted"}.get(str(job.state), "Failed")
-    cause = f"{job.reason or ''},{job.message or ''}" if not succeeded else ","
-    return {
-        "job_id": job.cron_id or job.id,
-        "success": succeeded,
-        "message": f"type={kind} stauts=True cause={cause}",
-    }
 
 
 def error_text(error: BaseException) -> str:

@@ -16,12 +16,15 @@ import pytest
 from litestar.testing import TestClient
 
 from kjs.api.auth import hash_token
-from kjs.api.policy import check_compat_open
 from kjs.core import messages
 from kjs.core.config import ConfigError, load
+from kjs.plugins.compat.settings import check_compat_open
 from kjs.server import create_app
 from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, wait_state
+from tests.compat_plugin import needs_compat
+
+pytestmark = needs_compat
 
 ONCE = {
     "job_name": "backup-db",

@@ -15,6 +15,7 @@ from kjs.core.config import load
 from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
 from kjs.server import create_app
+from tests.compat_plugin import needs_compat
 
 DEPTH = 50_000
 JOB = b'{"name": "deep", "namespace": "ops", "image": "busybox"'
@@ -84,10 +85,12 @@ def test_editing_a_job(client: TestClient[Any], body: bytes, message: str) -> No
     [DEEP_ARRAYS, DEEP_OBJECTS, b'{"job_name": "deep", "metadata": ' + DEEP_OBJECTS + b"}"],
     ids=["arrays", "objects", "a field"],
 )
+@needs_compat
 def test_a_compat_route(client: TestClient[Any], body: bytes) -> None:
     assert_refused(client.post("/api/once_job/create", content=body), NESTS)
 
 
+@needs_compat
 def test_a_compat_route_answers_invalid_utf8_in_its_own_terms(client: TestClient[Any]) -> None:
     """The original's clients read `code` 103 (BodyDecodeError) for a body that is not JSON."""
     response = client.post("/api/once_job/create", content=b'{"job_name": "\xff"}')

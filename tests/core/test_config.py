@@ -185,7 +185,6 @@ allow_private = true
 
 [auth]
 tokens = [{{name = "ci", sha256 = "{GOOD_SHA}", scopes = ["admin"], namespaces = ["ci"]}}]
-compat_open = true
 
 [dispatch]
 unreachable_after_s = 10.0
@@ -209,10 +208,6 @@ resync_s = 30.0
 labels = {{gpu = "yes"}}
 lease_namespace = "kjs"
 lease_s = 20.0
-
-[compat]
-delete_wait_s = 5.0
-open_namespaces = ["legacy"]
 
 [http]
 header_timeout_s = 2.0

@@ -50,6 +50,7 @@ class FileLogs:
 
 
 def plugins(**kwargs: Any) -> Plugins:
+    kwargs.setdefault("disabled", [])  # the built-ins all there, whatever KJS_DISABLE_PLUGINS
     return Plugins(autoload=False, extra=[FileLogs()], **kwargs)
 
 

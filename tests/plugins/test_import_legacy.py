@@ -21,9 +21,10 @@ from kjs.core import components
 from kjs.core.config import load
 from kjs.plugins.compat.legacy import import_legacy
 from kjs.server import create_app
+from tests.compat_plugin import needs_compat
 from tests.deployment import fresh_database
 
-pytestmark = pytest.mark.mysql
+pytestmark = [pytest.mark.mysql, needs_compat]
 SCHEMA = Path(__file__).parents[1] / "legacy" / "create_table.sql"
 T0 = int(time.time()) - 86_400  # a day ago (older would fall to kjs's retention)
 

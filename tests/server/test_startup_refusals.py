@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.compat_plugin import needs_compat
+
 SHA = "0" * 64
 
 
@@ -58,6 +60,7 @@ def test_open_mode_off_loopback_is_a_usage_error(tmp_path: Path, command: str) -
     )
 
 
+@needs_compat
 @pytest.mark.parametrize("command", ["server", "up"])
 def test_compat_open_without_its_namespaces_is_a_configuration_error(
     tmp_path: Path, command: str
@@ -66,5 +69,5 @@ def test_compat_open_without_its_namespaces_is_a_configuration_error(
     assert (done.returncode, done.stderr.strip()) == (
         2,
         "kjs: configuration: compat.open_namespaces: must name the namespaces the anonymous "
-        "client may use when [auth] compat_open is true (it is empty)",
+        "client may use when [compat] open (formerly [auth] compat_open) is true (it is empty)",
     )

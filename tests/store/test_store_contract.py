@@ -7,6 +7,7 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -61,8 +62,19 @@ def store(migrated: SqlStore) -> SqlStore:
 def test_migrating_again_changes_nothing_and_the_schema_matches_the_tables(store: SqlStore) -> None:
     store.migrate()
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
-    assert diff == []
+        assert schema_diff(conn, tables.metadata) == []
+
+
+def schema_diff(conn: sa.Connection, metadata: sa.MetaData) -> list[Any]:
+    """How the database's tables of `metadata` differ from it (other tables — plugins' own,
+    kept by their migration branches — are theirs to check)."""
+
+    def ours(name: str | None, kind: str, _parents: object) -> bool:
+        return kind != "table" or name in metadata.tables
+
+    context = MigrationContext.configure(conn, opts={"include_name": ours})
+    diff: list[Any] = compare_metadata(context, metadata)
+    return diff
 
 
 @contextlib.contextmanager
@@ -136,8 +148,7 @@ def test_the_migration_unscopes_existing_idempotency_keys(
         again = store.create_job(make_job(2, idempotency_key="k1"), (), scoped("a"))
         assert again.id != old.id
         with store.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
-        assert diff == []
+            assert schema_diff(conn, tables.metadata) == []
 
 
 def test_the_store_file_is_where_the_settings_say(tmp_path: Path) -> None:

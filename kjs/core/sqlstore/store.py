@@ -9,18 +9,21 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
 
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency, NameTaken
-from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.sqlstore import tables as t
 from kjs.core.states import JobState
+
+if TYPE_CHECKING:
+    from kjs.core.plugins import Plugins
 
 _json = msgspec.json.Encoder()
 log = logging.getLogger(__name__)
@@ -54,9 +57,12 @@ def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
 class SqlStore:
     """One engine, one transaction per method. Writers lock the rows they change."""
 
-    def __init__(self, engine: sa.Engine, *, describe: str) -> None:
+    def __init__(self, engine: sa.Engine, *, describe: str, plugins: Plugins | None = None) -> None:
         self.engine = engine
         self.describe = describe  # "SQLite at …" / "MySQL at host:port", for error messages
+        # Whose migration branches `migrate` applies beside kjs's own (None: the plugins the
+        # environment enables, found when migrating).
+        self.plugins = plugins
         self._unreadable: set[str] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -71,9 +77,11 @@ class SqlStore:
                 yield conn
 
     def migrate(self) -> None:
+        from kjs.core.plugins import Plugins
         from kjs.core.sqlstore.migrate import upgrade
 
-        upgrade(self.engine)
+        plugins = self.plugins if self.plugins is not None else Plugins()
+        upgrade(self.engine, plugins.migrations(), plugins.disabled_migrations())
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -793,7 +801,7 @@ class SqlStore:
                 )
                 if not ids:
                     break
-                for table in (t.job_labels, t.job_events, t.compat_jobs):
+                for table in (t.job_labels, t.job_events):
                     conn.execute(table.delete().where(table.c.job_id.in_(ids)))
                 conn.execute(t.jobs.delete().where(j.id.in_(ids)))
                 removed["jobs"] += len(ids)
@@ -809,67 +817,6 @@ class SqlStore:
                 conn.execute(e.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
                 removed["job_events"] += len(rows)
         return removed
-
-    # -- the original system's routes ------------------------------------------------------------
-
-    @staticmethod
-    def _compat(row: sa.Row[Any]) -> CompatRecord:
-        m = dict(row._mapping)
-        del m["live_name"]
-        return CompatRecord(**m)
-
-    def compat_add(self, record: CompatRecord) -> CompatRecord:
-        values = msgspec.to_builtins(record, builtin_types=(dt.datetime,))
-        del values["id"]
-        values["live_name"] = None if record.deleted else record.job_name
-        try:
-            with self._tx() as conn:
-                result = conn.execute(t.compat_jobs.insert(), values)
-        except sa.exc.IntegrityError as e:
-            raise NameTaken(f"{record.kind} job {record.job_name!r} exists") from e
-        key = result.inserted_primary_key
-        assert key is not None
-        return msgspec.structs.replace(record, id=int(key[0]))
-
-    def compat_get(self, job_id: str) -> CompatRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.compat_jobs).where(t.compat_jobs.c.job_id == job_id)
-            ).first()
-        return None if row is None else self._compat(row)
-
-    def compat_page(
-        self, kind: str, offset: int, limit: int, namespaces: list[str] | None = None
-    ) -> tuple[int, list[CompatRecord]]:
-        c = t.compat_jobs.c
-        query = sa.select(t.compat_jobs).where(c.kind == kind)
-        if namespaces is not None:
-            # The namespace is the job's (or cron job's): an update may have moved it.
-            owner = t.jobs if kind == "once" else t.cronjobs
-            query = query.join(owner, owner.c.id == c.job_id).where(
-                owner.c.namespace.in_(namespaces)
-            )
-        with self.engine.connect() as conn:
-            total = int(
-                conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-            )
-            if offset >= total:  # past the end (an offset too large for the database, too)
-                return total, []
-            rows = conn.execute(query.order_by(c.id).offset(offset).limit(limit)).all()
-        return total, [self._compat(r) for r in rows]
-
-    def compat_save(self, record: CompatRecord) -> None:
-        values = msgspec.to_builtins(record, builtin_types=(dt.datetime,))
-        del values["id"], values["job_id"]
-        values["live_name"] = None if record.deleted else record.job_name
-        with self._tx() as conn:
-            conn.execute(
-                t.compat_jobs.update().where(t.compat_jobs.c.job_id == record.job_id), values
-            )
-
-    def compat_forget(self, job_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute(t.compat_jobs.delete().where(t.compat_jobs.c.job_id == job_id))
 
     # -- leader lease ----------------------------------------------------------------------------
 

@@ -233,32 +233,3 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime()),
     sa.Column("token", sa.BigInteger, nullable=False),  # fencing: grows with each new holder
 )
-
-# Jobs and cron jobs created through the original system's routes (the compatibility layer):
-# the request as the original stored it, its list order (`id`), and the name rule — unique
-# among the ones of its kind that are not deleted (`live_name` is NULL once deleted).
-compat_jobs = sa.Table(
-    "compat_jobs",
-    metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
-    sa.Column("job_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("kind", sa.String(4), nullable=False),
-    sa.Column("job_name", sa.String(255), nullable=False),
-    sa.Column("live_name", sa.String(255)),
-    sa.Column("job_exec_time", sa.BigInteger, nullable=False),
-    sa.Column("meta", sa.Text, nullable=False),
-    sa.Column("command", sa.Text, nullable=False),
-    sa.Column("schedule", sa.String(255)),
-    sa.Column("deleted", sa.Boolean, nullable=False),
-    # Counters carried over by `kjs import-legacy` (NULL: created on kjs).
-    sa.Column("imported_times", sa.Integer),
-    sa.Column("imported_successes", sa.Integer, nullable=False),
-    sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("updated_at", UTCDateTime(), nullable=False),
-    sa.UniqueConstraint("kind", "live_name"),
-)

@@ -6,13 +6,19 @@ hands its hooks."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from kjs.core.backends import SettingsSection
 from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import JobView
-from kjs.plugins.compat.translate import JOB_FROM
+from kjs.plugins.compat.settings import SECTION
+from kjs.plugins.compat.translate import JOB_FROM, callback_body
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from kjs.api.services import PluginServices
@@ -20,9 +26,26 @@ if TYPE_CHECKING:
 
 
 @hookimpl
+def register_settings() -> list[SettingsSection]:
+    return [SECTION]
+
+
+@hookimpl
+def register_migrations() -> Path:
+    """The table `compat_jobs` (`kjs.plugins.compat.store`)."""
+    return Path(__file__).parent / "migrations"
+
+
+@hookimpl
 def register_routes(services: PluginServices) -> list[Any]:
     from kjs.plugins.compat.routes import routes
+    from kjs.plugins.compat.store import NotSqlStore, records_of
 
+    try:
+        records_of(services.store)
+    except NotSqlStore as e:
+        log.warning("the original system's routes are not served: %s", e)
+        return []
     return routes(services)
 
 
@@ -35,6 +58,14 @@ def prepare_manifest(job: JobView, manifest: dict[str, Any]) -> None:
     job_id = getattr(job, "cron_id", None) or job.id
     for meta in _metadatas(manifest):
         meta.setdefault("labels", {})["job_id"] = job_id
+
+
+@hookimpl
+def webhook_payload(job: JobView) -> dict[str, Any] | None:
+    """The original's callback body for the jobs created through its routes."""
+    if job.spec.labels.get("job_from") != JOB_FROM:
+        return None
+    return callback_body(job)
 
 
 def _metadatas(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,6 +109,7 @@ def register_commands(cli: click.Group, services: CommandServices) -> None:
 
         from kjs.core.config import ConfigError
         from kjs.plugins.compat.legacy import import_legacy
+        from kjs.plugins.compat.store import NotSqlStore
 
         try:
             built = services.build_components(services.load_settings(config_file))
@@ -85,7 +117,7 @@ def register_commands(cli: click.Group, services: CommandServices) -> None:
             report = import_legacy(
                 built.store, dsn, log_sink=built.log_sink, run_pending=run_pending
             )
-        except (ConfigError, sa.exc.SQLAlchemyError, OSError) as e:
+        except (ConfigError, NotSqlStore, sa.exc.SQLAlchemyError, OSError) as e:
             click.echo(f"kjs: import-legacy: {str(e).splitlines()[0]}", err=True)
             sys.exit(1)
         for line in report.skipped:

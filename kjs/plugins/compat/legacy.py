@@ -30,10 +30,11 @@ import sqlalchemy as sa
 
 from kjs.core import manifest as manifests
 from kjs.core.protocols import LogSink, NameTaken, Store
-from kjs.core.records import CompatRecord, CronRecord, JobRecord
+from kjs.core.records import CronRecord, JobRecord
 from kjs.core.states import JobState
 from kjs.plugins.compat import translate as tr
 from kjs.plugins.compat.envelope import CompatError
+from kjs.plugins.compat.store import CompatRecord, records_of
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +142,12 @@ def _once(store: Store, row: dict[str, Any], run_pending: bool) -> None:
 
 def _add(store: Store, record: CompatRecord, create: Any) -> None:
     """The record first (it holds the name), then the job; a failed create leaves neither."""
-    store.compat_add(record)
+    records = records_of(store)
+    records.add(record)
     try:
         create()
     except BaseException:
-        store.compat_forget(record.job_id)
+        records.forget(record.job_id)
         raise
 
 
@@ -200,11 +202,12 @@ def _logs(conn: sa.Connection, log_sink: LogSink, names: dict[str, str]) -> int:
 
 def _present(store: Store, job_id: str, kind: str) -> bool:
     """Imported before: its record and its job are both there (a half import is redone)."""
-    if store.compat_get(job_id) is None:
+    records = records_of(store)
+    if records.get(job_id) is None:
         return False
     found = store.get_job(job_id) if kind == "once" else store.get_cron(job_id)
     if found is None:
-        store.compat_forget(job_id)
+        records.forget(job_id)
         return False
     return True
 

@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 from kjs.api.schema import WITH_BODY, CompatEnvelope, CompatRequest, RawBody, answer, protected
 from kjs.api.services import Action
 from kjs.core.protocols import NameTaken
-from kjs.core.records import CompatRecord, CronRecord
+from kjs.core.records import CronRecord
 from kjs.core.service import NotFound
 from kjs.core.validation import InvalidInput
 from kjs.plugins.compat import translate as tr
@@ -34,6 +34,8 @@ from kjs.plugins.compat.envelope import (
     message,
     ok,
 )
+from kjs.plugins.compat.settings import anonymous_client, compat_settings
+from kjs.plugins.compat.store import CompatRecord, records_of
 
 if TYPE_CHECKING:
     from kjs.api.services import PluginServices
@@ -47,13 +49,13 @@ ENVELOPE = answer(CompatEnvelope, "The original's envelope: `code` says how it w
 
 
 def compat_guard(action: Action, *, body: bool = False) -> dict[str, Any]:
-    """As the rest of the API; with `[auth] compat_open`, a caller without a token is the
+    """As the rest of the API; with `[compat] open`, a caller without a token is the
     anonymous compatibility client (its jobs only, in `[compat] open_namespaces`). Every
     answer of the route itself is an HTTP 200 envelope; only the guard, the body's size and
     time, a body nested too deeply and the store answer problem details (400 also documents
     the framework's own check of path parameters)."""
     errors = WITH_BODY if body else (400,)
-    return protected(action, *errors, answers={200: ENVELOPE}, compat_route=True)
+    return protected(action, *errors, answers={200: ENVELOPE}, anonymous=anonymous_client)
 
 
 COMPAT_BODY: dict[str, Any] = {"dto": RawBody[CompatRequest], "return_dto": None}
@@ -83,6 +85,7 @@ class Compat:
         self.jobs = services.jobs
         self.crons = services.crons
         self.store = services.store
+        self.records = records_of(services.store)
         self.sink = services.log_sink
         self.settings = services.settings
         self.access = services.access(request)
@@ -91,7 +94,7 @@ class Compat:
         """The record of `job_id`, if the caller may do `action` where its job is (else 403)."""
         if not job_id:
             raise CompatError(JOB_ID_EMPTY, "job_id is empty.")
-        found: CompatRecord | None = await asyncio.to_thread(self.store.compat_get, job_id)
+        found: CompatRecord | None = await asyncio.to_thread(self.records.get, job_id)
         if found is None or found.kind != kind:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         self.access.check(action, await self._namespace(found), compat=True)
@@ -120,7 +123,7 @@ class Compat:
     ) -> None:
         """Wait for its cluster to confirm a delete, as the original did (code 253 after
         `delete_wait_s`)."""
-        deadline = time.monotonic() + self.settings.compat.delete_wait_s
+        deadline = time.monotonic() + compat_settings(self.settings).delete_wait_s
         while not done(current):
             if time.monotonic() > deadline:
                 raise CompatError(DELETE_TIMEOUT, "delete job timeout.")
@@ -132,7 +135,7 @@ class Compat:
         try:
             await accept()
         except BaseException as e:
-            await asyncio.to_thread(self.store.compat_forget, record.job_id)
+            await asyncio.to_thread(self.records.forget, record.job_id)
             if isinstance(e, (CompatError, InvalidInput, NotFound)):
                 raise
             raise CompatError(PUBLISH, f"the job could not be accepted: {e}") from e
@@ -159,7 +162,7 @@ class Compat:
         spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
         self.access.check(Action.SUBMIT, spec.namespace, compat=True)
         record = self._new_record(fields, "once")
-        await self._write(self.store.compat_add, record)
+        await self._write(self.records.add, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
         return ok({"job_id": record.job_id})
 
@@ -171,7 +174,7 @@ class Compat:
         self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
-        await self._write(self.store.compat_save, _changed(record, fields, deleted=False))
+        await self._write(self.records.save, _changed(record, fields, deleted=False))
         return message("update success.")
 
     async def once_json(self, record: CompatRecord) -> dict[str, Any]:
@@ -196,7 +199,7 @@ class Compat:
 
     async def _mark_deleted(self, record: CompatRecord) -> None:
         await asyncio.to_thread(
-            self.store.compat_save,
+            self.records.save,
             msgspec.structs.replace(record, deleted=True, updated_at=_now()),
         )
 
@@ -208,7 +211,7 @@ class Compat:
         spec = tr.cron_spec(fields, fields["job_name"], _now())
         self.access.check(Action.SUBMIT, spec.namespace, compat=True)
         record = self._new_record(fields, "cron")
-        await self._write(self.store.compat_add, record)
+        await self._write(self.records.add, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
         return ok({"job_id": record.job_id})
 
@@ -221,7 +224,7 @@ class Compat:
         spec = tr.cron_spec(fields, record.job_name, _now())
         self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
         await self.crons.update(record.job_id, spec)
-        await asyncio.to_thread(self.store.compat_save, _changed(record, fields))
+        await asyncio.to_thread(self.records.save, _changed(record, fields))
         return message("update success.")
 
     async def cron_json(self, record: CompatRecord) -> dict[str, Any]:
@@ -272,7 +275,7 @@ class Compat:
         size = size if 0 < size <= MAX_PAGE else (10 if size <= 0 else MAX_PAGE)
         # Other namespaces are left out of the count as well as of the page.
         total, records = await asyncio.to_thread(
-            self.store.compat_page, kind, (num - 1) * size, size, self.access.namespaces()
+            self.records.page, kind, (num - 1) * size, size, self.access.namespaces()
         )
         render = self._render(kind)
         rows = []
@@ -296,9 +299,9 @@ class Compat:
         # Any job's id works here, native ones too (the compat_open client may not read those):
         # a compat job has a record, under its own id or its cron job's.
         origin = found.cron_id if found is not None and found.cron_id else job_id
-        compat = await asyncio.to_thread(self.store.compat_get, origin) is not None
+        compat = await asyncio.to_thread(self.records.get, origin) is not None
         if not compat and origin != job_id:
-            compat = await asyncio.to_thread(self.store.compat_get, job_id) is not None
+            compat = await asyncio.to_thread(self.records.get, job_id) is not None
         self.access.check(Action.READ, owner.spec.namespace, compat=compat)
         if cron is not None:
             # Imported from the original: stored under the cron job's own id. Then every

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 import msgspec
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.records import CompatRecord, CronRecord, JobRecord
+from kjs.core.protocols import JobView
+from kjs.core.records import CronRecord, JobRecord
 from kjs.core.states import JobState
-from kjs.core.webhooks import COMPAT_JOB_FROM
 from kjs.plugins.compat.envelope import BODY_DECODE, VERIFY_JOB, CompatError
+from kjs.plugins.compat.store import CompatRecord
 
 METADATA_KEYS = (
     "active_deadline_seconds",
@@ -39,7 +40,7 @@ METADATA_KEYS = (
 DEFAULT_DEADLINE_S = 300  # documented; the original used the request's timeout, 0 (D14)
 DEFAULT_TTL_S = 300
 ORIGINAL_LABELS = ("job_id", "job_from", "job_name", "job_type")
-JOB_FROM = COMPAT_JOB_FROM  # the label that marks a job as the original's
+JOB_FROM = "k8s_job_scheduler"  # the label that marks a job as the original's
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _FIELDS: dict[str, tuple[type, ...]] = {
     "job_id": (str,),
@@ -316,4 +317,17 @@ def cron_json(
         "job_exec_information": "",
         "create_time": _epoch(compat.created_at),
         "update_time": _epoch(compat.updated_at),
+    }
+
+
+def callback_body(job: JobView) -> dict[str, Any]:
+    """The original system's callback body, for jobs created through its routes (§7)."""
+    succeeded = job.state == "succeeded"
+    kind = {"succeeded": "Complete", "cancelled": "Deleted"}.get(str(job.state), "Failed")
+    reason, message = getattr(job, "reason", None), getattr(job, "message", None)
+    cause = f"{reason or ''},{message or ''}" if not succeeded else ","
+    return {
+        "job_id": getattr(job, "cron_id", None) or job.id,
+        "success": succeeded,
+        "message": f"type={kind} stauts=True cause={cause}",
     }

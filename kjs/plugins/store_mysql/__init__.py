@@ -33,6 +33,7 @@ def make_store(context: BuildContext) -> SqlStore:
     return SqlStore(
         engine_for(mysql.url, mysql.pool_size),
         describe=f"MySQL at {url.host}:{url.port or 3306}/{url.database}",
+        plugins=context.plugins,
     )
 
 

@@ -39,7 +39,7 @@ def engine_for(path: str) -> sa.Engine:
 def make_store(context: BuildContext) -> SqlStore:
     settings: Settings = context.settings
     path = settings.data_path(settings.sqlite.path)
-    return SqlStore(engine_for(str(path)), describe=f"SQLite at {path}")
+    return SqlStore(engine_for(str(path)), describe=f"SQLite at {path}", plugins=context.plugins)
 
 
 @hookimpl

@@ -19,8 +19,8 @@ import msgspec
 import pytest
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import Idempotency, NameTaken, Store
-from kjs.core.records import ClusterRecord, CompatRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.protocols import Idempotency, Store
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 
@@ -388,86 +388,6 @@ def test_a_chunk_learns_that_the_log_was_cut_there(store: Store) -> None:
     assert not store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)
 
 
-def test_compat_records_keep_their_order_and_a_live_name_is_unique(store: Store) -> None:
-    def record(name: str, kind: str = "once") -> CompatRecord:
-        return CompatRecord(
-            job_id=str(uuid.uuid4()),
-            kind=kind,
-            job_name=name,
-            job_exec_time=1700000000,
-            meta='{"log_collect": "true"}',
-            command="echo,hi",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-
-    first = store.compat_add(record("backup"))
-    second = store.compat_add(record("restore"))
-    assert first.id < second.id
-    store.compat_add(record("backup", kind="cron"))  # once and cron names are apart
-    with pytest.raises(NameTaken):
-        store.compat_add(record("backup"))
-    store.compat_save(msgspec.structs.replace(first, deleted=True))  # deleting frees the name
-    again = store.compat_add(record("backup"))
-    assert store.compat_get(first.job_id) == msgspec.structs.replace(first, deleted=True)
-    total, page = store.compat_page("once", offset=1, limit=10)
-    assert total == 3
-    assert [r.job_id for r in page] == [second.job_id, again.job_id]
-    # Past the end, however far (an offset no database column could hold): nothing.
-    assert store.compat_page("once", offset=2**70, limit=10) == (3, [])
-    store.compat_forget(again.job_id)
-    assert store.compat_get(again.job_id) is None
-
-
-def test_compat_pages_count_and_show_only_the_namespaces_asked_for(store: Store) -> None:
-    def compat_job(n: int, namespace: str) -> CompatRecord:
-        job = make_job(n)
-        job = msgspec.structs.replace(
-            job, spec=msgspec.structs.replace(job.spec, namespace=namespace)
-        )
-        store.create_job(job)
-        return store.compat_add(
-            CompatRecord(
-                job_id=job.id, kind="once", job_name=f"n{n}", created_at=NOW, updated_at=NOW
-            )
-        )
-
-    a1, b1, a2, b2, a3 = (
-        compat_job(i, ns) for i, ns in enumerate(["team-a", "team-b", "team-a", "team-b", "team-a"])
-    )
-    total, page = store.compat_page("once", 0, 2, namespaces=["team-a"])
-    assert (total, [r.job_id for r in page]) == (3, [a1.job_id, a2.job_id])
-    total, page = store.compat_page("once", 2, 2, namespaces=["team-a"])
-    assert (total, [r.job_id for r in page]) == (3, [a3.job_id])
-    assert store.compat_page("once", 0, 10, namespaces=["team-a", "team-b"])[0] == 5
-    assert store.compat_page("once", 0, 10, namespaces=[]) == (0, [])
-    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
-    # A job moved by an update counts where it is now.
-    store.update_job(
-        b1.job_id,
-        lambda j: msgspec.structs.replace(
-            j, spec=msgspec.structs.replace(j.spec, namespace="team-a")
-        ),
-    )
-    total, page = store.compat_page("once", 0, 10, namespaces=["team-a"])
-    assert (total, [r.job_id for r in page]) == (4, [a1.job_id, b1.job_id, a2.job_id, a3.job_id])
-    assert [r.job_id for r in store.compat_page("once", 0, 10, ["team-b"])[1]] == [b2.job_id]
-    spec = {"name": "c", "namespace": "team-b", "image": "alpine", "schedule": "0 3 * * *"}
-    cron = CronRecord(
-        id=str(uuid.uuid4()),
-        spec=msgspec.convert(spec, CronSpec),
-        k8s_name="c-x",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    store.create_cron(cron)
-    store.compat_add(
-        CompatRecord(job_id=cron.id, kind="cron", job_name="c", created_at=NOW, updated_at=NOW)
-    )
-    assert store.compat_page("cron", 0, 10, namespaces=["team-a"]) == (0, [])
-    assert store.compat_page("cron", 0, 10, namespaces=["team-b"])[0] == 1
-
-
 def test_migrating_again_keeps_what_is_stored(store: Store) -> None:
     job = store.create_job(make_job(), [("kjs.dispatch.c1", b"dispatch")])
     store.migrate()
@@ -491,12 +411,6 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: Store) -> Non
             lambda j: msgspec.structs.replace(j, message="seen"),
             event=lambda j: EventRecord(job_id=j.id, attempt=1, state=j.state, at=j.created_at),
         )
-    for job in (old, recent):  # as if created through the original's routes
-        store.compat_add(
-            CompatRecord(
-                job_id=job.id, kind="once", job_name=job.id, created_at=NOW, updated_at=NOW
-            )
-        )
     recent_events = store.job_events(recent.id)
     removed = store.delete_older_than(NOW - dt.timedelta(days=30), batch=1)
     assert removed["jobs"] == 1
@@ -504,7 +418,6 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: Store) -> Non
     assert store.get_job(running.id) is not None  # never removes an unfinished job
     assert store.job_events(running.id) == []  # but its old events go
     assert store.get_job(recent.id) is not None and store.job_events(recent.id) == recent_events
-    assert store.compat_get(old.id) is None and store.compat_get(recent.id) is not None
 
 
 # The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.
