@@ -13,7 +13,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,19 +213,23 @@ class Plugins:
         """Section name -> the disabled plugin it belongs to: what a disabled plugin at hand
         declares, and for a disabled entry point (never imported) a section of its own name."""
         found = {name: name for name in self._disabled_entry_points}
-        for plugin_name, plugin in self._disabled_objects.items():
-            declare = getattr(plugin, "register_settings", None)
-            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
-                continue
-            try:
-                sections = list(declare() or ())
-            except Exception:
-                log.exception("disabled plugin %s failed in register_settings", plugin_name)
-                continue
-            for section in sections:
+        for plugin_name, sections in self._ask_disabled("register_settings"):
+            for section in sections or ():
                 if isinstance(section, SettingsSection):
                     found[section.name] = plugin_name
         return found
+
+    def _ask_disabled(self, hook: str) -> Iterator[tuple[str, Any]]:
+        """(plugin name, answer) of each disabled plugin at hand that implements `hook` (one
+        that fails is logged and left out): what a disabled plugin would have declared."""
+        for plugin_name, plugin in self._disabled_objects.items():
+            declare = getattr(plugin, hook, None)
+            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
+                continue
+            try:
+                yield plugin_name, declare()
+            except Exception:
+                log.exception("disabled plugin %s failed in %s", plugin_name, hook)
 
     # -- migrations ------------------------------------------------------------------------------
 
@@ -241,15 +245,11 @@ class Plugins:
     def disabled_migrations(self) -> list[Path]:
         """The branches of the disabled plugins at hand: known, so that a database one of them
         migrated still reads, but never upgraded."""
-        found = []
-        for plugin_name, plugin in self._disabled_objects.items():
-            declare = getattr(plugin, "register_migrations", None)
-            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
-                continue
-            location: Any = declare()
-            if location is not None:
-                found.append(self._migration_dir(plugin_name, location))
-        return found
+        return [
+            self._migration_dir(plugin_name, location)
+            for plugin_name, location in self._ask_disabled("register_migrations")
+            if location is not None
+        ]
 
     @staticmethod
     def _migration_dir(plugin_name: str, location: Path | str) -> Path:
@@ -265,15 +265,8 @@ class Plugins:
         """Keys of kjs's own sections that moved to a disabled plugin's section (`moved`) ->
         that plugin: ignored, with a warning."""
         found = {}
-        for plugin_name, plugin in self._disabled_objects.items():
-            declare = getattr(plugin, "register_settings", None)
-            if declare is None or not hasattr(declare, f"{hookspecs.PROJECT}_impl"):
-                continue
-            try:
-                sections = list(declare() or ())
-            except Exception:
-                continue  # logged by disabled_sections
-            for section in sections:
+        for plugin_name, sections in self._ask_disabled("register_settings"):
+            for section in sections or ():
                 if isinstance(section, SettingsSection):
                     found.update({old: plugin_name for old, _ in section.moved})
         return found

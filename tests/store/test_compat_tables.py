@@ -4,11 +4,8 @@ older kjs — when kjs's revision 0003 made the table — upgraded with their ro
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -25,31 +22,13 @@ from kjs.core.sqlstore.migrate import SCRIPTS
 from kjs.core.sqlstore.store import SqlStore
 from kjs.plugins.compat import store as compat_store
 from kjs.plugins.compat.store import FORGET_AFTER, CompatRecord, CompatStore
-from kjs.plugins.store_mysql import engine_for as mysql_engine
-from kjs.plugins.store_sqlite import engine_for as sqlite_engine
 from kjs.testing.contracts.store import NOW, make_job
-from tests.deployment import fresh_database
 from tests.store.test_store_contract import schema_diff
 
 WITH_COMPAT = Plugins(builtins=("kjs.plugins.compat",), autoload=False, disabled=[])
 WITHOUT_COMPAT = Plugins(
     builtins=("kjs.plugins.compat",), autoload=False, disabled=["kjs.plugins.compat"]
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A new, empty database."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            engine = sqlite_engine(str(tmp_path / "kjs.db"))
-        else:
-            url = stack.enter_context(
-                fresh_database(request.getfixturevalue("mysql_env")["admin_url"])
-            )
-            engine = mysql_engine(url)
-        stack.callback(engine.dispose)
-        yield engine
 
 
 @pytest.fixture

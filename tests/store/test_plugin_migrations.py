@@ -3,8 +3,6 @@ and on the real MariaDB of the test env."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,6 @@ from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
 from kjs.core.sqlstore.migrate import upgrade_sql
 from kjs.core.sqlstore.store import SqlStore
-from kjs.plugins.store_mysql import engine_for as mysql_engine
-from kjs.plugins.store_sqlite import engine_for as sqlite_engine
-from tests.deployment import fresh_database
 
 REVISION = """
 import sqlalchemy as sa
@@ -57,20 +52,6 @@ def versions(tmp_path: Path) -> Path:
     path.mkdir()
     (path / "notes_0001_notes.py").write_text(REVISION)
     return path
-
-
-@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            engine = sqlite_engine(str(tmp_path / "kjs.db"))
-        else:
-            url = stack.enter_context(
-                fresh_database(request.getfixturevalue("mysql_env")["admin_url"])
-            )
-            engine = mysql_engine(url)
-        stack.callback(engine.dispose)
-        yield engine
 
 
 def _tables(engine: sa.Engine) -> set[str]:
