@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import logging
 import zlib
@@ -54,6 +55,17 @@ def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise ValueError("cursor is not one this server handed out") from e
 
 
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that writes (for the store and for plugins' own tables alike)."""
+    # `kjs_write` lets the SQLite store begin with IMMEDIATE: a read-then-write transaction
+    # then never fails half-way on "database is locked".
+    with engine.connect() as conn:
+        conn.execution_options(kjs_write=True)
+        with conn.begin():
+            yield conn
+
+
 class SqlStore:
     """One engine, one transaction per method. Writers lock the rows they change."""
 
@@ -67,14 +79,8 @@ class SqlStore:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
-        # `kjs_write` lets the SQLite store begin with IMMEDIATE: a read-then-write transaction
-        # then never fails half-way on "database is locked".
-        with self.engine.connect() as conn:
-            conn.execution_options(kjs_write=True)
-            with conn.begin():
-                yield conn
+    def _tx(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        return write_transaction(self.engine)
 
     def migrate(self) -> None:
         from kjs.core.plugins import Plugins

@@ -7,9 +7,8 @@ kind that are not deleted (`live_name` is NULL once deleted)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from msgspec import Struct
 
 from kjs.core.protocols import NameTaken
+from kjs.core.sqlstore.store import write_transaction
 from kjs.core.sqlstore.tables import NAMING_CONVENTION, UTCDateTime
 
 # A once job's record whose job is gone this long (removed by retention) is forgotten when its
@@ -84,13 +84,8 @@ class CompatStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
-        # `kjs_write`: the SQLite store then begins with IMMEDIATE, as for its own writes.
-        with self.engine.connect() as conn:
-            conn.execution_options(kjs_write=True)
-            with conn.begin():
-                yield conn
+    def _tx(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        return write_transaction(self.engine)
 
     @staticmethod
     def _record(row: sa.Row[Any]) -> CompatRecord:
