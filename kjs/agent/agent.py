@@ -18,8 +18,8 @@ import msgspec
 from kjs.agent import kube
 from kjs.agent.logs import LogCollector
 from kjs.agent.status import Observed, identity, observe
+from kjs.core import aio, messages, metrics
 from kjs.core import manifest as labels
-from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.config import Settings
 from kjs.core.protocols import Delivery, Election, Queue
@@ -89,9 +89,7 @@ class Agent:
             task.cancel()  # they stop at their next await: nothing acts for this agent any more
         # Let a standby take over at once, then wait for the tasks and close the rest.
         await self.election.close()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await aio.stop_tasks(tasks)
         await self.logs.close()
         await self.queue.close()
 
@@ -447,8 +445,7 @@ class Agent:
         """Send what changed; every `resync_s`, send everything again (level-triggered)."""
         last_resync = asyncio.get_running_loop().time()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+            await aio.wait_event(self._wake, 1.0)
             self._wake.clear()
             resync = asyncio.get_running_loop().time() - last_resync > self.settings.agent.resync_s
             if resync:

@@ -11,14 +11,13 @@ the per-container cap, and the cut is marked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from kjs.agent import kube
 from kjs.agent.status import Observed
-from kjs.core import messages, metrics
+from kjs.core import aio, messages, metrics
 from kjs.core.protocols import Queue
 
 log = logging.getLogger(__name__)
@@ -114,9 +113,7 @@ class LogCollector:
                 key = (seen.job_id, seen.attempt, namespace, name, container["name"])
                 follower = self.followers.pop(key, None)
                 if follower is not None:
-                    follower.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await follower
+                    await aio.stop_tasks([follower])
                 data = await self._read(namespace, name, container["name"])
                 if not data:
                     continue
@@ -141,9 +138,5 @@ class LogCollector:
             return b""
 
     async def close(self) -> None:
-        for task in self.followers.values():
-            task.cancel()
-        for task in self.followers.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await aio.stop_tasks(self.followers.values())
         self.followers.clear()

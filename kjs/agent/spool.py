@@ -15,7 +15,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from kjs.core import messages
+from kjs.core import aio, messages
 from kjs.core.protocols import Handler, Queue
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,7 @@ class SpoolingQueue:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await aio.stop_tasks([self._task])
         with contextlib.suppress(Exception):
             await self.drain()  # a last try; what is left waits for the next start
         await self.queue.close()

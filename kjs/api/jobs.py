@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from kjs.api.schema import (
     protected,
     raw_body,
 )
+from kjs.core import aio
 from kjs.core.models import Job, JobSpec
 from kjs.core.records import job_view
 from kjs.core.service import JobService
@@ -289,8 +289,7 @@ class JobsController(Controller):
                             ).encode()
                     return
                 stopping: asyncio.Event = request.app.state.stopping
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), FOLLOW_POLL_S)
+                await aio.wait_event(stopping, FOLLOW_POLL_S)
                 if stopping.is_set():  # SIGTERM: end the stream now, saying why
                     yield b"[kjs: the server is stopping; follow again to read on]\n"
                     return

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import messages, metrics
+from kjs.core import aio, messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
@@ -68,8 +68,7 @@ class Dispatcher:
     async def close(self) -> None:
         await self.tasks.close()
         if self._teller is not None:
-            self._teller.cancel()
-            await asyncio.gather(self._teller, return_exceptions=True)
+            await aio.stop_tasks([self._teller])
 
     async def _on_wake(self, delivery: Any) -> bool:
         self.tasks.wake()  # a follower's news: it does not say which work, so all of it

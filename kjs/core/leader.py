@@ -10,13 +10,12 @@ item: it is retried with backoff, then parked, while the others go on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
-from kjs.core import metrics
+from kjs.core import aio, metrics
 from kjs.core.protocols import Election
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,7 @@ class LeaderTasks:
         ]
 
     async def close(self) -> None:
-        for running in self._running:
-            running.cancel()
-        for running in self._running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+        await aio.stop_tasks(self._running)
         self._running = []
 
     async def _loop(self, task: _Task) -> None:
@@ -103,8 +98,7 @@ class LeaderTasks:
                 await asyncio.sleep(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1)))
                 continue
             delay = task.every_s if delay is None else max(0.0, min(delay, task.every_s))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(task.woken.wait(), delay)
+            await aio.wait_event(task.woken, delay)
             await asyncio.sleep(COALESCE_S)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+
+from kjs.core import aio
 
 
 class Leadership:
@@ -47,8 +48,5 @@ class Leadership:
 
     async def wait_lost(self) -> None:
         while self.leading:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._lost.wait(), max(0.0, self._valid_until - time.monotonic())
-                )
+            await aio.wait_event(self._lost, max(0.0, self._valid_until - time.monotonic()))
         self._lost.clear()

@@ -34,6 +34,8 @@ import yaml
 from aiohttp import web
 from kubernetes.utils.quantity import parse_quantity as _parse_quantity
 
+from kjs.core import aio
+
 log = logging.getLogger("kjs.testing.kubelet")
 
 Json = dict[str, Any]
@@ -335,8 +337,7 @@ class PodRun:
             if not restart or self.terminating.is_set():
                 return
             # A short crash-loop backoff: long enough to be seen, short enough for tests.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.terminating.wait(), backoff)
+            if await aio.wait_event(self.terminating, backoff):
                 return
             backoff = min(backoff * 2, 10.0)
             c.restart_count += 1
@@ -413,8 +414,7 @@ class PodRun:
                 message = e.args[0] if isinstance(e, KeyError) else str(e)
                 c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
                 await self.push_status()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.terminating.wait(), 2.0)
+            if await aio.wait_event(self.terminating, 2.0):
                 return None
 
     async def terminate(self, grace_seconds: int) -> None:

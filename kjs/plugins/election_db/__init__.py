@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 
+from kjs.core import aio
 from kjs.core.backends import Backend
 from kjs.core.hookspecs import hookimpl
 from kjs.core.leadership import Leadership
@@ -82,9 +83,7 @@ class DbElection:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await aio.stop_tasks([self._task])
         if self._token:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.store.release_lease, self.name, self.holder)

@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+from kjs.core import aio
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.hookspecs import hookimpl
 from kjs.core.leadership import Leadership
@@ -161,9 +162,7 @@ class LeaseElection:
         from kubernetes.aio.client.exceptions import ApiException
 
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await aio.stop_tasks([self._task])
         if self.is_leader:
             with contextlib.suppress(ApiException, OSError):
                 lease = await self._leases.read_namespaced_lease(self.name, self.namespace)

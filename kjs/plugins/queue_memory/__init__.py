@@ -9,11 +9,11 @@ survives the process — kjs never relies on the queue keeping a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from kjs.core import aio
 from kjs.core.backends import Backend
 from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import Handler
@@ -101,11 +101,7 @@ class MemoryQueue:
 
     async def close(self) -> None:
         self._closing = True
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await aio.stop_tasks(self._workers)
         for handle in self._requeues:
             handle.cancel()
         self._workers.clear()
