@@ -22,8 +22,8 @@ from typing import Any
 import msgspec
 
 from kjs.core.models import JobSpec
-from kjs.core.sqlstore import tables as t
-from kjs.core.sqlstore.store import SqlStore
+from kjs.sqlstore import tables as t
+from kjs.sqlstore.store import SqlStore
 
 STATES = ["succeeded"] * 90 + ["failed"] * 6 + ["running"] * 3 + ["pending"]
 

@@ -30,8 +30,8 @@ import msgspec
 from kjs.core import messages
 from kjs.core.config import load
 from kjs.core.models import JobSpec
-from kjs.core.sqlstore import tables
 from kjs.server import create_app
+from kjs.sqlstore import tables
 from kjs.testing.procs import free_port
 
 SWEEP_S = 2.0

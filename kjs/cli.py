@@ -198,7 +198,7 @@ def migrate(config_file: str | None, sql: bool) -> None:
     settings = _settings(config_file)
     if sql:
         from kjs.core.plugins import Plugins
-        from kjs.core.sqlstore.migrate import upgrade_sql
+        from kjs.sqlstore.migrate import upgrade_sql
 
         url = (
             settings.mysql.url

@@ -21,17 +21,17 @@ from kjs.api.errors import HANDLERS
 from kjs.api.schema import COMPONENTS
 from kjs.api.services import PluginServices
 from kjs.core import components as components_
-from kjs.core import leader, retention
 from kjs.core.config import Settings
-from kjs.core.consumer import StatusConsumer
-from kjs.core.crons import CronService
-from kjs.core.dispatcher import Dispatcher
-from kjs.core.liveness import LivenessSweeper
 from kjs.core.plugins import Plugins
-from kjs.core.reconcile import Reconciler
-from kjs.core.service import JobService
 from kjs.core.validation import MAX_BODY_BYTES
-from kjs.core.webhooks import WebhookDeliverer
+from kjs.scheduler import leader, retention
+from kjs.scheduler.consumer import StatusConsumer
+from kjs.scheduler.crons import CronService
+from kjs.scheduler.dispatcher import Dispatcher
+from kjs.scheduler.liveness import LivenessSweeper
+from kjs.scheduler.reconcile import Reconciler
+from kjs.scheduler.service import JobService
+from kjs.scheduler.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 SHUTDOWN_STEP_S = 10.0

@@ -29,9 +29,9 @@ class Principal:
     name: str
     scopes: frozenset[str]
     namespaces: frozenset[str]  # empty: all
-    # Only jobs created through the compatibility routes (the compat plugin's `[compat] open`
-    # client).
-    compat_only: bool = False
+    # Confined to the jobs of one realm: the routes of the plugin that made this principal (the
+    # compat plugin's `[compat] open` client, realm "compatibility"). None: every job.
+    realm: str | None = None
     anonymous: bool = False
 
     def may(self, scope: str) -> bool:

@@ -13,8 +13,8 @@ from litestar.params import FromPath
 from kjs.api.policy import EVERY_NAMESPACE, Action, access
 from kjs.api.schema import Cluster, ClusterList, protected
 from kjs.core.components import Components
+from kjs.core.errors import NotFound
 from kjs.core.records import ClusterRecord
-from kjs.core.service import NotFound
 
 
 def cluster_view(components: Components, cluster: ClusterRecord, in_flight: int) -> Cluster:

@@ -18,10 +18,10 @@ from kjs.api.schema import (
     protected,
     raw_body,
 )
-from kjs.core.crons import CronService, cron_view
 from kjs.core.models import Cron, CronSpec, Job
 from kjs.core.records import CronRecord, job_view
 from kjs.core.validation import FieldError, InvalidInput, decode
+from kjs.scheduler.crons import CronService, cron_view
 
 
 def _service(request: Request[Any, Any, Any]) -> CronService:

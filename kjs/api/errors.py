@@ -11,7 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
-from kjs.core.service import Conflict, NotFound
+from kjs.core.errors import Conflict, NotFound
 from kjs.core.validation import FieldError, InvalidInput
 
 log = logging.getLogger(__name__)

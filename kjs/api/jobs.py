@@ -30,9 +30,9 @@ from kjs.api.schema import (
 from kjs.core import aio
 from kjs.core.models import Job, JobSpec
 from kjs.core.records import job_view
-from kjs.core.service import JobService
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, decode
+from kjs.scheduler.service import JobService
 
 FOLLOW_POLL_S = 0.5
 MAX_ATTEMPT = 2**31 - 1  # the store's column

@@ -31,9 +31,9 @@ from kjs.api.auth import Principal, authenticate
 from kjs.core.config import Settings
 
 if TYPE_CHECKING:
-    from kjs.core.crons import CronService
     from kjs.core.records import CronRecord, JobRecord
-    from kjs.core.service import JobService
+    from kjs.scheduler.crons import CronService
+    from kjs.scheduler.service import JobService
 
 
 class Action(enum.StrEnum):
@@ -61,15 +61,16 @@ class Forbidden(PermissionDeniedException):
 
 
 def refusal(
-    who: Principal, action: Action, namespace: str | None, *, compat: bool = False
+    who: Principal, action: Action, namespace: str | None, *, realm: str | None = None
 ) -> str | None:
-    """Why `who` may not do `action` in `namespace` (None: allowed). `compat`: the job or cron
-    job concerned was created through the compatibility routes (or is to be)."""
+    """Why `who` may not do `action` in `namespace` (None: allowed). `realm`: the plugin realm
+    the job or cron job concerned belongs to (or is created in), for a principal confined to one
+    (`Principal.realm`)."""
     lacking = _lacking_scope(who, action)
     if lacking is not None:
         return lacking
-    if who.compat_only and not compat:
-        return f"{who.label} may only use jobs created through the compatibility routes"
+    if who.realm is not None and realm != who.realm:
+        return f"{who.label} may only use jobs created through the {who.realm} routes"
     if namespace is EVERY_NAMESPACE:
         if who.namespaces and action is not Action.READ:
             return f"{who.label} is limited to namespaces and may not act on every namespace"
@@ -85,10 +86,10 @@ def _lacking_scope(who: Principal, action: Action) -> str | None:
 
 
 def authorize(
-    who: Principal, action: Action, namespace: str | None, *, compat: bool = False
+    who: Principal, action: Action, namespace: str | None, *, realm: str | None = None
 ) -> None:
     """Raise `Forbidden` (403) unless `who` may do `action` in `namespace`."""
-    reason = refusal(who, action, namespace, compat=compat)
+    reason = refusal(who, action, namespace, realm=realm)
     if reason is not None:
         raise Forbidden(reason)
 
@@ -175,29 +176,29 @@ class Access:
         self._jobs: JobService = state.jobs
         self._crons: CronService = state.crons
 
-    def check(self, action: Action, namespace: str | None, *, compat: bool = False) -> None:
-        authorize(self.who, action, namespace, compat=compat)
+    def check(self, action: Action, namespace: str | None, *, realm: str | None = None) -> None:
+        authorize(self.who, action, namespace, realm=realm)
 
     def namespaces(self) -> list[str] | None:
         """The namespaces a list may show (None: every one)."""
         return listed_namespaces(self.who)
 
-    async def job(self, job_id: str, action: Action, *, compat: bool = False) -> JobRecord:
+    async def job(self, job_id: str, action: Action, *, realm: str | None = None) -> JobRecord:
         """The job (404 if unknown), if the caller may do `action` to it (else 403)."""
         job = await self._jobs.get(job_id)
-        self.check(action, job.spec.namespace, compat=compat)
+        self.check(action, job.spec.namespace, realm=realm)
         return job
 
-    async def cron(self, cron_id: str, action: Action, *, compat: bool = False) -> CronRecord:
+    async def cron(self, cron_id: str, action: Action, *, realm: str | None = None) -> CronRecord:
         """The cron job (404 if unknown or deleted), if the caller may do `action` to it."""
         cron = await self._crons.get(cron_id)
-        self.check(action, cron.spec.namespace, compat=compat)
+        self.check(action, cron.spec.namespace, realm=realm)
         return cron
 
-    def move(self, current: str, new: str, *, compat: bool = False) -> None:
+    def move(self, current: str, new: str, *, realm: str | None = None) -> None:
         """An edit: allowed in the namespace it is in and in the one it moves to."""
-        self.check(Action.SUBMIT, current, compat=compat)
-        self.check(Action.SUBMIT, new, compat=compat)
+        self.check(Action.SUBMIT, current, realm=realm)
+        self.check(Action.SUBMIT, new, realm=realm)
 
 
 def access(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:

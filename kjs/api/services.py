@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
     from kjs.core.config import Settings
-    from kjs.core.crons import CronService
     from kjs.core.protocols import LogSink, Store
-    from kjs.core.service import JobService
+    from kjs.scheduler.crons import CronService
+    from kjs.scheduler.service import JobService
 
 __all__ = ["Access", "Action", "PluginServices"]
 

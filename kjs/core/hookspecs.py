@@ -16,7 +16,6 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from kjs.api.services import PluginServices
     from kjs.core.backends import Backend, SettingsSection
     from kjs.core.commands import CommandServices
     from kjs.core.config import Settings
@@ -130,11 +129,12 @@ def on_job_state_changed(job: JobView, old_state: str, new_state: str) -> None:
 
 
 @hookspec
-def register_routes(services: PluginServices) -> Sequence[Any]:
+def register_routes(services: Any) -> Sequence[Any]:
     """Return extra Litestar route handlers (or Routers) to mount on the server.
 
-    `services` (`kjs.api.services.PluginServices`): the server's jobs, cron jobs, log sink,
-    store and settings, and the policy (`guard`, `access`, `Action`) the routes pass."""
+    `services` (`kjs.api.services.PluginServices`, named here only in words: the contracts do
+    not depend on the server): the server's jobs, cron jobs, log sink, store and settings, and
+    the policy (`guard`, `access`, `Action`) the routes pass."""
 
 
 @hookspec

@@ -27,7 +27,6 @@ from kjs.core.config import own_keys
 if TYPE_CHECKING:
     import click
 
-    from kjs.api.services import PluginServices
     from kjs.core.commands import CommandServices
     from kjs.core.config import Settings
     from kjs.core.protocols import ClusterView, JobView
@@ -313,7 +312,7 @@ class Plugins:
             except Exception:
                 log.exception("plugin %s failed in on_job_state_changed", impl.plugin_name)
 
-    def routes(self, services: PluginServices) -> list[Any]:
+    def routes(self, services: Any) -> list[Any]:
         """Every plugin's routes, built for the server that `services` belong to."""
         batches = self._pm.hook.register_routes(services=services)
         return [route for batch in batches for route in batch or ()]

@@ -6,11 +6,22 @@ import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
 
 from kjs.core.models import JobSpec
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState
+
+
+class DeliveryResult(msgspec.Struct, kw_only=True):
+    """How one try of a `Notifier` went."""
+
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
 
 
 class NameTaken(Exception):
@@ -114,12 +125,14 @@ class Idempotency:
     """Of the canonical request the key came with: a replay must match it."""
 
 
-class Store(Protocol):
-    """Durable state. Methods are synchronous (run in a thread pool); each is one transaction."""
+# The store, split by concern: the server needs `Store` (jobs, cron jobs, outbox, clusters);
+# a backend may also offer `LogStore` (the `db` log sink keeps logs there) and `LeaseStore` (the
+# `db` election). Methods are synchronous (run in a thread pool); each is one transaction.
 
-    def migrate(self) -> None: ...
-    def ping(self) -> None: ...
-    def close(self) -> None: ...
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Jobs, their attempts' events, and what placement asks of them."""
 
     def create_job(
         self,
@@ -163,77 +176,25 @@ class Store(Protocol):
     def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:
         """Each distinct placement key of the due jobs (as `due_jobs` means them), None for
         the jobs that have none, with how many due jobs it has; the key with the oldest job
-        first. The key is `kjs.core.placement.placement_key_of(job.spec)`, kept with the job."""
+        first. The key is `kjs.core.routing.placement_key_of(job.spec)`, kept with the job."""
         ...
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...
-    def log_chunk_counts(
-        self, job_id: str, attempt: int
-    ) -> dict[tuple[str, str], tuple[int, int]]: ...
 
     def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
         """The earliest run_at of a pending delayed job (after `after`: for placement's timer)."""
         ...
 
-    # outbox
-    def outbox_due(
-        self, now: dt.datetime, limit: int, webhooks: bool = False
-    ) -> list[OutboxItem]: ...
-    def add_outbox(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
-    def record_callback(
-        self, job_id: str, event_id: str, url: str, at: dt.datetime, result: Any
-    ) -> None: ...
-    def list_callbacks(self, job_id: str) -> list[dict[str, Any]]: ...
-    def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
-        """Published: delete it, or keep it to publish again at `retry_at` (until acknowledged)."""
+    def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
+        """Retention: remove finished jobs and their events older than `before` (their logs go
+        through the log sink)."""
         ...
 
-    def outbox_next_at(self, webhooks: bool = False) -> dt.datetime | None: ...
 
-    def outbox_available_at(self, job_id: str) -> dt.datetime | None:
-        """When the job's open dispatch is next due to be published (None: no open dispatch)."""
-        ...
+@runtime_checkable
+class CronStore(Protocol):
+    """Cron jobs and their fire times."""
 
-    def outbox_ack(self, job_id: str) -> None:
-        """The agent has acted on the job's dispatch: stop re-publishing it."""
-        ...
-
-    # clusters
-    def upsert_cluster(self, cluster: ClusterRecord) -> None: ...
-    def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
-    def list_clusters(self) -> list[ClusterRecord]: ...
-    def set_cordoned(self, cluster_id: str, cordoned: bool) -> ClusterRecord | None: ...
-
-    # logs
-    def append_log(
-        self,
-        job_id: str,
-        attempt: int,
-        pod: str,
-        container: str,
-        seq: int,
-        data: bytes,
-        truncated: bool,
-    ) -> bool:
-        """Store one chunk (a longer version replaces a prefix sent early); False if that
-        (job, attempt, pod, container, seq) is stored already, as long."""
-        ...
-
-    def read_logs(
-        self,
-        job_id: str,
-        *,
-        attempt: int | None = None,
-        pod: str | None = None,
-        container: str | None = None,
-        after: dict[tuple[str, str], int] | None = None,
-    ) -> list[tuple[str, str, int, bytes]]:
-        """(pod, container, seq, data) in order; `after` skips what a follower already has."""
-        ...
-
-    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]: ...
-
-    # cron
     def create_cron(
         self, cron: CronRecord, outbox: Sequence[tuple[str, bytes]] = ()
     ) -> CronRecord: ...
@@ -264,17 +225,103 @@ class Store(Protocol):
     ) -> bool: ...
     def cron_run_counts(self, cron_id: str) -> tuple[int, int, int]: ...
 
-    def delete_older_than(self, before: dt.datetime, batch: int = 1000) -> dict[str, int]:
-        """Retention: remove finished jobs and their events older than `before` (their logs go
-        through the log sink)."""
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    """Messages written with a state change and published after it (dispatches, controls,
+    webhook orders), and the record of each webhook delivery."""
+
+    def outbox_due(
+        self, now: dt.datetime, limit: int, webhooks: bool = False
+    ) -> list[OutboxItem]: ...
+    def add_outbox(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
+    def record_callback(
+        self, job_id: str, event_id: str, url: str, at: dt.datetime, result: Any
+    ) -> None: ...
+    def list_callbacks(self, job_id: str) -> list[dict[str, Any]]: ...
+    def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
+        """Published: delete it, or keep it to publish again at `retry_at` (until acknowledged)."""
         ...
 
-    # leader lease
+    def outbox_next_at(self, webhooks: bool = False) -> dt.datetime | None: ...
+
+    def outbox_available_at(self, job_id: str) -> dt.datetime | None:
+        """When the job's open dispatch is next due to be published (None: no open dispatch)."""
+        ...
+
+    def outbox_ack(self, job_id: str) -> None:
+        """The agent has acted on the job's dispatch: stop re-publishing it."""
+        ...
+
+
+@runtime_checkable
+class ClusterStore(Protocol):
+    """The clusters agents announce, with their last heartbeat and cordon."""
+
+    def upsert_cluster(self, cluster: ClusterRecord) -> None: ...
+    def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
+    def list_clusters(self) -> list[ClusterRecord]: ...
+    def set_cordoned(self, cluster_id: str, cordoned: bool) -> ClusterRecord | None: ...
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """Collected container logs as sequenced chunks (what the `db` log sink uses)."""
+
+    def append_log(
+        self,
+        job_id: str,
+        attempt: int,
+        pod: str,
+        container: str,
+        seq: int,
+        data: bytes,
+        truncated: bool,
+    ) -> bool:
+        """Store one chunk (a longer version replaces a prefix sent early); False if that
+        (job, attempt, pod, container, seq) is stored already, as long."""
+        ...
+
+    def read_logs(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        pod: str | None = None,
+        container: str | None = None,
+        after: dict[tuple[str, str], int] | None = None,
+    ) -> list[tuple[str, str, int, bytes]]:
+        """(pod, container, seq, data) in order; `after` skips what a follower already has."""
+        ...
+
+    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]: ...
+
+    def log_chunk_counts(
+        self, job_id: str, attempt: int
+    ) -> dict[tuple[str, str], tuple[int, int]]: ...
+    def delete_logs_older_than(self, before: dt.datetime, batch: int = 1000) -> int:
+        """Retention: remove the chunks of attempts that ended before `before`."""
+        ...
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Named leases with fencing tokens (what the `db` election uses)."""
+
     def acquire_lease(self, name: str, holder: str, ttl_s: float, now: dt.datetime) -> int | None:
         """Take or renew the named lease; returns the fencing token, or None if another holds it."""
         ...
 
     def release_lease(self, name: str, holder: str) -> None: ...
+
+
+@runtime_checkable
+class Store(JobStore, CronStore, OutboxStore, ClusterStore, Protocol):
+    """Durable state: what the `store` key selects and the server needs of it."""
+
+    def migrate(self) -> None: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class Balancer(Protocol):
@@ -368,7 +415,7 @@ class Notifier(Protocol):
     """Delivers an announcement of a finished job (CONTRACT §7) once; kjs retries it."""
 
     async def deliver(self, url: str, event_id: str, body: bytes) -> Any:
-        """Try once; returns a kjs.core.webhooks.DeliveryResult."""
+        """Try once; returns a DeliveryResult."""
         ...
 
     async def close(self) -> None: ...

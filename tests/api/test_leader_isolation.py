@@ -15,8 +15,9 @@ from prometheus_client import REGISTRY
 from kjs.core import messages
 from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
-from kjs.core.sqlstore import tables as t
-from kjs.core.webhooks import DeliveryResult, WebhookDeliverer, WebhookOrder
+from kjs.core.protocols import DeliveryResult
+from kjs.scheduler.webhooks import WebhookDeliverer, WebhookOrder
+from kjs.sqlstore import tables as t
 from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, wait_state
 from tests.api.test_webhooks import Receiver, receiver  # noqa: F401  (fixture)

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from kjs.core import messages
 from kjs.core.components import Components
-from kjs.core.retention import Retention
+from kjs.scheduler.retention import Retention
 from tests.api.conftest import FakeAgent, wait_state
 
 JOB = {"name": "hello", "namespace": "ops", "image": "busybox", "command": ["echo", "hi"]}

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from kjs.core.sqlstore.store import SqlStore
 from kjs.plugins.election_db import DbElection
 from kjs.plugins.store_mysql import engine_for as mysql_engine
 from kjs.plugins.store_sqlite import engine_for
+from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.election import *  # noqa: F403
 from tests.deployment import fresh_database
 

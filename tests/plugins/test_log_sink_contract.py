@@ -13,12 +13,12 @@ from kjs.core.backends import BuildContext
 from kjs.core.config import ConfigError, load
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import LogSink
-from kjs.core.sqlstore import tables
-from kjs.core.sqlstore.store import SqlStore
 from kjs.plugins.logs_db import DbLogSink
 from kjs.plugins.logs_memory import MemoryLogSink
 from kjs.plugins.store_mysql import engine_for as mysql_engine
 from kjs.plugins.store_sqlite import engine_for as sqlite_engine
+from kjs.sqlstore import tables
+from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.log_sink import LogSinkContract
 
 

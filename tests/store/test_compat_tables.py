@@ -17,11 +17,11 @@ from kjs.core.models import CronSpec
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import NameTaken
 from kjs.core.records import CronRecord
-from kjs.core.sqlstore import tables
-from kjs.core.sqlstore.migrate import SCRIPTS
-from kjs.core.sqlstore.store import SqlStore
 from kjs.plugins.compat import store as compat_store
 from kjs.plugins.compat.store import FORGET_AFTER, CompatRecord, CompatStore
+from kjs.sqlstore import tables
+from kjs.sqlstore.migrate import SCRIPTS
+from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.store import NOW, make_job
 from tests.store.test_store_contract import schema_diff
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from kjs.core.sqlstore.store import SqlStore
 from kjs.plugins.store_mysql import engine_for
+from kjs.sqlstore.store import SqlStore
 from tests.compat_plugin import COMPAT
 from tests.deployment import fresh_database
 

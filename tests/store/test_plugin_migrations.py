@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
-from kjs.core.sqlstore.migrate import upgrade_sql
-from kjs.core.sqlstore.store import SqlStore
+from kjs.sqlstore.migrate import upgrade_sql
+from kjs.sqlstore.store import SqlStore
 
 REVISION = """
 import sqlalchemy as sa

@@ -16,12 +16,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from kjs.core.sqlstore import tables
-from kjs.core.sqlstore.migrate import SCRIPTS
-from kjs.core.sqlstore.store import SqlStore
 from kjs.core.states import JobState
 from kjs.plugins.store_mysql import engine_for as mysql_engine
 from kjs.plugins.store_sqlite import engine_for as sqlite_engine
+from kjs.sqlstore import tables
+from kjs.sqlstore.migrate import SCRIPTS
+from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.store import *  # noqa: F403
 from kjs.testing.contracts.store import NOW, make_job, routed, scoped
 from tests.deployment import fresh_database

@@ -28,9 +28,10 @@ import httpx
 
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.config import WebhookSettings
+from kjs.core.errors import error_text
 from kjs.core.hookspecs import hookimpl
+from kjs.core.protocols import DeliveryResult
 from kjs.core.validation import non_public_reason
-from kjs.core.webhooks import DeliveryResult, error_text
 
 MAX_RESPONSE_BYTES = 64 * 1024
 

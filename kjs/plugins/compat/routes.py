@@ -15,11 +15,11 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from kjs.api.schema import WITH_BODY, CompatEnvelope, CompatRequest, RawBody, answer, protected
+from kjs.api.schema import WITH_BODY, RawBody, answer, protected
 from kjs.api.services import Action
+from kjs.core.errors import NotFound
 from kjs.core.protocols import NameTaken
 from kjs.core.records import CronRecord
-from kjs.core.service import NotFound
 from kjs.core.validation import InvalidInput
 from kjs.plugins.compat import translate as tr
 from kjs.plugins.compat.envelope import (
@@ -29,12 +29,14 @@ from kjs.plugins.compat.envelope import (
     JOB_ID_EMPTY,
     PUBLISH,
     VERIFY_JOB,
+    CompatEnvelope,
     CompatError,
+    CompatRequest,
     failure,
     message,
     ok,
 )
-from kjs.plugins.compat.settings import anonymous_client, compat_settings
+from kjs.plugins.compat.settings import REALM, anonymous_client, compat_settings
 from kjs.plugins.compat.store import CompatRecord, records_of
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ class Compat:
         found: CompatRecord | None = await asyncio.to_thread(self.records.get, job_id)
         if found is None or found.kind != kind:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
-        self.access.check(action, await self._namespace(found), compat=True)
+        self.access.check(action, await self._namespace(found), realm=REALM)
         return found
 
     async def _namespace(self, record: CompatRecord) -> str:
@@ -160,7 +162,7 @@ class Compat:
         tr._required(fields, ["job_name", "namespace", "image", "command"], ".")
         tr.check_metadata(fields.get("metadata") or {})
         spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
-        self.access.check(Action.SUBMIT, spec.namespace, compat=True)
+        self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
         record = self._new_record(fields, "once")
         await self._write(self.records.add, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
@@ -171,7 +173,7 @@ class Compat:
         tr.check_metadata(fields.get("metadata") or {})
         record = await self.record(fields["job_id"], "once", Action.SUBMIT)
         spec = tr.job_spec(fields, kind="once", job_name=record.job_name, now=_now())
-        self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
+        self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
         await self._write(self.records.save, _changed(record, fields, deleted=False))
@@ -209,7 +211,7 @@ class Compat:
         tr._required(fields, ["job_name", "namespace", "image", "schedule", "command"], "")
         tr.check_metadata(fields.get("metadata") or {})
         spec = tr.cron_spec(fields, fields["job_name"], _now())
-        self.access.check(Action.SUBMIT, spec.namespace, compat=True)
+        self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
         record = self._new_record(fields, "cron")
         await self._write(self.records.add, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
@@ -222,7 +224,7 @@ class Compat:
         if record.deleted:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         spec = tr.cron_spec(fields, record.job_name, _now())
-        self.access.check(Action.SUBMIT, spec.namespace, compat=True)  # and where it goes
+        self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
         await self.crons.update(record.job_id, spec)
         await asyncio.to_thread(self.records.save, _changed(record, fields))
         return message("update success.")
@@ -302,7 +304,7 @@ class Compat:
         compat = await asyncio.to_thread(self.records.get, origin) is not None
         if not compat and origin != job_id:
             compat = await asyncio.to_thread(self.records.get, job_id) is not None
-        self.access.check(Action.READ, owner.spec.namespace, compat=compat)
+        self.access.check(Action.READ, owner.spec.namespace, realm=REALM if compat else None)
         if cron is not None:
             # Imported from the original: stored under the cron job's own id. Then every
             # run's pods (oldest first), under the cron job's id as the original showed them.

@@ -11,6 +11,9 @@ from msgspec import Struct, field
 from kjs.core.backends import SettingsSection
 from kjs.core.config import ConfigError, Settings
 
+# The anonymous `[compat] open` client may only use the jobs made through these routes.
+REALM = "compatibility"
+
 if TYPE_CHECKING:
     from kjs.api.auth import Principal
 
@@ -81,6 +84,6 @@ def anonymous_client(settings: Settings) -> Principal | None:
         "anonymous compatibility client ([auth] compat_open)",
         frozenset({"submit"}),
         frozenset(compat.open_namespaces),
-        compat_only=True,
+        realm=REALM,
         anonymous=True,
     )

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from msgspec import Struct
 
 from kjs.core.protocols import NameTaken
-from kjs.core.sqlstore.store import write_transaction
-from kjs.core.sqlstore.tables import NAMING_CONVENTION, UTCDateTime
+from kjs.sqlstore.store import write_transaction
+from kjs.sqlstore.tables import NAMING_CONVENTION, UTCDateTime
 
 # A once job's record whose job is gone this long (removed by retention) is forgotten when its
 # name is wanted again; younger, it may be one whose job is still being submitted.

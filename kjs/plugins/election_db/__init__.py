@@ -17,17 +17,18 @@ import time
 import uuid
 
 from kjs.core import aio
-from kjs.core.backends import Backend
+from kjs.core.backends import Backend, BuildContext
+from kjs.core.config import ConfigError
 from kjs.core.hookspecs import hookimpl
 from kjs.core.leadership import Leadership
-from kjs.core.protocols import Store
+from kjs.core.protocols import LeaseStore
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "server-leader"
 
 
 class DbElection:
-    def __init__(self, store: Store, *, ttl_s: float = 15.0, name: str = LEASE_NAME) -> None:
+    def __init__(self, store: LeaseStore, *, ttl_s: float = 15.0, name: str = LEASE_NAME) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self.name = name
@@ -91,13 +92,22 @@ class DbElection:
         self._leadership.refused()
 
 
+def _make(context: BuildContext) -> DbElection:
+    if not isinstance(context.store, LeaseStore):
+        raise ConfigError(
+            f'election: "db" holds a lease in the store, and this store '
+            f"({type(context.store).__name__}) has no leases: choose another election"
+        )
+    return DbElection(context.store)
+
+
 @hookimpl
 def register_elections() -> list[Backend]:
     return [
         Backend(
             "election",
             "db",
-            lambda context: DbElection(context.store),
+            _make,
             "server leader through a lease row in the store",
         )
     ]

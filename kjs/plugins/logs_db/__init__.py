@@ -4,49 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Protocol, runtime_checkable
 
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.config import ConfigError
 from kjs.core.hookspecs import hookimpl
-
-
-@runtime_checkable
-class LogTable(Protocol):
-    """What this sink needs of the store: its log table (the SQL stores have one)."""
-
-    def append_log(
-        self,
-        job_id: str,
-        attempt: int,
-        pod: str,
-        container: str,
-        seq: int,
-        data: bytes,
-        truncated: bool,
-    ) -> bool: ...
-
-    def read_logs(
-        self,
-        job_id: str,
-        *,
-        attempt: int | None = None,
-        pod: str | None = None,
-        container: str | None = None,
-        after: dict[tuple[str, str], int] | None = None,
-    ) -> list[tuple[str, str, int, bytes]]: ...
-
-    def truncated_logs(self, job_id: str, attempt: int) -> set[tuple[str, str]]: ...
-    def log_chunk_counts(
-        self, job_id: str, attempt: int
-    ) -> dict[tuple[str, str], tuple[int, int]]: ...
-    def delete_logs_older_than(self, before: dt.datetime, batch: int = 1000) -> int: ...
+from kjs.core.protocols import LogStore
 
 
 class DbLogSink:
     """The store's log table behind the LogSink protocol (its calls run in the thread pool)."""
 
-    def __init__(self, store: LogTable) -> None:
+    def __init__(self, store: LogStore) -> None:
         self.store = store
 
     async def append(
@@ -94,7 +62,7 @@ class DbLogSink:
 
 
 def _make(context: BuildContext) -> DbLogSink:
-    if not isinstance(context.store, LogTable):
+    if not isinstance(context.store, LogStore):
         raise ConfigError(
             f'log_sink: "db" keeps logs in the store, and this store '
             f"({type(context.store).__name__}) has no log table: choose another log sink"

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from kjs.core.backends import Backend, BuildContext, SettingsSection
 from kjs.core.config import ConfigError, MysqlSettings
 from kjs.core.hookspecs import hookimpl
-from kjs.core.sqlstore.store import SqlStore
+from kjs.sqlstore.store import SqlStore
 
 
 def engine_for(url: str, pool_size: int = 10) -> sa.Engine:

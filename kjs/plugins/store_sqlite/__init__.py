@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from kjs.core.backends import Backend, BuildContext
 from kjs.core.config import Settings
 from kjs.core.hookspecs import hookimpl
-from kjs.core.sqlstore.store import SqlStore
+from kjs.sqlstore.store import SqlStore
 
 
 def engine_for(path: str) -> sa.Engine:

@@ -1,7 +1,7 @@
 """The notifier contract (`kjs.core.protocols.Notifier`, CONTRACT §7): what every notifier
 must do.
 
-`deliver(url, event_id, body)` tries once and returns a `kjs.core.webhooks.DeliveryResult`: it
+`deliver(url, event_id, body)` tries once and returns a `kjs.core.protocols.DeliveryResult`: it
 POSTs `body` unchanged to `url` with `Content-Type: application/json`, `X-Kjs-Event-Id` and,
 when a secret is set, `X-Kjs-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>.<raw body>")>` (none without one). A 2xx answer is delivered (with its status code); any
@@ -34,8 +34,7 @@ from typing import Any
 
 import pytest
 
-from kjs.core.protocols import Notifier
-from kjs.core.webhooks import DeliveryResult
+from kjs.core.protocols import DeliveryResult, Notifier
 
 SECRET = "contract-secret"
 BODY = b'{"event_id": "e", "event": "job.succeeded", "job": {"id": "j"}, "logs_url": "/x"}'

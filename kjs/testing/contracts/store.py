@@ -6,7 +6,8 @@ at once, as kjs does (the methods run in a thread pool). Then::
 
     from kjs.testing.contracts.store import *  # noqa: F403
 
-`make_job`, `routed`, `scoped` and `NOW` are public too, for tests of your own.
+`make_job`, `routed`, `scoped` and `NOW` are public too, for tests of your own. A store that does
+not offer the optional `LogStore` or `LeaseStore` protocols has those tests skipped, saying so.
 """
 
 from __future__ import annotations
@@ -19,12 +20,28 @@ import msgspec
 import pytest
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import Idempotency, Store
+from kjs.core.protocols import Idempotency, LeaseStore, LogStore, Store
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def log_store(store: Store) -> LogStore:
+    """The store as a `LogStore`, if it offers one (the `db` log sink needs it)."""
+    if not isinstance(store, LogStore):
+        pytest.skip(f"{type(store).__name__} offers no LogStore (optional)")
+    return store
+
+
+@pytest.fixture
+def lease_store(store: Store) -> LeaseStore:
+    """The store as a `LeaseStore`, if it offers one (the `db` election needs it)."""
+    if not isinstance(store, LeaseStore):
+        pytest.skip(f"{type(store).__name__} offers no LeaseStore (optional)")
+    return store
 
 
 def make_job(n: int = 0, **changes: object) -> JobRecord:
@@ -276,20 +293,22 @@ def test_clusters_keep_their_cordon_across_heartbeats(store: Store) -> None:
     assert store.set_cordoned("nope", True) is None
 
 
-def test_log_chunks_are_stored_once_and_read_in_order(store: Store) -> None:
+def test_log_chunks_are_stored_once_and_read_in_order(log_store: LogStore) -> None:
     job_id = str(uuid.uuid4())
     big = bytes(range(256)) * 4096  # 1 MiB, incompressible enough to matter
-    assert store.append_log(job_id, 1, "pod-a", "main", 1, b"second\n", False)
-    assert store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)
-    assert not store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)  # a redelivery
-    assert store.append_log(job_id, 1, "pod-b", "main", 0, big, True)
-    assert store.append_log(job_id, 2, "pod-c", "main", 0, b"attempt 2\n", False)
-    assert store.read_logs(job_id, attempt=1) == [
+    assert log_store.append_log(job_id, 1, "pod-a", "main", 1, b"second\n", False)
+    assert log_store.append_log(job_id, 1, "pod-a", "main", 0, b"first\n", False)
+    assert not log_store.append_log(
+        job_id, 1, "pod-a", "main", 0, b"first\n", False
+    )  # a redelivery
+    assert log_store.append_log(job_id, 1, "pod-b", "main", 0, big, True)
+    assert log_store.append_log(job_id, 2, "pod-c", "main", 0, b"attempt 2\n", False)
+    assert log_store.read_logs(job_id, attempt=1) == [
         ("pod-a", "main", 0, b"first\n"),
         ("pod-a", "main", 1, b"second\n"),
         ("pod-b", "main", 0, big),
     ]
-    assert store.read_logs(job_id, attempt=1, pod="pod-a", after={("pod-a", "main"): 0}) == [
+    assert log_store.read_logs(job_id, attempt=1, pod="pod-a", after={("pod-a", "main"): 0}) == [
         ("pod-a", "main", 1, b"second\n")
     ]
 
@@ -317,15 +336,17 @@ def test_a_cron_job_round_trips(store: Store) -> None:
     assert store.get_cron(cron.id) == cron
 
 
-def test_the_leader_lease_with_expiry_and_fencing(store: Store) -> None:
-    assert store.acquire_lease("leader", "a", 10, NOW) == 1
-    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=5)) == 1  # renewed
-    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=14)) is None
+def test_the_leader_lease_with_expiry_and_fencing(lease_store: LeaseStore) -> None:
+    assert lease_store.acquire_lease("leader", "a", 10, NOW) == 1
+    assert (
+        lease_store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=5)) == 1
+    )  # renewed
+    assert lease_store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=14)) is None
     # a did not renew in time: b takes over with a larger fencing token.
-    assert store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=16)) == 2
-    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=17)) is None
-    store.release_lease("leader", "b")
-    assert store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=18)) == 3
+    assert lease_store.acquire_lease("leader", "b", 10, NOW + dt.timedelta(seconds=16)) == 2
+    assert lease_store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=17)) is None
+    lease_store.release_lease("leader", "b")
+    assert lease_store.acquire_lease("leader", "a", 10, NOW + dt.timedelta(seconds=18)) == 3
 
 
 def test_a_cron_tick_fires_once_however_many_replicas_try(store: Store) -> None:
@@ -370,22 +391,24 @@ def test_a_cron_tick_fires_once_however_many_replicas_try(store: Store) -> None:
     assert store.list_crons(limit=10) == ([], None)
 
 
-def test_a_chunk_sent_early_grows_but_never_shrinks(store: Store) -> None:
+def test_a_chunk_sent_early_grows_but_never_shrinks(log_store: LogStore) -> None:
     job_id = str(uuid.uuid4())
-    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)
-    assert store.append_log(job_id, 1, "p", "c", 0, b"line 1\nline 2\n", False)  # grew
-    assert not store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)  # a late, shorter copy
-    assert store.read_logs(job_id) == [("p", "c", 0, b"line 1\nline 2\n")]
-    assert store.log_chunk_counts(job_id, 1) == {("p", "c"): (1, 14)}
+    assert log_store.append_log(job_id, 1, "p", "c", 0, b"line 1\n", False)
+    assert log_store.append_log(job_id, 1, "p", "c", 0, b"line 1\nline 2\n", False)  # grew
+    assert not log_store.append_log(
+        job_id, 1, "p", "c", 0, b"line 1\n", False
+    )  # a late, shorter copy
+    assert log_store.read_logs(job_id) == [("p", "c", 0, b"line 1\nline 2\n")]
+    assert log_store.log_chunk_counts(job_id, 1) == {("p", "c"): (1, 14)}
 
 
-def test_a_chunk_learns_that_the_log_was_cut_there(store: Store) -> None:
+def test_a_chunk_learns_that_the_log_was_cut_there(log_store: LogStore) -> None:
     job_id = str(uuid.uuid4())
-    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, False)  # streamed early
-    assert store.truncated_logs(job_id, 1) == set()
-    assert store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)  # the final read: cut here
-    assert store.truncated_logs(job_id, 1) == {("p", "c")}
-    assert not store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)
+    assert log_store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, False)  # streamed early
+    assert log_store.truncated_logs(job_id, 1) == set()
+    assert log_store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)  # the final read: cut here
+    assert log_store.truncated_logs(job_id, 1) == {("p", "c")}
+    assert not log_store.append_log(job_id, 1, "p", "c", 0, b"x" * 10, True)
 
 
 def test_migrating_again_keeps_what_is_stored(store: Store) -> None:
@@ -421,4 +444,7 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: Store) -> Non
 
 
 # The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.
-__all__ = [name for name in list(globals()) if name.startswith("test_")]
+__all__ = [name for name in list(globals()) if name.startswith("test_")] + [
+    "log_store",
+    "lease_store",
+]

@@ -18,19 +18,21 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import leader, messages
 from kjs.core import manifest as manifests
+from kjs.core import messages
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
+from kjs.core.errors import Conflict, NotFound
 from kjs.core.models import Cron, CronSpec, JobSpec
-from kjs.core.placement import choose_cluster
 from kjs.core.protocols import ClusterView
 from kjs.core.records import CronRecord, JobRecord
 from kjs.core.render import cron_as_job, render_cronjob_for_dispatch
 from kjs.core.render import job_spec_of as job_spec_of  # re-exported: it lived here
-from kjs.core.service import Conflict, JobService, NotFound
 from kjs.core.validation import InvalidInput, check_cron
+from kjs.scheduler import leader
+from kjs.scheduler.placement import choose_cluster
+from kjs.scheduler.service import JobService
 
 log = logging.getLogger(__name__)
 CRON_WORK = (leader.CRON_TICKS, leader.NATIVE_CRONS, leader.RELAY)

@@ -14,14 +14,15 @@ from collections.abc import Callable
 
 import msgspec
 
-from kjs.core import fencing, leader, messages, metrics
 from kjs.core import manifest as manifests
+from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.protocols import Delivery
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
-from kjs.core.webhooks import order_for
+from kjs.scheduler import fencing, leader
+from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class StatusConsumer:
 
             await asyncio.to_thread(store.update_cron, cron.id, change)
             return None
-        from kjs.core.crons import job_spec_of
+        from kjs.scheduler.crons import job_spec_of
 
         run = JobRecord(
             id=event.job_id,

@@ -16,11 +16,12 @@ import logging
 
 import msgspec
 
-from kjs.core import clock, fencing
+from kjs.core import clock
 from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.states import JobState
+from kjs.scheduler import fencing
 
 log = logging.getLogger(__name__)
 

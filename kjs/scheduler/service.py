@@ -9,18 +9,20 @@ from typing import Any
 
 import msgspec
 
-from kjs.core import fencing, leader, metrics
 from kjs.core import manifest as manifests
+from kjs.core import metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
-from kjs.core.dispatcher import Dispatcher
+from kjs.core.errors import Conflict, NotFound
 from kjs.core.models import JobSpec
 from kjs.core.protocols import Idempotency
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
 from kjs.core.validation import FieldError, InvalidInput, check_job
-from kjs.core.webhooks import order_for
+from kjs.scheduler import fencing, leader
+from kjs.scheduler.dispatcher import Dispatcher
+from kjs.scheduler.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -43,14 +45,6 @@ def idempotency(key: str, principal: str, spec: JobSpec) -> Idempotency:
         scope=hashlib.sha256(scope).hexdigest(),
         request=hashlib.sha256(msgspec.json.encode(spec)).hexdigest(),
     )
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(RuntimeError):
-    """The request does not fit the job's state (409)."""
 
 
 class JobService:

@@ -11,7 +11,7 @@ from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import JobView
 from kjs.core.states import JobState
-from kjs.core.webhooks import WebhookOrder, event_id, order_for
+from kjs.scheduler.webhooks import WebhookOrder, event_id, order_for
 from kjs.testing.contracts.store import make_job
 
 

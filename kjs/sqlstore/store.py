@@ -20,8 +20,8 @@ from kjs.core.models import CronSpec, JobSpec
 from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
-from kjs.core.sqlstore import tables as t
 from kjs.core.states import JobState
+from kjs.sqlstore import tables as t
 
 if TYPE_CHECKING:
     from kjs.core.plugins import Plugins
@@ -84,7 +84,7 @@ class SqlStore:
 
     def migrate(self) -> None:
         from kjs.core.plugins import Plugins
-        from kjs.core.sqlstore.migrate import upgrade
+        from kjs.sqlstore.migrate import upgrade
 
         plugins = self.plugins if self.plugins is not None else Plugins()
         upgrade(self.engine, plugins.migrations(), plugins.disabled_migrations())

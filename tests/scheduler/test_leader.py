@@ -9,7 +9,7 @@ import itertools
 import pytest
 from prometheus_client import REGISTRY
 
-from kjs.core.leader import ItemFailures, LeaderTasks
+from kjs.scheduler.leader import ItemFailures, LeaderTasks
 
 
 class AlwaysLeader:
@@ -89,7 +89,7 @@ async def test_a_woken_task_runs_at_once() -> None:
 
 def test_an_item_backs_off_then_is_parked(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr("kjs.core.leader.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("kjs.scheduler.leader.time.monotonic", lambda: clock[0])
     failures = ItemFailures("test-items", park_after=3, first_s=1.0)
     error = ValueError("bad")
     assert failures.ready("a")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from kjs.core.sqlstore.tables import metadata
+from kjs.sqlstore.tables import metadata
 
 config = context.config
 

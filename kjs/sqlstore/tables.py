@@ -81,7 +81,7 @@ jobs = sa.Table(
     # SHA-256 of the canonical request sent with the key: a replay must match it.
     sa.Column("idempotency_request", sa.String(64)),
     # The job's route (`cluster`, `cluster_selector`) as one canonical string (see
-    # kjs.core.placement.placement_key): placement skips the jobs of a route whose clusters are
+    # kjs.core.routing.placement_key): placement skips the jobs of a route whose clusters are
     # all full without reading them. NULL: a route too long for it, tried job by job.
     sa.Column("placement_key", sa.String(512)),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.

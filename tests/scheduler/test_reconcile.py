@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from kjs.core import components, messages, reconcile
+from kjs.core import components, messages
 from kjs.core.config import load
 from kjs.core.models import JobSpec
-from kjs.core.reconcile import Reconciler
 from kjs.core.records import ClusterRecord, JobRecord
 from kjs.core.states import JobState
+from kjs.scheduler import reconcile
+from kjs.scheduler.reconcile import Reconciler
 
 NOW = dt.datetime.now(dt.UTC)
 SETTLED = NOW - dt.timedelta(seconds=60)

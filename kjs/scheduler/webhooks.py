@@ -18,7 +18,9 @@ import msgspec
 
 from kjs.core import clock, messages, metrics
 from kjs.core.components import Components
+from kjs.core.errors import error_text
 from kjs.core.plugins import Plugins
+from kjs.core.protocols import DeliveryResult
 from kjs.core.records import JobRecord, job_json
 
 log = logging.getLogger(__name__)
@@ -35,13 +37,6 @@ class WebhookOrder(msgspec.Struct, kw_only=True):
     url: str
     body: bytes
     created_at: dt.datetime
-
-
-class DeliveryResult(msgspec.Struct, kw_only=True):
-    delivered: bool
-    status_code: int | None = None
-    error: str | None = None
-    duration_ms: int = 0
 
 
 def event_id(job: JobRecord) -> str:
@@ -71,13 +66,6 @@ def order_for(job: JobRecord, plugins: Plugins) -> list[tuple[str, bytes]]:
         created_at=clock.now(),
     )
     return [(messages.WEBHOOK_TOPIC, msgspec.json.encode(order))]
-
-
-def error_text(error: BaseException) -> str:
-    """`Type: message` of an error, of the errors inside it for a group (what a user can read)."""
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(error_text(inner) for inner in error.exceptions)
-    return f"{error.__class__.__name__}: {error}"
 
 
 def backoff_s(attempts: int, cap_s: float) -> float:

@@ -1,10 +1,10 @@
 """Leader work that moves accepted jobs to clusters, and the tasks that run it.
 
-* Placement (`kjs.core.placement`) writes a job's dispatch into the outbox with its new state.
+* Placement (`kjs.scheduler.placement`) writes a job's dispatch into the outbox with its new state.
 * The outbox relay publishes what the outbox holds; a dispatch stays there until the agent
   acknowledges it and is re-published every `ack_timeout_s` until then.
-* Every kind of leader work is a task of its own (`kjs.core.leader`): timers, not polling; a task
-  sleeps until its next due time or until woken (a submission, a heartbeat, an acknowledgement).
+* Every kind of leader work is a task of its own (`kjs.scheduler.leader`): timers, not polling; a
+  task sleeps until its next due time or until woken (a submission, a heartbeat, an ack).
   A follower replica that sees such news tells the leader on `kjs.wake` (coalesced); each
   task's slow safety sweep covers a lost wake-up.
 """
@@ -22,8 +22,8 @@ import msgspec
 from kjs.core import aio, messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
-from kjs.core.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
-from kjs.core.placement import Placement
+from kjs.scheduler.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
+from kjs.scheduler.placement import Placement
 
 log = logging.getLogger(__name__)
 WAKE_EVERY_S = 0.1  # a follower's burst of news becomes one wake-up message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kjs.core.webhooks import backoff_s
+from kjs.scheduler.webhooks import backoff_s
 
 
 def test_the_backoff_grows_from_two_seconds_and_stops_at_the_cap() -> None:

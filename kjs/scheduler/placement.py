@@ -25,14 +25,14 @@ from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
-from kjs.core.leader import PLACEMENT, ItemFailures
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import ClusterView, JobView
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.routing import Route, has_room, route_of
 from kjs.core.states import JobState
-from kjs.core.webhooks import order_for
+from kjs.scheduler.leader import PLACEMENT, ItemFailures
+from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
 BATCH = 200

@@ -1,7 +1,7 @@
 """Jobs keep their placement key (their route as one string), indexed for due-job selection.
 
 Placement reads the due jobs route by route and skips a route whose clusters are all full
-without loading its jobs (see kjs.core.placement). Existing unfinished jobs get their key here,
+without loading its jobs (see kjs.scheduler.placement). Existing unfinished jobs get their key here,
 computed from their stored spec; with `kjs migrate --sql` (no rows to read) they keep NULL,
 which placement handles by trying those jobs one by one, as before.
 
