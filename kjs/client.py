@@ -108,6 +108,27 @@ def _spec_from(file: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _specs_from(file: str | None, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """The jobs of `submit`: one, from the flags and `file`, or one per document of `file` (a
+    YAML stream of `---`-separated documents, or a JSON or YAML list), each with the flags
+    over it."""
+    if not file:
+        return [_spec_from(None, fields)]
+    import yaml
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        _fail(f"{file}: not YAML or JSON: {e}", 2)
+    if len(documents) == 1 and isinstance(documents[0], list):
+        documents = documents[0]
+    if not documents or not all(isinstance(d, dict) for d in documents):
+        _fail(f"{file}: expected a mapping of job fields, or several (a YAML stream, a list)", 2)
+    overrides = {k: v for k, v in fields.items() if v not in (None, ())}
+    return [{**document, **overrides} for document in documents]
+
+
 def _wait(api: Api, job_id: str, follow: bool) -> dict[str, Any]:
     """Until the job is final, showing each state (and the logs with --follow)."""
     last = None
@@ -129,7 +150,14 @@ def register(cli: click.Group) -> None:
     """Add the client commands to the `kjs` group."""
 
     @cli.command()
-    @click.option("-f", "--file", help="A YAML or JSON job spec (- for stdin).")
+    @click.option(
+        "-f",
+        "--file",
+        help=(
+            "A YAML or JSON job spec (- for stdin); several (a YAML stream of --- separated "
+            "documents, or a list) are submitted in one request, all or none."
+        ),
+    )
     @click.option("--name")
     @click.option("--namespace")
     @click.option("--image")
@@ -155,17 +183,29 @@ def register(cli: click.Group) -> None:
         command: tuple[str, ...],
         **fields: Any,
     ) -> None:
-        """Submit a job: kjs submit --name N --namespace NS --image I [--wait] -- CMD ARGS…"""
-        spec = _spec_from(file, {**fields, "command": list(command) or None})
+        """Submit a job: kjs submit --name N --namespace NS --image I [--wait] -- CMD ARGS…
+
+        With -f FILE of several jobs, they go in one request (`POST /api/v1/jobs:batch`), and
+        are shown as a list (one table row each); --wait waits for each in turn."""
+        specs = _specs_from(file, {**fields, "command": list(command) or None})
         api = Api(url, token)
-        job = api.call("POST", "/jobs", json=spec)
+        if len(specs) == 1:
+            job = api.call("POST", "/jobs", json=specs[0])
+            if not wait:
+                _show(job, output, JOB_COLUMNS)
+                return
+            job = _wait(api, job["id"], follow)
+            if output != "table":
+                _show(job, output, JOB_COLUMNS)
+            sys.exit(0 if job["state"] == "succeeded" else 1)
+        batch = api.call("POST", "/jobs:batch", json={"items": [{"job": s} for s in specs]})
         if not wait:
-            _show(job, output, JOB_COLUMNS)
+            _show(batch, output, JOB_COLUMNS)
             return
-        job = _wait(api, job["id"], follow)
+        jobs = [_wait(api, job["id"], follow) for job in batch["items"]]
         if output != "table":
-            _show(job, output, JOB_COLUMNS)
-        sys.exit(0 if job["state"] == "succeeded" else 1)
+            _show({"items": jobs}, output, JOB_COLUMNS)
+        sys.exit(0 if all(job["state"] == "succeeded" for job in jobs) else 1)
 
     @cli.command()
     @click.argument("job_id")

@@ -1,9 +1,10 @@
-"""The `kjs` command: plugins, migrate, configuration errors."""
+"""The `kjs` command: plugins, migrate, configuration errors, `submit -f` of several jobs."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -110,3 +111,62 @@ def test_completion_scripts_and_completing_a_command(tmp_path: Path) -> None:
     }
     done = subprocess.run([str(kjs)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert "plain,submit" in done.stdout.splitlines(), done.stdout + done.stderr
+
+
+def test_submit_f_with_several_documents_sends_them_in_one_batch(tmp_path: Path) -> None:
+    import json
+
+    from kjs.core.config import load
+    from kjs.server import create_app
+    from tests.live import live_server
+
+    def submit(live: Any, text: str, *flags: str) -> Any:
+        jobs = tmp_path / "jobs.yaml"
+        jobs.write_text(text)
+        return CliRunner().invoke(main, ["submit", "--url", live.url, "-f", str(jobs), *flags])
+
+    def job(name: str) -> str:
+        return f"name: {name}\nnamespace: ops\nimage: busybox\ncommand: [echo, {name}]\n"
+
+    def batch_requests(live: Any) -> float:
+        """How many requests the batch route has answered (the metrics are the process's)."""
+        metrics = live.get("/metrics").text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("kjs_requests_total{") and 'path="/api/v1/jobs:batch"' in line
+        )
+
+    settings = load(environ={}, overrides={"data_dir": str(tmp_path / "data")})
+    with live_server(create_app(settings)) as live:
+        before = batch_requests(live)
+        # A YAML stream: one request, one table row per job, in order.
+        table = submit(live, job("one") + "---\n" + job("two"))
+        assert table.exit_code == 0, table.output
+        header, *rows = table.stdout.splitlines()
+        assert header.split()[:4] == ["ID", "NAME", "NAMESPACE", "STATE"]
+        assert [row.split()[1:4] for row in rows] == [
+            ["one", "ops", "pending"],
+            ["two", "ops", "pending"],
+        ]
+        assert batch_requests(live) == before + 1
+        # A JSON list, the flags over every document; -o json is the batch's answer.
+        listed = json.dumps([{"name": "three", "image": "busybox"}, {"name": "four", "image": "x"}])
+        answer = submit(live, listed, "--namespace", "team-b", "-o", "json")
+        assert answer.exit_code == 0, answer.output
+        items = json.loads(answer.stdout)["items"]
+        assert [(j["name"], j["namespace"]) for j in items] == [
+            ("three", "team-b"),
+            ("four", "team-b"),
+        ]
+        assert batch_requests(live) == before + 2
+        # All or none: the server's field errors, by item; nothing stored.
+        refused = submit(live, job("five") + "---\n" + job("Bad_Name"))
+        assert refused.exit_code == 2
+        assert refused.stderr.startswith("kjs: items[1].name: ")
+        # One document keeps the single route.
+        single = submit(live, job("Bad_Name"))
+        assert single.exit_code == 2 and single.stderr.startswith("kjs: name: ")
+        assert batch_requests(live) == before + 3
+        names = [j["name"] for j in live.get("/api/v1/jobs").json()["items"]]
+        assert sorted(names) == ["four", "one", "three", "two"]

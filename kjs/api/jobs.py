@@ -1,4 +1,5 @@
-"""`/api/v1/jobs`: submit, list, read, edit, cancel, rerun, events and logs (CONTRACT §6)."""
+"""`/api/v1/jobs`: submit (one, or a batch at `/api/v1/jobs:batch`), list, read, edit, cancel,
+rerun, events and logs (CONTRACT §6)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
+from msgspec import Meta
 
 from kjs.api.policy import Action, access
 from kjs.api.schema import (
+    BATCH_TOO_LARGE,
     WITH_BODY,
     CallbackAttempt,
     CallbackList,
     DryRun,
     Event,
     EventList,
+    JobBatch,
+    JobBatchRequest,
     JobPage,
     JobSpecChanges,
     RawBody,
@@ -31,8 +36,15 @@ from kjs.core import aio
 from kjs.core.models import Job, JobSpec
 from kjs.core.records import job_view
 from kjs.core.states import JobState
-from kjs.core.validation import FieldError, InvalidInput, decode
-from kjs.scheduler.service import JobService
+from kjs.core.validation import (
+    MAX_BATCH_BODY_BYTES,
+    MAX_BATCH_ITEMS,
+    MAX_BODY_BYTES,
+    FieldError,
+    InvalidInput,
+    decode,
+)
+from kjs.scheduler.service import BatchItem, JobService
 
 FOLLOW_POLL_S = 0.5
 MAX_ATTEMPT = 2**31 - 1  # the store's column
@@ -65,13 +77,58 @@ def _labels(values: list[str] | None) -> dict[str, str]:
     return labels
 
 
+class _RawItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A batch item as first read: its job kept as sent, to be decoded on its own (its errors
+    then name `items[i].<field>`, and its size is known)."""
+
+    job: msgspec.Raw
+    idempotency_key: str | None = None
+
+
+class _RawBatch(msgspec.Struct, forbid_unknown_fields=True):
+    items: Annotated[list[_RawItem], Meta(min_length=1, max_length=MAX_BATCH_ITEMS)]
+
+
+def _batch_items(body: bytes) -> list[BatchItem]:
+    """The jobs of a batch body (`JobBatchRequest`), or a 400 naming every offending field of
+    every item as `items[i].<field>` (`items[i].job`: the job as a whole)."""
+    batch = decode(body, _RawBatch)
+    items: list[BatchItem] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(batch.items):
+        path = f"items[{index}]"
+        if len(item.job) > MAX_BODY_BYTES:
+            errors.append(
+                FieldError(
+                    f"{path}.job",
+                    f"at most {MAX_BODY_BYTES} bytes of JSON, as POST /api/v1/jobs takes "
+                    f"(got {len(item.job)})",
+                )
+            )
+            continue
+        try:
+            spec = decode(item.job, JobSpec)
+        except InvalidInput as e:
+            errors += [
+                FieldError(f"{path}.job" if f.field == "$" else f"{path}.{f.field}", f.message)
+                for f in e.errors
+            ]
+            continue
+        items.append(BatchItem(spec, item.idempotency_key))
+    if errors:
+        raise InvalidInput(errors)
+    return items
+
+
 class JobsController(Controller):
-    path = "/api/v1/jobs"
+    # `/api/v1`, not `/api/v1/jobs`: `POST /api/v1/jobs:batch` is a sibling of `/api/v1/jobs`,
+    # not a path below it (Litestar joins a controller's path and a handler's with a `/`).
+    path = "/api/v1"
     tags = ("jobs",)
     return_dto = None  # answers are encoded as they are: `RawBody` only documents bodies
 
     @post(
-        "/",
+        "/jobs",
         **protected(
             Action.SUBMIT,
             *WITH_BODY,
@@ -107,7 +164,32 @@ class JobsController(Controller):
         )
         return Response(job_view(job), status_code=201 if created else 200)
 
-    @get("/", **protected(Action.READ, 400), summary="List jobs, newest first")
+    @post(
+        "/jobs:batch",
+        **protected(Action.SUBMIT, *WITH_BODY, 409, answers=BATCH_TOO_LARGE),
+        dto=RawBody[JobBatchRequest],
+        status_code=201,
+        request_max_body_size=MAX_BATCH_BODY_BYTES,
+        summary="Submit many jobs at once, all or none",
+        description=(
+            "Up to 1,000 jobs in one request (body at most 16 MiB, each job at most 1 MiB of "
+            "JSON), stored in one transaction or not at all: a 400 names each offending field "
+            "as `items[i].<field>`, a namespace the token may not use refuses the whole batch "
+            "(403), and so does an idempotency key used before with another request (409). "
+            "The answer lists one job per item, in order."
+        ),
+    )
+    async def submit_batch(
+        self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b""
+    ) -> JobBatch:
+        items = _batch_items(data)
+        door = access(request)
+        for namespace in dict.fromkeys(item.spec.namespace for item in items):
+            door.check(Action.SUBMIT, namespace)
+        results = await _service(request).submit_batch(items, principal=door.who.name)
+        return JobBatch(items=[job_view(job) for job, _ in results])
+
+    @get("/jobs", **protected(Action.READ, 400), summary="List jobs, newest first")
     async def list_jobs(
         self,
         request: Request[Any, Any, Any],
@@ -143,12 +225,12 @@ class JobsController(Controller):
             raise InvalidInput([FieldError("cursor", str(e))]) from e
         return JobPage(items=[job_view(j) for j in items], next_cursor=next_cursor)
 
-    @get("/{job_id:str}", **protected(Action.READ, 400, 404), summary="One job")
+    @get("/jobs/{job_id:str}", **protected(Action.READ, 400, 404), summary="One job")
     async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
         return job_view(await access(request).job(job_id, Action.READ))
 
     @patch(
-        "/{job_id:str}",
+        "/jobs/{job_id:str}",
         **protected(Action.SUBMIT, *WITH_BODY, 404, 409),
         dto=raw_body(JobSpecChanges),
         summary="Edit a job: in place while pending, else as a new attempt",
@@ -174,7 +256,7 @@ class JobsController(Controller):
         return job_view(await _service(request).update(job_id, spec))
 
     @delete(
-        "/{job_id:str}",
+        "/jobs/{job_id:str}",
         **protected(Action.SUBMIT, 400, 404, answers={200: answer(Job, "The job, already final.")}),
         status_code=202,
         summary="Cancel a job",
@@ -185,7 +267,7 @@ class JobsController(Controller):
         return Response(job_view(job), status_code=200 if job.state.is_final else 202)
 
     @post(
-        "/{job_id:str}/rerun",
+        "/jobs/{job_id:str}/rerun",
         **protected(Action.SUBMIT, 400, 404),
         status_code=201,
         summary="Run a job again as attempt n+1",
@@ -195,7 +277,7 @@ class JobsController(Controller):
         return job_view(await _service(request).rerun(job_id))
 
     @get(
-        "/{job_id:str}/callbacks",
+        "/jobs/{job_id:str}/callbacks",
         **protected(Action.READ, 400, 404),
         summary="Webhook delivery attempts, oldest first",
     )
@@ -207,7 +289,7 @@ class JobsController(Controller):
         return CallbackList(items=[CallbackAttempt(**a) for a in attempts])
 
     @post(
-        "/{job_id:str}/callbacks/redeliver",
+        "/jobs/{job_id:str}/callbacks/redeliver",
         **protected(Action.SUBMIT, 400, 404, 409),
         status_code=202,
         summary="Deliver the final state's webhook again",
@@ -216,14 +298,14 @@ class JobsController(Controller):
         await access(request).job(job_id, Action.SUBMIT)
         return job_view(await _service(request).redeliver(job_id))
 
-    @get("/{job_id:str}/events", **protected(Action.READ, 400, 404), summary="Status history")
+    @get("/jobs/{job_id:str}/events", **protected(Action.READ, 400, 404), summary="Status history")
     async def events(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> EventList:
         await access(request).job(job_id, Action.READ)
         events = await _service(request).events(job_id)
         return EventList(items=[Event(**msgspec.structs.asdict(e)) for e in events])
 
     @get(
-        "/{job_id:str}/logs",
+        "/jobs/{job_id:str}/logs",
         **protected(
             Action.READ,
             400,

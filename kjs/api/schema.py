@@ -25,6 +25,7 @@ from msgspec import Meta, Struct
 from kjs.api.errors import PROBLEM
 from kjs.api.policy import Action, Anonymous, guard
 from kjs.core.models import Cron, CronSpec, Job, JobSpec
+from kjs.core.validation import MAX_BATCH_ITEMS
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -183,6 +184,45 @@ JobSpecChanges = changes_of(JobSpec)
 CronSpecChanges = changes_of(CronSpec)
 
 
+class JobBatchItem(Struct, forbid_unknown_fields=True, kw_only=True):
+    """One job of a batch, with its idempotency key if it has one."""
+
+    job: Annotated[
+        JobSpec,
+        Meta(description="As the body of `POST /api/v1/jobs`, and like it at most 1 MiB of JSON."),
+    ]
+    idempotency_key: Annotated[
+        str | None,
+        Meta(
+            description=(
+                "As the `Idempotency-Key` header of `POST /api/v1/jobs` (at most 255 "
+                "characters; empty or null: none). An item whose key this principal used "
+                "before in the namespace, or an earlier item used, gets that job."
+            )
+        ),
+    ] = None
+
+
+class JobBatchRequest(Struct, forbid_unknown_fields=True):
+    """What `POST /api/v1/jobs:batch` takes: accepted all or none."""
+
+    items: Annotated[
+        list[JobBatchItem],
+        Meta(min_length=1, max_length=MAX_BATCH_ITEMS, description="1 to 1,000 jobs."),
+    ]
+
+
+BATCH_TOO_LARGE = {
+    413: ResponseSpec(
+        Problem,
+        description="The request body is over 16 MiB.",
+        media_type=PROBLEM,
+        generate_examples=False,
+    )
+}
+"""The batch route's own 413 (its body limit is not the other routes')."""
+
+
 # -- answers ----------------------------------------------------------------------------------
 
 
@@ -192,6 +232,20 @@ class JobPage(Struct):
     items: list[Job]
     next_cursor: Annotated[
         str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+class JobBatch(Struct):
+    """What `POST /api/v1/jobs:batch` answers."""
+
+    items: Annotated[
+        list[Job],
+        Meta(
+            description=(
+                "One job per item, in the request's order: the new job, or the job its "
+                "idempotency key names."
+            )
+        ),
     ]
 
 

@@ -125,6 +125,18 @@ class Idempotency:
     """Of the canonical request the key came with: a replay must match it."""
 
 
+class IdempotencyConflict(Exception):
+    """`JobStore.create_jobs` found an idempotency scope held by a job of another request (or
+    given twice in the batch with different requests): nothing of the batch was stored."""
+
+    def __init__(self, index: int, job_id: str) -> None:
+        super().__init__(f"input {index}: its idempotency scope is job {job_id}'s")
+        self.index = index
+        """Which input of the batch."""
+        self.job_id = job_id
+        """The job that holds the scope (for a scope given twice: the earlier input's job)."""
+
+
 # The store, split by concern: the server needs `Store` (jobs, cron jobs, outbox, clusters);
 # a backend may also offer `LogStore` (the `db` log sink keeps logs there) and `LeaseStore` (the
 # `db` election). Methods are synchronous (run in a thread pool); each is one transaction.
@@ -142,6 +154,17 @@ class JobStore(Protocol):
     ) -> JobRecord:
         """Insert the job and its outbox messages together. If a job with that id, or with that
         idempotency scope, exists already, return it instead (and insert nothing)."""
+        ...
+
+    def create_jobs(self, jobs: Sequence[tuple[JobRecord, Idempotency | None]]) -> list[JobRecord]:
+        """Insert many jobs in one transaction, each with its `Accepted` event and labels as
+        `create_job` writes them (no outbox messages); returns, per input and in order, the
+        stored job: the new one, or the job that already holds its id or its idempotency scope
+        (with the same request digest), for which nothing is inserted. A scope given twice in
+        the batch with the same request is one job (the first input's). A scope held (before,
+        or earlier in the batch) with another request raises `IdempotencyConflict`, and nothing
+        of the batch is stored. Concurrent batches never store one scope twice. Meant to be
+        fast: a few statements per batch, not per job."""
         ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...

@@ -25,6 +25,11 @@ from kjs.core.manifest import RESERVED_LABEL_PREFIXES, RESERVED_LABELS
 from kjs.core.models import CronSpec, JobSpec
 
 MAX_BODY_BYTES = 1024 * 1024
+"""A request body's limit (the app's), and a job's: also each job of a batch, as JSON."""
+MAX_BATCH_ITEMS = 1000
+"""Jobs in one `POST /api/v1/jobs:batch`."""
+MAX_BATCH_BODY_BYTES = 16 * 1024 * 1024
+"""The body limit of `POST /api/v1/jobs:batch`."""
 MAX_RUN_AT_AHEAD = dt.timedelta(days=366)
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -15,30 +17,29 @@ from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
 from kjs.core.models import JobSpec
-from kjs.core.protocols import Idempotency
+from kjs.core.protocols import Idempotency, IdempotencyConflict
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
-from kjs.core.validation import FieldError, InvalidInput, check_job
+from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check_job
 from kjs.scheduler import fencing, leader
 from kjs.scheduler.dispatcher import Dispatcher
+from kjs.scheduler.group_commit import GroupCommit
 from kjs.scheduler.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def idempotency(key: str, principal: str, spec: JobSpec) -> Idempotency:
+def idempotency(
+    key: str, principal: str, spec: JobSpec, *, field: str = "Idempotency-Key"
+) -> Idempotency:
     """A key's scope — who sent it, for which namespace — and the request it came with, both
     as SHA-256 digests: the same key means the same job only for the same principal and
-    namespace, and only with the same request."""
+    namespace, and only with the same request. `field`: where the key came from, for the 400
+    of a key too long."""
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInput(
-            [
-                FieldError(
-                    "Idempotency-Key",
-                    f"at most {MAX_IDEMPOTENCY_KEY} characters (got {len(key)})",
-                )
-            ]
+            [FieldError(field, f"at most {MAX_IDEMPOTENCY_KEY} characters (got {len(key)})")]
         )
     scope = msgspec.json.encode([principal, spec.namespace, key])
     return Idempotency(
@@ -47,33 +48,54 @@ def idempotency(key: str, principal: str, spec: JobSpec) -> Idempotency:
     )
 
 
+def _routes(spec: JobSpec) -> list[str]:
+    return [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
+
+
+def _unknown_routes(spec: JobSpec, known: set[str]) -> list[FieldError]:
+    """A route naming a cluster nobody has heard of (`known`: the clusters there are)."""
+    listed = ", ".join(sorted(known)) or "none yet"
+    return [
+        FieldError(
+            "cluster" if isinstance(spec.cluster, str) else f"cluster[{i}]",
+            f"unknown cluster {route!r} (known: {listed})",
+        )
+        for i, route in enumerate(_routes(spec))
+        if route not in known
+    ]
+
+
+class BatchItem(NamedTuple):
+    """One job of `JobService.submit_batch`, with its idempotency key if it has one."""
+
+    spec: JobSpec
+    idempotency_key: str | None = None
+
+
 class JobService:
     def __init__(self, components: Components, dispatcher: Dispatcher) -> None:
         self.c = components
         self.dispatcher = dispatcher
+        self.writer = GroupCommit(components.store.create_jobs)
+
+    async def _known_clusters(self) -> set[str]:
+        return {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
 
     async def check_routes(self, spec: JobSpec) -> None:
         """A route naming a cluster nobody has heard of is refused now, not left pending."""
-        routes = [spec.cluster] if isinstance(spec.cluster, str) else spec.cluster or []
-        if not routes:
+        if not _routes(spec):
             return
-        known = {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
-        listed = ", ".join(sorted(known)) or "none yet"
-        errors = [
-            FieldError(
-                "cluster" if isinstance(spec.cluster, str) else f"cluster[{i}]",
-                f"unknown cluster {route!r} (known: {listed})",
-            )
-            for i, route in enumerate(routes)
-            if route not in known
-        ]
+        errors = _unknown_routes(spec, await self._known_clusters())
         if errors:
             raise InvalidInput(errors)
 
-    async def _check(self, spec: JobSpec) -> None:
-        errors = check_job(
-            spec, now=now(), allow_private_callbacks=self.c.settings.webhooks.allow_private
+    def _rule_errors(self, spec: JobSpec, at: dt.datetime) -> list[FieldError]:
+        return check_job(
+            spec, now=at, allow_private_callbacks=self.c.settings.webhooks.allow_private
         )
+
+    async def _check(self, spec: JobSpec) -> None:
+        errors = self._rule_errors(spec, now())
         if errors:
             raise InvalidInput(errors)
         await self.check_routes(spec)
@@ -119,14 +141,68 @@ class JobService:
                 return existing, False
         await self._check(spec)
         job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id, job_id=job_id)
-        stored = await asyncio.to_thread(self.c.store.create_job, job, (), key)
-        if stored.id != job.id and key is not None:  # the same key, sent twice at once
-            replayed = await self._replayed(key, idempotency_key)
-            stored = replayed or stored
+        try:
+            (stored,) = await self.writer.create([(job, key)])
+        except IdempotencyConflict as e:  # the same key, sent at once with another request
+            raise Conflict(
+                f"Idempotency-Key {idempotency_key!r} was used for a different request "
+                f"(job {e.job_id})"
+            ) from e
         if stored.id == job.id:
             metrics.JOBS_SUBMITTED.inc()
             self.dispatcher.wake()
         return stored, stored.id == job.id
+
+    async def submit_batch(
+        self, items: Sequence[BatchItem], *, principal: str = ""
+    ) -> list[tuple[JobRecord, bool]]:
+        """Accept many jobs at once, all or none: every item is checked as `submit` checks one
+        (its fields named `items[i].<field>`, its key `items[i].idempotency_key`), and if any
+        is invalid nothing is stored (InvalidInput). Then one store transaction. Returns, per
+        item and in order, its job and whether it is new (False: the job of its idempotency
+        key, sent before by `principal` in this namespace, or by an earlier item of the
+        batch). A key used before with a different request is a Conflict for the whole
+        batch, and nothing is stored."""
+        if len(items) > MAX_BATCH_ITEMS:
+            raise InvalidInput(
+                [FieldError("items", f"at most {MAX_BATCH_ITEMS} items (got {len(items)})")]
+            )
+        at = now()
+        known = await self._known_clusters() if any(_routes(i.spec) for i in items) else set()
+        errors: list[FieldError] = []
+        keys: list[Idempotency | None] = []
+        for index, (spec, raw_key) in enumerate(items):
+            path = f"items[{index}]"
+            found = self._rule_errors(spec, at) or _unknown_routes(spec, known)
+            errors += [FieldError(f"{path}.{e.field}", e.message) for e in found]
+            try:
+                keys.append(
+                    idempotency(raw_key, principal, spec, field=f"{path}.idempotency_key")
+                    if raw_key
+                    else None
+                )
+            except InvalidInput as e:
+                errors += e.errors
+        if errors:
+            raise InvalidInput(errors)
+        records = [
+            self.new_record(i.spec, idempotency_key=i.idempotency_key or None) for i in items
+        ]
+        try:
+            stored = await self.writer.create(list(zip(records, keys, strict=True)))
+        except IdempotencyConflict as e:
+            earlier = next((i for i, r in enumerate(records) if r.id == e.job_id), None)
+            holder = f"items[{earlier}]" if earlier is not None else f"job {e.job_id}"
+            raise Conflict(
+                f"items[{e.index}].idempotency_key {items[e.index].idempotency_key!r} was used "
+                f"for a different request ({holder})"
+            ) from e
+        results = [(job, job.id == record.id) for job, record in zip(stored, records, strict=True)]
+        accepted = sum(new for _, new in results)
+        if accepted:
+            metrics.JOBS_SUBMITTED.inc(accepted)
+            self.dispatcher.wake()
+        return results
 
     async def _replayed(self, key: Idempotency, raw_key: str | None) -> JobRecord | None:
         """The job of an idempotency key used before, if the request is the same (else 409)."""

@@ -31,6 +31,7 @@ class From(enum.Enum):
 
     OPEN = "open: no token needed"
     BODY = "the request body"
+    BATCH = "every item of the request body (one refused namespace refuses the batch)"
     LIST = "a list: other namespaces are left out"
     JOB = "the job named in the path"
     JOB_MOVE = "the job named in the path, and the body's namespace (an edit)"
@@ -60,6 +61,7 @@ OPEN = row(None, From.OPEN)
 J, C = "/api/v1/jobs", "/api/v1/cronjobs"
 ROUTES: dict[tuple[str, str], Row] = {
     ("POST", J): row("submit", From.BODY, 201),
+    ("POST", J + ":batch"): row("submit", From.BATCH, 201),
     ("GET", J): row("read", From.LIST),
     ("GET", J + "/{job_id:str}"): row("read", From.JOB),
     ("PATCH", J + "/{job_id:str}"): row("submit", From.JOB_MOVE),
@@ -247,6 +249,14 @@ def request_for(client: TestClient[Any], path: str, source: From, where: str, to
         From.BODY: lambda: (
             path,
             cron_body(where) if path == C else {"name": "j", "namespace": where, "image": "b"},
+        ),
+        From.BATCH: lambda: (
+            path,
+            {
+                "items": [
+                    {"job": {"name": "j", "namespace": ns, "image": "b"}} for ns in (OWN, where)
+                ]
+            },
         ),
         From.LIST: lambda: (path, {}),
         From.JOB: lambda: at(new_job(client, where)),

@@ -19,6 +19,7 @@ from tests.compat_plugin import COMPAT, needs_compat
 METHODS = ("get", "post", "put", "patch", "delete")
 BODIES = {
     ("post", "/api/v1/jobs"): "JobSpec",
+    ("post", "/api/v1/jobs:batch"): "JobBatchRequest",
     ("patch", "/api/v1/jobs/{job_id}"): "JobSpecChanges",
     ("post", "/api/v1/cronjobs"): "CronSpec",
     ("patch", "/api/v1/cronjobs/{cron_id}"): "CronSpecChanges",
@@ -121,6 +122,7 @@ def test_answers_are_typed(schema: dict[str, Any]) -> None:
 
     assert success("post", "/api/v1/jobs", "201") == {"$ref": "#/components/schemas/Job"}
     assert success("get", "/api/v1/jobs") == {"$ref": "#/components/schemas/JobPage"}
+    assert success("post", "/api/v1/jobs:batch", "201") == {"$ref": "#/components/schemas/JobBatch"}
     assert success("delete", "/api/v1/jobs/{job_id}", "202") == {"$ref": "#/components/schemas/Job"}
     assert success("get", "/api/v1/cronjobs/{cron_id}") == {"$ref": "#/components/schemas/Cron"}
     assert success("get", "/api/v1/clusters") == {"$ref": "#/components/schemas/ClusterList"}
@@ -151,6 +153,20 @@ def test_the_models_field_descriptions_are_in_the_schema(
     assert described["name"] == "DNS-1123 label, at most 63 characters."
     properties = schema["components"]["schemas"][kind.__name__]["properties"]
     assert {name: properties[name].get("description") for name in described} == described
+
+
+def test_the_batch_body_is_documented_with_its_limits(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    items = components["JobBatchRequest"]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, 1000)
+    assert items["items"] == {"$ref": "#/components/schemas/JobBatchItem"}
+    item = components["JobBatchItem"]
+    assert item["properties"]["job"]["allOf"] == [{"$ref": "#/components/schemas/JobSpec"}]
+    assert item["required"] == ["job"]
+    responses = schema["paths"]["/api/v1/jobs:batch"]["post"]["responses"]
+    assert set(responses) >= {"201", "400", "401", "403", "408", "409", "413", "503"}
+    assert "16 MiB" in responses["413"]["description"]
+    assert "1 MiB" in schema["paths"]["/api/v1/jobs"]["post"]["responses"]["413"]["description"]
 
 
 def test_the_problem_a_client_gets_is_the_documented_one(client: TestClient[Any]) -> None:

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import Idempotency, LeaseStore, LogStore, Store
+from kjs.core.protocols import Idempotency, IdempotencyConflict, LeaseStore, LogStore, Store
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -112,6 +112,83 @@ def test_the_same_key_in_another_scope_is_another_job(store: Store) -> None:
     store.create_job(make_job(4))
     store.create_job(make_job(5, idempotency_key="same"))
     assert len(store.list_jobs(limit=10)[0]) == 5
+
+
+def test_a_batch_round_trips_in_order(store: Store) -> None:
+    assert store.create_jobs([]) == []
+    jobs = [make_job(n, idempotency_key=f"k{n}" if n % 2 else None) for n in range(6)]
+    batch = [(job, scoped(str(n)) if n % 2 else None) for n, job in enumerate(jobs)]
+    assert store.create_jobs(batch) == jobs
+    for n, job in enumerate(jobs):
+        assert store.get_job(job.id) == job
+        assert [(e.state, e.reason, e.at) for e in store.job_events(job.id)] == [
+            ("pending", "Accepted", job.created_at)
+        ]
+        if n % 2:
+            assert store.get_job_by_idempotency(scoped(str(n)).scope) == (job, "1" * 64)
+    page, _ = store.list_jobs(limit=10, labels={"team": "data"})
+    assert [j.id for j in page] == [j.id for j in reversed(jobs)]
+    assert [j.id for j in store.due_jobs(NOW + dt.timedelta(minutes=1), 10)] == [j.id for j in jobs]
+
+
+def test_a_batch_returns_the_job_of_a_used_scope_and_stores_nothing_more(store: Store) -> None:
+    first = store.create_job(make_job(1, idempotency_key="same"), (), scoped("a"))
+    again, new, twice, retried = make_job(2), make_job(3), make_job(4), make_job(5)
+    stored = store.create_jobs(
+        [
+            (again, scoped("a")),  # stored before: its job
+            (new, scoped("b")),
+            (twice, scoped("b")),  # earlier in the batch, the same request: that job
+            (first, None),  # a job stored already (a retried create): itself
+            (retried, None),
+        ]
+    )
+    assert stored == [first, new, new, first, retried]
+    assert store.get_job(again.id) is None and store.get_job(twice.id) is None
+    assert len(store.list_jobs(limit=10)[0]) == 3
+    assert [e.reason for e in store.job_events(first.id)] == ["Accepted"]
+    assert store.get_job_by_idempotency(scoped("a").scope) == (first, "1" * 64)
+    assert store.get_job_by_idempotency(scoped("b").scope) == (new, "1" * 64)
+
+
+def test_a_batch_reusing_a_scope_for_another_request_stores_nothing(store: Store) -> None:
+    first = store.create_job(make_job(1), (), scoped("a"))
+    with pytest.raises(IdempotencyConflict) as before:
+        store.create_jobs([(make_job(2), None), (make_job(3), scoped("a", "2"))])
+    assert (before.value.index, before.value.job_id) == (1, first.id)
+    earlier = make_job(4)
+    with pytest.raises(IdempotencyConflict) as inside:
+        store.create_jobs([(earlier, scoped("b")), (make_job(5), scoped("b", "2"))])
+    assert (inside.value.index, inside.value.job_id) == (1, earlier.id)
+    assert store.list_jobs(limit=10)[0] == [first]
+    assert store.get_job_by_idempotency(scoped("b").scope) is None
+
+
+def test_concurrent_batches_never_store_one_scope_twice(store: Store) -> None:
+    scopes = [Idempotency(scope=f"{n:064d}", request="1" * 64) for n in range(20)]
+    results: dict[int, list[JobRecord]] = {}
+
+    def submit(thread: int) -> None:
+        batch: list[tuple[JobRecord, Idempotency | None]]
+        batch = [(make_job(n), scope) for n, scope in enumerate(scopes)]
+        batch += [(make_job(100 + thread * 10 + n), None) for n in range(5)]
+        results[thread] = store.create_jobs(list(reversed(batch)) if thread % 2 else batch)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4
+    winners = {}
+    for scope in scopes:
+        found = store.get_job_by_idempotency(scope.scope)
+        assert found is not None
+        winners[scope.scope] = found[0].id
+    for n, stored in results.items():
+        mine = list(reversed(stored)) if n % 2 else stored
+        assert [j.id for j in mine[:20]] == [winners[s.scope] for s in scopes]
+    assert len(store.list_jobs(limit=100)[0]) == 20 + 4 * 5
 
 
 def test_outbox_messages_are_written_with_the_job(store: Store) -> None:
