@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -167,6 +168,9 @@ def create_app(
         await c.election.start()
         await consumer.start()
         await dispatcher.start()
+        # What start-up made (modules, the app, the schema) lives as long as the process: kept
+        # out of the collector's full passes, which otherwise rescan it every few requests.
+        gc.freeze()
         log.info(
             "kjs server ready: store %s, queue %s, election %s",
             settings.store,
@@ -258,16 +262,65 @@ def _graceful_server_class() -> Any:
 
 
 def _header_timeout_protocol(header_timeout_s: float) -> type[Any]:
-    """uvicorn's h11 protocol, closing a connection (with a 408) whose request line and headers
-    are not complete within `header_timeout_s` of its opening, or of the first byte of a next
-    request on a kept-alive connection (uvicorn has no such timeout: a client could trickle
-    headers for ever). Idle kept-alive connections stay uvicorn's `timeout_keep_alive`."""
+    """uvicorn's HTTP protocol (httptools' C parser when installed, else h11), closing a
+    connection (with a 408) whose request line and headers are not complete within
+    `header_timeout_s` of its opening, or of the first byte of a next request on a kept-alive
+    connection (uvicorn has no such timeout: a client could trickle headers for ever). Idle
+    kept-alive connections stay uvicorn's `timeout_keep_alive`."""
+
+    class HeaderTimer:
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _start_header_timer(self) -> None:
+            if self._header_timer is None and not self.transport.is_closing():
+                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+                self.transport.close()
+
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return _h11_header_timeout_protocol(HeaderTimer)
+
+    class HttpToolsHeaderTimeout(HeaderTimer, HttpToolsProtocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._start_header_timer()
+
+        def on_message_begin(self) -> None:  # the first byte of a request
+            super().on_message_begin()
+            self._start_header_timer()
+
+        def on_headers_complete(self) -> None:
+            self._stop_header_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+    return HttpToolsHeaderTimeout
+
+
+def _h11_header_timeout_protocol(header_timer: type[Any]) -> type[Any]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class HeaderTimeoutProtocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
-
+    class H11HeaderTimeout(header_timer, H11Protocol):  # type: ignore[misc]
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._watch_headers(idle=False)
@@ -286,27 +339,12 @@ def _header_timeout_protocol(header_timeout_s: float) -> type[Any]:
 
         def _watch_headers(self, *, idle: bool) -> None:
             """Time the headers while h11 waits for them, unless the connection is idle."""
-            waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
-            if not waiting or idle:
+            if self.conn.their_state is not h11.IDLE or idle:
                 self._stop_header_timer()
-            elif self._header_timer is None:
-                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+            else:
+                self._start_header_timer()
 
-        def _stop_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_late(self) -> None:
-            self._header_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.write(
-                    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
-                    b"Connection: close\r\n\r\n"
-                )
-                self.transport.close()
-
-    return HeaderTimeoutProtocol
+    return H11HeaderTimeout
 
 
 def serve(settings: Settings, **kwargs: Any) -> None:
