@@ -24,7 +24,7 @@ from kjs.core.states import JobState
 from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check_job
 from kjs.scheduler import fencing, leader
 from kjs.scheduler.dispatcher import Dispatcher
-from kjs.scheduler.group_commit import GroupCommit
+from kjs.scheduler.job_writer import JobWriter
 from kjs.scheduler.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -76,7 +76,7 @@ class JobService:
     def __init__(self, components: Components, dispatcher: Dispatcher) -> None:
         self.c = components
         self.dispatcher = dispatcher
-        self.writer = GroupCommit(components.store.create_jobs)
+        self.writer = JobWriter(components.store)
 
     async def _known_clusters(self) -> set[str]:
         return {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
@@ -142,7 +142,7 @@ class JobService:
         await self._check(spec)
         job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id, job_id=job_id)
         try:
-            (stored,) = await self.writer.create([(job, key)])
+            (stored,) = await self.writer.write([(job, key)])
         except IdempotencyConflict as e:  # the same key, sent at once with another request
             raise Conflict(
                 f"Idempotency-Key {idempotency_key!r} was used for a different request "
@@ -189,7 +189,7 @@ class JobService:
             self.new_record(i.spec, idempotency_key=i.idempotency_key or None) for i in items
         ]
         try:
-            stored = await self.writer.create(list(zip(records, keys, strict=True)))
+            stored = await self.writer.write(list(zip(records, keys, strict=True)))
         except IdempotencyConflict as e:
             earlier = next((i for i, r in enumerate(records) if r.id == e.job_id), None)
             holder = f"items[{earlier}]" if earlier is not None else f"job {e.job_id}"

@@ -4,6 +4,7 @@ older kjs — when kjs's revision 0003 made the table — upgraded with their ro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -88,6 +89,34 @@ def test_records_keep_their_order_and_a_live_name_is_unique(
     assert records.page("once", offset=2**70, limit=10) == (3, [])
     records.forget(again.job_id)
     assert records.get(again.job_id) is None
+
+
+def test_records_added_together_are_kept_but_a_taken_name_only_fails_its_own(
+    store: SqlStore, records: CompatStore
+) -> None:
+    def live(name: str, n: int) -> CompatRecord:  # a record whose job is there
+        return _record(name, job_id=_job(store, n))
+
+    records.add(live("nightly", 0))
+    added = records.add_many(
+        [live("a", 1), live("nightly", 2), live("b", 3), live("a", 4), _record("c", kind="cron")]
+    )
+    assert [r is None for r in added] == [False, True, False, True, False]
+    kept = [r for r in added if r is not None]
+    assert [records.get(r.job_id) for r in kept] == kept  # committed, with their ids
+    assert kept[0].id < kept[1].id < kept[2].id
+
+
+async def test_adds_of_requests_at_the_same_time_each_get_their_own_answer(
+    store: SqlStore, records: CompatStore
+) -> None:
+    wanted = [_record(f"job-{n}", job_id=_job(store, n)) for n in range(20)]
+    wanted.append(_record("job-3", job_id=_job(store, 20)))
+    results = await asyncio.gather(
+        *(records.add_grouped(r) for r in wanted), return_exceptions=True
+    )
+    assert [isinstance(r, NameTaken) for r in results] == [False] * 20 + [True]
+    assert records.page("once", offset=0, limit=100)[0] == 20
 
 
 def test_pages_count_and_show_only_the_namespaces_asked_for(

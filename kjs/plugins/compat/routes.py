@@ -111,14 +111,19 @@ class Compat:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         return cron.spec.namespace
 
-    async def _write(self, write: Callable[[CompatRecord], object], record: CompatRecord) -> None:
+    async def _write(
+        self, write: Callable[[CompatRecord], Awaitable[object]], record: CompatRecord
+    ) -> None:
         """Add or save a record; a live record of its kind with its name is code 105."""
         try:
-            await asyncio.to_thread(write, record)
+            await write(record)
         except NameTaken:
             raise CompatError(
                 ALREADY_EXISTS, f"job_name={record.job_name} already exists"
             ) from None
+
+    async def _save(self, record: CompatRecord) -> None:
+        await asyncio.to_thread(self.records.save, record)
 
     async def _await_cluster(
         self, current: Any, done: Callable[[Any], bool], fetch: Callable[[], Awaitable[Any]]
@@ -164,7 +169,7 @@ class Compat:
         spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
         record = self._new_record(fields, "once")
-        await self._write(self.records.add, record)
+        await self._write(self.records.add_grouped, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
         return ok({"job_id": record.job_id})
 
@@ -176,7 +181,7 @@ class Compat:
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
-        await self._write(self.records.save, _changed(record, fields, deleted=False))
+        await self._write(self._save, _changed(record, fields, deleted=False))
         return message("update success.")
 
     async def once_json(self, record: CompatRecord) -> dict[str, Any]:
@@ -213,7 +218,7 @@ class Compat:
         spec = tr.cron_spec(fields, fields["job_name"], _now())
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
         record = self._new_record(fields, "cron")
-        await self._write(self.records.add, record)
+        await self._write(self.records.add_grouped, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
         return ok({"job_id": record.job_id})
 

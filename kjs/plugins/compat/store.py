@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from msgspec import Struct
 
+from kjs.core.group_commit import GroupCommit
 from kjs.core.protocols import NameTaken
 from kjs.sqlstore.store import write_transaction
 from kjs.sqlstore.tables import NAMING_CONVENTION, UTCDateTime
@@ -83,6 +86,7 @@ class CompatStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._adding = GroupCommit(self.add_many)
 
     def _tx(self) -> contextlib.AbstractContextManager[sa.Connection]:
         return write_transaction(self.engine)
@@ -102,21 +106,42 @@ class CompatStore:
     def add(self, record: CompatRecord) -> CompatRecord:
         """Keep a new record (its `id` assigned); NameTaken if a live one of its kind has its
         name."""
+        (added,) = self.add_many([record])
+        if added is None:
+            raise NameTaken(f"{record.kind} job {record.job_name!r} exists")
+        return added
+
+    def add_many(self, records: Sequence[CompatRecord]) -> list[CompatRecord | None]:
+        """Keep new records in one transaction (each `id` assigned), None for each whose name a
+        live record of its kind has (the others are kept all the same)."""
+        with self._tx() as conn:
+            return [self._add(conn, record) for record in records]
+
+    async def add_grouped(self, record: CompatRecord) -> CompatRecord:
+        """`add`, in one transaction with the records other requests add at the same time."""
+        (added,) = await self._adding.write([record])
+        if added is None:
+            raise NameTaken(f"{record.kind} job {record.job_name!r} exists")
+        return added
+
+    def _add(self, conn: sa.Connection, record: CompatRecord) -> CompatRecord | None:
         values = self._values(record)
         del values["id"]
         for again in (True, False):
             try:
-                with self._tx() as conn:
+                with conn.begin_nested():  # a name taken undoes this record only
                     result = conn.execute(compat_jobs.insert(), values)
-                break
-            except sa.exc.IntegrityError as e:
-                if not (again and self._forget_removed(record.kind, record.job_name)):
-                    raise NameTaken(f"{record.kind} job {record.job_name!r} exists") from e
-        key = result.inserted_primary_key
-        assert key is not None
-        return msgspec.structs.replace(record, id=int(key[0]))
+            except sa.exc.IntegrityError:
+                if again and self._forget_removed(conn, record.kind, record.job_name):
+                    continue
+                return None
+            key = result.inserted_primary_key
+            assert key is not None
+            return msgspec.structs.replace(record, id=int(key[0]))
+        return None
 
-    def _forget_removed(self, kind: str, name: str) -> bool:
+    @staticmethod
+    def _forget_removed(conn: sa.Connection, kind: str, name: str) -> bool:
         """Forget the live record named `name` if its once job was removed (by retention)."""
         if kind != "once":
             return False
@@ -127,8 +152,7 @@ class CompatStore:
             c.updated_at < dt.datetime.now(dt.UTC) - FORGET_AFTER,
             ~sa.exists().where(jobs.c.id == c.job_id),
         )
-        with self._tx() as conn:
-            return bool(conn.execute(compat_jobs.delete().where(gone)).rowcount)
+        return bool(conn.execute(compat_jobs.delete().where(gone)).rowcount)
 
     def get(self, job_id: str) -> CompatRecord | None:
         with self.engine.connect() as conn:
@@ -169,11 +193,17 @@ class NotSqlStore(RuntimeError):
     """The configured store keeps no SQL tables: the compatibility records need one."""
 
 
+_stores: weakref.WeakKeyDictionary[sa.Engine, CompatStore] = weakref.WeakKeyDictionary()
+
+
 def records_of(store: object) -> CompatStore:
-    """The records kept beside `store` (a SQL store: SQLite, MySQL/MariaDB)."""
+    """The records kept beside `store` (a SQL store: SQLite, MySQL/MariaDB); one CompatStore
+    per engine, so that the requests' adds are grouped."""
     engine = getattr(store, "engine", None)
     if not isinstance(engine, sa.Engine):
         raise NotSqlStore(
             f"the compat plugin keeps its records in a SQL store; {type(store).__name__} is none"
         )
-    return CompatStore(engine)
+    if (records := _stores.get(engine)) is None:
+        records = _stores[engine] = CompatStore(engine)
+    return records

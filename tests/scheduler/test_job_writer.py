@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from kjs.core import group_commit
 from kjs.core.protocols import Idempotency, IdempotencyConflict
 from kjs.core.records import JobRecord
-from kjs.scheduler import group_commit
-from kjs.scheduler.group_commit import GroupCommit
+from kjs.scheduler.job_writer import JobWriter
 from kjs.testing.contracts.store import make_job
 
 Item = tuple[JobRecord, Idempotency | None]
@@ -39,16 +39,21 @@ class SlowStore:
         return [job for job, _ in jobs]
 
 
+class Creating:
+    def __init__(self, create_jobs: object) -> None:
+        self.create_jobs = create_jobs
+
+
 async def write_began(store: SlowStore) -> None:
     assert await asyncio.to_thread(store.started.acquire, True, 5), "no write began"
 
 
 async def test_a_lone_job_is_written_at_once_and_those_arriving_meanwhile_together() -> None:
     store = SlowStore()
-    writer = GroupCommit(store.create_jobs)
-    first = asyncio.create_task(writer.create([(make_job(0), None)]))
+    writer = JobWriter(store)  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.write([(make_job(0), None)]))
     await write_began(store)  # written alone, without waiting for company
-    later = [asyncio.create_task(writer.create([(make_job(n), None)])) for n in range(1, 6)]
+    later = [asyncio.create_task(writer.write([(make_job(n), None)])) for n in range(1, 6)]
     await asyncio.sleep(0.01)
     assert not first.done(), "answered before its commit"
     store.release.set()
@@ -62,10 +67,10 @@ async def test_a_lone_job_is_written_at_once_and_those_arriving_meanwhile_togeth
 async def test_a_failed_write_fails_its_group_and_the_next_one_goes_on() -> None:
     store = SlowStore()
     store.fail_next = True
-    writer = GroupCommit(store.create_jobs)
-    doomed = asyncio.create_task(writer.create([(make_job(0), None)]))
+    writer = JobWriter(store)  # type: ignore[arg-type]
+    doomed = asyncio.create_task(writer.write([(make_job(0), None)]))
     await write_began(store)
-    fine = asyncio.create_task(writer.create([(make_job(1), None)]))
+    fine = asyncio.create_task(writer.write([(make_job(1), None)]))
     store.release.set()
     with pytest.raises(ConnectionError, match="unreachable"):
         await doomed
@@ -77,11 +82,11 @@ async def test_a_group_never_exceeds_the_limit_and_a_batch_is_never_split(
 ) -> None:
     monkeypatch.setattr(group_commit, "MAX_GROUP", 4)
     store = SlowStore()
-    writer = GroupCommit(store.create_jobs)
-    first = asyncio.create_task(writer.create([(make_job(0), None)]))
+    writer = JobWriter(store)  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.write([(make_job(0), None)]))
     await write_began(store)
     batches = [[(make_job(10 * b + n), None) for n in range(3)] for b in range(3)]
-    waiting = [asyncio.create_task(writer.create(batch)) for batch in batches]
+    waiting = [asyncio.create_task(writer.write(batch)) for batch in batches]
     await asyncio.sleep(0.01)
     store.release.set()
     await first
@@ -94,11 +99,11 @@ async def test_a_group_never_exceeds_the_limit_and_a_batch_is_never_split(
 
 async def test_a_caller_that_gives_up_does_not_stop_the_others_write() -> None:
     store = SlowStore()
-    writer = GroupCommit(store.create_jobs)
-    first = asyncio.create_task(writer.create([(make_job(0), None)]))
+    writer = JobWriter(store)  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.write([(make_job(0), None)]))
     await write_began(store)
     first.cancel()  # the client went away: its job is written anyway (it was accepted)
-    other = asyncio.create_task(writer.create([(make_job(1), None)]))
+    other = asyncio.create_task(writer.write([(make_job(1), None)]))
     store.release.set()
     await other
     await writer.close()
@@ -117,12 +122,12 @@ async def test_a_key_conflict_fails_only_its_caller_and_the_rest_of_the_group_is
             raise IdempotencyConflict(ids.index(conflicting.id), "held-by-another-request")
         return real_create(jobs)
 
-    writer = GroupCommit(create_jobs)
-    first = asyncio.create_task(writer.create([(make_job(0), None)]))
+    writer = JobWriter(Creating(create_jobs))  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.write([(make_job(0), None)]))
     await write_began(store)
-    before = asyncio.create_task(writer.create([(make_job(1), None), (make_job(2), None)]))
-    doomed = asyncio.create_task(writer.create([(make_job(3), None), (conflicting, None)]))
-    after = asyncio.create_task(writer.create([(make_job(4), None)]))
+    before = asyncio.create_task(writer.write([(make_job(1), None), (make_job(2), None)]))
+    doomed = asyncio.create_task(writer.write([(make_job(3), None), (conflicting, None)]))
+    after = asyncio.create_task(writer.write([(make_job(4), None)]))
     await asyncio.sleep(0.01)
     store.release.set()
     await first
