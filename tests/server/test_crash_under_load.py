@@ -18,6 +18,13 @@ JOB = {"name": "load", "namespace": "ops", "image": "busybox"}
 async def test_a_sigkill_under_load_loses_no_job_that_got_its_201(tmp_path: Path) -> None:
     server = Server(tmp_path / "data", {})
     server.start()
+    try:
+        await _load_and_kill(server, tmp_path)
+    finally:
+        server.stop()  # whatever went wrong, no server is left running
+
+
+async def _load_and_kill(server: Server, tmp_path: Path) -> None:
     accepted: set[str] = set()
     killed, underway = asyncio.Event(), asyncio.Event()
 
@@ -56,9 +63,6 @@ async def test_a_sigkill_under_load_loses_no_job_that_got_its_201(tmp_path: Path
         db.close()
     assert accepted <= stored, f"{len(accepted - stored)} jobs answered 201 are not stored"
     server.start()  # and the server comes back with them
-    try:
-        sample = sorted(accepted)[:: max(1, len(accepted) // 20)]
-        for job_id in sample:
-            assert server.api("GET", f"/jobs/{job_id}").status_code == 200
-    finally:
-        server.stop()
+    sample = sorted(accepted)[:: max(1, len(accepted) // 20)]
+    for job_id in sample:
+        assert server.api("GET", f"/jobs/{job_id}").status_code == 200
