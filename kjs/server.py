@@ -14,11 +14,12 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from kjs.api import clusters, cronjobs, health, jobs, policy
 from kjs.api.errors import HANDLERS
+from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
 from kjs.api.services import PluginServices
 from kjs.core import components as components_
@@ -201,9 +202,6 @@ def create_app(
             log.info("kjs server stopped")
 
     stopping = asyncio.Event()  # set when the server begins to shut down
-    prometheus = PrometheusConfig(
-        app_name="kjs", prefix="kjs", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
-    )
     app = Litestar(
         route_handlers=[
             jobs.JobsController,
@@ -218,7 +216,7 @@ def create_app(
             DefineMiddleware(
                 RequestGuard, body_timeout_s=settings.http.body_timeout_s, stopping=stopping
             ),
-            prometheus.middleware,
+            RequestMetrics,
         ],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],

@@ -1,4 +1,4 @@
-"""Prometheus metrics of kjs's own work (HTTP metrics come from Litestar's middleware)."""
+"""Prometheus metrics of kjs's own work (HTTP metrics: kjs.api.metrics)."""
 
 from __future__ import annotations
 
