@@ -86,6 +86,18 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
+def _accepted_event(job: JobRecord) -> dict[str, Any]:
+    """A new job's first event row."""
+    return {
+        "job_id": job.id,
+        "attempt": job.attempt,
+        "state": str(job.state),
+        "at": job.created_at,
+        "reason": "Accepted",
+        "cluster_id": None,
+    }
+
+
 class SqlStore:
     """One engine, one transaction per method. Writers lock the rows they change."""
 
@@ -291,17 +303,7 @@ class SqlStore:
                         ],
                     )
                 self._insert_outbox(conn, outbox, job.id, job.created_at)
-                conn.execute(
-                    t.job_events.insert(),
-                    {
-                        "job_id": job.id,
-                        "attempt": job.attempt,
-                        "state": str(job.state),
-                        "at": job.created_at,
-                        "reason": "Accepted",
-                        "cluster_id": None,
-                    },
-                )
+                conn.execute(t.job_events.insert(), _accepted_event(job))
         except sa.exc.IntegrityError:
             # Created already (a retried create, or the first job of this idempotency scope).
             existing = self.get_job(job.id)
@@ -383,16 +385,7 @@ class SqlStore:
             row["idempotency_request"] = key.request if key else None
             rows.append(row)
             labels += [{"job_id": job.id, "key": k, "value": v} for k, v in job.spec.labels.items()]
-            events.append(
-                {
-                    "job_id": job.id,
-                    "attempt": job.attempt,
-                    "state": str(job.state),
-                    "at": job.created_at,
-                    "reason": "Accepted",
-                    "cluster_id": None,
-                }
-            )
+            events.append(_accepted_event(job))
         self._insert_many(conn, t.jobs, rows)
         self._insert_many(conn, t.job_labels, labels)
         self._insert_many(conn, t.job_events, events)
