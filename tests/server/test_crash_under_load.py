@@ -52,8 +52,10 @@ async def _load_and_kill(server: Server, tmp_path: Path) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         load = [asyncio.create_task(submitter(client, n)) for n in range(32)]
         await asyncio.wait_for(underway.wait(), 60)
-        assert await asyncio.to_thread(server.kill) == -signal.SIGKILL
+        # Said first, so that a submitter that sees its connection drop knows why; the ones in
+        # flight (one per submitter) are still in flight when the signal lands.
         killed.set()
+        assert await asyncio.to_thread(server.kill) == -signal.SIGKILL
         await asyncio.gather(*load)
 
     db = sqlite3.connect(tmp_path / "data" / "kjs.db")
