@@ -2,8 +2,12 @@
 
 Final states come from the Job's terminal conditions (Complete / Failed), not from its first
 condition; since Kubernetes 1.31 those are set only once the pods are terminal, which is also
-when their logs are complete. A pod that cannot start says why (Unschedulable, a missing
-Secret, an image that cannot be pulled) in the reason and message of a non-final state.
+when their logs are complete. The job controller adds them about a second after the pod ended,
+so where the Job as created leaves the outcome to its pods alone (`pods_decide`), the pods'
+terminal phases give the final state at once; a condition that later disagrees is reported as
+it is, and the server keeps the first final state (a `ConditionMismatch` event). A pod that
+cannot start says why (Unschedulable, a missing Secret, an image that cannot be pulled) in the
+reason and message of a non-final state.
 """
 
 from __future__ import annotations
@@ -120,6 +124,48 @@ def _stuck(pods: list[Any]) -> tuple[str, str, str] | None:
     return None
 
 
+# What Kubernetes' job controller says when it decides the same from the same pods.
+_POD_OUTCOMES = {
+    "succeeded": ("CompletionsReached", "Reached expected number of succeeded pods"),
+    "failed": ("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+}
+# A Job with any of these can end otherwise than its pods say (or later): wait for its condition.
+_ENDS_OTHERWISE = (
+    "activeDeadlineSeconds",
+    "podFailurePolicy",
+    "successPolicy",
+    "backoffLimitPerIndex",
+    "maxFailedIndexes",
+    "managedBy",
+)
+
+
+def pods_decide(job: Any) -> bool:
+    """Whether the Job as created (after `prepare_manifest`) ends exactly when its pods say:
+    one pod to succeed, failures counted against `backoffLimit` and nothing else — no deadline,
+    no pod failure or success policy, not indexed, one completion and one pod at a time, and pods
+    that do not restart in place."""
+    spec = _get(job, "spec") or {}
+    if (_get(spec, "completions") or 1) != 1 or (_get(spec, "parallelism") or 1) != 1:
+        return False
+    if _get(spec, "completionMode") == "Indexed" or _get(spec, "suspend"):
+        return False
+    if any(_get(spec, key) is not None for key in _ENDS_OTHERWISE):
+        return False
+    return bool(_get(spec, "template", "spec", "restartPolicy") == "Never")
+
+
+def _pods_outcome(job: Any, pods: list[Any]) -> str | None:
+    """`succeeded` or `failed` as the pods have decided it (for a Job whose pods decide)."""
+    phases = [_get(p, "status", "phase") for p in pods]
+    if "Succeeded" in phases:
+        return "succeeded"
+    backoff_limit = _get(job, "spec", "backoffLimit")
+    if phases.count("Failed") > (6 if backoff_limit is None else backoff_limit):
+        return "failed"
+    return None
+
+
 def observe(job: Any, pods: list[Any]) -> Observed | None:
     """The kjs state of `job` given its pods, or None if `job` is not managed by kjs."""
     ident = identity(job)
@@ -147,6 +193,10 @@ def observe(job: Any, pods: list[Any]) -> Observed | None:
                 pod=last_pod,
                 **common,
             )
+    outcome = _pods_outcome(job, pods) if pods and pods_decide(job) else None
+    if outcome is not None:
+        reason, message = _POD_OUTCOMES[outcome]
+        return Observed(state=outcome, reason=reason, message=message, pod=last_pod, **common)
     stuck = _stuck(pods)
     if stuck is not None:
         pod, reason, message = stuck

@@ -8,6 +8,10 @@ JOBS_SUBMITTED = Counter("kjs_jobs_submitted_total", "Jobs accepted through the 
 STATE_CHANGES = Counter("kjs_job_state_changes_total", "Stored job state changes", ["state"])
 DISPATCHES = Counter("kjs_dispatches_total", "Jobs placed on a cluster", ["cluster"])
 OUTBOX_PUBLISHED = Counter("kjs_outbox_published_total", "Queue messages sent from the outbox")
+CONDITION_MISMATCHES = Counter(
+    "kjs_condition_mismatches_total",
+    "Final states decided from a Job's pods that its condition later contradicted",
+)
 QUEUE_MESSAGES = Counter(
     "kjs_queue_messages_total", "Messages consumed from agents", ["topic", "result"]
 )

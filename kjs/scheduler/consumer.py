@@ -32,6 +32,7 @@ class StatusConsumer:
         self, components: Components, *, on_change: Callable[..., None] = lambda *tasks: None
     ) -> None:
         self.c = components
+        self._mismatch_locks: dict[str, asyncio.Lock] = {}
         # Wakes leader tasks (none named: placement): room may have appeared, a webhook is due.
         self.on_change = on_change
 
@@ -73,21 +74,51 @@ class StatusConsumer:
         if event.attempt < job.attempt:
             await self._fence_stale(event, state, job)
             return True
+        if _disagrees(job, event, state):
+            # One at a time per job, so that the disagreement is written down once (the news of
+            # two resyncs may be consumed together; replicas get them far apart, if ever).
+            # (Kept: a disagreement is rare, and a lock dropped while awaited would not serialise.)
+            async with self._mismatch_locks.setdefault(event.job_id, asyncio.Lock()):
+                return await self._store_status(event, state, job)
+        return await self._store_status(event, state, job)
+
+    async def _store_status(
+        self, event: messages.StatusEvent, state: JobState, job: JobRecord
+    ) -> bool:
         moved = False  # a state change gets an event; news within a state does not
+        disagrees = _disagrees(job, event, state) and not await self._mismatch_noted(event)
 
         def change(job: JobRecord) -> JobRecord | None:
-            nonlocal moved
+            nonlocal moved, disagrees
+            disagrees = disagrees and _disagrees(job, event, state)
+            if disagrees:  # the state stays; the disagreement is written down, once
+                return msgspec.structs.replace(job, updated_at=now())
             after = self._apply(job, event, state)
             moved = after is not None and after.state != job.state
             return after
+
+        def event_record(job: JobRecord) -> EventRecord | None:
+            if disagrees:
+                return _mismatch_record(job, event, state)
+            return self._event_record(job, event) if moved else None
 
         result = await asyncio.to_thread(
             self.c.store.update_job,
             event.job_id,
             change,
             lambda job: order_for(job, self.c.plugins) if moved else (),
-            lambda job: self._event_record(job, event) if moved else None,
+            event_record,
         )
+        if disagrees and result is not None:
+            metrics.CONDITION_MISMATCHES.inc()
+            log.warning(
+                "job %s attempt %d: the cluster now says %s (%s), kjs keeps %s",
+                event.job_id,
+                event.attempt,
+                state,
+                event.reason,
+                result[1].state,
+            )
         if state not in (JobState.PENDING, JobState.DISPATCHED):
             # The agent has acted on the dispatch: stop re-publishing it — unless this is news
             # of an older attempt (moved elsewhere since), whose dispatch is not the open one.
@@ -102,6 +133,10 @@ class StatusConsumer:
             if after.state.is_final:
                 self.on_change(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return True
+
+    async def _mismatch_noted(self, event: messages.StatusEvent) -> bool:
+        events = await asyncio.to_thread(self.c.store.job_events, event.job_id)
+        return any(e.reason == MISMATCH and e.attempt == event.attempt for e in events)
 
     async def _fence_stale(
         self, event: messages.StatusEvent, state: JobState, job: JobRecord
@@ -272,3 +307,32 @@ class StatusConsumer:
             )
             self.on_change()
         return True
+
+
+MISMATCH = "ConditionMismatch"
+
+
+def _disagrees(job: JobRecord, event: messages.StatusEvent, state: JobState) -> bool:
+    """A final state of the current attempt, reported after another final state was stored
+    (decided from the pods; the Job's condition, later, says otherwise)."""
+    return (
+        job.state.is_final
+        and state.is_final
+        and state != job.state
+        and event.attempt == job.attempt
+        and job.state not in (JobState.CANCELLED, JobState.LOST)
+        and state not in (JobState.CANCELLED, JobState.LOST)
+    )
+
+
+def _mismatch_record(job: JobRecord, event: messages.StatusEvent, state: JobState) -> EventRecord:
+    said = f"{event.reason}: {event.message}" if event.message else str(event.reason)
+    return EventRecord(
+        job_id=job.id,
+        attempt=event.attempt,
+        state=str(job.state),
+        at=event.at,
+        reason=MISMATCH,
+        message=f"the Job's condition says {state} ({said}); kjs keeps {job.state} (its pods')",
+        pod=event.pod,
+    )

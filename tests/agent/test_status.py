@@ -130,3 +130,50 @@ def test_a_native_cron_run_gets_a_stable_id_from_its_job_uid() -> None:
     first, second = identity(run), identity(run)
     assert first == second and first is not None
     assert first[2] == cron_id and first[0] != cron_id
+
+
+def decided_by_pods(**spec: Any) -> dict[str, Any]:
+    """A Job as kjs renders it by default: its pods decide its outcome."""
+    made = job()
+    made["spec"] = {
+        "backoffLimit": 1,
+        "template": {"spec": {"restartPolicy": "Never"}},
+        **spec,
+    }
+    return made
+
+
+def test_a_job_whose_pods_decide_ends_when_they_do_without_waiting_for_its_condition() -> None:
+    done = observe(decided_by_pods(), [pod("p1", "Succeeded", **terminated(0))])
+    assert done is not None and (done.state, done.reason) == ("succeeded", "CompletionsReached")
+    assert done.exit_codes == {"p1": {"main": 0}}
+    once = observe(decided_by_pods(), [pod("p1", "Failed", **terminated(3))])
+    assert once is not None and once.state == "running"  # a retry is still allowed (limit 1)
+    failed = observe(
+        decided_by_pods(),
+        [pod("p1", "Failed", **terminated(3)), pod("p2", "Failed", **terminated(3))],
+    )
+    assert failed is not None and (failed.state, failed.reason) == (
+        "failed",
+        "BackoffLimitExceeded",
+    )
+
+
+def test_a_job_that_can_end_otherwise_waits_for_its_condition() -> None:
+    succeeded = [pod("p1", "Succeeded", **terminated(0))]
+    for spec in (
+        {"activeDeadlineSeconds": 60},
+        {"completions": 3},
+        {"parallelism": 2},
+        {"completionMode": "Indexed"},
+        {"podFailurePolicy": {"rules": []}},
+        {"successPolicy": {"rules": []}},
+        {"template": {"spec": {"restartPolicy": "OnFailure"}}},
+    ):
+        seen = observe(decided_by_pods(**spec), succeeded)
+        assert seen is not None and seen.state == "running", spec
+    condition = [{"type": "Complete", "status": "True", "reason": "CompletionsReached"}]
+    with_deadline = decided_by_pods(activeDeadlineSeconds=60)
+    with_deadline["status"] = {"conditions": condition}
+    seen = observe(with_deadline, succeeded)
+    assert seen is not None and seen.state == "succeeded"

@@ -396,3 +396,30 @@ def test_an_expired_copy_of_a_dispatch_creates_nothing_and_a_fresh_one_does(
     assert not exists("stale-copy")
     send("fresh-copy", expires_in_s=30)
     wait_until(lambda: exists("fresh-copy"), timeout=10, what="the fresh copy's Job")
+
+
+def test_final_states_decided_from_pods_agree_with_the_jobs_conditions(
+    kjs_up: TestClient[Any], k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    """The default Job (one pod, no deadline, no policy, restartPolicy Never) ends when its pods
+    do, before the job controller's condition; the condition, when it comes, agrees."""
+    mismatches = REGISTRY.get_sample_value("kjs_condition_mismatches_total") or 0.0
+    ok = submit(kjs_up, k8s_namespace, "echo fine", name="fine")
+    bad = submit(kjs_up, k8s_namespace, "exit 4", name="bad", backoff_limit=0)
+    cluster = k8s_clusters[0]
+    for job, state, condition in ((ok, "succeeded", "Complete"), (bad, "failed", "Failed")):
+        done = final(kjs_up, job["id"], timeout=90)
+        assert done["state"] == state
+
+        def terminal_condition(name: str = job["k8s_name"]) -> list[str]:
+            status = cluster.batch.read_namespaced_job(name, k8s_namespace).status
+            return [c.type for c in status.conditions or [] if c.status == "True"]
+
+        wait_until(
+            lambda want=condition: want in terminal_condition(),  # type: ignore[misc]
+            timeout=30,
+            what=f"the job controller's {condition} condition",
+        )
+        events = kjs_up.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]
+        assert not [e for e in events if e["reason"] == "ConditionMismatch"]
+    assert (REGISTRY.get_sample_value("kjs_condition_mismatches_total") or 0.0) == mismatches
