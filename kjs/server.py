@@ -187,6 +187,7 @@ def create_app(
             # Stop taking work, hand back what is in flight, give up leadership, close the store;
             # each step bounded, so that one that hangs cannot keep the process from exiting.
             steps = [
+                ("job writer", service.writer.close()),  # a write whose client went away
                 ("dispatcher", dispatcher.close()),
                 ("queue", c.queue.close()),
                 ("election", c.election.close()),
@@ -310,6 +311,15 @@ def _header_timeout_protocol(header_timeout_s: float) -> type[Any]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_header_timer()
             super().connection_lost(exc)
+
+        def _headers_late(self) -> None:
+            if self.cycle is not None and not self.cycle.response_complete:
+                # A pipelined request's headers, read while the previous response is still
+                # being sent (uvicorn reads no more until it is): its time starts after that.
+                self._header_timer = None
+                self._start_header_timer()
+                return
+            super()._headers_late()
 
     return HttpToolsHeaderTimeout
 

@@ -156,8 +156,15 @@ def pods_decide(job: Any) -> bool:
 
 
 def _pods_outcome(job: Any, pods: list[Any]) -> str | None:
-    """`succeeded` or `failed` as the pods have decided it (for a Job whose pods decide)."""
+    """`succeeded` or `failed` as the pods have decided it (for a Job whose pods decide), once
+    every pod is terminal and none is being deleted: the job controller counts a pod deleted
+    before it ended (a drain, a `kubectl delete`) as failed, whatever its phase turns out to be,
+    and starts a replacement — there, only its condition tells."""
     phases = [_get(p, "status", "phase") for p in pods]
+    if any(phase not in ("Succeeded", "Failed") for phase in phases):
+        return None
+    if any(_get(p, "metadata", "deletionTimestamp") for p in pods):
+        return None
     if "Succeeded" in phases:
         return "succeeded"
     backoff_limit = _get(job, "spec", "backoffLimit")

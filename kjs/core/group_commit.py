@@ -62,6 +62,7 @@ class GroupCommit(Generic[T, R]):
             await asyncio.gather(self._writer, return_exceptions=True)
 
     async def _write(self) -> None:
+        group: list[_Waiting[T, R]] = []
         try:
             while self._waiting:
                 group = [self._waiting.popleft()]
@@ -70,11 +71,10 @@ class GroupCommit(Generic[T, R]):
                     group.append(self._waiting.popleft())
                     size += len(group[-1].items)
                 await self._commit(group)
-        except asyncio.CancelledError:  # the server stops: nobody is left waiting for ever
-            self._fail(list(self._waiting), ConnectionError("the server is stopping"))
-            self._waiting.clear()
-            raise
         finally:
+            # Stopping (cancelled), or a bug here: nobody is left waiting for ever.
+            self._fail([*group, *self._waiting], ConnectionError("the server is stopping"))
+            self._waiting.clear()
             self._writer = None
 
     async def _commit(self, group: list[_Waiting[T, R]]) -> None:
@@ -85,15 +85,18 @@ class GroupCommit(Generic[T, R]):
                 )
             except Exception as e:
                 blamed = self.isolate(e, [waiting.items for waiting in group])
-                if blamed is None:  # each caller gets the store's error, as if written alone
+                if blamed is not None:
+                    place, error = blamed
+                    self._fail([group.pop(place)], error)
+                    continue
+                if len(group) == 1:
                     self._fail(group, e)
                     return
-                place, error = blamed
-                self._fail([group.pop(place)], error)
-                continue
-            except BaseException:
-                self._fail(group, ConnectionError("the server is stopping"))
-                raise
+                # Whose is it? Each caller written alone, as without grouping: one caller's bad
+                # row (or a database hiccup) fails that caller's write only.
+                for waiting in group:
+                    await self._commit([waiting])
+                return
             start = 0
             for waiting in group:
                 end = start + len(waiting.items)

@@ -159,6 +159,15 @@ def test_a_job_whose_pods_decide_ends_when_they_do_without_waiting_for_its_condi
     )
 
 
+def test_a_pod_deleted_before_it_ended_or_a_pod_still_running_leaves_it_to_the_condition() -> None:
+    deleted = pod("p1", "Succeeded", **terminated(0))
+    deleted["metadata"]["deletionTimestamp"] = "2026-11-28T12:00:00Z"  # drained: counted failed
+    replacement = pod("p2", "Running")
+    for pods in ([deleted], [deleted, replacement], [pod("p1", "Failed"), pod("p2", "Pending")]):
+        seen = observe(decided_by_pods(backoffLimit=0), pods)
+        assert seen is not None and seen.state not in ("succeeded", "failed"), pods
+
+
 def test_a_job_that_can_end_otherwise_waits_for_its_condition() -> None:
     succeeded = [pod("p1", "Succeeded", **terminated(0))]
     for spec in (

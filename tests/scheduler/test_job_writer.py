@@ -136,3 +136,28 @@ async def test_a_key_conflict_fails_only_its_caller_and_the_rest_of_the_group_is
     assert refused.value.index == 1, "the index is the caller's own"
     assert [len(await before), len(await after)] == [2, 1]
     assert len(store.committed) == 4 and conflicting.id not in store.committed
+
+
+async def test_an_error_of_one_callers_rows_fails_that_caller_only() -> None:
+    store = SlowStore()
+    bad = make_job(66)
+    real_create = store.create_jobs
+
+    def create_jobs(jobs: Sequence[Item]) -> list[JobRecord]:
+        if any(job.id == bad.id for job, _ in jobs):  # e.g. a value the database refuses
+            raise ValueError("Data too long for column 'name'")
+        return real_create(jobs)
+
+    writer = JobWriter(Creating(create_jobs))  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.write([(make_job(0), None)]))
+    await write_began(store)
+    a = asyncio.create_task(writer.write([(make_job(1), None)]))
+    doomed = asyncio.create_task(writer.write([(bad, None)]))
+    c = asyncio.create_task(writer.write([(make_job(2), None)]))
+    await asyncio.sleep(0.01)
+    store.release.set()
+    await first
+    with pytest.raises(ValueError, match="Data too long"):
+        await doomed
+    assert [len(await a), len(await c)] == [1, 1]
+    assert bad.id not in store.committed and len(store.committed) == 3

@@ -193,17 +193,19 @@ class NotSqlStore(RuntimeError):
     """The configured store keeps no SQL tables: the compatibility records need one."""
 
 
-_stores: weakref.WeakKeyDictionary[sa.Engine, CompatStore] = weakref.WeakKeyDictionary()
+# Keyed by the kjs store (which holds the engine; a CompatStore holds the engine, not the store,
+# so an entry goes with its store).
+_stores: weakref.WeakKeyDictionary[object, CompatStore] = weakref.WeakKeyDictionary()
 
 
 def records_of(store: object) -> CompatStore:
     """The records kept beside `store` (a SQL store: SQLite, MySQL/MariaDB); one CompatStore
-    per engine, so that the requests' adds are grouped."""
+    per store, so that the requests' adds are grouped."""
     engine = getattr(store, "engine", None)
     if not isinstance(engine, sa.Engine):
         raise NotSqlStore(
             f"the compat plugin keeps its records in a SQL store; {type(store).__name__} is none"
         )
-    if (records := _stores.get(engine)) is None:
-        records = _stores[engine] = CompatStore(engine)
+    if (records := _stores.get(store)) is None:
+        records = _stores[store] = CompatStore(engine)
     return records
