@@ -22,7 +22,7 @@ REQUEST_ERRORS = Counter("kjs_requests_error_total", "Total errors in requests",
 IN_PROGRESS = Gauge(
     "kjs_requests_in_progress",
     "Total requests currently in progress",
-    ("method", "path", "status_code", "app_name"),
+    _LABELS,
     multiprocess_mode="livesum",
 )
 

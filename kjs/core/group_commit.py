@@ -41,7 +41,8 @@ class GroupCommit(Generic[T, R]):
 
     async def write(self, items: Sequence[T]) -> list[R]:
         """Write `items` with those of whoever else is waiting; returns their results, in order,
-        once committed. An error of the write is each waiting caller's error."""
+        once committed. An error is the error of the caller whose items caused it (`isolate`,
+        or each caller written alone once more), as if it had written alone."""
         answer: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(items, answer))
         if self._writer is None:

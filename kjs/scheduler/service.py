@@ -148,9 +148,7 @@ class JobService:
                 f"Idempotency-Key {idempotency_key!r} was used for a different request "
                 f"(job {e.job_id})"
             ) from e
-        if stored.id == job.id:
-            metrics.JOBS_SUBMITTED.inc()
-            self.dispatcher.wake()
+        self._announce(int(stored.id == job.id))
         return stored, stored.id == job.id
 
     async def submit_batch(
@@ -198,11 +196,14 @@ class JobService:
                 f"for a different request ({holder})"
             ) from e
         results = [(job, job.id == record.id) for job, record in zip(stored, records, strict=True)]
-        accepted = sum(new for _, new in results)
+        self._announce(sum(new for _, new in results))
+        return results
+
+    def _announce(self, accepted: int) -> None:
+        """Jobs new in the store: counted, and placement woken for them."""
         if accepted:
             metrics.JOBS_SUBMITTED.inc(accepted)
             self.dispatcher.wake()
-        return results
 
     async def _replayed(self, key: Idempotency, raw_key: str | None) -> JobRecord | None:
         """The job of an idempotency key used before, if the request is the same (else 409)."""

@@ -231,7 +231,7 @@ class Compat:
         spec = tr.cron_spec(fields, record.job_name, _now())
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
         await self.crons.update(record.job_id, spec)
-        await asyncio.to_thread(self.records.save, _changed(record, fields))
+        await self._save(_changed(record, fields))
         return message("update success.")
 
     async def cron_json(self, record: CompatRecord) -> dict[str, Any]:

@@ -107,9 +107,7 @@ class CompatStore:
         """Keep a new record (its `id` assigned); NameTaken if a live one of its kind has its
         name."""
         (added,) = self.add_many([record])
-        if added is None:
-            raise NameTaken(f"{record.kind} job {record.job_name!r} exists")
-        return added
+        return _kept(record, added)
 
     def add_many(self, records: Sequence[CompatRecord]) -> list[CompatRecord | None]:
         """Keep new records in one transaction (each `id` assigned), None for each whose name a
@@ -120,9 +118,7 @@ class CompatStore:
     async def add_grouped(self, record: CompatRecord) -> CompatRecord:
         """`add`, in one transaction with the records other requests add at the same time."""
         (added,) = await self._adding.write([record])
-        if added is None:
-            raise NameTaken(f"{record.kind} job {record.job_name!r} exists")
-        return added
+        return _kept(record, added)
 
     def _add(self, conn: sa.Connection, record: CompatRecord) -> CompatRecord | None:
         values = self._values(record)
@@ -187,6 +183,13 @@ class CompatStore:
     def forget(self, job_id: str) -> None:
         with self._tx() as conn:
             conn.execute(compat_jobs.delete().where(compat_jobs.c.job_id == job_id))
+
+
+def _kept(record: CompatRecord, added: CompatRecord | None) -> CompatRecord:
+    """The record as added, or NameTaken if a live one of its kind had its name."""
+    if added is None:
+        raise NameTaken(f"{record.kind} job {record.job_name!r} exists")
+    return added
 
 
 class NotSqlStore(RuntimeError):
