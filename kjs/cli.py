@@ -15,6 +15,12 @@ import click
 
 from kjs.core.config import ConfigError, ConfigExit, Settings, load
 
+# `import httpx` (the client commands, webhooks) also imports httpx's own command-line client,
+# and with it rich and pygments (over 3 MB of an idle server) that no `kjs` command uses: httpx
+# falls back to a stub `httpx.main` when that module cannot be imported. (Already imported: no
+# effect.)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 _CONFIG = click.option(
     "--config",
     "config_file",

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -14,6 +17,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins import PluginProtocol
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
@@ -23,6 +27,7 @@ from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
 from kjs.api.services import PluginServices
 from kjs.core import components as components_
+from kjs.core.backends import BuildContext
 from kjs.core.config import Settings
 from kjs.core.plugins import Plugins
 from kjs.core.validation import MAX_BODY_BYTES
@@ -46,6 +51,21 @@ class MetricsController(PrometheusController):
     """`/metrics`, Prometheus' text format: for scrapers, not part of the API's schema."""
 
     include_in_schema = False
+
+
+class _Litestar(Litestar):
+    """Litestar without its default Pydantic plugins unless the process uses Pydantic already
+    (a plugin whose routes take Pydantic models has imported it by the time the app is built):
+    they import Pydantic, about 9 MB, for handlers that kjs's msgspec structs never need."""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        if "pydantic" in sys.modules:
+            return Litestar._get_default_plugins(plugins)
+        from litestar.plugins.core import MsgspecDIPlugin
+
+        plugins.append(MsgspecDIPlugin())
+        return plugins
 
 
 Companion = Callable[[components_.Components], contextlib.AbstractAsyncContextManager[Any]]
@@ -140,9 +160,11 @@ def create_app(
     plugins: Plugins | None = None,
     components: components_.Components | None = None,
     companions: Sequence[Companion] = (),
+    migrate: bool = True,
 ) -> Litestar:
-    """The Litestar application; its lifespan starts and stops every backend, and the
-    `companions` (e.g. `kjs up`'s agent) once the server is running."""
+    """The Litestar application; its lifespan migrates the store (unless `migrate` is false:
+    done already), starts and stops every backend, and the `companions` (e.g. `kjs up`'s
+    agent) once the server is running."""
     c = components or components_.build(settings, plugins)
     dispatcher = Dispatcher(c)
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
@@ -163,7 +185,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        await asyncio.to_thread(c.store.migrate)
+        if migrate:
+            await asyncio.to_thread(c.store.migrate)
         _app.state.loop = asyncio.get_running_loop()  # for embedding (tests, `kjs up`)
         await c.queue.start()
         await c.election.start()
@@ -203,7 +226,7 @@ def create_app(
             log.info("kjs server stopped")
 
     stopping = asyncio.Event()  # set when the server begins to shut down
-    app = Litestar(
+    app = _Litestar(
         route_handlers=[
             jobs.JobsController,
             cronjobs.CronJobsController,
@@ -355,6 +378,54 @@ def _h11_header_timeout_protocol(header_timer: type[Any]) -> type[Any]:
     return H11HeaderTimeout
 
 
+# The built-in stores, whose data lives outside the process: a child can migrate it for the
+# server. (A third-party store, perhaps in memory, is migrated by the lifespan, in-process.)
+MIGRATED_APART = frozenset({"sqlite", "mysql"})
+
+
+def _migrate_apart(c: components_.Components) -> bool:
+    """Migrate the store in a forked child, so that the server never imports Alembic, Mako and
+    the Pygments lexers Mako loads: about 12 MB that no request needs and that, once imported,
+    stay (their modules are referenced from elsewhere: dropping them from `sys.modules`, a full
+    collection and `malloc_trim(0)` gave back under 1 MB). The child builds a store of its own
+    as `components.build` built the server's (whose connections it leaves alone), migrates it
+    and exits; its log lines go where the server's do. False, nothing done, for a store not in
+    MIGRATED_APART or where the process cannot fork safely (no `os.fork`, or threads
+    running): the lifespan migrates then."""
+    if (
+        c.settings.store not in MIGRATED_APART
+        or not hasattr(os, "fork")
+        or threading.active_count() > 1
+    ):
+        return False
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            backend = c.plugins.backend("store", c.settings.store)
+            store = backend.factory(BuildContext(c.settings, plugins=c.plugins))
+            try:
+                store.migrate()
+            finally:
+                store.close()
+            code = 0
+        except BaseException:
+            log.exception("migrating the store failed")
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        from uvicorn.config import STARTUP_FAILURE
+
+        log.error("Application startup failed: the store could not be migrated. Exiting.")
+        sys.exit(STARTUP_FAILURE)
+    return True
+
+
 def serve(settings: Settings, **kwargs: Any) -> None:
     """Run the server until SIGTERM/SIGINT: stop accepting, finish requests, exit 0."""
     import uvicorn
@@ -369,7 +440,11 @@ def serve(settings: Settings, **kwargs: Any) -> None:
             settings.host,
             settings.port,
         )
-    app = create_app(settings, **kwargs)
+    migrated = False
+    if kwargs.get("components") is None:  # built here (as create_app would), migrated apart
+        kwargs["components"] = components_.build(settings, kwargs.pop("plugins", None))
+        migrated = _migrate_apart(kwargs["components"])
+    app = create_app(settings, migrate=not migrated, **kwargs)
     config = uvicorn.Config(
         app,
         host=settings.host,
