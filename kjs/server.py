@@ -213,6 +213,7 @@ def create_app(
                 ("job writer", service.writer.close()),  # a write whose client went away
                 ("dispatcher", dispatcher.close()),
                 ("queue", c.queue.close()),
+                ("status writer", consumer.close()),  # what the queue's handlers began
                 ("election", c.election.close()),
             ]
             if c.notifier is not None:

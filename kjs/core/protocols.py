@@ -24,6 +24,29 @@ class DeliveryResult(msgspec.Struct, kw_only=True):
     duration_ms: int = 0
 
 
+def _no_outbox(job: JobRecord) -> Sequence[tuple[str, bytes]]:
+    return ()
+
+
+def _no_event(job: JobRecord) -> EventRecord | None:
+    return None
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """One job's change, for `JobStore.update_jobs`: `change` gets the job as stored (locked)
+    and returns it changed, or None for no change; `outbox` and `event` get the changed job and
+    say what to write with it. `acknowledge`, when given, gets the job as it is after the update
+    (changed or not): True drops the job's open dispatch from the outbox in the same
+    transaction (`outbox_ack`)."""
+
+    job_id: str
+    change: Callable[[JobRecord], JobRecord | None]
+    outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = _no_outbox
+    event: Callable[[JobRecord], EventRecord | None] = _no_event
+    acknowledge: Callable[[JobRecord], bool] | None = None
+
+
 class NameTaken(Exception):
     """A store refused a name that must be unique (the compatibility layer's job names)."""
 
@@ -187,6 +210,12 @@ class JobStore(Protocol):
         messages and event in one transaction; returns (before, after) or None."""
         ...
 
+    def update_jobs(self, updates: Sequence[JobUpdate]) -> list[tuple[JobRecord, JobRecord] | None]:
+        """`update_job` for many, in one transaction and in order (two updates of one job: the
+        second sees the first's result); per update, (before, after) or None (no such job, or
+        no change). An exception writes nothing of the lot."""
+        ...
+
     def job_events(self, job_id: str) -> list[EventRecord]: ...
 
     def due_jobs(
@@ -264,6 +293,10 @@ class OutboxStore(Protocol):
     def list_callbacks(self, job_id: str) -> list[dict[str, Any]]: ...
     def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
         """Published: delete it, or keep it to publish again at `retry_at` (until acknowledged)."""
+        ...
+
+    def outbox_sent_many(self, items: Sequence[tuple[int, dt.datetime | None]]) -> None:
+        """`outbox_sent` for many (item id, retry_at) in one transaction."""
         ...
 
     def outbox_next_at(self, webhooks: bool = False) -> dt.datetime | None: ...

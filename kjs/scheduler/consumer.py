@@ -18,13 +18,15 @@ from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
-from kjs.core.protocols import Delivery
+from kjs.core.group_commit import GroupCommit
+from kjs.core.protocols import Delivery, JobUpdate
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
 from kjs.scheduler import fencing, leader
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
+Updated = tuple[JobRecord, JobRecord] | None
 
 
 class StatusConsumer:
@@ -32,9 +34,15 @@ class StatusConsumer:
         self, components: Components, *, on_change: Callable[..., None] = lambda *tasks: None
     ) -> None:
         self.c = components
+        # Status changes are written by group commit: the news that arrives while the store
+        # writes goes in its next transaction (with each job's dispatch acknowledgement).
+        self.writer: GroupCommit[JobUpdate, Updated] = GroupCommit(components.store.update_jobs)
         self._mismatch_locks: dict[str, asyncio.Lock] = {}
         # Wakes leader tasks (none named: placement): room may have appeared, a webhook is due.
         self.on_change = on_change
+
+    async def close(self) -> None:
+        await self.writer.close()
 
     async def start(self) -> None:
         q = self.c.queue
@@ -102,13 +110,17 @@ class StatusConsumer:
                 return _mismatch_record(job, event, state)
             return self._event_record(job, event) if moved else None
 
-        result = await asyncio.to_thread(
-            self.c.store.update_job,
+        # Once the agent has acted on the dispatch, it is no longer re-published — unless this
+        # is news of an older attempt (moved elsewhere since), whose dispatch is not the open one.
+        acted = state not in (JobState.PENDING, JobState.DISPATCHED)
+        update = JobUpdate(
             event.job_id,
             change,
             lambda job: order_for(job, self.c.plugins) if moved else (),
             event_record,
+            acknowledge=(lambda job: job.attempt == event.attempt) if acted else None,
         )
+        (result,) = await self.writer.write([update])
         if disagrees and result is not None:
             metrics.CONDITION_MISMATCHES.inc()
             log.warning(
@@ -119,14 +131,6 @@ class StatusConsumer:
                 event.reason,
                 result[1].state,
             )
-        if state not in (JobState.PENDING, JobState.DISPATCHED):
-            # The agent has acted on the dispatch: stop re-publishing it — unless this is news
-            # of an older attempt (moved elsewhere since), whose dispatch is not the open one.
-            current = (
-                result[1] if result else await asyncio.to_thread(self.c.store.get_job, event.job_id)
-            )
-            if current is not None and current.attempt == event.attempt:
-                await asyncio.to_thread(self.c.store.outbox_ack, event.job_id)
         if result is not None and result[0].state != result[1].state:
             before, after = result
             self.c.plugins.job_state_changed(after, str(before.state), str(after.state))

@@ -107,28 +107,31 @@ class Dispatcher:
         store, ack_timeout = self.c.store, self.c.settings.dispatch.ack_timeout_s
         items = await asyncio.to_thread(store.outbox_due, now(), BATCH)
         silent = await self._silent_dispatch_topics() if any(i.job_id for i in items) else set()
-        published = 0
-        for item in items:
-            if item.job_id and item.topic in silent:
-                continue  # let its copies expire: then the sweeper moves it elsewhere
-            body, retry_at = item.body, None
-            try:
-                if item.job_id:
-                    # A dispatch stays until acknowledged, re-published when this copy
-                    # expires; anything else is done once published.
-                    retry_at = now() + dt.timedelta(seconds=ack_timeout)
-                    body = _with_expiry(body, retry_at)
-                else:
-                    messages.decode(body)  # what no agent could read is not worth sending
-            except Exception as e:  # this row's fault: the others go on
-                await self._failed(item, e)
-                continue
-            await self.c.queue.publish(item.topic, body)  # a queue outage fails the whole pass
-            await asyncio.to_thread(store.outbox_sent, item.id, retry_at=retry_at)
-            self.relay_failures.succeeded(item.id)
-            metrics.OUTBOX_PUBLISHED.inc()
-            published += 1
-        return published
+        # A dispatch stays until acknowledged, re-published when this copy expires; anything
+        # else is done once published.
+        expires_at = now() + dt.timedelta(seconds=ack_timeout)
+        sent: list[tuple[int, dt.datetime | None]] = []
+        try:
+            for item in items:
+                if item.job_id and item.topic in silent:
+                    continue  # let its copies expire: then the sweeper moves it elsewhere
+                try:
+                    if item.job_id:
+                        body = _with_expiry(item.body, expires_at)
+                    else:
+                        body = item.body
+                        messages.decode(body)  # what no agent could read is not worth sending
+                except Exception as e:  # this row's fault: the others go on
+                    await self._failed(item, e)
+                    continue
+                await self.c.queue.publish(item.topic, body)  # an outage fails the whole pass
+                sent.append((item.id, expires_at if item.job_id else None))
+                self.relay_failures.succeeded(item.id)
+                metrics.OUTBOX_PUBLISHED.inc()
+        finally:  # what went out is written down in one transaction, even if the rest failed
+            if sent:
+                await asyncio.to_thread(store.outbox_sent_many, sent)
+        return len(sent)
 
     async def _failed(self, item: Any, error: Exception) -> None:
         """An outbox row that cannot be sent: retried with backoff, then dropped (it stays in

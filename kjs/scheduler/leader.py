@@ -19,7 +19,9 @@ from kjs.core import aio, metrics
 from kjs.core.protocols import Election
 
 log = logging.getLogger(__name__)
-COALESCE_S = 0.02  # a burst of wake-ups becomes one pass
+# Passes of one task start at least this far apart: a burst of wake-ups becomes one pass, while
+# a wake-up after a quiet spell runs at once (no fixed delay on every job's way).
+COALESCE_S = 0.02
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
 
@@ -79,6 +81,7 @@ class LeaderTasks:
             await self.election.wait_leader()
             # Cleared before the pass, not after: a wake-up during the pass means another pass.
             task.woken.clear()
+            started = time.monotonic()
             try:
                 delay = await task.work()
                 failures = 0
@@ -99,7 +102,9 @@ class LeaderTasks:
                 continue
             delay = task.every_s if delay is None else max(0.0, min(delay, task.every_s))
             await aio.wait_event(task.woken, delay)
-            await asyncio.sleep(COALESCE_S)
+            since = time.monotonic() - started
+            if since < COALESCE_S:
+                await asyncio.sleep(COALESCE_S - since)
 
 
 @dataclass

@@ -15,6 +15,7 @@ room. A thousand jobs waiting for a full cluster cost one row of that summary, n
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.plugins import Plugins
-from kjs.core.protocols import ClusterView, JobView
+from kjs.core.protocols import ClusterView, JobUpdate, JobView
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.routing import Route, has_room, route_of
@@ -101,7 +102,8 @@ class Placement:
     ) -> int:
         """Place these jobs (of one placement key) in order; `route`: their common route, when
         it alone decides where they may go (then the first job that finds no room ends it)."""
-        placed = 0
+        at = now()
+        planned: list[tuple[str, JobUpdate]] = []  # (cluster, its dispatch), written together
         for job in jobs:
             if not self.failures.ready(job.id):
                 continue
@@ -117,10 +119,20 @@ class Placement:
                     await self._park(job, e)
                 continue
             self.failures.succeeded(job.id)
-            if await self._dispatch(job, cluster_id, manifest):
-                metrics.DISPATCHES.labels(cluster=cluster_id).inc()
-                in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1
-                placed += 1
+            planned.append((cluster_id, self._dispatch(job, cluster_id, manifest, at)))
+            in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1  # the next job sees it
+        if not planned:
+            return 0
+        # One transaction for the lot: a burst of submissions costs one commit per pass.
+        results = await asyncio.to_thread(self.c.store.update_jobs, [u for _, u in planned])
+        placed = 0
+        for (cluster_id, _), result in zip(planned, results, strict=True):
+            if result is None:  # changed meanwhile: it took no room
+                in_flight[cluster_id] -= 1
+                continue
+            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+            metrics.DISPATCHES.labels(cluster=cluster_id).inc()
+            placed += 1
         return placed
 
     async def next_due_in(self) -> float | None:
@@ -144,8 +156,10 @@ class Placement:
             in_flight[c.id] = counts[JobState.DISPATCHED].get(c.id, 0) + unreported
         return in_flight
 
-    async def _dispatch(self, job: JobRecord, cluster_id: str, manifest: dict[str, Any]) -> bool:
-        at = now()
+    def _dispatch(
+        self, job: JobRecord, cluster_id: str, manifest: dict[str, Any], at: dt.datetime
+    ) -> JobUpdate:
+        """The job's move to `cluster_id`, with its dispatch message in the outbox."""
 
         def change(current: JobRecord) -> JobRecord | None:
             if current.state != JobState.PENDING or current.attempt != job.attempt:
@@ -167,8 +181,7 @@ class Placement:
                 replaces=self._previous_name(job),
             )
         )
-        result = await asyncio.to_thread(
-            self.c.store.update_job,
+        return JobUpdate(
             job.id,
             change,
             lambda j: [(messages.dispatch_topic(cluster_id), body)],
@@ -176,9 +189,6 @@ class Placement:
                 job_id=j.id, attempt=j.attempt, state=j.state, at=at, cluster_id=cluster_id
             ),
         )
-        if result is not None:
-            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
-        return result is not None
 
     async def _park(self, job: JobRecord, error: Exception) -> None:
         """A job that cannot be placed however often it is tried: failed, saying why."""

@@ -203,7 +203,9 @@ class JobService:
         """Jobs new in the store: counted, and placement woken for them."""
         if accepted:
             metrics.JOBS_SUBMITTED.inc(accepted)
-            self.dispatcher.wake()
+            # Placement only: it wakes the relay once it has written dispatches (a relay pass
+            # now would find nothing and hold the real one back by its coalescing interval).
+            self.dispatcher.wake(leader.PLACEMENT)
 
     async def _replayed(self, key: Idempotency, raw_key: str | None) -> JobRecord | None:
         """The job of an idempotency key used before, if the request is the same (else 409)."""

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency, IdempotencyConflict
+from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency, IdempotencyConflict, JobUpdate
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -449,16 +449,22 @@ class SqlStore:
         outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = lambda job: (),
         event: Callable[[JobRecord], EventRecord | None] = lambda job: None,
     ) -> tuple[JobRecord, JobRecord] | None:
+        return self.update_jobs([JobUpdate(job_id, change, outbox, event)])[0]
+
+    def update_jobs(self, updates: Sequence[JobUpdate]) -> list[tuple[JobRecord, JobRecord] | None]:
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()
-            ).first()
-            if row is None:
-                return None
-            before = self._job(row)
-            after = change(before)
-            if after is None:
-                return None
+            return [self._update_one(conn, update) for update in updates]
+
+    def _update_one(
+        self, conn: sa.Connection, update: JobUpdate
+    ) -> tuple[JobRecord, JobRecord] | None:
+        job_id = update.job_id
+        row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()).first()
+        if row is None:
+            return None
+        before = self._job(row)
+        after = update.change(before)
+        if after is not None:
             values = self._job_row(after)
             del values["id"]
             conn.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(values))
@@ -472,12 +478,14 @@ class SqlStore:
                             for k, v in after.spec.labels.items()
                         ],
                     )
-            self._insert_outbox(conn, outbox(after), job_id, after.updated_at)
-            if (ev := event(after)) is not None:
+            self._insert_outbox(conn, update.outbox(after), job_id, after.updated_at)
+            if (ev := update.event(after)) is not None:
                 conn.execute(
                     t.job_events.insert(), msgspec.to_builtins(ev, builtin_types=(dt.datetime,))
                 )
-        return before, after
+        if update.acknowledge is not None and update.acknowledge(after or before):
+            conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
+        return None if after is None else (before, after)
 
     def job_events(self, job_id: str) -> list[EventRecord]:
         with self.engine.connect() as conn:
@@ -584,14 +592,22 @@ class SqlStore:
         return [OutboxRow(*r) for r in rows]
 
     def outbox_sent(self, item_id: int, *, retry_at: dt.datetime | None) -> None:
+        self.outbox_sent_many([(item_id, retry_at)])
+
+    def outbox_sent_many(self, items: Sequence[tuple[int, dt.datetime | None]]) -> None:
         o = t.outbox
+        done = [item_id for item_id, retry_at in items if retry_at is None]
         with self._tx() as conn:
-            if retry_at is None:
-                conn.execute(o.delete().where(o.c.id == item_id))
-            else:
+            if done:
+                conn.execute(o.delete().where(o.c.id.in_(done)))
+            again: dict[dt.datetime, list[int]] = {}
+            for item_id, retry_at in items:
+                if retry_at is not None:
+                    again.setdefault(retry_at, []).append(item_id)
+            for retry_at, ids in again.items():
                 conn.execute(
                     o.update()
-                    .where(o.c.id == item_id)
+                    .where(o.c.id.in_(ids))
                     .values(available_at=retry_at, attempts=o.c.attempts + 1)
                 )
 

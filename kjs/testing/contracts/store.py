@@ -20,7 +20,14 @@ import msgspec
 import pytest
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import Idempotency, IdempotencyConflict, LeaseStore, LogStore, Store
+from kjs.core.protocols import (
+    Idempotency,
+    IdempotencyConflict,
+    JobUpdate,
+    LeaseStore,
+    LogStore,
+    Store,
+)
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -271,6 +278,63 @@ def test_update_writes_state_event_and_outbox_together(store: Store) -> None:
     assert [o.topic for o in store.outbox_due(later, 10)] == ["kjs.dispatch.c1"]
     assert store.update_job(job.id, lambda j: None) is None  # no change, nothing written
     assert store.update_job(str(uuid.uuid4()), lambda j: j) is None
+
+
+def test_updates_of_many_jobs_go_in_order_in_one_transaction(store: Store) -> None:
+    a, b = store.create_job(make_job(1)), store.create_job(make_job(2))
+    a_dispatch = [("kjs.dispatch.c1", b"a")]
+    store.update_job(a.id, lambda j: j, outbox=lambda j: a_dispatch)
+    later = NOW + dt.timedelta(minutes=1)
+
+    def bump(j: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(j, attempt=j.attempt + 1, updated_at=later)
+
+    results = store.update_jobs(
+        [
+            JobUpdate(a.id, bump, acknowledge=lambda j: j.attempt == 2),
+            JobUpdate(str(uuid.uuid4()), bump),  # no such job
+            JobUpdate(a.id, bump),  # sees the first update's result
+            JobUpdate(b.id, lambda j: None, acknowledge=lambda j: True),  # no change
+            JobUpdate(
+                b.id,
+                bump,
+                event=lambda j: EventRecord(
+                    job_id=j.id, attempt=j.attempt, state=j.state, at=later
+                ),
+            ),
+        ]
+    )
+    assert [r and (r[0].attempt, r[1].attempt) for r in results] == [
+        (1, 2),
+        None,
+        (2, 3),
+        None,
+        (1, 2),
+    ]
+    assert store.get_job(a.id).attempt == 3  # type: ignore[union-attr]
+    assert [e.attempt for e in store.job_events(b.id)] == [1, 2]
+    assert store.outbox_available_at(a.id) is None  # acknowledged with the first update
+
+    def fails(j: JobRecord) -> JobRecord:
+        raise RuntimeError("this change cannot be made")
+
+    with pytest.raises(RuntimeError):
+        store.update_jobs([JobUpdate(b.id, bump), JobUpdate(a.id, fails)])
+    assert store.get_job(b.id).attempt == 2  # type: ignore[union-attr]  # nothing of the lot
+
+
+def test_many_sent_outbox_items_are_written_down_together(store: Store) -> None:
+    job = store.create_job(
+        make_job(), [("kjs.dispatch.c1", b"d"), ("kjs.x", b"1"), ("kjs.y", b"2")]
+    )
+    dispatch, one, two = store.outbox_due(NOW, 10)
+    store.outbox_sent_many(
+        [(dispatch.id, NOW + dt.timedelta(seconds=30)), (one.id, None), (two.id, None)]
+    )
+    assert store.outbox_due(NOW + dt.timedelta(seconds=29), 10) == []
+    (again,) = store.outbox_due(NOW + dt.timedelta(seconds=30), 10)
+    assert (again.id, again.attempts, again.job_id) == (dispatch.id, 1, job.id)
+    store.outbox_sent_many([])  # nothing to write
 
 
 def test_concurrent_updates_of_one_job_are_serialised(store: Store) -> None:
