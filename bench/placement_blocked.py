@@ -6,10 +6,11 @@ for a full one, and what one placement pass costs, for N = 0, 1,000 and 10,000.
     python bench/placement_blocked.py --blocked 0 1000 100000 --free-jobs 20
 
 Runs its own server (uvicorn, in this process, on the in-memory queue) with two stand-in agents
-on that queue: c1 full (capacity 1, running 1), c2 free. Per case: the blocked jobs are written
-to the store, routed to c1; then `--free-jobs` jobs routed to c2 are submitted over HTTP one
-after the other, each timed from its POST to its dispatch reaching c2's agent; and placement
-passes are timed on their own. Prints a line per case; the last line is one JSON object.
+on that queue: c1 full (capacity 1, a job running there as the store knows), c2 free. Per
+case: the blocked jobs are written to the store, routed to c1; then `--free-jobs` jobs routed
+to c2 are submitted over HTTP one after the other, each timed from its POST to its dispatch
+reaching c2's agent; and placement passes are timed on their own. Prints a line per case; the
+last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import msgspec
 from kjs.core import messages
 from kjs.core.config import load
 from kjs.core.models import JobSpec
+from kjs.core.states import JobState
 from kjs.server import create_app
 from kjs.sqlstore import tables
 from kjs.testing.procs import free_port
@@ -114,6 +116,9 @@ async def run_case(
     fill_started = time.perf_counter()
 
     def fill() -> None:
+        # c1's one slot is taken (placement counts load from the store, not heartbeats).
+        busy = service.new_record(msgspec.structs.replace(spec, cluster=None))
+        store.create_job(msgspec.structs.replace(busy, state=JobState.RUNNING, cluster_id="c1"))
         for _ in range(blocked):
             store.create_job(service.new_record(spec))
 

@@ -233,6 +233,13 @@ class JobStore(Protocol):
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...
 
+    def count_jobs_by_cluster_and_state(
+        self, states: Sequence[JobState]
+    ) -> dict[str, dict[JobState, int]]:
+        """Per cluster, how many of its jobs are in each of `states` (absent: none), counted
+        in one statement: one consistent moment, even while jobs change state."""
+        ...
+
     def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
         """The earliest run_at of a pending delayed job (after `after`: for placement's timer)."""
         ...

@@ -78,7 +78,7 @@ class Placement:
         ]
         if not clusters:
             return 0  # nowhere to go: do not even load the jobs
-        in_flight = await self._in_flight(clusters)
+        clusters, in_flight = await self._in_use(clusters)
         if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
             return 0
         # A key is loaded only when its jobs can go somewhere, so loads follow placements (and
@@ -140,21 +140,22 @@ class Placement:
         at = await asyncio.to_thread(self.c.store.next_run_at, now())
         return None if at is None else (at - now()).total_seconds()
 
-    async def _in_flight(self, clusters: list[Any]) -> dict[str, int]:
-        """Per cluster, the work its heartbeat does not show yet: dispatches not acknowledged,
-        and jobs created or running since its last heartbeat (it reports once a few seconds;
-        without this, a cluster would look free between a job's start and its next report)."""
-        store = self.c.store
-        counts = {
-            state: await asyncio.to_thread(store.count_jobs_by_cluster, state)
-            for state in (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
-        }
-        in_flight = {}
+    async def _in_use(
+        self, clusters: list[ClusterRecord]
+    ) -> tuple[list[ClusterRecord], dict[str, int]]:
+        """The clusters with what the store knows runs there as their load (`running`: its
+        running jobs; `pending`: created, not running yet), and per cluster the dispatches not
+        yet acknowledged (in flight). Not the last heartbeat's figures: a job that ended frees
+        its slot as soon as its final state is stored, not a heartbeat later, and one that
+        started is counted before the agent reports it. (One count: one consistent moment.)"""
+        active = (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
+        counts = await asyncio.to_thread(self.c.store.count_jobs_by_cluster_and_state, active)
+        loaded = []
         for c in clusters:
-            active = counts[JobState.CREATED].get(c.id, 0) + counts[JobState.RUNNING].get(c.id, 0)
-            unreported = max(0, active - (c.running + c.pending))
-            in_flight[c.id] = counts[JobState.DISPATCHED].get(c.id, 0) + unreported
-        return in_flight
+            count = counts.get(c.id, {})
+            running, created = count.get(JobState.RUNNING, 0), count.get(JobState.CREATED, 0)
+            loaded.append(msgspec.structs.replace(c, running=running, pending=created))
+        return loaded, {c: n.get(JobState.DISPATCHED, 0) for c, n in counts.items()}
 
     def _dispatch(
         self, job: JobRecord, cluster_id: str, manifest: dict[str, Any], at: dt.datetime

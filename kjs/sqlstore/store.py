@@ -508,6 +508,22 @@ class SqlStore:
             ).all()
         return {cluster: int(count) for cluster, count in rows}
 
+    def count_jobs_by_cluster_and_state(
+        self, states: Sequence[JobState]
+    ) -> dict[str, dict[JobState, int]]:
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.cluster_id, j.state, sa.func.count())
+                .where(j.state.in_([s.value for s in states]))
+                .where(j.cluster_id.is_not(None))
+                .group_by(j.cluster_id, j.state)
+            ).all()
+        counts: dict[str, dict[JobState, int]] = {}
+        for cluster, state, count in rows:
+            counts.setdefault(cluster, {})[JobState(state)] = int(count)
+        return counts
+
     def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], tuple[int, int]]:
         """(chunks, bytes) stored per (pod, container) of one attempt."""
         c = t.job_logs.c

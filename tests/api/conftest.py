@@ -8,11 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from kjs.core import messages
 from kjs.core.config import load
+from kjs.core.models import JobSpec
+from kjs.core.records import JobRecord
+from kjs.core.states import JobState
 from kjs.server import create_app
 from kjs.testing.waiting import wait_until
 
@@ -74,6 +78,34 @@ class FakeAgent:
 
     def controls(self) -> list[messages.Control]:
         return [m for m in self.received if isinstance(m, messages.Control)]
+
+
+def occupy(client: TestClient[Any], cluster_id: str, n: int = 1) -> list[JobRecord]:
+    """`n` jobs running on the cluster as the store knows them: placement counts a cluster's
+    load from the store (its running, created and dispatched jobs), not from heartbeats."""
+    service, store = client.app.state.jobs, client.app.state.components.store
+    spec = msgspec.convert({"name": "busy", "namespace": "busy", "image": "busybox"}, JobSpec)
+    return [
+        store.create_job(
+            msgspec.structs.replace(
+                service.new_record(spec), state=JobState.RUNNING, cluster_id=cluster_id
+            )
+        )
+        for _ in range(n)
+    ]
+
+
+def release(client: TestClient[Any], jobs: list[JobRecord]) -> None:
+    """The `occupy` jobs end (stored as succeeded): their room is free at once."""
+    store, at = client.app.state.components.store, dt.datetime.now(dt.UTC)
+    for job in jobs:
+        store.update_job(
+            job.id,
+            lambda j: msgspec.structs.replace(
+                j, state=JobState.SUCCEEDED, finished_at=at, updated_at=at
+            ),
+        )
+    client.blocking_portal.call(client.app.state.jobs.dispatcher.wake)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
 from kjs.server import create_app
 from kjs.testing.waiting import wait_until
-from tests.api.conftest import FakeAgent, wait_state
+from tests.api.conftest import FakeAgent, occupy, wait_state
 
 CRON = {
     "name": "nightly",
@@ -253,7 +253,7 @@ def test_without_a_new_route_the_next_attempt_stays_and_the_extra_cancel_is_harm
     c1.heartbeat()
     c2.heartbeat(capacity=1)
     cron = created_on(client, c1)
-    c1.heartbeat(capacity=1, running=1)  # full now: a new placement would go to c2
+    occupy(client, "c1")  # full now: a new placement would go to c2
 
     edited = patch(client, cron["id"], command=["date", "-u"], namespace="ops2")
     assert edited["attempt"] == 2 and edited["cluster_id"] == "c1"

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from kjs.core import messages
 from kjs.testing.waiting import wait_until
-from tests.api.conftest import FakeAgent, wait_state
+from tests.api.conftest import FakeAgent, occupy, release, wait_state
 
 JOB = {"name": "hello", "namespace": "ops", "image": "busybox", "command": ["echo", "hi"]}
 
@@ -152,10 +152,11 @@ def test_an_unknown_route_is_rejected_at_submit(client: TestClient[Any], agent: 
 def test_a_job_is_dispatched_once_a_cluster_has_room(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:
-    agent.heartbeat(capacity=1, running=1)  # full
+    agent.heartbeat(capacity=1)
+    busy = occupy(client, "c1")  # full
     job = submit(client)
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "pending"
-    agent.heartbeat(capacity=1, running=0)
+    release(client, busy)
     dispatched = wait_state(client, job["id"], "dispatched")
     assert dispatched["cluster_id"] == "c1" and dispatched["dispatched_at"] is not None
     (dispatch,) = wait_until(agent.dispatches, timeout=5, what="the dispatch message")

@@ -106,6 +106,8 @@ def test_a_notifier_that_raises_is_a_recorded_failed_attempt(
             raise ExceptionGroup("boom", [ValueError("no")])
 
     c = client.app.state.components
+    # This deliverer alone: the app's own webhook task must not deliver the order first.
+    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)
     order = WebhookOrder(
         job_id="j1",
         event_id="e1",

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from kjs.testing.waiting import wait_until
-from tests.api.conftest import FakeAgent, wait_state
+from tests.api.conftest import FakeAgent, occupy, release, wait_state
 
 JOB = {"name": "hello", "namespace": "ops", "image": "busybox"}
 
@@ -30,7 +30,8 @@ def settings_overrides() -> dict[str, Any]:
 def test_a_dispatch_to_a_silent_cluster_moves_and_never_runs_twice(client: TestClient[Any]) -> None:
     first, second = FakeAgent(client, "first"), FakeAgent(client, "second")
     first.heartbeat(capacity=10)
-    second.heartbeat(capacity=1, running=1)  # full for now
+    second.heartbeat(capacity=1)
+    busy = occupy(client, "second")  # full for now
     job = client.post("/api/v1/jobs", json=JOB).json()
     copies = wait_until(first.dispatches, timeout=5, what="the dispatch to the first cluster")
     # `first` goes silent without creating it; `second` keeps reporting and gets room.
@@ -44,7 +45,8 @@ def test_a_dispatch_to_a_silent_cluster_moves_and_never_runs_twice(client: TestC
     assert moved_at >= last_expiry + dt.timedelta(seconds=0.5)
     (fence,) = wait_until(first.controls, timeout=5, what="the fence for attempt 1")
     assert (fence.action, fence.attempt, fence.k8s_name) == ("cancel", 1, job["k8s_name"])
-    second.heartbeat(capacity=1, running=0)
+    release(client, busy)
+    second.heartbeat(capacity=1)  # it still reports (its last heartbeat is old by now)
     (dispatch,) = wait_until(second.dispatches, timeout=5, what="attempt 2 on the second cluster")
     assert dispatch.attempt == 2 and dispatch.manifest["metadata"]["name"].endswith("-a2")
     # The first cluster wakes up and reports attempt 1 late: it changes nothing.

@@ -21,7 +21,7 @@ from kjs.core.records import JobRecord
 from kjs.core.states import JobState
 from kjs.server import create_app
 from kjs.testing.waiting import wait_until
-from tests.api.conftest import FakeAgent, wait_state
+from tests.api.conftest import FakeAgent, occupy, release, wait_state
 
 SWEEP_S = 2.0  # the leader's safety sweep: the deadline is one sweep and a second
 
@@ -60,7 +60,8 @@ def test_a_job_for_a_free_cluster_is_dispatched_however_many_wait_for_a_full_one
     client: TestClient[Any], blocked: int
 ) -> None:
     full, free = FakeAgent(client, "c1"), FakeAgent(client, "c2")
-    full.heartbeat(capacity=1, running=1)
+    full.heartbeat(capacity=1)
+    occupy(client, "c1")
     free.heartbeat(capacity=10)
     block(client, blocked, "c1")
 
@@ -82,14 +83,15 @@ def test_a_full_clusters_jobs_wait_in_order_and_take_exactly_the_room_that_appea
     client: TestClient[Any],
 ) -> None:
     full, free = FakeAgent(client, "c1"), FakeAgent(client, "c2")
-    full.heartbeat(capacity=1, running=1)
+    full.heartbeat(capacity=1)
+    busy = occupy(client, "c1")
     free.heartbeat(capacity=10)
     blocked = block(client, 1_000, "c1")
     job = submit(client, "c2")
     wait_until(lambda: dispatched_to(free, job["id"]), timeout=SWEEP_S + 1, what="the c2 job")
     assert full.dispatches() == []  # dispatched before any blocked one
 
-    full.heartbeat(capacity=1, running=0)  # one slot: the oldest c1 job, and only it
+    release(client, busy)  # one slot: the oldest c1 job, and only it
     (dispatch,) = wait_until(full.dispatches, timeout=SWEEP_S + 1, what="a dispatch to c1")
     assert dispatch.job_id == blocked[0].id
     dispatcher = client.app.state.jobs.dispatcher
@@ -122,7 +124,8 @@ def test_a_select_cluster_plugin_is_asked_about_jobs_whose_route_is_full(
 ) -> None:
     client = client_with_plugin
     full, free = FakeAgent(client, "c1"), FakeAgent(client, "c2")
-    full.heartbeat(capacity=1, running=1)
+    full.heartbeat(capacity=1)
+    occupy(client, "c1")
     free.heartbeat(capacity=10)
     block(client, 50, "c1")
     (rescue,) = block(client, 1, "c1", name="rescue")  # routed to full c1, like the others
@@ -133,3 +136,23 @@ def test_a_select_cluster_plugin_is_asked_about_jobs_whose_route_is_full(
         what="the plugin to send the rescue job to c2",
     )
     assert full.dispatches() == []
+
+
+def test_a_slot_is_free_once_its_job_s_final_state_is_stored_not_a_heartbeat_later(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    # One slot; the heartbeat says it is taken, and no heartbeat comes after that.
+    agent.heartbeat(capacity=1, running=1)
+    first, second = submit(client, "c1", "first"), submit(client, "c1", "second")
+    wait_state(client, first["id"], "dispatched", timeout=SWEEP_S + 2)
+    agent.status(first, "running")
+    agent.status(first, "succeeded")
+    # Free as soon as the store knows: the stale heartbeat (running=1) does not hold it.
+    wait_until(
+        lambda: dispatched_to(agent, second["id"]), timeout=SWEEP_S + 2, what="the second job"
+    )
+    # And a job that started is counted before any heartbeat says so.
+    third = submit(client, "c1", "third")
+    agent.status(second, "running")
+    time.sleep(SWEEP_S + 0.5)  # a sweep passes: nothing may be placed meanwhile
+    assert not dispatched_to(agent, third["id"])

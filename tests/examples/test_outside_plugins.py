@@ -17,7 +17,7 @@ from kjs.cli import main
 from kjs.core.config import load
 from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
-from tests.api.conftest import FakeAgent, wait_state
+from tests.api.conftest import FakeAgent, occupy, wait_state
 
 INSTALL = "pip install -e examples/kjs-filelogs -e examples/kjs-placement-hints"
 
@@ -55,8 +55,9 @@ def make_client(tmp_path: Path) -> Iterator[Any]:
         client = TestClient(create_app(settings)).__enter__()
         clients.append(client)
         c1, c2 = FakeAgent(client, "c1"), FakeAgent(client, "c2")
-        c1.heartbeat(capacity=10, running=0)
-        c2.heartbeat(capacity=10, running=8)
+        c1.heartbeat(capacity=10)
+        c2.heartbeat(capacity=10)
+        occupy(client, "c2", 8)
         return client, c1, c2
 
     yield make
