@@ -1,10 +1,11 @@
 """N jobs through the production shape: 2 server replicas on MariaDB, 2 nsqd + nsqlookupd,
-an agent on each of 3 test clusters, and a webhook receiver that checks signatures.
+an agent on each of 3 test clusters (`--clusters`), and a webhook receiver that checks
+signatures.
 
-    python bench/e2e_distributed.py --jobs 1000 [--capacity 20] [--testenv-dir D]
+    python bench/e2e_distributed.py --jobs 1000 [--capacity 20] [--testenv-dir D] [--clusters 3]
 
-Brings the test environment up itself (and down after) unless given a running one with 3
-clusters. Every job is a container that appends its name and its end time (ns) to a file: the
+Brings the test environment up itself (and down after) unless given a running one. Every job
+is a container that appends its name and its end time (ns) to a file: the
 test kubelet runs containers as local processes, so the end of the work is known exactly and a
 job that ran twice shows twice. Prints throughput, and p50/p99 of
   submit -> created     (client's submit to the agent's `created` event),
@@ -64,7 +65,11 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
             replicas = [d.start_replica() for _ in range(args.replicas)]
             for cluster in environment["clusters"]:
                 d.start_agent(cluster["id"], args.capacity)
-            while sum(c["state"] == "ready" for c in d.api("GET", "/clusters").json()["items"]) < 3:
+            clusters = len(environment["clusters"])
+            while (
+                sum(c["state"] == "ready" for c in d.api("GET", "/clusters").json()["items"])
+                < clusters
+            ):
                 time.sleep(0.2)
 
             submitted: dict[str, float] = {}
@@ -116,6 +121,7 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                 ran[name] += 1
                 ends.setdefault(name, int(ns) / 1e9)
             to_created, placed_to_created, to_stored, to_webhook = [], [], [], []
+            to_reported, reported_to_stored = [], []  # the agent's part, and the server's
             delivered = receiver.first_delivery()
             first_by_job = {x.job_id: x for x in delivered.values()}
             for job_id, job in final.items():
@@ -128,6 +134,9 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                 end = ends.get(job["name"])
                 if end is not None:
                     to_stored.append(timestamp(job["updated_at"]) - end)
+                    if job["state"] in at:  # the final event's time is the agent's report
+                        to_reported.append(at[job["state"]] - end)
+                        reported_to_stored.append(timestamp(job["updated_at"]) - at[job["state"]])
                     if job_id in first_by_job:
                         to_webhook.append(first_by_job[job_id].received_at - end)
             shares = Counter(j["cluster_id"] for j in final.values())
@@ -146,6 +155,8 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
             print(f"submit -> created:   {quantiles(to_created)} (includes waiting for room)")
             print(f"dispatched -> created: {quantiles(placed_to_created)}")
             print(f"terminal -> stored:  {quantiles(to_stored)}")
+            print(f"  terminal -> reported by the agent: {quantiles(to_reported)}")
+            print(f"  reported -> stored:  {quantiles(reported_to_stored)}")
             print(f"terminal -> webhook: {quantiles(to_webhook)}")
             succeeded = sum(j["state"] == "succeeded" for j in final.values())
             lost = args.jobs - len(final) + sum(j["state"] == "lost" for j in final.values())
@@ -165,7 +176,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--capacity", type=int, default=20, help="max_concurrent_jobs per agent")
     parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--testenv-dir", type=Path, help="a running environment with 3 clusters")
+    parser.add_argument("--testenv-dir", type=Path, help="a running environment")
+    parser.add_argument("--clusters", type=int, default=3, help="test clusters to use (1-3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kjs-bench-") as tmp:
         workdir = Path(tmp)
@@ -174,10 +186,11 @@ def main() -> None:
             environment = testenv.load(args.testenv_dir)
         else:
             own = workdir / "env"
-            environment = testenv.up(own, clusters=3)
+            environment = testenv.up(own, clusters=args.clusters)
         try:
-            assert len(environment["clusters"]) >= 3, "the benchmark needs 3 test clusters"
-            environment = {**environment, "clusters": environment["clusters"][:3]}
+            have = len(environment["clusters"])
+            assert have >= args.clusters, f"{args.clusters} test clusters asked, {have} running"
+            environment = {**environment, "clusters": environment["clusters"][: args.clusters]}
             run(environment, args, workdir)
         finally:
             if own is not None:

@@ -170,11 +170,12 @@ def create_app(
     consumer = StatusConsumer(c, on_change=dispatcher.wake)
     service = JobService(c, dispatcher)
     crons = CronService(c, service)
+    webhooks = WebhookDeliverer(c, c.notifier, wake=lambda: dispatcher.wake(leader.WEBHOOKS))
     services = PluginServices(
         jobs=service, crons=crons, log_sink=c.log_sink, settings=settings, store=c.store
     )
     for name, work, every_s in (
-        (leader.WEBHOOKS, WebhookDeliverer(c, c.notifier).run, None),
+        (leader.WEBHOOKS, webhooks.run, None),
         (leader.CRON_TICKS, crons.fire_due_task, None),
         (leader.NATIVE_CRONS, crons.dispatch_native_task, None),
         (leader.LIVENESS, LivenessSweeper(c).run, None),
@@ -212,6 +213,7 @@ def create_app(
             steps = [
                 ("job writer", service.writer.close()),  # a write whose client went away
                 ("dispatcher", dispatcher.close()),
+                ("webhook deliveries", webhooks.close()),
                 ("queue", c.queue.close()),
                 ("status writer", consumer.close()),  # what the queue's handlers began
                 ("election", c.election.close()),

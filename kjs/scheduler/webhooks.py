@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from kjs.core import clock, messages, metrics
+from kjs.core import aio, clock, messages, metrics
 from kjs.core.components import Components
 from kjs.core.errors import error_text
 from kjs.core.plugins import Plugins
@@ -25,7 +27,8 @@ from kjs.core.records import JobRecord, job_json
 
 log = logging.getLogger(__name__)
 _EVENT_NAMESPACE = uuid.UUID("3f0c8a6e-9a8e-4b0f-8d43-1c2f5e7a9b10")
-CONCURRENCY = 10
+CONCURRENCY = 10  # deliveries talking to receivers at once
+MAX_IN_FLIGHT = 200  # deliveries started (the others wait for the CONCURRENCY slots)
 FIRST_RETRY_S = 2.0
 
 
@@ -75,25 +78,59 @@ def backoff_s(attempts: int, cap_s: float) -> float:
 
 class WebhookDeliverer:
     """Leader work (a task of its own): deliver due orders, each on its own, so that a receiver
-    that hangs or a URL that cannot even be called never holds back another delivery."""
+    that hangs or a URL that cannot even be called never holds back another delivery. A pass
+    starts the deliveries of what is due and returns; each ends on its own time (recording its
+    attempt) and wakes the task (`wake`) for what became due meanwhile."""
 
-    def __init__(self, components: Components, notifier: Any) -> None:
+    def __init__(
+        self, components: Components, notifier: Any, wake: Callable[[], None] = lambda: None
+    ) -> None:
         self.c = components
         self.notifier = notifier
+        self.wake = wake
         self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._in_flight: dict[int, asyncio.Task[int]] = {}  # by outbox row
 
     async def run(self) -> float | None:
-        """One pass of the task; returns how soon the next order is due."""
-        await self.deliver_due()
+        """One pass of the task; returns how soon the next order not in flight is due."""
+        await self.start_due()
         at = await asyncio.to_thread(self.c.store.outbox_next_at, True)
-        return None if at is None else (at - clock.now()).total_seconds()
+        if at is None:
+            return None
+        wait = (at - clock.now()).total_seconds()
+        # Due now yet not started: in flight (or beyond MAX_IN_FLIGHT); each end wakes the task.
+        return None if wait <= 0 else wait
+
+    async def start_due(self) -> list[asyncio.Task[int]]:
+        """Start the delivery of every due order not in flight already (up to MAX_IN_FLIGHT
+        at once); returns their tasks (each gives 1 if delivered)."""
+        room = MAX_IN_FLIGHT - len(self._in_flight)
+        if room <= 0:
+            return []
+        items = await asyncio.to_thread(
+            self.c.store.outbox_due, clock.now(), room + len(self._in_flight), True
+        )
+        started: list[asyncio.Task[int]] = []
+        for item in items:
+            if item.id in self._in_flight or len(started) >= room:
+                continue
+            task = asyncio.create_task(self._one(item), name=f"webhook {item.id}")
+            self._in_flight[item.id] = task
+            task.add_done_callback(functools.partial(self._ended, item.id))
+            started.append(task)
+        return started
+
+    def _ended(self, item_id: int, _task: asyncio.Task[int]) -> None:
+        self._in_flight.pop(item_id, None)
+        self.wake()
 
     async def deliver_due(self) -> int:
-        """Try every due order once; returns how many were delivered."""
-        store = self.c.store
-        items = await asyncio.to_thread(store.outbox_due, clock.now(), 100, True)
-        results = await asyncio.gather(*(self._one(item) for item in items))
-        return sum(results)
+        """Try every due order once and wait for the outcome; returns how many were delivered."""
+        return sum(await asyncio.gather(*await self.start_due()))
+
+    async def close(self) -> None:
+        """Stop the deliveries under way (an order not recorded as sent is tried again)."""
+        await aio.stop_tasks(list(self._in_flight.values()))
 
     async def _one(self, item: Any) -> int:
         store = self.c.store

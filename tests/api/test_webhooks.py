@@ -130,3 +130,34 @@ def test_only_final_jobs_can_have_their_webhook_redelivered(
         json={"name": "hook", "namespace": "ops", "image": "busybox", "callback_url": receiver.url},
     )
     assert client.post(f"/api/v1/jobs/{job.json()['id']}/callbacks/redeliver").status_code == 409
+
+
+def test_a_receiver_that_hangs_does_not_hold_back_another_delivery(
+    client: TestClient[Any], agent: FakeAgent, receiver: Receiver
+) -> None:
+    # A receiver that accepts the connection and never answers (until the test ends).
+    hang, arrived = threading.Event(), threading.Event()
+
+    class Hanging(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            arrived.set()
+            hang.wait(30)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    stuck = HTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=stuck.serve_forever, daemon=True).start()
+    try:
+        finished_job(client, agent, f"http://127.0.0.1:{stuck.server_port}/hook")
+        # The hanging delivery is under way (webhooks time out after 10 s)…
+        wait_until(arrived.is_set, timeout=5, what="the delivery to the hanging receiver")
+        job = finished_job(client, agent, receiver.url)
+        # …and the next job's webhook arrives long before that.
+        ((_, body),) = wait_until(lambda: receiver.received, timeout=5, what="the webhook")
+        assert json.loads(body)["job"]["id"] == job["id"]
+    finally:
+        hang.set()
+        stuck.shutdown()
