@@ -107,6 +107,16 @@ def test_records_added_together_are_kept_but_a_taken_name_only_fails_its_own(
     assert kept[0].id < kept[1].id < kept[2].id
 
 
+def test_records_added_together_without_a_clash_get_their_ids_in_order(
+    store: SqlStore, records: CompatStore
+) -> None:
+    added = records.add_many([_record(f"n{n}", job_id=_job(store, n)) for n in range(5)])
+    assert all(r is not None for r in added)
+    ids = [r.id for r in added if r is not None]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert [records.get(r.job_id) for r in added if r is not None] == added
+
+
 async def test_adds_of_requests_at_the_same_time_each_get_their_own_answer(
     store: SqlStore, records: CompatStore
 ) -> None:

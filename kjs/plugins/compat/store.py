@@ -113,7 +113,24 @@ class CompatStore:
         """Keep new records in one transaction (each `id` assigned), None for each whose name a
         live record of its kind has (the others are kept all the same)."""
         with self._tx() as conn:
+            try:
+                with conn.begin_nested():
+                    return self._add_all(conn, records)
+            except sa.exc.IntegrityError:
+                pass  # a name is taken: record by record then, each in a savepoint of its own
             return [self._add(conn, record) for record in records]
+
+    def _add_all(
+        self, conn: sa.Connection, records: Sequence[CompatRecord]
+    ) -> list[CompatRecord | None]:
+        """All the records in one statement (one round trip, not three a record), their ids
+        returned in order; IntegrityError if any name is taken."""
+        rows = [self._values(record) for record in records]
+        for row in rows:
+            del row["id"]
+        insert = compat_jobs.insert().returning(compat_jobs.c.id, sort_by_parameter_order=True)
+        ids = [int(row.id) for row in conn.execute(insert, rows)]
+        return [msgspec.structs.replace(r, id=i) for r, i in zip(records, ids, strict=True)]
 
     async def add_grouped(self, record: CompatRecord) -> CompatRecord:
         """`add`, in one transaction with the records other requests add at the same time."""
