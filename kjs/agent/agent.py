@@ -12,11 +12,14 @@ import json
 import logging
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
+from prometheus_client import Gauge, Histogram
 
 from kjs.agent import kube
 from kjs.agent.logs import LogCollector
+from kjs.agent.records import JOBS, PODS, JobRecord, PodRecord
 from kjs.agent.status import Observed, identity, observe
 from kjs.core import aio, messages, metrics
 from kjs.core import manifest as labels
@@ -30,6 +33,19 @@ FINAL = ("succeeded", "failed", "cancelled")
 # How many finished jobs (and departed Job uids) the agent remembers: enough to span the
 # server's reconcile interval many times over, bounded whatever the cluster's churn.
 MEMORY = 10_000
+# The report loop's fingerprint of a Job just created (no pods yet): what its dispatch reports.
+CREATED = ("created", None, None, repr({}))
+
+# The agent's own (kjs.core.metrics holds the shared ones).
+STATUS_PASS = Histogram(
+    "kjs_agent_status_pass_seconds",
+    "One pass of the report loop: every job (resync) or the jobs that changed (changes)",
+    ["cluster", "kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+TRACKED = Gauge(
+    "kjs_agent_tracked_objects", "kjs-labelled objects in the watch cache", ["cluster", "kind"]
+)
 
 
 def _plain(body: dict[str, Any]) -> Any:
@@ -53,8 +69,12 @@ class Agent:
         self.logs = LogCollector(
             self.core, cluster_id, queue, cap_bytes=settings.logs.cap_bytes_per_container
         )
-        self.jobs: dict[str, dict[str, Any]] = {}  # Kubernetes Job uid -> Job
-        self.pods: dict[str, dict[str, Any]] = {}  # pod uid -> pod
+        # The watch caches: only what the decisions read of each object (kjs.agent.records).
+        self.jobs: dict[str, JobRecord] = {}  # Kubernetes Job uid -> Job
+        self.pods: dict[str, PodRecord] = {}  # pod uid -> pod
+        # Job uid -> its pods' uids (in the order first seen): a Job's pods without a scan of
+        # every pod, so a pass over all jobs stays linear.
+        self._owned: dict[str, dict[str, None]] = {}
         self.sent: dict[tuple[str, int], tuple[Any, ...]] = {}
         # Attempts the agent deleted itself (a cancel, a replaced attempt; for a CronJob: its
         # runs, which go with it): their Job vanishing is no news.
@@ -63,7 +83,7 @@ class Agent:
         # of these that vanishes (its TTL) was not "deleted before it finished".
         self.finished: OrderedDict[tuple[str, int], bool] = OrderedDict()
         # Jobs that left the cluster, not yet reported: uid -> (its last version, its pods).
-        self._gone: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._gone: dict[str, tuple[JobRecord, list[PodRecord]]] = {}
         self._departed: OrderedDict[str, None] = OrderedDict()  # uids of Jobs that left
         self.synced = False  # the first list of Jobs of this leadership is in the cache
         self._leader_tasks: list[asyncio.Task[None]] = []
@@ -100,6 +120,7 @@ class Agent:
             metrics.AGENT_LEADER.labels(cluster=self.cluster_id).set(1)
             self.jobs.clear()
             self.pods.clear()
+            self._owned.clear()
             self.sent.clear()
             self._gone.clear()
             self.synced = False
@@ -180,11 +201,16 @@ class Agent:
                     cluster=self.cluster_id, reason="expired"
                 ).inc()
                 return True
-            if cronjob:
-                await self.batch.create_namespaced_cron_job(namespace, _plain(d.manifest))
-            else:
-                await self.batch.create_namespaced_job(namespace, _plain(d.manifest))
+            kind = "cronjobs" if cronjob else "jobs"
+            path = f"/apis/batch/v1/namespaces/{quote(namespace, safe='')}/{kind}"
+            if not cronjob:
+                # What the report loop would send for the new Job is sent below: not twice
+                # (its watch may show the Job before the create answers).
+                self.sent[(d.job_id, d.attempt)] = CREATED
+            await kube.create(self.api, path, d.manifest)
         except Exception as e:
+            if self.sent.get((d.job_id, d.attempt)) == CREATED:
+                del self.sent[(d.job_id, d.attempt)]  # it is not as the report loop would see it
             status, reason, text = kube.api_error(e)
             metrics.AGENT_API_ERRORS.labels(cluster=self.cluster_id, status=str(status)).inc()
             if status == 409 and reason == "AlreadyExists":
@@ -199,7 +225,16 @@ class Agent:
                 log.warning("dispatch of %s will be retried: %s %s", d.job_id, reason, text)
                 return False
         metrics.AGENT_JOBS_CREATED.labels(cluster=self.cluster_id, kind=d.kind).inc()
-        await self._publish_status(d.job_id, d.attempt, "created", k8s_name=meta["name"])
+        # As the report loop would send it for the new Job (which it now leaves unsent).
+        cron_id = None if cronjob else (meta.get("labels") or {}).get(labels.CRON_ID)
+        await self._publish_status(
+            d.job_id,
+            d.attempt,
+            "created",
+            k8s_name=meta["name"],
+            namespace=namespace,
+            cron_id=cron_id,
+        )
         return True
 
     async def _ensure_namespace(self, namespace: str) -> None:
@@ -281,7 +316,7 @@ class Agent:
         job = await self._read_job(ref.namespace, ref.k8s_name)
         ident = identity(job) if job is not None else None
         if job is not None and ident is not None and ident[:2] == key:
-            uid: str = job["metadata"]["uid"]
+            uid = job.metadata.uid or ""
             if uid not in self._departed:  # a version read just before it was deleted
                 self.jobs.setdefault(uid, job)  # the watch has it (or will) as fresh or fresher
             return uid
@@ -305,8 +340,8 @@ class Agent:
             log.warning("Job %s/%s is gone: deleted outside kjs", ref.namespace, ref.k8s_name)
         return None
 
-    async def _read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The Job as a plain dict, or None if there is none of that name."""
+    async def _read_job(self, namespace: str, name: str) -> JobRecord | None:
+        """The Job, or None if there is none of that name."""
         response = await self.batch.read_namespaced_job_without_preload_content(name, namespace)
         try:
             if response.status == 404:
@@ -314,8 +349,7 @@ class Agent:
             body = await response.read()
             if response.status >= 400:
                 raise kube.RefusedError(f"{response.status} {response.reason}: {body[:200]!r}")
-            job: dict[str, Any] = json.loads(body)
-            return job
+            return JOBS.record.decode(body)
         finally:
             response.release()
 
@@ -326,25 +360,28 @@ class Agent:
 
     async def _watch(self, kind: str) -> None:
         """List, then watch from the resourceVersion; list again on 410 or a dropped stream."""
-        cache = self.jobs if kind == "jobs" else self.pods
+        cache: dict[str, Any] = self.jobs if kind == "jobs" else self.pods
+        decoder: Any = JOBS if kind == "jobs" else PODS
         while True:
             try:
                 versions = {}
-                fresh: dict[str, dict[str, Any]] = {}
+                fresh: dict[str, JobRecord | PodRecord] = {}
                 for namespace in self._namespaces():
                     call = self._list_call(kind, namespace)
                     items, versions[namespace] = await kube.list_objects(
-                        call, label_selector=kube.MANAGED
+                        call, decoder, label_selector=kube.MANAGED
                     )
-                    fresh.update({o["metadata"]["uid"]: o for o in items})
+                    fresh.update({o.metadata.uid: o for o in items})
+                    del items
                 for uid in set(cache) - set(fresh):
-                    self._left(kind, cache.pop(uid))
+                    self._left(kind, self._forget(kind, uid))
                 for obj in fresh.values():
-                    self._keep(kind, cache, obj)
+                    self._keep(kind, obj)
+                del fresh
                 if kind == "jobs":
                     self.synced = True
                 await asyncio.gather(
-                    *(self._follow(kind, ns, rv, cache) for ns, rv in versions.items())
+                    *(self._follow(kind, ns, rv, decoder) for ns, rv in versions.items())
                 )
             except asyncio.CancelledError:
                 raise
@@ -366,36 +403,59 @@ class Agent:
             return self.core.list_pod_for_all_namespaces_without_preload_content
         return partial(self.core.list_namespaced_pod_without_preload_content, namespace)
 
-    async def _follow(
-        self, kind: str, namespace: str | None, version: str, cache: dict[str, dict[str, Any]]
-    ) -> None:
+    async def _follow(self, kind: str, namespace: str | None, version: str, decoder: Any) -> None:
         while True:
-            async for event in kube.watch_objects(
-                self._list_call(kind, namespace), version, label_selector=kube.MANAGED
+            async for kind_of_event, obj in kube.watch_objects(
+                self._list_call(kind, namespace), decoder, version, label_selector=kube.MANAGED
             ):
-                obj = event["object"]
-                if event["type"] == "ERROR":
-                    raise RuntimeError(f"watch {kind}: {obj.get('message')}")  # e.g. 410: relist
-                version = obj["metadata"]["resourceVersion"]
-                if event["type"] == "BOOKMARK":
+                if isinstance(obj, dict):  # ERROR, e.g. 410: list again
+                    raise RuntimeError(f"watch {kind}: {obj.get('message')}")
+                version = obj.metadata.resource_version or version
+                if kind_of_event == "BOOKMARK":
                     continue
-                if event["type"] == "DELETED":
-                    cache.pop(obj["metadata"]["uid"], None)
+                if kind_of_event == "DELETED":
+                    self._forget(kind, obj.metadata.uid or "")
                     self._left(kind, obj)  # its last version: fresher than the cached one
                 else:
-                    self._keep(kind, cache, obj)
+                    self._keep(kind, obj)
 
-    def _keep(self, kind: str, cache: dict[str, dict[str, Any]], obj: dict[str, Any]) -> None:
+    def _keep(self, kind: str, obj: JobRecord | PodRecord) -> None:
         """An object listed, added or modified: cache it."""
-        cache[obj["metadata"]["uid"]] = obj
-        if kind == "jobs":
+        uid = obj.metadata.uid or ""
+        if isinstance(obj, JobRecord):
+            self.jobs[uid] = obj
             self._seen(obj)
+        else:
+            old = self.pods.get(uid)
+            self.pods[uid] = obj
+            owners, before = _owners(obj), _owners(old) if old is not None else ()
+            for owner in before:
+                if owner not in owners:
+                    self._disown(owner, uid)
+            for owner in owners:
+                self._owned.setdefault(owner, {})[uid] = None
         self._note(kind, obj)
 
-    def _left(self, kind: str, obj: dict[str, Any]) -> None:
-        """An object deleted (a watch event, or missing from a new list)."""
+    def _forget(self, kind: str, uid: str) -> Any:
+        """Drop an object from its cache; the cached version, or None."""
         if kind == "jobs":
-            uid = obj["metadata"]["uid"]
+            return self.jobs.pop(uid, None)
+        pod = self.pods.pop(uid, None)
+        for owner in _owners(pod) if pod is not None else ():
+            self._disown(owner, uid)
+        return pod
+
+    def _disown(self, owner: str, pod_uid: str) -> None:
+        pods = self._owned.get(owner)
+        if pods is not None:
+            pods.pop(pod_uid, None)
+            if not pods:
+                del self._owned[owner]
+
+    def _left(self, kind: str, obj: JobRecord | PodRecord) -> None:
+        """An object deleted (a watch event, or missing from a new list)."""
+        if isinstance(obj, JobRecord):
+            uid = obj.metadata.uid or ""
             self._seen(obj)
             # Its pods now, before the garbage collector deletes them too.
             self._gone[uid] = (obj, self.pods_of(uid))
@@ -404,7 +464,7 @@ class Agent:
                 self._departed.popitem(last=False)
         self._note(kind, obj)
 
-    def _seen(self, job: dict[str, Any]) -> None:
+    def _seen(self, job: JobRecord) -> None:
         """Remember a Job seen finished (at once: a reconcile may ask about it next)."""
         seen = observe(job, [])  # final states come from the Job's conditions alone
         if seen is not None and seen.state in FINAL:
@@ -416,30 +476,21 @@ class Agent:
         while len(self.finished) > MEMORY:
             self.finished.popitem(last=False)
 
-    def _note(self, kind: str, obj: dict[str, Any]) -> None:
+    def _note(self, kind: str, obj: JobRecord | PodRecord) -> None:
         """Remember which Kubernetes Job changed (a pod change is its Job's change)."""
-        if kind == "jobs":
-            self._changed.add(obj["metadata"]["uid"])
+        if isinstance(obj, JobRecord):
+            self._changed.add(obj.metadata.uid or "")
         else:
             owner = next(
-                (
-                    o["uid"]
-                    for o in obj["metadata"].get("ownerReferences") or []
-                    if o.get("kind") == "Job"
-                ),
-                None,
+                (o.uid for o in obj.metadata.owner_references or () if o.kind == "Job"), None
             )
             if owner:
                 self._changed.add(owner)
         self._wake.set()
 
-    def pods_of(self, job_uid: str) -> list[dict[str, Any]]:
-        pods = [
-            p
-            for p in self.pods.values()
-            if any(o.get("uid") == job_uid for o in p["metadata"].get("ownerReferences") or [])
-        ]
-        return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    def pods_of(self, job_uid: str) -> list[PodRecord]:
+        pods = [self.pods[uid] for uid in self._owned.get(job_uid, ())]
+        return sorted(pods, key=lambda p: p.metadata.creation_timestamp or "")
 
     async def _report(self) -> None:
         """Send what changed; every `resync_s`, send everything again (level-triggered)."""
@@ -453,6 +504,7 @@ class Agent:
                 self.sent.clear()
                 last_resync = asyncio.get_running_loop().time()
             changed, self._changed = self._changed, set()
+            started = asyncio.get_running_loop().time()
             for uid in changed:
                 job = self.jobs.get(uid)
                 gone = self._gone.pop(uid, None) if job is None else None
@@ -466,8 +518,14 @@ class Agent:
                     if gone is not None:
                         self._gone.setdefault(uid, gone)
                     self._changed.add(uid)
+            if changed:
+                STATUS_PASS.labels(
+                    cluster=self.cluster_id, kind="resync" if resync else "changes"
+                ).observe(asyncio.get_running_loop().time() - started)
+            TRACKED.labels(cluster=self.cluster_id, kind="jobs").set(len(self.jobs))
+            TRACKED.labels(cluster=self.cluster_id, kind="pods").set(len(self.pods))
 
-    async def _report_gone(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+    async def _report_gone(self, job: JobRecord, pods: list[PodRecord]) -> None:
         """A Job left the cluster: news only if kjs did not delete it and it had not finished."""
         seen = observe(job, pods)
         if seen is None:
@@ -493,7 +551,7 @@ class Agent:
             return
         if key in self.finished:
             return
-        meta = job["metadata"]
+        meta = job.metadata
         last = (self.sent.get(key) or (seen.state,))[0]
         await self._publish_status(
             seen.job_id,
@@ -501,7 +559,7 @@ class Agent:
             "failed",
             reason="JobDeleted",
             message=(
-                f"the Kubernetes Job {meta['namespace']}/{meta['name']} was deleted outside kjs "
+                f"the Kubernetes Job {meta.namespace}/{meta.name} was deleted outside kjs "
                 f"before it was seen finishing (last seen: {last})"
             ),
             pod=seen.pod,
@@ -509,27 +567,25 @@ class Agent:
             cron_id=seen.cron_id,
             k8s_name=seen.k8s_name,
         )
-        log.warning("Job %s/%s deleted outside kjs", meta["namespace"], meta["name"])
+        log.warning("Job %s/%s deleted outside kjs", meta.namespace, meta.name)
 
-    async def _report_job(
-        self, job: dict[str, Any], pods: list[dict[str, Any]] | None = None
-    ) -> None:
+    async def _report_job(self, job: JobRecord, pods: list[PodRecord] | None = None) -> None:
         if pods is None:
-            pods = self.pods_of(job["metadata"]["uid"])
+            pods = self.pods_of(job.metadata.uid or "")
         seen = observe(job, pods)
         if seen is None or (seen.job_id, seen.attempt) in self.cancelled:
             return
-        namespace = job["metadata"]["namespace"]
+        namespace = job.metadata.namespace or ""
         if self._policy(job) == "always" and seen.state not in FINAL:
             for pod in pods:  # stream running containers, so users can follow them live
-                for container in (pod.get("status") or {}).get("containerStatuses") or []:
-                    if "running" in (container.get("state") or {}):
+                for container in (pod.status and pod.status.container_statuses) or ():
+                    if container.state is not None and container.state.running is not None:
                         self.logs.follow(
                             seen.job_id,
                             seen.attempt,
                             namespace,
-                            pod["metadata"]["name"],
-                            container["name"],
+                            pod.metadata.name or "",
+                            container.name,
                         )
         key = (seen.job_id, seen.attempt)
         fingerprint = (seen.state, seen.reason, seen.message, repr(seen.exit_codes))
@@ -545,10 +601,10 @@ class Agent:
             self._finished(key, sent=True)
 
     @staticmethod
-    def _policy(job: dict[str, Any]) -> str:
-        return str((job["metadata"].get("annotations") or {}).get(labels.LOG_COLLECT, "on_failure"))
+    def _policy(job: JobRecord) -> str:
+        return (job.metadata.annotations or {}).get(labels.LOG_COLLECT, "on_failure")
 
-    def _collects(self, job: dict[str, Any], seen: Observed) -> bool:
+    def _collects(self, job: JobRecord, seen: Observed) -> bool:
         policy = self._policy(job)
         return policy == "always" or (policy == "on_failure" and seen.state == "failed")
 
@@ -586,10 +642,12 @@ class Agent:
 
     async def _load(self) -> messages.Heartbeat:
         running = sum(
-            1 for j in self.jobs.values() if identity(j) and (j.get("status") or {}).get("active")
+            1
+            for j in self.jobs.values()
+            if identity(j) and j.status is not None and j.status.active
         )
         pending = sum(
-            1 for p in self.pods.values() if (p.get("status") or {}).get("phase") == "Pending"
+            1 for p in self.pods.values() if p.status is not None and p.status.phase == "Pending"
         )
         return messages.Heartbeat(
             cluster_id=self.cluster_id,
@@ -626,3 +684,8 @@ class Agent:
             if ready and not (node.get("spec") or {}).get("unschedulable"):
                 total += int((node["status"].get("allocatable") or {}).get("pods", 0))
         return total
+
+
+def _owners(pod: PodRecord) -> tuple[str, ...]:
+    """The uids `pods_of` finds the pod by: every owner's, whatever its kind."""
+    return tuple(o.uid for o in pod.metadata.owner_references or () if o.uid)

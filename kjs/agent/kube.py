@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
+
+from kjs.agent.records import Decoder
 
 MANAGED = "app.kubernetes.io/managed-by=kjs"
+# Objects per list page: a list of tens of thousands of pods is never one body in memory.
+PAGE = 500
+T = TypeVar("T")
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 async def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
@@ -18,10 +26,38 @@ async def api_client(kubeconfig: str | None = None, context: str | None = None) 
         config.load_incluster_config()  # type: ignore[no-untyped-call]
         from kubernetes.aio import client
 
-        return client.ApiClient()
-    return await config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, context=context
+        api = client.ApiClient()
+    else:
+        api = await config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context
+        )
+    if not any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
+        # No proxy to find: aiohttp would still look for one (and for a netrc) in a worker
+        # thread before every request, a thread hop per create.
+        session = dict(getattr(api.configuration, "client_session_kwargs", None) or {})
+        api.configuration.client_session_kwargs = {"trust_env": False, **session}
+    return api
+
+
+async def create(api: Any, path: str, body: dict[str, Any]) -> None:
+    """POST `body` (a plain dict) to `path`, as the generated client's create methods do but
+    without their models: the agent reads nothing of the answer, and building and checking a
+    whole Job model each way costs more than the request. Raises ApiException as they do."""
+    from kubernetes.aio.client.exceptions import ApiException
+
+    method, url, headers, data, form = await api.param_serialize(
+        method="POST",
+        resource_path=path,
+        header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
     )
+    response = await api.call_api(method, url, header_params=headers, body=data, post_params=form)
+    answer = await response.read()
+    if not 200 <= response.status < 300:
+        raise ApiException(
+            status=response.status, reason=response.reason, body=answer.decode(errors="replace")
+        )
 
 
 def api_error(e: Exception) -> tuple[int, str, str]:
@@ -52,20 +88,31 @@ async def _refused(response: Any) -> RefusedError:
     return RefusedError(f"{response.status} {reason}: {body.get('message', '')}".strip())
 
 
-async def list_objects(list_call: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
-    """One list (as plain dicts) and the resourceVersion to watch from."""
-    response = await list_call(**kwargs)
-    if response.status >= 400:
-        raise await _refused(response)
-    data = json.loads(await response.read())
-    return data.get("items") or [], data["metadata"]["resourceVersion"]
+async def list_objects(list_call: Any, decoder: Decoder[T], **kwargs: Any) -> tuple[list[T], str]:
+    """One list (page by page, all from one snapshot) and the resourceVersion to watch from."""
+    items: list[T] = []
+    token: str | None = None
+    while True:
+        page = {"limit": PAGE, **({"_continue": token} if token else {})}
+        response = await list_call(**page, **kwargs)
+        if response.status >= 400:
+            raise await _refused(response)
+        try:
+            data = decoder.list.decode(await response.read())
+        finally:
+            response.release()
+        items.extend(data.items or ())
+        token = data.metadata.continue_
+        if not token:
+            return items, data.metadata.resource_version
 
 
 async def watch_objects(
-    list_call: Any, resource_version: str, **kwargs: Any
-) -> AsyncIterator[dict[str, Any]]:
-    """Watch events (plain dicts) from `resource_version`, bookmarks included, until the server
-    ends the stream. A 410 Gone arrives as an ERROR event: the caller lists again."""
+    list_call: Any, decoder: Decoder[T], resource_version: str, **kwargs: Any
+) -> AsyncIterator[tuple[str, T | dict[str, Any]]]:
+    """Watch events as (type, record) from `resource_version`, bookmarks included, until the
+    server ends the stream. A 410 Gone arrives as an ERROR event (its Status as a dict): the
+    caller lists again."""
     response = await list_call(
         watch=True,
         resource_version=resource_version,
@@ -78,6 +125,6 @@ async def watch_objects(
     try:
         async for line in response.content:
             if line.strip():
-                yield json.loads(line)
+                yield decoder.event(line)
     finally:
         response.release()

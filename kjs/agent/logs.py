@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from kjs.agent import kube
+from kjs.agent.records import PodRecord, PodStatus
 from kjs.agent.status import Observed
 from kjs.core import aio, messages, metrics
 from kjs.core.protocols import Queue
@@ -96,32 +97,33 @@ class LogCollector:
             response.release()
 
     async def collect(
-        self, seen: Observed, namespace: str, pods: list[dict[str, Any]]
+        self, seen: Observed, namespace: str, pods: list[PodRecord]
     ) -> tuple[dict[str, int], dict[str, int]]:
         """Send every terminated container's whole log; returns the last seq and the bytes sent
         per "pod/container", for the final status event."""
         last_seq: dict[str, int] = {}
         sizes: dict[str, int] = {}
         for pod in pods:
-            name = pod["metadata"]["name"]
-            status = pod.get("status") or {}
-            for container in (status.get("initContainerStatuses") or []) + (
-                status.get("containerStatuses") or []
-            ):
-                if "terminated" not in (container.get("state") or {}):
+            name = pod.metadata.name or ""
+            status = pod.status or PodStatus()
+            for container in [
+                *(status.init_container_statuses or ()),
+                *(status.container_statuses or ()),
+            ]:
+                if container.state is None or container.state.terminated is None:
                     continue
-                key = (seen.job_id, seen.attempt, namespace, name, container["name"])
+                key = (seen.job_id, seen.attempt, namespace, name, container.name)
                 follower = self.followers.pop(key, None)
                 if follower is not None:
                     await aio.stop_tasks([follower])
-                data = await self._read(namespace, name, container["name"])
+                data = await self._read(namespace, name, container.name)
                 if not data:
                     continue
                 truncated = len(data) > self.cap_bytes
                 data = data[: self.cap_bytes]
                 await self._send(key, data, 0, truncated)
-                last_seq[f"{name}/{container['name']}"] = (len(data) - 1) // CHUNK
-                sizes[f"{name}/{container['name']}"] = len(data)
+                last_seq[f"{name}/{container.name}"] = (len(data) - 1) // CHUNK
+                sizes[f"{name}/{container.name}"] = len(data)
         return last_seq, sizes
 
     async def _read(self, namespace: str, pod: str, container: str) -> bytes:

@@ -20,6 +20,7 @@ from kjs.core.protocols import Handler, Queue
 
 log = logging.getLogger(__name__)
 RETRY_S = 2.0
+PARALLEL = 4
 
 
 class SpoolingQueue:
@@ -29,7 +30,12 @@ class SpoolingQueue:
         self.queue = queue
         self.path = path
         self.max_bytes = max_bytes
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # over the spool file: appends and drains
+        # Publishes in flight at once: enough to overlap the queue's round trips; more only
+        # makes each costlier (an HTTP client's pool of many connections).
+        self._sending = asyncio.Semaphore(PARALLEL)
+        # Whether messages wait in the spool: then new ones queue up behind them.
+        self._spooling = self._spooled()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -38,14 +44,19 @@ class SpoolingQueue:
         self._task = asyncio.create_task(self._drain_forever(), name="spool")
 
     async def publish(self, topic: str, body: bytes) -> None:
-        async with self._lock:
-            if not self._spooled():
-                try:
+        # Straight to the queue, many at once (the agent publishes one status per Job it
+        # creates: one at a time, the queue's round trips would pace its creates). Messages
+        # in flight together have no order among them, as before they reached two nsqds.
+        if not self._spooling:
+            try:
+                async with self._sending:
                     await self.queue.publish(topic, body)
-                    return
-                except Exception as e:
-                    log.warning("queue unreachable (%s): keeping messages in %s", e, self.path)
+                return
+            except Exception as e:
+                log.warning("queue unreachable (%s): keeping messages in %s", e, self.path)
+        async with self._lock:
             self._append(topic, body)
+            self._spooling = self._spooled()
 
     def _spooled(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
@@ -80,6 +91,7 @@ class SpoolingQueue:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_bytes(b"".join(line + b"\n" for line in remaining))
             tmp.replace(self.path)
+            self._spooling = bool(remaining)
             if sent:
                 log.info("sent %d spooled messages", sent)
             return sent

@@ -12,6 +12,7 @@ reason and message of a non-final state.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,7 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
+@functools.cache  # a handful of names, read for every record of every pass
 def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
