@@ -1,10 +1,12 @@
 """`queue = "nsq"`: NSQ through pynsq, driven inside the application's asyncio loop.
 
 Publishing goes through nsqd's HTTP `/pub` (an awaited answer per message, failing over to the
-next nsqd); consuming uses pynsq Readers created in the running loop (never `nsq.run()`), with
-pynsq's defaults set for this use: no give-up after N tries (a message is never dropped), a
-short requeue delay and backoff, a short lookupd poll, `max_in_flight` at least the number of
-nsqd. Topics and channels are created up front so discovery does not wait for a first message.
+next nsqd), with aiohttp: a fraction of httpx's CPU per request, and the agent publishes a
+message for every Job it creates; consuming uses pynsq Readers created in the running loop
+(never `nsq.run()`), with pynsq's defaults set for this use: no give-up after N tries (a
+message is never dropped), a short requeue delay and backoff, a short lookupd poll,
+`max_in_flight` at least the number of nsqd. Topics and channels are created up front so
+discovery does not wait for a first message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from kjs.core.backends import Backend, BuildContext, SettingsSection
 from kjs.core.config import ConfigError, NsqSettings
@@ -43,14 +45,17 @@ class NsqQueue:
         self.settings = settings
         self.lookupd_poll_s = lookupd_poll_s
         self.max_in_flight = max(max_in_flight, len(settings.nsqd_tcp), len(settings.nsqd_http))
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         self._next = itertools.cycle(range(len(settings.nsqd_http)))
         self._readers: list[Any] = []
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10.0, connect=3.0),
+                trust_env=False,  # nsqd addresses are reached directly, never via a proxy
+            )
         return self._http
 
     async def start(self) -> None:
@@ -65,36 +70,39 @@ class NsqQueue:
         for _ in self.settings.nsqd_http:
             address = self.settings.nsqd_http[next(self._next)]
             try:
-                response = await self.http.post(f"http://{address}{path}", **kwargs)
-                if response.status_code == 200:
-                    return
-                errors.append(f"{address}: HTTP {response.status_code} {response.text.strip()}")
-            except httpx.HTTPError as e:
+                async with self.http.post(f"http://{address}{path}", **kwargs) as response:
+                    if response.status == 200:
+                        return
+                    text = (await response.text()).strip()
+                    errors.append(f"{address}: HTTP {response.status} {text}")
+            except (aiohttp.ClientError, TimeoutError) as e:
                 errors.append(f"{address}: {e.__class__.__name__}: {e}")
         raise ConnectionError(f"NSQ: no nsqd accepted {path.split('?')[0]}: {'; '.join(errors)}")
 
     async def publish(self, topic: str, body: bytes) -> None:
-        await self._post("/pub", params={"topic": topic}, content=body)
+        await self._post("/pub", params={"topic": topic}, data=body)
 
     async def ping(self) -> None:
         errors = []
         for address in self.settings.nsqd_http:
             try:
-                response = await self.http.get(f"http://{address}/ping")
-                if response.status_code == 200:
-                    return
-                errors.append(f"{address}: HTTP {response.status_code}")
-            except httpx.HTTPError as e:
-                errors.append(f"{address}: {e}")
+                async with self.http.get(f"http://{address}/ping") as response:
+                    if response.status == 200:
+                        return
+                    errors.append(f"{address}: HTTP {response.status}")
+            except (aiohttp.ClientError, TimeoutError) as e:
+                errors.append(f"{address}: {e.__class__.__name__}: {e}")
         raise ConnectionError(f"NSQ unreachable: {'; '.join(errors)}")
 
     async def _ensure(self, topic: str, channel: str) -> None:
         for address in self.settings.nsqd_http:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.http.post(f"http://{address}/topic/create", params={"topic": topic})
-                await self.http.post(
-                    f"http://{address}/channel/create", params={"topic": topic, "channel": channel}
-                )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                url = f"http://{address}"
+                async with self.http.post(f"{url}/topic/create", params={"topic": topic}):
+                    pass
+                channel_params = {"topic": topic, "channel": channel}
+                async with self.http.post(f"{url}/channel/create", params=channel_params):
+                    pass
 
     async def subscribe(self, topic: str, channel: str, handler: Handler) -> None:
         import nsq
@@ -142,7 +150,7 @@ class NsqQueue:
                 reader.close()
         self._readers.clear()
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
 
