@@ -90,6 +90,9 @@ class WebhookDeliverer:
         self.wake = wake
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._in_flight: dict[int, asyncio.Task[int]] = {}  # by outbox row
+        # Per read of the due orders under way: the deliveries that ended meanwhile (the read
+        # may still see their rows: they must not be started again from it).
+        self._reading: list[set[int]] = []
 
     async def run(self) -> float | None:
         """One pass of the task; returns how soon the next order not in flight is due."""
@@ -107,13 +110,18 @@ class WebhookDeliverer:
         room = MAX_IN_FLIGHT - len(self._in_flight)
         if room <= 0:
             return []
-        items = await asyncio.to_thread(
-            self.c.store.outbox_due, clock.now(), room + len(self._in_flight), True
-        )
+        ended: set[int] = set()
+        self._reading.append(ended)
+        try:
+            items = await asyncio.to_thread(
+                self.c.store.outbox_due, clock.now(), room + len(self._in_flight), True
+            )
+        finally:
+            self._reading.remove(ended)
         started: list[asyncio.Task[int]] = []
         for item in items:
-            if item.id in self._in_flight or len(started) >= room:
-                continue
+            if item.id in self._in_flight or item.id in ended or len(started) >= room:
+                continue  # under way, or just done (its end wakes the task for a new read)
             task = asyncio.create_task(self._one(item), name=f"webhook {item.id}")
             self._in_flight[item.id] = task
             task.add_done_callback(functools.partial(self._ended, item.id))
@@ -122,6 +130,8 @@ class WebhookDeliverer:
 
     def _ended(self, item_id: int, _task: asyncio.Task[int]) -> None:
         self._in_flight.pop(item_id, None)
+        for ended in self._reading:
+            ended.add(item_id)
         self.wake()
 
     async def deliver_due(self) -> int:

@@ -3,6 +3,7 @@ called, a plugin that raises on one job — the leader's other work goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -187,3 +188,46 @@ def test_a_job_a_plugin_cannot_place_waits_alone_then_fails_with_the_reason(
     assert "this plugin cannot place poison" in failed["message"]
     assert task_errors("placement") - before == failures.park_after
     assert [d.job_id for d in agent.dispatches()] == [later["id"]]
+
+
+def test_a_delivery_that_ends_while_due_orders_are_read_is_not_started_again(
+    client: TestClient[Any],
+) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        async def deliver(self, url: str, event_id: str, body: bytes) -> DeliveryResult:
+            calls.append(event_id)
+            return DeliveryResult(delivered=True, status_code=204)
+
+    c = client.app.state.components
+    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)  # this deliverer alone
+    order = WebhookOrder(
+        job_id="j1",
+        event_id="e1",
+        url="https://hooks.example.com/x",
+        body=b"{}",
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
+    deliverer = WebhookDeliverer(c, Counting())
+    stale = c.store.outbox_due(dt.datetime.now(dt.UTC), 10, True)  # what a slow read returns
+
+    async def race() -> int:
+        (first,) = await deliverer.start_due()
+        delivered = asyncio.Event()
+        first.add_done_callback(lambda _t: delivered.set())
+
+        def slow_read(*args: Any) -> list[Any]:  # the first delivery ends during this read
+            asyncio.run_coroutine_threadsafe(delivered.wait(), client.app.state.loop).result(5)
+            return stale  # read before the delivery ended: its row is still there
+
+        original, c.store.outbox_due = c.store.outbox_due, slow_read
+        try:
+            again = await deliverer.start_due()
+        finally:
+            c.store.outbox_due = original
+        return len(again)
+
+    assert client.blocking_portal.call(race) == 0
+    assert calls == ["e1"]
