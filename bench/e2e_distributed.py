@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.dep
 from kjs.testing import env as testenv
 from tests.deployment import Deployment, WebhookReceiver, fresh_database
 
-NAMESPACE = "bench"
+# A namespace of this run's own: the Jobs of an earlier run (kept for their TTL) would be
+# reported again by the agents as they start, and load the servers with news of unknown jobs.
+NAMESPACE = f"bench-{uuid.uuid4().hex[:6]}"
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
