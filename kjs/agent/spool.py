@@ -50,8 +50,11 @@ class SpoolingQueue:
         if not self._spooling:
             try:
                 async with self._sending:
-                    await self.queue.publish(topic, body)
-                return
+                    # Looked at again: an outage found while this one waited for its turn
+                    # sends it to the spool at once, behind the others, not to its own timeout.
+                    if not self._spooling:
+                        await self.queue.publish(topic, body)
+                        return
             except Exception as e:
                 log.warning("queue unreachable (%s): keeping messages in %s", e, self.path)
         async with self._lock:

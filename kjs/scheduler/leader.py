@@ -19,8 +19,9 @@ from kjs.core import aio, metrics
 from kjs.core.protocols import Election
 
 log = logging.getLogger(__name__)
-# Passes of one task start at least this far apart: a burst of wake-ups becomes one pass, while
-# a wake-up after a quiet spell runs at once (no fixed delay on every job's way).
+# A burst of wake-ups (some arrive while a pass runs) becomes one pass: the next starts this
+# long after the last began. A wake-up that finds the task idle runs at once (no fixed delay on
+# every job's way, nor behind a timer's pass that found nothing).
 COALESCE_S = 0.02
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
@@ -101,10 +102,10 @@ class LeaderTasks:
                 await asyncio.sleep(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1)))
                 continue
             delay = task.every_s if delay is None else max(0.0, min(delay, task.every_s))
-            await aio.wait_event(task.woken, delay)
-            since = time.monotonic() - started
-            if since < COALESCE_S:
-                await asyncio.sleep(COALESCE_S - since)
+            if task.woken.is_set():  # woken during the pass: a burst, let it gather
+                await asyncio.sleep(max(0.0, COALESCE_S - (time.monotonic() - started)))
+            else:
+                await aio.wait_event(task.woken, delay)
 
 
 @dataclass

@@ -37,6 +37,9 @@ from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
+# The states of a job whose Kubernetes Job takes a slot of its cluster (with DISPATCHED: on its
+# way there). `cancelling` and `lost` ones may still have pods running.
+OCCUPYING = (JobState.CREATED, JobState.RUNNING, JobState.CANCELLING, JobState.LOST)
 
 
 def routes_anywhere(plugins: Plugins) -> bool:
@@ -144,17 +147,20 @@ class Placement:
         self, clusters: list[ClusterRecord]
     ) -> tuple[list[ClusterRecord], dict[str, int]]:
         """The clusters with what the store knows runs there as their load (`running`: its
-        running jobs; `pending`: created, not running yet), and per cluster the dispatches not
-        yet acknowledged (in flight). Not the last heartbeat's figures: a job that ended frees
-        its slot as soon as its final state is stored, not a heartbeat later, and one that
-        started is counted before the agent reports it. (One count: one consistent moment.)"""
-        active = (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING)
-        counts = await asyncio.to_thread(self.c.store.count_jobs_by_cluster_and_state, active)
+        running jobs, and those being cancelled or lost, whose pods may still run; `pending`:
+        created, not running yet), and per cluster the dispatches not yet acknowledged (in
+        flight). Not the last heartbeat's figures: a job that ended frees its slot as soon as
+        its final state is stored, not a heartbeat later, and one that started is counted
+        before the agent reports it. (One count: one consistent moment.)"""
+        counts = await asyncio.to_thread(
+            self.c.store.count_jobs_by_cluster_and_state, (JobState.DISPATCHED, *OCCUPYING)
+        )
         loaded = []
         for c in clusters:
             count = counts.get(c.id, {})
-            running, created = count.get(JobState.RUNNING, 0), count.get(JobState.CREATED, 0)
-            loaded.append(msgspec.structs.replace(c, running=running, pending=created))
+            running = sum(count.get(state, 0) for state in OCCUPYING if state != JobState.CREATED)
+            pending = count.get(JobState.CREATED, 0)
+            loaded.append(msgspec.structs.replace(c, running=running, pending=pending))
         return loaded, {c: n.get(JobState.DISPATCHED, 0) for c, n in counts.items()}
 
     def _dispatch(

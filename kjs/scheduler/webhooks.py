@@ -24,6 +24,7 @@ from kjs.core.errors import error_text
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import DeliveryResult
 from kjs.core.records import JobRecord, job_json
+from kjs.scheduler.leader import WEBHOOKS, ItemFailures
 
 log = logging.getLogger(__name__)
 _EVENT_NAMESPACE = uuid.UUID("3f0c8a6e-9a8e-4b0f-8d43-1c2f5e7a9b10")
@@ -90,6 +91,8 @@ class WebhookDeliverer:
         self.wake = wake
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._in_flight: dict[int, asyncio.Task[int]] = {}  # by outbox row
+        # Orders whose outcome the store could not take: each waits before it is tried again.
+        self.write_failures = ItemFailures(WEBHOOKS, park_after=2**31, first_s=1.0, cap_s=60.0)
         # Per read of the due orders under way: the deliveries that ended meanwhile (the read
         # may still see their rows: they must not be started again from it).
         self._reading: list[set[int]] = []
@@ -120,7 +123,12 @@ class WebhookDeliverer:
             self._reading.remove(ended)
         started: list[asyncio.Task[int]] = []
         for item in items:
-            if item.id in self._in_flight or item.id in ended or len(started) >= room:
+            if (
+                item.id in self._in_flight
+                or item.id in ended
+                or not self.write_failures.ready(item.id)
+                or len(started) >= room
+            ):
                 continue  # under way, or just done (its end wakes the task for a new read)
             task = asyncio.create_task(self._one(item), name=f"webhook {item.id}")
             self._in_flight[item.id] = task
@@ -143,6 +151,17 @@ class WebhookDeliverer:
         await aio.stop_tasks(list(self._in_flight.values()))
 
     async def _one(self, item: Any) -> int:
+        """Deliver one order and write down how it went; 1 if delivered. If the store cannot
+        take the outcome, the order waits (backoff) before it is read and tried again."""
+        try:
+            delivered = await self._deliver(item)
+        except Exception as e:
+            self.write_failures.failed(item.id, e, f"webhook order {item.id}")
+            return 0
+        self.write_failures.succeeded(item.id)
+        return delivered
+
+    async def _deliver(self, item: Any) -> int:
         store = self.c.store
         try:
             order = msgspec.json.decode(item.body, type=WebhookOrder)
@@ -157,9 +176,9 @@ class WebhookDeliverer:
             )
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
             return 0
-        now = clock.now()
         give_up_at = order.created_at + dt.timedelta(seconds=self.c.settings.webhooks.retry_for_s)
         async with self._limit:
+            now = clock.now()  # when it is tried (it may have waited for a slot)
             result = await self._attempt(order)
         await asyncio.to_thread(
             store.record_callback, order.job_id, order.event_id, order.url, now, result

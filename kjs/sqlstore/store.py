@@ -32,6 +32,7 @@ R = TypeVar("R")
 
 
 CREATE_JOBS_TRIES = 5
+DEADLOCK_TRIES = 5
 _MYSQL_DEADLOCK = 1213  # ER_LOCK_DEADLOCK: InnoDB rolled the transaction back
 
 
@@ -452,8 +453,30 @@ class SqlStore:
         return self.update_jobs([JobUpdate(job_id, change, outbox, event)])[0]
 
     def update_jobs(self, updates: Sequence[JobUpdate]) -> list[tuple[JobRecord, JobRecord] | None]:
-        with self._tx() as conn:
-            return [self._update_one(conn, update) for update in updates]
+        # Rows locked in job id order (one job's updates keep theirs): two writers with the
+        # same jobs in other orders (replicas consuming news, placement) cannot deadlock.
+        order = sorted(range(len(updates)), key=lambda i: updates[i].job_id)
+
+        def write(conn: sa.Connection) -> list[tuple[JobRecord, JobRecord] | None]:
+            results: list[tuple[JobRecord, JobRecord] | None] = [None] * len(updates)
+            for i in order:
+                results[i] = self._update_one(conn, updates[i])
+            return results
+
+        return self._write_retried(write)
+
+    def _write_retried(self, write: Callable[[sa.Connection], R]) -> R:
+        """`write` in a transaction, run again when MySQL rolls it back as a deadlock victim
+        (a lock wait cycle with another writer: the other went through)."""
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                with self._tx() as conn:
+                    return write(conn)
+            except sa.exc.OperationalError as e:
+                if not _deadlock(e) or attempt == DEADLOCK_TRIES:
+                    raise
+                log.info("deadlock victim; writing again (%d): %s", attempt, e.orig)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _update_one(
         self, conn: sa.Connection, update: JobUpdate
@@ -612,20 +635,24 @@ class SqlStore:
 
     def outbox_sent_many(self, items: Sequence[tuple[int, dt.datetime | None]]) -> None:
         o = t.outbox
-        done = [item_id for item_id, retry_at in items if retry_at is None]
-        with self._tx() as conn:
+        done = sorted(item_id for item_id, retry_at in items if retry_at is None)
+        again: dict[dt.datetime, list[int]] = {}
+        for item_id, retry_at in sorted(items, key=lambda item: item[0]):
+            if retry_at is not None:
+                again.setdefault(retry_at, []).append(item_id)
+
+        def write(conn: sa.Connection) -> None:
             if done:
                 conn.execute(o.delete().where(o.c.id.in_(done)))
-            again: dict[dt.datetime, list[int]] = {}
-            for item_id, retry_at in items:
-                if retry_at is not None:
-                    again.setdefault(retry_at, []).append(item_id)
             for retry_at, ids in again.items():
                 conn.execute(
                     o.update()
                     .where(o.c.id.in_(ids))
                     .values(available_at=retry_at, attempts=o.c.attempts + 1)
                 )
+
+        if items:
+            self._write_retried(write)
 
     def outbox_ack(self, job_id: str) -> None:
         with self._tx() as conn:

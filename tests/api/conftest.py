@@ -80,16 +80,16 @@ class FakeAgent:
         return [m for m in self.received if isinstance(m, messages.Control)]
 
 
-def occupy(client: TestClient[Any], cluster_id: str, n: int = 1) -> list[JobRecord]:
-    """`n` jobs running on the cluster as the store knows them: placement counts a cluster's
-    load from the store (its running, created and dispatched jobs), not from heartbeats."""
+def occupy(
+    client: TestClient[Any], cluster_id: str, n: int = 1, state: JobState = JobState.RUNNING
+) -> list[JobRecord]:
+    """`n` jobs running (or in `state`) on the cluster as the store knows them: placement
+    counts a cluster's load from the store, not from heartbeats."""
     service, store = client.app.state.jobs, client.app.state.components.store
     spec = msgspec.convert({"name": "busy", "namespace": "busy", "image": "busybox"}, JobSpec)
     return [
         store.create_job(
-            msgspec.structs.replace(
-                service.new_record(spec), state=JobState.RUNNING, cluster_id=cluster_id
-            )
+            msgspec.structs.replace(service.new_record(spec), state=state, cluster_id=cluster_id)
         )
         for _ in range(n)
     ]

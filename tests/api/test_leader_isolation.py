@@ -231,3 +231,39 @@ def test_a_delivery_that_ends_while_due_orders_are_read_is_not_started_again(
 
     assert client.blocking_portal.call(race) == 0
     assert calls == ["e1"]
+
+
+def test_an_outcome_the_store_cannot_take_makes_the_order_wait_not_repeat_at_once(
+    client: TestClient[Any],
+) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        async def deliver(self, url: str, event_id: str, body: bytes) -> DeliveryResult:
+            calls.append(event_id)
+            return DeliveryResult(delivered=True, status_code=204)
+
+    c = client.app.state.components
+    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)  # this deliverer alone
+    order = WebhookOrder(
+        job_id="j1",
+        event_id="e1",
+        url="https://hooks.example.com/x",
+        body=b"{}",
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
+    deliverer = WebhookDeliverer(c, Counting())
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    original, c.store.record_callback = c.store.record_callback, refused
+    errors_before = task_errors("webhooks")
+    try:
+        assert client.blocking_portal.call(deliverer.deliver_due) == 0  # no traceback
+        assert client.blocking_portal.call(deliverer.deliver_due) == 0  # waits: not tried
+    finally:
+        c.store.record_callback = original
+    assert calls == ["e1"]
+    assert task_errors("webhooks") > errors_before

@@ -151,8 +151,15 @@ def test_a_slot_is_free_once_its_job_s_final_state_is_stored_not_a_heartbeat_lat
     wait_until(
         lambda: dispatched_to(agent, second["id"]), timeout=SWEEP_S + 2, what="the second job"
     )
-    # And a job that started is counted before any heartbeat says so.
-    third = submit(client, "c1", "third")
-    agent.status(second, "running")
-    time.sleep(SWEEP_S + 0.5)  # a sweep passes: nothing may be placed meanwhile
-    assert not dispatched_to(agent, third["id"])
+
+
+@pytest.mark.parametrize("state", [JobState.CANCELLING, JobState.LOST, JobState.RUNNING])
+def test_a_slot_held_by_a_job_whose_pods_may_still_run_is_not_free(
+    client: TestClient[Any], agent: FakeAgent, state: JobState
+) -> None:
+    agent.heartbeat(capacity=1, running=0)  # the heartbeat says free; the store knows better
+    occupy(client, "c1", state=state)
+    job = submit(client, "c1")
+    dispatcher = client.app.state.jobs.dispatcher
+    assert client.blocking_portal.call(dispatcher.dispatch_due) == 0
+    assert not dispatched_to(agent, job["id"])

@@ -117,6 +117,17 @@ def test_records_added_together_without_a_clash_get_their_ids_in_order(
     assert [records.get(r.job_id) for r in added if r is not None] == added
 
 
+def test_records_are_added_one_by_one_where_the_database_cannot_return_many_ids(
+    store: SqlStore, records: CompatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MySQL (and MariaDB before 10.5) has no INSERT … RETURNING of many rows.
+    dialect = records.engine.dialect
+    monkeypatch.setattr(dialect, "insert_executemany_returning_sort_by_parameter_order", False)
+    monkeypatch.setattr(dialect, "insert_executemany_returning", False)
+    added = records.add_many([_record(f"m{n}", job_id=_job(store, n)) for n in range(3)])
+    assert [r is not None and records.get(r.job_id) == r for r in added] == [True] * 3
+
+
 async def test_adds_of_requests_at_the_same_time_each_get_their_own_answer(
     store: SqlStore, records: CompatStore
 ) -> None:

@@ -112,12 +112,16 @@ class CompatStore:
     def add_many(self, records: Sequence[CompatRecord]) -> list[CompatRecord | None]:
         """Keep new records in one transaction (each `id` assigned), None for each whose name a
         live record of its kind has (the others are kept all the same)."""
+        dialect = self.engine.dialect
+        # One statement needs RETURNING of many rows in order (SQLite, MariaDB 10.5+; not MySQL).
+        at_once = len(records) > 1 and dialect.insert_executemany_returning_sort_by_parameter_order
         with self._tx() as conn:
-            try:
-                with conn.begin_nested():
-                    return self._add_all(conn, records)
-            except sa.exc.IntegrityError:
-                pass  # a name is taken: record by record then, each in a savepoint of its own
+            if at_once:
+                try:
+                    with conn.begin_nested():
+                        return self._add_all(conn, records)
+                except sa.exc.IntegrityError:
+                    pass  # a name is taken: record by record then, each in a savepoint of its own
             return [self._add(conn, record) for record in records]
 
     def _add_all(

@@ -323,6 +323,55 @@ def test_updates_of_many_jobs_go_in_order_in_one_transaction(store: Store) -> No
     assert store.get_job(b.id).attempt == 2  # type: ignore[union-attr]  # nothing of the lot
 
 
+def test_updates_of_the_same_jobs_in_other_orders_all_go_through(store: Store) -> None:
+    """Writers that update the same jobs in opposite orders at once (replicas consuming news
+    of the same jobs, placement) never fail each other: no deadlock escapes the store."""
+    jobs = [store.create_job(make_job(n)) for n in range(6)]
+
+    def bump(j: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(j, attempt=j.attempt + 1)
+
+    errors: list[BaseException] = []
+
+    def writer(reverse: bool) -> None:
+        order = list(reversed(jobs)) if reverse else jobs
+        try:
+            for _ in range(20):
+                store.update_jobs([JobUpdate(j.id, bump) for j in order])
+        except BaseException as e:  # reported below, with the test's own assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i % 2 == 1,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert {store.get_job(j.id).attempt for j in jobs} == {1 + 4 * 20}  # type: ignore[union-attr]
+
+
+def test_jobs_are_counted_by_cluster_and_state(store: Store) -> None:
+    for n, (state, cluster) in enumerate(
+        [
+            (JobState.RUNNING, "c1"),
+            (JobState.RUNNING, "c1"),
+            (JobState.CREATED, "c1"),
+            (JobState.DISPATCHED, "c2"),
+            (JobState.SUCCEEDED, "c2"),
+            (JobState.PENDING, None),
+        ]
+    ):
+        store.create_job(make_job(n, state=state, cluster_id=cluster))
+    counts = store.count_jobs_by_cluster_and_state(
+        [JobState.RUNNING, JobState.CREATED, JobState.DISPATCHED]
+    )
+    assert counts == {
+        "c1": {JobState.RUNNING: 2, JobState.CREATED: 1},
+        "c2": {JobState.DISPATCHED: 1},
+    }
+    assert store.count_jobs_by_cluster_and_state([]) == {}
+
+
 def test_many_sent_outbox_items_are_written_down_together(store: Store) -> None:
     job = store.create_job(
         make_job(), [("kjs.dispatch.c1", b"d"), ("kjs.x", b"1"), ("kjs.y", b"2")]
