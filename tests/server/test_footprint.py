@@ -1,7 +1,8 @@
 """What a real idle `kjs server` holds: none of the heavy modules that only start-up (the
 migration: Alembic, Mako and the Pygments lexers it loads), other commands (`kjs up`'s and the
 agent's Kubernetes client) or unused extras (httpx's own CLI: rich, pygments; Litestar's
-Pydantic plugins) need. Memory figures are bench/footprint.py's; this only guards the modules."""
+Pydantic plugins; aiohttp, which only the NSQ queue uses) need. Memory figures are
+bench/footprint.py's; this only guards the modules."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from kjs.server import _Litestar
 from kjs.testing.procs import free_port
 
-HEAVY = {"kubernetes", "alembic", "mako", "pygments", "rich", "pydantic"}
+HEAVY = {"kubernetes", "alembic", "mako", "pygments", "rich", "pydantic", "aiohttp"}
 # `kjs server`, with a SIGUSR1 handler that writes the process's sys.modules to a file.
 DUMPING_KJS = """
 import os, signal, sys

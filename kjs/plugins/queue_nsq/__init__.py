@@ -15,17 +15,25 @@ import contextlib
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from kjs.core.backends import Backend, BuildContext, SettingsSection
 from kjs.core.config import ConfigError, NsqSettings
 from kjs.core.hookspecs import hookimpl
 from kjs.core.protocols import Handler
 
+if TYPE_CHECKING:
+    import aiohttp
+
 log = logging.getLogger(__name__)
 REQUEUE_DELAY_S = 0.5
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    """What a failed call to nsqd raises (aiohttp is imported once the queue is in use)."""
+    import aiohttp
+
+    return (aiohttp.ClientError, TimeoutError)
 
 
 @dataclass
@@ -52,6 +60,8 @@ class NsqQueue:
     @property
     def http(self) -> aiohttp.ClientSession:
         if self._http is None:
+            import aiohttp  # only where the NSQ queue is used: not in every server
+
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=10.0, connect=3.0),
                 trust_env=False,  # nsqd addresses are reached directly, never via a proxy
@@ -75,7 +85,7 @@ class NsqQueue:
                         return
                     text = (await response.text()).strip()
                     errors.append(f"{address}: HTTP {response.status} {text}")
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except _errors() as e:
                 errors.append(f"{address}: {e.__class__.__name__}: {e}")
         raise ConnectionError(f"NSQ: no nsqd accepted {path.split('?')[0]}: {'; '.join(errors)}")
 
@@ -90,13 +100,13 @@ class NsqQueue:
                     if response.status == 200:
                         return
                     errors.append(f"{address}: HTTP {response.status}")
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except _errors() as e:
                 errors.append(f"{address}: {e.__class__.__name__}: {e}")
         raise ConnectionError(f"NSQ unreachable: {'; '.join(errors)}")
 
     async def _ensure(self, topic: str, channel: str) -> None:
         for address in self.settings.nsqd_http:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            with contextlib.suppress(*_errors()):
                 url = f"http://{address}"
                 async with self.http.post(f"{url}/topic/create", params={"topic": topic}):
                     pass
