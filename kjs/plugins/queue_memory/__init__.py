@@ -28,7 +28,7 @@ class MemoryDelivery:
 
 
 class MemoryQueue:
-    def __init__(self, *, requeue_delay_s: float = 0.05, max_in_flight: int = 8) -> None:
+    def __init__(self, *, requeue_delay_s: float = 0.05, max_in_flight: int = 16) -> None:
         self.requeue_delay_s = requeue_delay_s
         self.max_in_flight = max_in_flight
         self._channels: dict[str, dict[str, asyncio.Queue[MemoryDelivery]]] = defaultdict(dict)
