@@ -51,6 +51,32 @@ def write_outbox(client: TestClient[Any], topic: str, body: bytes, job_id: str |
         )
 
 
+class Counting:
+    """A notifier that delivers everything, noting each event id it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def deliver(self, url: str, event_id: str, body: bytes) -> DeliveryResult:
+        self.calls.append(event_id)
+        return DeliveryResult(delivered=True, status_code=204)
+
+
+def lone_deliverer(client: TestClient[Any], notifier: Any) -> WebhookDeliverer:
+    """A deliverer of one due order (job j1, event e1), with the app's own webhook task
+    stopped: it must not deliver the order first."""
+    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)
+    order = WebhookOrder(
+        job_id="j1",
+        event_id="e1",
+        url="https://hooks.example.com/x",
+        body=b"{}",
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
+    return WebhookDeliverer(client.app.state.components, notifier)
+
+
 def submit(client: TestClient[Any], **fields: Any) -> dict[str, Any]:
     body = {"name": "j", "namespace": "ops", "image": "busybox", **fields}
     response = client.post("/api/v1/jobs", json=body)
@@ -107,17 +133,7 @@ def test_a_notifier_that_raises_is_a_recorded_failed_attempt(
             raise ExceptionGroup("boom", [ValueError("no")])
 
     c = client.app.state.components
-    # This deliverer alone: the app's own webhook task must not deliver the order first.
-    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)
-    order = WebhookOrder(
-        job_id="j1",
-        event_id="e1",
-        url="https://hooks.example.com/x",
-        body=b"{}",
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
-    deliverer = WebhookDeliverer(c, Raising())
+    deliverer = lone_deliverer(client, Raising())
     assert client.blocking_portal.call(deliverer.deliver_due) == 0
     (attempt,) = c.store.list_callbacks("j1")
     assert not attempt["delivered"] and attempt["error"] == "not attempted: ValueError: no"
@@ -193,24 +209,8 @@ def test_a_job_a_plugin_cannot_place_waits_alone_then_fails_with_the_reason(
 def test_a_delivery_that_ends_while_due_orders_are_read_is_not_started_again(
     client: TestClient[Any],
 ) -> None:
-    calls: list[str] = []
-
-    class Counting:
-        async def deliver(self, url: str, event_id: str, body: bytes) -> DeliveryResult:
-            calls.append(event_id)
-            return DeliveryResult(delivered=True, status_code=204)
-
-    c = client.app.state.components
-    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)  # this deliverer alone
-    order = WebhookOrder(
-        job_id="j1",
-        event_id="e1",
-        url="https://hooks.example.com/x",
-        body=b"{}",
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
-    deliverer = WebhookDeliverer(c, Counting())
+    c, notifier = client.app.state.components, Counting()
+    deliverer = lone_deliverer(client, notifier)
     stale = c.store.outbox_due(dt.datetime.now(dt.UTC), 10, True)  # what a slow read returns
 
     async def race() -> int:
@@ -230,30 +230,14 @@ def test_a_delivery_that_ends_while_due_orders_are_read_is_not_started_again(
         return len(again)
 
     assert client.blocking_portal.call(race) == 0
-    assert calls == ["e1"]
+    assert notifier.calls == ["e1"]
 
 
 def test_an_outcome_the_store_cannot_take_makes_the_order_wait_not_repeat_at_once(
     client: TestClient[Any],
 ) -> None:
-    calls: list[str] = []
-
-    class Counting:
-        async def deliver(self, url: str, event_id: str, body: bytes) -> DeliveryResult:
-            calls.append(event_id)
-            return DeliveryResult(delivered=True, status_code=204)
-
-    c = client.app.state.components
-    client.blocking_portal.call(client.app.state.dispatcher.tasks.close)  # this deliverer alone
-    order = WebhookOrder(
-        job_id="j1",
-        event_id="e1",
-        url="https://hooks.example.com/x",
-        body=b"{}",
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    write_outbox(client, messages.WEBHOOK_TOPIC, msgspec.json.encode(order), None)
-    deliverer = WebhookDeliverer(c, Counting())
+    c, notifier = client.app.state.components, Counting()
+    deliverer = lone_deliverer(client, notifier)
 
     def refused(*args: Any, **kwargs: Any) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
@@ -265,5 +249,5 @@ def test_an_outcome_the_store_cannot_take_makes_the_order_wait_not_repeat_at_onc
         assert client.blocking_portal.call(deliverer.deliver_due) == 0  # waits: not tried
     finally:
         c.store.record_callback = original
-    assert calls == ["e1"]
+    assert notifier.calls == ["e1"]
     assert task_errors("webhooks") > errors_before
