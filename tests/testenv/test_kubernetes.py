@@ -102,7 +102,9 @@ def test_a_pod_deleted_while_running_is_gone_within_its_grace_period(
     k8s_clusters: list[Cluster], k8s_namespace: str
 ) -> None:
     cluster = k8s_clusters[-1]
-    cluster.batch.create_namespaced_job(k8s_namespace, job("sleeper", "sleep 300"))
+    # A duration no other test uses: their pods (other namespaces, still being torn down)
+    # are not this one's process.
+    cluster.batch.create_namespaced_job(k8s_namespace, job("sleeper", "sleep 317"))
     pod = wait_until(
         lambda: next(
             (p for p in job_pods(cluster, k8s_namespace, "sleeper") if p.status.phase == "Running"),
@@ -121,7 +123,7 @@ def test_a_pod_deleted_while_running_is_gone_within_its_grace_period(
         what="deleted pod to disappear",
     )
     assert time.monotonic() - deleted_at < grace
-    assert not processes_running("sleep 300")
+    assert not processes_running("sleep 317")
     assert (
         wait_until(
             lambda: condition(cluster, k8s_namespace, "sleeper"),
