@@ -250,12 +250,7 @@ def main() -> None:
     )
     parser.add_argument("--testenv-dir", help="a running test environment (else one is started)")
     args = parser.parse_args()
-    own_env = None
-    if args.testenv_dir:
-        env = testenv.load(Path(args.testenv_dir))
-    else:
-        own_env = Path(tempfile.mkdtemp(prefix="kjs-bench-env-"))
-        env = testenv.up(own_env, clusters=1, only=["nsq", "k8s"])
+    env, own_env = testenv.given_or_up(args.testenv_dir, clusters=1, only=["nsq", "k8s"])
     cluster = Cluster(env["clusters"][0])
     workdir = Path(tempfile.mkdtemp(prefix="kjs-create-"))
     rates: dict[str, list[float]] = {"agent": [], "bare": []}

@@ -263,12 +263,7 @@ def main() -> None:
     parser.add_argument("--resync-s", type=float, default=3.0)
     parser.add_argument("--testenv-dir", help="a running test environment (else one is started)")
     args = parser.parse_args()
-    own_env = None
-    if args.testenv_dir:
-        env = testenv.load(Path(args.testenv_dir))
-    else:
-        own_env = Path(tempfile.mkdtemp(prefix="kjs-bench-env-"))
-        env = testenv.up(own_env, clusters=1, only=["nsq", "k8s"])
+    env, own_env = testenv.given_or_up(args.testenv_dir, clusters=1, only=["nsq", "k8s"])
     cluster = Cluster(env["clusters"][0])
     namespace = f"fp-{uuid.uuid4().hex[:6]}"
     workdir = Path(tempfile.mkdtemp(prefix="kjs-footprint-"))

@@ -184,12 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kjs-bench-") as tmp:
         workdir = Path(tmp)
-        own = None
-        if args.testenv_dir:
-            environment = testenv.load(args.testenv_dir)
-        else:
-            own = workdir / "env"
-            environment = testenv.up(own, clusters=args.clusters)
+        environment, own = testenv.given_or_up(args.testenv_dir, clusters=args.clusters)
         try:
             have = len(environment["clusters"])
             assert have >= args.clusters, f"{args.clusters} test clusters asked, {have} running"

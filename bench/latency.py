@@ -281,12 +281,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kjs-latency-") as tmp:
         workdir = Path(tmp)
-        own = None
-        if args.testenv_dir:
-            environment = testenv.load(args.testenv_dir)
-        else:
-            own = workdir / "env"
-            environment = testenv.up(own, clusters=1, only=["k8s"])
+        environment, own = testenv.given_or_up(args.testenv_dir, clusters=1, only=["k8s"])
         try:
             result = run(environment["clusters"][0], args, workdir)
         finally:

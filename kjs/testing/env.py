@@ -104,6 +104,20 @@ def down(directory: Path, *, remove: bool = True) -> list[str]:
     return stopped
 
 
+def given_or_up(
+    directory: Path | str | None, **up_kwargs: Any
+) -> tuple[dict[str, Any], Path | None]:
+    """The running environment in `directory`; or, given None, one started now (`up` with
+    `up_kwargs`) in a new temporary directory, returned with that directory: the caller's to
+    `down` when done (None when the environment was given)."""
+    if directory is not None:
+        return load(Path(directory)), None
+    import tempfile
+
+    own = Path(tempfile.mkdtemp(prefix="kjs-env-"))
+    return up(own, **up_kwargs), own
+
+
 def load(directory: Path) -> dict[str, Any]:
     """The env.json of a running environment."""
     path = directory / ENV_FILE
