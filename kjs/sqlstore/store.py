@@ -521,15 +521,8 @@ class SqlStore:
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]:
         """How many jobs are in `state`, per cluster."""
-        j = t.jobs.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(j.cluster_id, sa.func.count())
-                .where(j.state == state.value)
-                .where(j.cluster_id.is_not(None))
-                .group_by(j.cluster_id)
-            ).all()
-        return {cluster: int(count) for cluster, count in rows}
+        counts = self.count_jobs_by_cluster_and_state([state])
+        return {cluster: by_state[state] for cluster, by_state in counts.items()}
 
     def count_jobs_by_cluster_and_state(
         self, states: Sequence[JobState]
