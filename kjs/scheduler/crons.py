@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from typing import Any
 
 import msgspec
@@ -24,6 +23,7 @@ from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.cron import parse_schedule
 from kjs.core.errors import Conflict, NotFound
+from kjs.core.ids import new_id
 from kjs.core.models import Cron, CronSpec, JobSpec
 from kjs.core.protocols import ClusterView
 from kjs.core.records import CronRecord, JobRecord
@@ -91,7 +91,7 @@ class CronService:
 
     async def create(self, spec: CronSpec, *, cron_id: str | None = None) -> CronRecord:
         await self._check(spec)
-        cron_id, at = cron_id or str(uuid.uuid4()), now()
+        cron_id, at = cron_id or new_id(), now()
         managed = spec.mode == "managed"
         cron = CronRecord(
             id=cron_id,

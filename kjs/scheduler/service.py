@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -16,6 +15,7 @@ from kjs.core import metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
+from kjs.core.ids import new_id
 from kjs.core.models import JobSpec
 from kjs.core.protocols import Idempotency, IdempotencyConflict
 from kjs.core.records import EventRecord, JobRecord
@@ -109,7 +109,7 @@ class JobService:
         job_id: str | None = None,
     ) -> JobRecord:
         """A new job (or cron run), pending; a run_at in the past means now."""
-        job_id, at = job_id or str(uuid.uuid4()), now()
+        job_id, at = job_id or new_id(), now()
         run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
         return JobRecord(
             id=job_id,

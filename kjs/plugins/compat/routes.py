@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from litestar.params import FromPath, JSONBody
 from kjs.api.schema import WITH_BODY, RawBody, answer, protected
 from kjs.api.services import Action
 from kjs.core.errors import NotFound
+from kjs.core.ids import new_id
 from kjs.core.protocols import NameTaken
 from kjs.core.records import CronRecord
 from kjs.core.validation import InvalidInput
@@ -150,7 +150,7 @@ class Compat:
     def _new_record(self, fields: dict[str, Any], kind: str) -> CompatRecord:
         at = _now()
         return CompatRecord(
-            job_id=str(uuid.uuid4()),
+            job_id=new_id(),
             kind=kind,
             job_name=fields["job_name"],
             job_exec_time=fields.get("job_exec_time") or 0,
