@@ -15,7 +15,9 @@ the end of the work is known exactly. Measured, on this machine's one clock:
 
 Successful jobs use the default `log_collect` (on_failure); every `--fail-every`-th job exits 1
 and is reported apart (`failed_*`). The burst is `--burst-rate` jobs/s for `--burst-seconds`
-(accepted -> created only). The last line is one JSON object.
+(accepted -> created only, with its stages from the status history); `--bare` adds the same burst
+created by a bare Kubernetes client, as what this machine gives anyone. The last line is one JSON
+object.
 """
 
 from __future__ import annotations
@@ -175,6 +177,68 @@ def paced_submits(
     return accepted
 
 
+def bare_burst(
+    kubeconfig: str, namespace: str, rate: float, seconds: float, threads: int
+) -> dict[str, float]:
+    """The same burst created straight with the Kubernetes client (no kjs), `threads` in flight
+    like the agent's queue deliveries: when each create call started, by the Job's id label."""
+    from kubernetes import client, config
+
+    batch = client.BatchV1Api(config.new_client_from_config(config_file=kubeconfig))
+    total = int(rate * seconds)
+    started_at: dict[str, float] = {}
+    started = time.monotonic()
+
+    def create(i: int) -> None:
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        job_id = f"bare-{i}"
+        started_at[job_id] = time.time()
+        batch.create_namespaced_job(
+            namespace,
+            {
+                "metadata": {"name": f"bare-{i}", "labels": {JOB_ID_LABEL: job_id}},
+                "spec": {
+                    "backoffLimit": 0,
+                    "ttlSecondsAfterFinished": 600,
+                    "template": {
+                        "metadata": {"labels": {JOB_ID_LABEL: job_id}},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {"name": "main", "image": "busybox", "command": ["true"]}
+                            ],
+                        },
+                    },
+                },
+            },
+        )
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create, range(total)))
+    return started_at
+
+
+def stage_quantiles(http: httpx.Client, ids: list[str]) -> dict[str, float | int | None]:
+    """Where a burst job's time went, from its status history: accepted (pending) -> dispatched
+    (placed, queued to the agent) -> created (the agent's create call returned)."""
+    placed: list[float] = []
+    created: list[float] = []
+    for job_id in ids:
+        at = {
+            e["state"]: dt.datetime.fromisoformat(e["at"]).timestamp()
+            for e in http.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
+        }
+        if {"pending", "dispatched", "created"} <= at.keys():
+            placed.append(at["dispatched"] - at["pending"])
+            created.append(at["created"] - at["dispatched"])
+    return {
+        **ms_quantiles("burst_pending_to_dispatched", placed),
+        **ms_quantiles("burst_dispatched_to_created", created),
+    }
+
+
 def wait_final(http: httpx.Client, ids: set[str], timeout: float) -> dict[str, dict]:
     final: dict[str, dict] = {}
     deadline = time.monotonic() + timeout
@@ -232,6 +296,8 @@ def run(cluster: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dic
 
         burst_jobs = int(args.burst_rate * args.burst_seconds)
         burst: list[float] = []
+        bare: list[float] = []
+        stages: dict[str, float | int | None] = {}
         if burst_jobs:
             print(f"burst: {args.burst_rate} jobs/s for {args.burst_seconds} s …", file=sys.stderr)
             bodies = [
@@ -244,6 +310,16 @@ def run(cluster: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dic
             burst = [watch.seen[j] - at for j, at in burst_accepted.items() if j in watch.seen]
             missing = len(burst_accepted) - len(burst)
             assert not missing, f"{missing} burst jobs never got a Kubernetes Job"
+            stages = stage_quantiles(http, list(burst_accepted))
+            if args.bare:
+                print("the same burst with a bare Kubernetes client …", file=sys.stderr)
+                bare_started = bare_burst(
+                    cluster["kubeconfig"], namespace, args.burst_rate, args.burst_seconds, 16
+                )
+                deadline = time.monotonic() + 60
+                while not bare_started.keys() <= watch.seen.keys() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                bare = [watch.seen[j] - at for j, at in bare_started.items() if j in watch.seen]
         states = [j["state"] for j in final.values()]
         return {
             "jobs": args.jobs,
@@ -260,6 +336,8 @@ def run(cluster: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dic
             "burst_jobs": burst_jobs,
             "burst_accepted_to_created_p50_ms": ms_quantiles("b", burst)["b_p50_ms"],
             "burst_accepted_to_created_p99_ms": ms_quantiles("b", burst)["b_p99_ms"],
+            **stages,
+            **(ms_quantiles("bare_burst_created", bare) if args.bare else {}),
         }
     finally:
         http.close()
@@ -267,7 +345,14 @@ def run(cluster: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dic
         proc.wait(60)
         watch.stop()
         receiver.down()
-        admin.delete_namespace(namespace)  # its Jobs and pods, not the next run's backlog
+        admin.delete_namespace(namespace)
+        # Its thousands of Jobs and pods keep the test cluster's controllers busy for a minute:
+        # the next run starts on a quiet cluster, not on this one's backlog.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if not admin.list_namespace(field_selector=f"metadata.name={namespace}").items:
+                break
+            time.sleep(1)
 
 
 def main() -> None:
@@ -277,6 +362,11 @@ def main() -> None:
     parser.add_argument("--fail-every", type=int, default=10, help="every n-th job exits 1")
     parser.add_argument("--burst-rate", type=float, default=200.0)
     parser.add_argument("--burst-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="after kjs's burst, the same burst created by a bare Kubernetes client (a baseline)",
+    )
     parser.add_argument("--testenv-dir", type=Path, help="a running test environment")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kjs-latency-") as tmp:
