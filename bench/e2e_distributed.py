@@ -12,7 +12,8 @@ job that ran twice shows twice. Prints throughput, and p50/p99 of
   terminal -> stored    (the container's end to the final state stored: the job's updated_at),
   terminal -> webhook   (the container's end to the first delivery at the receiver).
   dispatched -> created (placed on a cluster to created there: without the wait for room).
-The last line reads `jobs: N succeeded: N lost: 0 duplicated: 0 webhooks: N …`.
+The last line is one JSON object: `jobs`, `succeeded`, `lost`, `duplicated`, `webhooks`,
+`jobs_per_s`, and `<stage>_p50_ms`/`_p99_ms` of each stage above.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.deployment
 
+import httpx
+
 from kjs.testing import env as testenv
 from tests.deployment import Deployment, WebhookReceiver, fresh_database
 
@@ -39,13 +42,20 @@ from tests.deployment import Deployment, WebhookReceiver, fresh_database
 # reported again by the agents as they start, and load the servers with news of unknown jobs.
 NAMESPACE = f"bench-{uuid.uuid4().hex[:6]}"
 FINAL = {"succeeded", "failed", "cancelled"}
+POOL = httpx.Limits(max_connections=8)
+
+
+def ms(values: list[float]) -> tuple[float | None, float | None]:
+    """(p50, p99) in milliseconds; (None, None) under two samples."""
+    if len(values) < 2:
+        return None, None
+    q = statistics.quantiles(values, n=100)
+    return round(q[49] * 1000, 1), round(q[98] * 1000, 1)
 
 
 def quantiles(values: list[float]) -> str:
-    if len(values) < 2:
-        return "n/a"
-    q = statistics.quantiles(values, n=100)
-    return f"p50 {q[49] * 1000:.0f} ms p99 {q[98] * 1000:.0f} ms"
+    p50, p99 = ms(values)
+    return "n/a" if p50 is None else f"p50 {p50:.0f} ms p99 {p99:.0f} ms"
 
 
 def timestamp(value: str) -> float:
@@ -64,10 +74,16 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
             namespace="default",  # of the agents' Leases
             settings={"KJS_AGENT__CREATE_NAMESPACES": "true"},
         )
+        http: list[httpx.Client] = []
         try:
             replicas = [d.start_replica() for _ in range(args.replicas)]
             for cluster in environment["clusters"]:
                 d.start_agent(cluster["id"], args.capacity)
+            # One keep-alive client per replica: a client per request costs the bench (which
+            # also times the webhooks' arrival) more CPU than a submit costs a server.
+            http = [
+                httpx.Client(base_url=f"{r.url}/api/v1", timeout=10, limits=POOL) for r in replicas
+            ]
             clusters = len(environment["clusters"])
             while (
                 sum(c["state"] == "ready" for c in d.api("GET", "/clusters").json()["items"])
@@ -88,7 +104,7 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                     "ttl_seconds_after_finished": 300,
                 }
                 at = time.time()
-                response = replicas[i % len(replicas)].api("POST", "/jobs", json=body)
+                response = http[i % len(http)].post("/jobs", json=body)
                 assert response.status_code == 201, response.text
                 submitted[response.json()["id"]] = at
 
@@ -105,7 +121,7 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                         params: dict[str, Any] = {"state": state, "limit": 500}
                         if cursor:
                             params["cursor"] = cursor
-                        page = d.api("GET", "/jobs", params=params).json()
+                        page = http[0].get("/jobs", params=params).json()
                         final.update((j["id"], j) for j in page["items"] if j["id"] in submitted)
                         cursor = page["next_cursor"]
                         if not cursor:
@@ -128,7 +144,7 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
             delivered = receiver.first_delivery()
             first_by_job = {x.job_id: x for x in delivered.values()}
             for job_id, job in final.items():
-                events = d.api("GET", f"/jobs/{job_id}/events").json()["items"]
+                events = http[0].get(f"/jobs/{job_id}/events").json()["items"]
                 at = {e["state"]: timestamp(e["at"]) for e in events}
                 if "created" in at:
                     to_created.append(at["created"] - submitted[job_id])
@@ -143,33 +159,41 @@ def run(environment: dict[str, Any], args: argparse.Namespace, workdir: Path) ->
                     if job_id in first_by_job:
                         to_webhook.append(first_by_job[job_id].received_at - end)
             shares = Counter(j["cluster_id"] for j in final.values())
-            print(
-                json.dumps(
-                    {
-                        "replicas": args.replicas,
-                        "clusters": {c: n for c, n in sorted(shares.items())},
-                        "capacity_per_cluster": args.capacity,
-                        "submit_s": round(submit_s, 1),
-                        "seconds": round(elapsed, 1),
-                        "jobs_per_s": round(args.jobs / elapsed, 2),
-                    }
-                )
-            )
+            succeeded = sum(j["state"] == "succeeded" for j in final.values())
+            lost = args.jobs - len(final) + sum(j["state"] == "lost" for j in final.values())
             print(f"submit -> created:   {quantiles(to_created)} (includes waiting for room)")
             print(f"dispatched -> created: {quantiles(placed_to_created)}")
             print(f"terminal -> stored:  {quantiles(to_stored)}")
             print(f"  terminal -> reported by the agent: {quantiles(to_reported)}")
             print(f"  reported -> stored:  {quantiles(reported_to_stored)}")
             print(f"terminal -> webhook: {quantiles(to_webhook)}")
-            succeeded = sum(j["state"] == "succeeded" for j in final.values())
-            lost = args.jobs - len(final) + sum(j["state"] == "lost" for j in final.values())
-            print(
-                f"jobs: {args.jobs} succeeded: {succeeded} lost: {lost} "
-                f"duplicated: {sum(1 for n in ran.values() if n > 1)} "
-                f"webhooks: {len(delivered)} duplicate_deliveries: {receiver.duplicates} "
-                f"jobs_per_s: {args.jobs / elapsed:.1f}"
-            )
+            figures: dict[str, Any] = {
+                "jobs": args.jobs,
+                "replicas": args.replicas,
+                "clusters": {c: n for c, n in sorted(shares.items())},
+                "capacity_per_cluster": args.capacity,
+                "submit_s": round(submit_s, 1),
+                "seconds": round(elapsed, 1),
+                "jobs_per_s": round(args.jobs / elapsed, 2),
+                "succeeded": succeeded,
+                "lost": lost,
+                "duplicated": sum(1 for n in ran.values() if n > 1),
+                "webhooks": len(delivered),
+                "duplicate_deliveries": receiver.duplicates,
+            }
+            for key, values in (
+                ("submit_to_created", to_created),
+                ("dispatched_to_created", placed_to_created),
+                ("terminated_to_stored", to_stored),
+                ("terminated_to_reported", to_reported),
+                ("reported_to_stored", reported_to_stored),
+                ("terminated_to_webhook", to_webhook),
+            ):
+                figures[f"{key}_p50_ms"], figures[f"{key}_p99_ms"] = ms(values)
+            print(json.dumps(figures))
         finally:
+            for client in http:
+                client.close()
             d.stop()
             receiver.down()
 
