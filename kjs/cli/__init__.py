@@ -241,9 +241,9 @@ def completion(shell: str) -> None:
 
 
 def _add_client_commands() -> None:
-    from kjs import client
+    from kjs.cli import jobs
 
-    client.register(main)
+    jobs.register(main)
 
 
 _add_client_commands()
