@@ -211,6 +211,7 @@ def create_app(
             # Stop taking work, hand back what is in flight, give up leadership, close the store;
             # each step bounded, so that one that hangs cannot keep the process from exiting.
             steps = [
+                ("watch feed", service.feed.close()),
                 ("job writer", service.writer.close()),  # a write whose client went away
                 ("dispatcher", dispatcher.close()),
                 ("webhook deliveries", webhooks.close()),

@@ -17,7 +17,7 @@ from litestar import Litestar
 
 from kjs.agent.run import running_agent
 from kjs.core.config import Settings, load
-from kjs.server import create_app
+from kjs.server import _graceful_server_class, create_app
 from kjs.testing.procs import free_port
 
 T = TypeVar("T")
@@ -28,8 +28,10 @@ class LiveServer:
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        # The server's own class: its stop ends streaming answers (log followers, watches).
+        self.server = _graceful_server_class()(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"),
+            app.state.stopping,
         )
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:

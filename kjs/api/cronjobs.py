@@ -150,11 +150,15 @@ class CronJobsController(Controller):
     ) -> JobPage:
         door = access(request)
         await door.cron(cron_id, Action.READ)
+        jobs = request.app.state.jobs
+        position = await jobs.watch_position()  # to follow them: GET /jobs?watch=true&cron_id=
         try:
             # Runs started before an edit moved the cron job stay in their namespace.
-            items, next_cursor = await request.app.state.jobs.list_jobs(
+            items, next_cursor = await jobs.list_jobs(
                 limit=limit, cursor=cursor, cron_id=cron_id, namespaces=door.namespaces()
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
-        return JobPage(items=[job_view(j) for j in items], next_cursor=next_cursor)
+        return JobPage(
+            items=[job_view(j) for j in items], next_cursor=next_cursor, watch_cursor=str(position)
+        )

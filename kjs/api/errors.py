@@ -11,7 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
-from kjs.core.errors import Conflict, NotFound
+from kjs.core.errors import Conflict, Gone, NotFound
 from kjs.core.validation import FieldError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ _TITLES = {
     405: "Method not allowed",
     408: "Request timeout",
     409: "Conflict",
+    410: "Gone",
     413: "Request body too large",
     503: "Service unavailable",
     500: "Internal server error",
@@ -63,6 +64,10 @@ def not_found(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict[str, An
 
 def conflict(_: Request[Any, Any, Any], exc: Conflict) -> Response[dict[str, Any]]:
     return problem(409, str(exc))
+
+
+def gone(_: Request[Any, Any, Any], exc: Gone) -> Response[dict[str, Any]]:
+    return problem(410, str(exc))
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -141,6 +146,7 @@ HANDLERS: dict[type[Exception] | int, Any] = {
     InvalidInput: invalid,
     NotFound: not_found,
     Conflict: conflict,
+    Gone: gone,
     ValidationException: bad_parameter,
     HTTPException: http_error,
     sa.exc.DBAPIError: store_down,

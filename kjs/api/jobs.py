@@ -23,18 +23,22 @@ from kjs.api.schema import (
     DryRun,
     Event,
     EventList,
+    EventWatchItem,
     JobBatch,
     JobBatchRequest,
     JobPage,
     JobSpecChanges,
+    JobWatchItem,
     RawBody,
+    WithStream,
     answer,
     protected,
     raw_body,
+    streamed,
 )
 from kjs.core import aio
 from kjs.core.models import Job, JobSpec
-from kjs.core.records import job_view
+from kjs.core.records import EventRecord, job_view
 from kjs.core.states import JobState
 from kjs.core.validation import (
     MAX_BATCH_BODY_BYTES,
@@ -47,6 +51,9 @@ from kjs.core.validation import (
 from kjs.scheduler.service import BatchItem, JobService
 
 FOLLOW_POLL_S = 0.5
+NDJSON = "application/x-ndjson"
+WATCH_BOOKMARK_S = 10.0  # a line at least this often: proxies keep the stream, clients its place
+WATCH_PAGE = 500
 MAX_ATTEMPT = 2**31 - 1  # the store's column
 
 
@@ -120,6 +127,101 @@ def _batch_items(body: bytes) -> list[BatchItem]:
     return items
 
 
+def _event(record: EventRecord) -> Event:
+    return Event(**msgspec.structs.asdict(record))
+
+
+def _watch_cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 19:
+        raise InvalidInput([FieldError("watch_cursor", "must be a `seq` or `watch_cursor` read")])
+    return int(value)
+
+
+_LINE = msgspec.json.Encoder()
+
+
+class _Lines(Stream):
+    """A stream of JSON lines. Litestar gives a response the route's media type (JSON here,
+    for the list) over the response's own; this one keeps its own."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        return super().to_asgi_response(*args, **{**kwargs, "media_type": NDJSON})
+
+
+def _line(item: JobWatchItem | EventWatchItem) -> bytes:
+    return _LINE.encode(item) + b"\n"
+
+
+async def _next_change(request: Request[Any, Any, Any], feed: Any, position: int) -> bool:
+    """Wait for a change past `position`: True on one; False after WATCH_BOOKMARK_S or when the
+    server is stopping (then `stopping` is set)."""
+    stopping: asyncio.Event = request.app.state.stopping
+    changed = asyncio.ensure_future(feed.wait_beyond(position, WATCH_BOOKMARK_S))
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({changed, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (changed, stop):
+            task.cancel()
+    return changed.done() and not changed.cancelled() and changed.result()
+
+
+async def _job_watch(
+    request: Request[Any, Any, Any],
+    service: JobService,
+    after: int | None,
+    filters: dict[str, Any],
+) -> Stream:
+    if after is None:
+        after = await service.watch_position()
+    # Read here, not in the stream: an expired cursor is a 410 before any line.
+    first = await service.job_changes(after, limit=WATCH_PAGE, **filters)
+    stopping: asyncio.Event = request.app.state.stopping
+
+    async def lines() -> AsyncIterator[bytes]:
+        position = after
+        yield _line(JobWatchItem(type="BOOKMARK", seq=position))
+        changes, reached = first
+        while True:
+            for change in changes:
+                item = JobWatchItem(type=change.kind, seq=change.seq, job=job_view(change.job))
+                yield _line(item)
+            position = reached
+            if not changes and not await _next_change(request, service.feed, position):
+                if stopping.is_set():
+                    return  # the client resumes from the last seq, on another replica
+                yield _line(JobWatchItem(type="BOOKMARK", seq=position))
+            changes, reached = await service.job_changes(position, limit=WATCH_PAGE, **filters)
+
+    return _Lines(lines(), media_type=NDJSON)
+
+
+def _event_watch(
+    request: Request[Any, Any, Any], service: JobService, job_id: str, after: int
+) -> Stream:
+    stopping: asyncio.Event = request.app.state.stopping
+
+    async def lines() -> AsyncIterator[bytes]:
+        position = after
+        yield _line(EventWatchItem(type="BOOKMARK", seq=position))
+        while True:
+            # The feed's position before the read: a change after it wakes the next wait.
+            feed_position = await service.watch_position()
+            events = await service.events_after(job_id, position)
+            for event in events:
+                assert event.seq is not None
+                position = event.seq
+                yield _line(EventWatchItem(type="ADDED", seq=position, event=_event(event)))
+            if not await _next_change(request, service.feed, feed_position):
+                if stopping.is_set():
+                    return
+                yield _line(EventWatchItem(type="BOOKMARK", seq=position))
+
+    return _Lines(lines(), media_type=NDJSON)
+
+
 class JobsController(Controller):
     # `/api/v1`, not `/api/v1/jobs`: `POST /api/v1/jobs:batch` is a sibling of `/api/v1/jobs`,
     # not a path below it (Litestar joins a controller's path and a handler's with a `/`).
@@ -189,7 +291,26 @@ class JobsController(Controller):
         results = await _service(request).submit_batch(items, principal=door.who.name)
         return JobBatch(items=[job_view(job) for job, _ in results])
 
-    @get("/jobs", **protected(Action.READ, 400), summary="List jobs, newest first")
+    @get(
+        "/jobs",
+        **protected(
+            Action.READ,
+            400,
+            410,
+            answers=streamed(JobWatchItem, "With watch=true: JSON lines, a JobWatchItem each."),
+        ),
+        operation_class=WithStream,
+        summary="List jobs, newest first; watch=true follows their changes",
+        description=(
+            "With `watch=true` the answer is a stream of JSON lines (`application/x-ndjson`), "
+            "one `JobWatchItem` each, for the jobs the filters select: the jobs changed since "
+            "`watch_cursor` (from a list's `watch_cursor`, or the last `seq` read), then each "
+            "change as it is stored, and a BOOKMARK line at the start and after "
+            f"{WATCH_BOOKMARK_S:.0f} s without changes. Without `watch_cursor` it starts from "
+            "now. Resuming from the last `seq` read loses and repeats nothing; a cursor older "
+            "than the history kept answers 410. `limit` and `cursor` do not apply."
+        ),
+    )
     async def list_jobs(
         self,
         request: Request[Any, Any, Any],
@@ -202,28 +323,30 @@ class JobsController(Controller):
         created_before: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         cursor: FromQuery[str | None] = None,
-    ) -> JobPage:
-        labels = _labels(label)
-        created_after, created_before = (
-            _utc("created_after", created_after),
-            _utc("created_before", created_before),
-        )
+        watch: FromQuery[bool] = False,
+        watch_cursor: FromQuery[str | None] = None,
+    ) -> JobPage:  # or, with watch=true, a stream (documented by WithStream)
+        filters: dict[str, Any] = {
+            "state": job_state,
+            "cluster_id": cluster_id,
+            "name": name,
+            "cron_id": cron_id,
+            "labels": _labels(label),
+            "created_after": _utc("created_after", created_after),
+            "created_before": _utc("created_before", created_before),
+            "namespaces": access(request).namespaces(),
+        }
+        service = _service(request)
+        if watch:
+            return await _job_watch(request, service, _watch_cursor(watch_cursor), filters)  # type: ignore[return-value]
+        position = await service.watch_position()
         try:
-            items, next_cursor = await _service(request).list_jobs(
-                limit=limit,
-                cursor=cursor,
-                state=job_state,
-                cluster_id=cluster_id,
-                name=name,
-                cron_id=cron_id,
-                labels=labels,
-                created_after=created_after,
-                created_before=created_before,
-                namespaces=access(request).namespaces(),
-            )
+            items, next_cursor = await service.list_jobs(limit=limit, cursor=cursor, **filters)
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
-        return JobPage(items=[job_view(j) for j in items], next_cursor=next_cursor)
+        return JobPage(
+            items=[job_view(j) for j in items], next_cursor=next_cursor, watch_cursor=str(position)
+        )
 
     @get("/jobs/{job_id:str}", **protected(Action.READ, 400, 404), summary="One job")
     async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
@@ -298,11 +421,37 @@ class JobsController(Controller):
         await access(request).job(job_id, Action.SUBMIT)
         return job_view(await _service(request).redeliver(job_id))
 
-    @get("/jobs/{job_id:str}/events", **protected(Action.READ, 400, 404), summary="Status history")
-    async def events(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> EventList:
+    @get(
+        "/jobs/{job_id:str}/events",
+        **protected(
+            Action.READ,
+            400,
+            404,
+            answers=streamed(
+                EventWatchItem, "With watch=true: JSON lines, an EventWatchItem each."
+            ),
+        ),
+        operation_class=WithStream,
+        summary="Status history; watch=true follows it",
+        description=(
+            "With `watch=true` the answer is a stream of JSON lines (`application/x-ndjson`), "
+            "one `EventWatchItem` each: the events after `watch_cursor` (all, without it), then "
+            "each new one as it is stored, and BOOKMARK lines as for the jobs' watch."
+        ),
+    )
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[str],
+        watch: FromQuery[bool] = False,
+        watch_cursor: FromQuery[str | None] = None,
+    ) -> EventList:  # or, with watch=true, a stream (documented by WithStream)
         await access(request).job(job_id, Action.READ)
-        events = await _service(request).events(job_id)
-        return EventList(items=[Event(**msgspec.structs.asdict(e)) for e in events])
+        service = _service(request)
+        if watch:
+            return _event_watch(request, service, job_id, _watch_cursor(watch_cursor) or 0)  # type: ignore[return-value]
+        events = await service.events(job_id)
+        return EventList(items=[_event(e) for e in events])
 
     @get(
         "/jobs/{job_id:str}/logs",

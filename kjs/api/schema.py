@@ -10,15 +10,16 @@ body as sent, and the schema documents it as `T`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar.dto import AbstractDTO
 from litestar.dto.data_structures import DTOFieldDefinition
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIResponse, Operation, SecurityScheme
 from litestar.typing import FieldDefinition
 from msgspec import Meta, Struct
 
@@ -83,6 +84,7 @@ _ERRORS = {
     404: "Not found.",
     408: "The request body did not arrive in time (`[http] body_timeout_s`).",
     409: "Conflicts with the current state.",
+    410: "The `watch_cursor` is older than the history kept (or not this server's): list again.",
     413: "The request body is over 1 MiB.",
     503: "The store or the queue is unavailable (`detail` names it).",
 }
@@ -233,6 +235,15 @@ class JobPage(Struct):
     next_cursor: Annotated[
         str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
     ]
+    watch_cursor: Annotated[
+        str,
+        Meta(
+            description=(
+                "Pass as `watch_cursor` with `watch=true` to follow the changes made since "
+                "this list was read."
+            )
+        ),
+    ]
 
 
 class JobBatch(Struct):
@@ -278,6 +289,10 @@ class Event(Struct, kw_only=True):
     pod: str | None = None
     exit_code: int | None = None
     cluster_id: str | None = None
+    seq: Annotated[
+        int | None,
+        Meta(description="Its place in the job's history: `watch_cursor` to follow from it."),
+    ] = None
 
 
 class EventList(Struct):
@@ -332,3 +347,46 @@ class Health(Struct):
 class Ready(Struct):
     status: Annotated[str, Meta(description="`ready`: the store and the queue answer.")]
     leader: Annotated[bool, Meta(description="Whether this replica leads the others.")]
+
+
+WATCH_TYPES = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+
+class JobWatchItem(Struct, kw_only=True, omit_defaults=True):
+    """One line of `GET /api/v1/jobs?watch=true` (NDJSON): a job that changed, as it is now
+    (ADDED: created after the cursor; DELETED: removed by retention, as it was), or a BOOKMARK
+    (no job): the position reached. Resume with `watch_cursor` = the last `seq` read."""
+
+    type: WATCH_TYPES
+    seq: int
+    job: Job | None = None
+
+
+class EventWatchItem(Struct, kw_only=True, omit_defaults=True):
+    """One line of `GET /api/v1/jobs/{id}/events?watch=true` (NDJSON): an event of the job's
+    history (ADDED), or a BOOKMARK. Resume with `watch_cursor` = the last `seq` read."""
+
+    type: WATCH_TYPES
+    seq: int
+    event: Event | None = None
+
+
+# A status no route answers: what `streamed` documents there moves into the 200 answer.
+_STREAMED = 299
+
+
+def streamed(item: Any, description: str) -> dict[int, ResponseSpec]:
+    """`answers` of a route that answers JSON, or with `watch=true` a stream of JSON lines of
+    `item`: with `operation_class=WithStream`, documented as a second media type of its 200."""
+    return {_STREAMED: answer(item, description, "application/x-ndjson")}
+
+
+@dataclasses.dataclass
+class WithStream(Operation):
+    def __post_init__(self) -> None:
+        responses = self.responses or {}
+        stream = responses.pop(str(_STREAMED), None)
+        ok = responses.get("200")
+        if isinstance(stream, OpenAPIResponse) and isinstance(ok, OpenAPIResponse):
+            ok.content = {**(ok.content or {}), **(stream.content or {})}
+            ok.description = f"{ok.description} {stream.description}"

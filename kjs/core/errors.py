@@ -12,6 +12,10 @@ class Conflict(RuntimeError):
     """The request does not fit the job's state (409)."""
 
 
+class Gone(LookupError):
+    """A watch cursor older than the history kept, or not from this store (410): list again."""
+
+
 def error_text(error: BaseException) -> str:
     """`Type: message` of an error, of the errors inside it for a group (what a user can read)."""
     if isinstance(error, BaseExceptionGroup):

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -45,6 +45,17 @@ class JobUpdate:
     outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = _no_outbox
     event: Callable[[JobRecord], EventRecord | None] = _no_event
     acknowledge: Callable[[JobRecord], bool] | None = None
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """One item of a job watch: the job as read now, at the seq of its last change. `kind` is
+    ADDED when the job was created after the watcher's position, DELETED for a job retention
+    removed (the job as it was), else MODIFIED."""
+
+    seq: int
+    kind: Literal["ADDED", "MODIFIED", "DELETED"]
+    job: JobRecord
 
 
 class NameTaken(Exception):
@@ -199,6 +210,19 @@ class JobStore(Protocol):
         self, *, limit: int, cursor: str | None = None, **filters: Any
     ) -> tuple[list[JobRecord], str | None]: ...
 
+    def watch_position(self) -> int:
+        """The seq of the newest job change stored: every change up to it is committed and
+        readable. Each change of a job (created, updated, deleted by retention) takes the next
+        seq, and changes become readable in seq order (a reader never sees seq n+1 before n)."""
+        ...
+
+    def job_changes(self, after: int, *, limit: int, **filters: Any) -> tuple[list[JobChange], int]:
+        """The jobs (`list_jobs`' filters) whose last change is after seq `after`, and those
+        deleted since, oldest change first, at most `limit`; and the seq read up to, to pass as
+        `after` next time. Raises `kjs.core.errors.Gone` when `after` is older than the history
+        kept (deletions forgotten) or newer than `watch_position()`."""
+        ...
+
     def update_job(
         self,
         job_id: str,
@@ -216,7 +240,9 @@ class JobStore(Protocol):
         no change). An exception writes nothing of the lot."""
         ...
 
-    def job_events(self, job_id: str) -> list[EventRecord]: ...
+    def job_events(self, job_id: str, after: int = 0) -> list[EventRecord]:
+        """The job's events with a seq after `after`, in the order stored (seq increasing)."""
+        ...
 
     def due_jobs(
         self, now: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS

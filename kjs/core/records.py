@@ -75,6 +75,8 @@ class EventRecord(Struct, kw_only=True):
     pod: str | None = None
     exit_code: int | None = None
     cluster_id: str | None = None
+    seq: int | None = None
+    """Its place in the job's history, increasing (set by the store; a watch resumes after it)."""
 
 
 class ClusterRecord(Struct, kw_only=True):

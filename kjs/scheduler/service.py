@@ -17,7 +17,7 @@ from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
 from kjs.core.ids import new_id
 from kjs.core.models import JobSpec
-from kjs.core.protocols import Idempotency, IdempotencyConflict
+from kjs.core.protocols import Idempotency, IdempotencyConflict, JobChange
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
@@ -25,6 +25,7 @@ from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check
 from kjs.scheduler import fencing, leader
 from kjs.scheduler.dispatcher import Dispatcher
 from kjs.scheduler.job_writer import JobWriter
+from kjs.scheduler.watch import ChangeFeed
 from kjs.scheduler.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -77,6 +78,7 @@ class JobService:
         self.c = components
         self.dispatcher = dispatcher
         self.writer = JobWriter(components.store)
+        self.feed = ChangeFeed(components.store.watch_position)
 
     async def _known_clusters(self) -> set[str]:
         return {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
@@ -256,6 +258,22 @@ class JobService:
         return await asyncio.to_thread(
             lambda: self.c.store.list_jobs(limit=limit, cursor=cursor, **filters)
         )
+
+    async def watch_position(self) -> int:
+        """The store's newest job change: a list read after it, then a watch from it, misses
+        nothing (a change made while listing comes again in the watch, rather than never)."""
+        return await asyncio.to_thread(self.c.store.watch_position)
+
+    async def job_changes(
+        self, after: int, *, limit: int, **filters: Any
+    ) -> tuple[list[JobChange], int]:
+        """Changes after seq `after` (raises `Gone` for a position not kept), and how far."""
+        return await asyncio.to_thread(
+            lambda: self.c.store.job_changes(after, limit=limit, **filters)
+        )
+
+    async def events_after(self, job_id: str, after: int) -> list[EventRecord]:
+        return await asyncio.to_thread(self.c.store.job_events, job_id, after)
 
     async def _update(
         self, job_id: str, change: Any, outbox: Any = lambda j: (), reason: str | None = None

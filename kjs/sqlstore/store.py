@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 import sqlalchemy as sa
 
+from kjs.core.errors import Gone
 from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.protocols import ALL_KEYS, AllKeys, Idempotency, IdempotencyConflict, JobUpdate
+from kjs.core.protocols import (
+    ALL_KEYS,
+    AllKeys,
+    Idempotency,
+    IdempotencyConflict,
+    JobChange,
+    JobUpdate,
+)
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -85,6 +93,51 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         conn.execution_options(kjs_write=True)
         with conn.begin():
             yield conn
+
+
+def _take_seqs(conn: sa.Connection, count: int) -> int:
+    """The first of `count` new job seqs. Taken before the transaction locks anything else, and
+    held (the counter's row lock) until it commits: transactions that change jobs commit in seq
+    order, so a watcher that has read seq n has read every change before it."""
+    if count == 0:
+        return _sequence(conn, "jobs") + 1
+    seqs = t.sequences.c
+    taken = conn.execute(
+        t.sequences.update().where(seqs.name == "jobs").values(value=seqs.value + count)
+    )
+    if taken.rowcount == 0:  # a database emptied by hand (tests): the counter starts again
+        conn.execute(t.sequences.insert(), {"name": "jobs", "value": count})
+    return _sequence(conn, "jobs") - count + 1
+
+
+def _sequence(conn: sa.Connection, name: str) -> int:
+    value = conn.execute(sa.select(t.sequences.c.value).where(t.sequences.c.name == name)).scalar()
+    return int(value or 0)
+
+
+def _matches(
+    job: JobRecord,
+    *,
+    state: str | None = None,
+    cluster_id: str | None = None,
+    name: str | None = None,
+    cron_id: str | None = None,
+    labels: dict[str, str] | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+    namespaces: list[str] | None = None,
+) -> bool:
+    """`SqlStore._job_filters` for one job in memory (a deleted job's last state)."""
+    return (
+        (namespaces is None or job.spec.namespace in namespaces)
+        and state in (None, str(job.state))
+        and cluster_id in (None, job.cluster_id)
+        and name in (None, job.spec.name)
+        and cron_id in (None, job.cron_id)
+        and all(job.spec.labels.get(k) == v for k, v in (labels or {}).items())
+        and (created_after is None or job.created_at >= created_after)
+        and (created_before is None or job.created_at < created_before)
+    )
 
 
 def _accepted_event(job: JobRecord) -> dict[str, Any]:
@@ -294,6 +347,7 @@ class SqlStore:
             row["idempotency_request"] = idempotency.request
         try:
             with self._tx() as conn:
+                row["seq"] = row["added_seq"] = _take_seqs(conn, 1)
                 conn.execute(t.jobs.insert(), row)
                 if job.spec.labels:
                     conn.execute(
@@ -376,6 +430,7 @@ class SqlStore:
         rows: list[dict[str, Any]] = []
         labels: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
+        seq = _take_seqs(conn, len(new))
         # Scopes in one order, whoever inserts them: two batches sharing scopes wait for each
         # other instead of deadlocking (MySQL locks each unique key as it inserts it).
         for job, key in (
@@ -384,6 +439,8 @@ class SqlStore:
             row = self._job_row(job)
             row["idempotency_scope"] = key.scope if key else None
             row["idempotency_request"] = key.request if key else None
+            row["seq"] = row["added_seq"] = seq
+            seq += 1
             rows.append(row)
             labels += [{"job_id": job.id, "key": k, "value": v} for k, v in job.spec.labels.items()]
             events.append(_accepted_event(job))
@@ -417,8 +474,33 @@ class SqlStore:
         namespaces: list[str] | None = None,
     ) -> tuple[list[JobRecord], str | None]:
         """Newest first, `limit` at a time; keyset pagination on (created_at, id)."""
+        query = self._job_filters(
+            sa.select(t.jobs),
+            state=state,
+            cluster_id=cluster_id,
+            name=name,
+            cron_id=cron_id,
+            labels=labels,
+            created_after=created_after,
+            created_before=created_before,
+            namespaces=namespaces,
+        )
+        return self._page(query, t.jobs, limit, cursor, self._job)
+
+    @staticmethod
+    def _job_filters(
+        query: sa.Select[Any],
+        *,
+        state: str | None = None,
+        cluster_id: str | None = None,
+        name: str | None = None,
+        cron_id: str | None = None,
+        labels: dict[str, str] | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        namespaces: list[str] | None = None,
+    ) -> sa.Select[Any]:
         j = t.jobs.c
-        query = sa.select(t.jobs)
         if namespaces is not None:
             query = query.where(j.namespace.in_(namespaces))
         for column, value in (
@@ -441,7 +523,7 @@ class SqlStore:
             query = query.where(j.created_at >= created_after)
         if created_before is not None:
             query = query.where(j.created_at < created_before)
-        return self._page(query, t.jobs, limit, cursor, self._job)
+        return query
 
     def update_job(
         self,
@@ -459,8 +541,9 @@ class SqlStore:
 
         def write(conn: sa.Connection) -> list[tuple[JobRecord, JobRecord] | None]:
             results: list[tuple[JobRecord, JobRecord] | None] = [None] * len(updates)
-            for i in order:
-                results[i] = self._update_one(conn, updates[i])
+            first = _take_seqs(conn, len(updates))  # an unchanged job leaves its seq unused
+            for n, i in enumerate(order):
+                results[i] = self._update_one(conn, updates[i], first + n)
             return results
 
         return self._write_retried(write)
@@ -479,7 +562,7 @@ class SqlStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _update_one(
-        self, conn: sa.Connection, update: JobUpdate
+        self, conn: sa.Connection, update: JobUpdate, seq: int
     ) -> tuple[JobRecord, JobRecord] | None:
         job_id = update.job_id
         row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()).first()
@@ -490,6 +573,7 @@ class SqlStore:
         if after is not None:
             values = self._job_row(after)
             del values["id"]
+            values["seq"] = seq
             conn.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(values))
             if after.spec.labels != before.spec.labels:
                 conn.execute(t.job_labels.delete().where(t.job_labels.c.job_id == job_id))
@@ -503,21 +587,68 @@ class SqlStore:
                     )
             self._insert_outbox(conn, update.outbox(after), job_id, after.updated_at)
             if (ev := update.event(after)) is not None:
-                conn.execute(
-                    t.job_events.insert(), msgspec.to_builtins(ev, builtin_types=(dt.datetime,))
-                )
+                event_row = msgspec.to_builtins(ev, builtin_types=(dt.datetime,))
+                del event_row["seq"]  # the table's id
+                conn.execute(t.job_events.insert(), event_row)
         if update.acknowledge is not None and update.acknowledge(after or before):
             conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
         return None if after is None else (before, after)
 
-    def job_events(self, job_id: str) -> list[EventRecord]:
+    def job_events(self, job_id: str, after: int = 0) -> list[EventRecord]:
+        # One job's events are written by transactions that hold its row (and the job seqs):
+        # their ids grow in commit order, so a reader never passes an id still uncommitted.
+        e = t.job_events.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(t.job_events)
-                .where(t.job_events.c.job_id == job_id)
-                .order_by(t.job_events.c.id)
+                sa.select(t.job_events).where(e.job_id == job_id, e.id > after).order_by(e.id)
             ).all()
-        return [EventRecord(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
+        return [
+            EventRecord(seq=r._mapping["id"], **{k: v for k, v in r._mapping.items() if k != "id"})
+            for r in rows
+        ]
+
+    # -- job watch -------------------------------------------------------------------------------
+
+    def watch_position(self) -> int:
+        with self.engine.connect() as conn:
+            return _sequence(conn, "jobs")
+
+    def job_changes(self, after: int, *, limit: int, **filters: Any) -> tuple[list[JobChange], int]:
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            # Read first: every change up to `position` is committed (seqs commit in order).
+            position = _sequence(conn, "jobs")
+            if after > position or after < _sequence(conn, "jobs_kept_from"):
+                raise Gone(f"watch_cursor {after} is not in the history kept: list again")
+            query = self._job_filters(sa.select(t.jobs), **filters)
+            rows = conn.execute(
+                query.where(j.seq > after, j.seq <= position).order_by(j.seq).limit(limit)
+            ).all()
+            stones = conn.execute(
+                sa.select(t.job_tombstones)
+                .where(t.job_tombstones.c.seq > after, t.job_tombstones.c.seq <= position)
+                .order_by(t.job_tombstones.c.seq)
+                .limit(limit)
+            ).all()
+        reached = position  # how far both reads are complete
+        if len(rows) == limit:
+            reached = min(reached, rows[-1]._mapping["seq"])
+        if len(stones) == limit:
+            reached = min(reached, stones[-1]._mapping["seq"])
+        changes = [
+            JobChange(m["seq"], "ADDED" if m["added_seq"] > after else "MODIFIED", self._job(row))
+            for row in rows
+            if (m := row._mapping)["seq"] <= reached
+        ]
+        for stone in stones:
+            seq, job = (
+                stone._mapping["seq"],
+                msgspec.json.decode(stone._mapping["job"], type=JobRecord),
+            )
+            if seq <= reached and _matches(job, **filters):
+                changes.append(JobChange(seq, "DELETED", job))
+        changes.sort(key=lambda change: change.seq)
+        return changes, reached
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]:
         """How many jobs are in `state`, per cluster."""
@@ -949,6 +1080,7 @@ class SqlStore:
         False when that tick was fired already. `run` None: the tick is skipped."""
         try:
             with self._tx() as conn:
+                seq = _take_seqs(conn, 1) if run is not None else 0  # the seqs first, always
                 conn.execute(
                     t.cron_ticks.insert(),
                     {"cron_id": cron_id, "fire_at": fire_at, "job_id": run.id if run else ""},
@@ -962,7 +1094,9 @@ class SqlStore:
                     )
                 )
                 if run is not None:
-                    conn.execute(t.jobs.insert(), self._job_row(run))
+                    conn.execute(
+                        t.jobs.insert(), {**self._job_row(run), "seq": seq, "added_seq": seq}
+                    )
                     conn.execute(
                         t.job_events.insert(),
                         {
@@ -1014,10 +1148,26 @@ class SqlStore:
                 )
                 if not ids:
                     break
+                seq = _take_seqs(conn, len(ids))
+                gone = conn.execute(sa.select(t.jobs).where(j.id.in_(ids))).all()
+                at = dt.datetime.now(dt.UTC)
+                conn.execute(
+                    t.job_tombstones.insert(),
+                    [
+                        {
+                            "seq": seq + n,
+                            "job_id": row._mapping["id"],
+                            "job": _json.encode(self._job(row)).decode(),
+                            "deleted_at": at,
+                        }
+                        for n, row in enumerate(gone)
+                    ],
+                )
                 for table in (t.job_labels, t.job_events):
                     conn.execute(table.delete().where(table.c.job_id.in_(ids)))
                 conn.execute(t.jobs.delete().where(j.id.in_(ids)))
                 removed["jobs"] += len(ids)
+        self._forget_tombstones(before)
         e = t.job_events
         while True:
             with self._tx() as conn:
@@ -1030,6 +1180,29 @@ class SqlStore:
                 conn.execute(e.delete().where(sa.tuple_(*pk).in_([tuple(r) for r in rows])))
                 removed["job_events"] += len(rows)
         return removed
+
+    def _forget_tombstones(self, before: dt.datetime) -> None:
+        """Deletions older than `before` are forgotten: a watch cursor from before the newest of
+        them can no longer resume (410), as it could miss a DELETED."""
+        stones = t.job_tombstones
+        with self._tx() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(stones.c.seq)).where(stones.c.deleted_at < before)
+            ).scalar()
+            if last is None:
+                return
+            conn.execute(stones.delete().where(stones.c.seq <= last))
+            kept_from = t.sequences.c
+            if conn.execute(
+                sa.select(kept_from.value).where(kept_from.name == "jobs_kept_from")
+            ).first():
+                conn.execute(
+                    t.sequences.update()
+                    .where(kept_from.name == "jobs_kept_from", kept_from.value < last)
+                    .values(value=last)
+                )
+            else:  # a database emptied by hand (tests)
+                conn.execute(t.sequences.insert(), {"name": "jobs_kept_from", "value": last})
 
     # -- leader lease ----------------------------------------------------------------------------
 

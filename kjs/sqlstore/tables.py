@@ -84,6 +84,11 @@ jobs = sa.Table(
     # kjs.core.routing.placement_key): placement skips the jobs of a route whose clusters are
     # all full without reading them. NULL: a route too long for it, tried job by job.
     sa.Column("placement_key", sa.String(512)),
+    # The watch's order (kjs.sqlstore.store: `sequences`): the seq of the job's last change, and
+    # of its creation (a watcher that starts after it gets ADDED, else MODIFIED).
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("added_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index(None, "seq"),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "state", "created_at", "id"),
@@ -232,4 +237,28 @@ leases = sa.Table(
     sa.Column("holder", sa.String(255)),
     sa.Column("expires_at", UTCDateTime()),
     sa.Column("token", sa.BigInteger, nullable=False),  # fencing: grows with each new holder
+)
+
+
+# Counters kept in rows, so that taking one locks it until commit. `jobs`: the seq of the newest
+# job change; every transaction that changes jobs takes its seqs here first, so on MySQL too
+# transactions that change jobs commit in seq order and a watcher never passes a seq whose
+# transaction is still open. `jobs_kept_from`: the oldest seq a watch can resume from (deletions
+# before it are forgotten).
+sequences = sa.Table(
+    "sequences",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+# Jobs deleted by retention, for watchers (DELETED), kept as long as the retention keeps jobs.
+job_tombstones = sa.Table(
+    "job_tombstones",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("job", LongText(), nullable=False),  # the job as it was (a JobRecord's JSON)
+    sa.Column("deleted_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "deleted_at"),
 )

@@ -83,7 +83,8 @@ def _existing(live: LiveServer) -> dict[str, list[str]]:
 
 
 def _config(path: Path, existing: dict[str, list[str]]) -> Path:
-    """schemathesis.toml: path ids half the time from `existing`; follow never true."""
+    """schemathesis.toml: path ids half the time from `existing`; follow and watch never true
+    (streams that end only when the job does, or never: tests/api/test_watch.py has them)."""
     lines = []
     for name, values in existing.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
@@ -92,6 +93,7 @@ def _config(path: Path, existing: dict[str, list[str]]) -> Path:
         parameter = name.removesuffix("s")
         lines.append(f'"path.{parameter}" = {{ dictionary = "{name}", probability = 0.5 }}')
     lines.append('"query.follow" = false')
+    lines.append('"query.watch" = false')
     path.write_text("\n".join(lines) + "\n")
     return path
 

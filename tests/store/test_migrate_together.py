@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 
 pytestmark = pytest.mark.mysql
 
-SCRIPT_HEADS = ["0005", "compat_0001"] if COMPAT else ["0005"]
+SCRIPT_HEADS = ["0006", "compat_0001"] if COMPAT else ["0006"]
 
 
 @pytest.mark.parametrize("round_", range(5))

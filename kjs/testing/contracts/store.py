@@ -19,10 +19,12 @@ import uuid
 import msgspec
 import pytest
 
+from kjs.core.errors import Gone
 from kjs.core.models import CronSpec, JobSpec
 from kjs.core.protocols import (
     Idempotency,
     IdempotencyConflict,
+    JobChange,
     JobUpdate,
     LeaseStore,
     LogStore,
@@ -631,6 +633,145 @@ def test_retention_removes_what_is_older_and_keeps_the_rest(store: Store) -> Non
     assert store.get_job(running.id) is not None  # never removes an unfinished job
     assert store.job_events(running.id) == []  # but its old events go
     assert store.get_job(recent.id) is not None and store.job_events(recent.id) == recent_events
+
+
+# -- the job watch -----------------------------------------------------------------------------
+
+
+def _follow(store: Store, after: int) -> tuple[list[JobChange], int]:
+    """Every change after `after`, page by page (pages of 3: the paging is tested too)."""
+    changes: list[JobChange] = []
+    while True:
+        page, reached = store.job_changes(after, limit=3)
+        changes += page
+        if reached == after:
+            return changes, after
+        after = reached
+
+
+def test_each_job_change_takes_the_next_position_and_a_watcher_sees_the_latest(
+    store: Store,
+) -> None:
+    start = store.watch_position()
+    a, b = store.create_job(make_job(1)), store.create_job(make_job(2))
+    changes, position = _follow(store, start)
+    assert [(c.kind, c.job.id) for c in changes] == [("ADDED", a.id), ("ADDED", b.id)]
+    assert position == store.watch_position() == changes[-1].seq > start
+    cancelled = msgspec.structs.replace(a, state=JobState.CANCELLED)
+    store.update_jobs([JobUpdate(a.id, lambda j: cancelled)])
+    (change,), _ = _follow(store, position)
+    assert (change.kind, change.job) == ("MODIFIED", cancelled)
+    store.update_jobs([JobUpdate(b.id, lambda j: None)])  # no change: nothing to see
+    assert _follow(store, change.seq)[0] == []  # (its position may have been used up)
+    # From the start again: one item a job, as it is now (ADDED: created after `start`).
+    again, _ = _follow(store, start)
+    assert [(c.kind, c.job.id, c.job.state) for c in again] == [
+        ("ADDED", b.id, JobState.PENDING),
+        ("ADDED", a.id, JobState.CANCELLED),
+    ]
+
+
+def test_a_watch_takes_the_list_filters(store: Store) -> None:
+    start = store.watch_position()
+    ops = store.create_job(make_job(1))
+    other = make_job(2)
+    store.create_job(
+        msgspec.structs.replace(
+            other, spec=msgspec.structs.replace(other.spec, namespace="dev", labels={})
+        )
+    )
+    changes, _ = store.job_changes(start, limit=10, namespaces=["ops"])
+    assert [c.job.id for c in changes] == [ops.id]
+    changes, _ = store.job_changes(start, limit=10, labels={"team": "data"}, state="pending")
+    assert [c.job.id for c in changes] == [ops.id]
+    assert store.job_changes(start, limit=10, namespaces=[])[0] == []
+
+
+def test_a_job_removed_by_retention_is_a_deletion_until_it_is_forgotten(store: Store) -> None:
+    start = store.watch_position()
+    done = store.create_job(
+        make_job(1, state=JobState.SUCCEEDED, finished_at=NOW - dt.timedelta(days=2))
+    )
+    _, position = _follow(store, start)
+    store.delete_older_than(NOW - dt.timedelta(days=1))
+    (change,), _ = _follow(store, position)
+    assert (change.kind, change.job.id, change.job.state) == ("DELETED", done.id, "succeeded")
+    # Deletions older than the retention's cut are forgotten: a cursor from before them is gone.
+    store.delete_older_than(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    with pytest.raises(Gone):
+        store.job_changes(position, limit=10)
+    assert store.job_changes(change.seq, limit=10) == ([], change.seq)
+
+
+def test_a_position_the_store_never_gave_is_gone(store: Store) -> None:
+    with pytest.raises(Gone):
+        store.job_changes(store.watch_position() + 1, limit=10)
+
+
+def test_a_watcher_among_concurrent_writers_misses_no_change(store: Store) -> None:
+    """Writers in several threads (on MySQL: transactions that commit in any order); a reader
+    that follows the positions as they come must end with every job as it is stored."""
+    jobs = [store.create_job(make_job(n)) for n in range(8)]
+    start = store.watch_position()
+    seen: dict[str, JobRecord] = {}
+    writing = threading.Event()
+    errors: list[BaseException] = []
+
+    def bump(j: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(j, attempt=j.attempt + 1)
+
+    def writer(n: int) -> None:
+        try:
+            for round_ in range(15):
+                mine = jobs[n::2] if round_ % 2 else list(reversed(jobs[n::2]))
+                store.update_jobs([JobUpdate(j.id, bump) for j in mine])
+                store.create_job(make_job(100 * (n + 1) + round_))
+        except BaseException as e:  # reported below, with the test's own assertion
+            errors.append(e)
+
+    def reader() -> None:
+        after = start
+        try:
+            while writing.is_set() or after < store.watch_position():
+                page, reached = store.job_changes(after, limit=5)
+                assert all(after < c.seq <= reached for c in page), (after, reached, page)
+                seen.update((c.job.id, c.job) for c in page)
+                after = reached
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    writing.set()
+    follower = threading.Thread(target=reader)
+    follower.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writing.clear()
+    follower.join()
+    assert errors == []
+    stored = store.list_jobs(limit=100)[0]
+    assert len(stored) == 8 + 2 * 15
+    assert {k: v.attempt for k, v in seen.items()} == {j.id: j.attempt for j in stored}
+
+
+def test_a_job_s_events_are_read_after_a_position(store: Store) -> None:
+    job = store.create_job(make_job())
+    store.update_jobs(
+        [
+            JobUpdate(
+                job.id,
+                lambda j: msgspec.structs.replace(j, state=JobState.CANCELLED),
+                event=lambda j: EventRecord(job_id=j.id, attempt=1, state="cancelled", at=NOW),
+            )
+        ]
+    )
+    accepted, cancelled = store.job_events(job.id)
+    assert accepted.seq is not None and cancelled.seq is not None
+    assert accepted.seq < cancelled.seq
+    assert [e.state for e in store.job_events(job.id, accepted.seq)] == ["cancelled"]
+    assert store.job_events(job.id, cancelled.seq) == []
 
 
 # The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.
