@@ -1,19 +1,20 @@
 """The `kjs` command (CONTRACT §1).
 
 Exit codes: 0 ok, 1 failed, 2 usage or validation error, 3 server unreachable or refused.
+
+`main` resolves its commands by name on demand (`kjs.cli.lazy`): the process commands live in
+`process`, the client commands in `jobs`, `cron` and `token`, and the plugins' commands are
+loaded only for a name that is none of those. `kjs --help` and a completion request import
+click and these small modules, not the SDK (httpx), YAML, the server or the plugins.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from kjs.core.config import ConfigError, ConfigExit, Settings, load
+from kjs.cli.lazy import LazyGroup
 
 # `import httpx` (the client commands, webhooks) also imports httpx's own command-line client,
 # and with it rich and pygments (over 3 MB of an idle server) that no `kjs` command uses: httpx
@@ -21,242 +22,51 @@ from kjs.core.config import ConfigError, ConfigExit, Settings, load
 # effect.)
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-_CONFIG = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    envvar="KJS_CONFIG",
-    help="TOML configuration file.",
-)
+COMMANDS = {
+    # processes
+    "server": "kjs.cli.process:server",
+    "agent": "kjs.cli.process:agent",
+    "up": "kjs.cli.process:up",
+    "migrate": "kjs.cli.process:migrate",
+    "plugins": "kjs.cli.process:plugins",
+    "completion": "kjs.cli.process:completion",
+    # clients of a server
+    "submit": "kjs.cli.jobs:submit",
+    "get": "kjs.cli.jobs:get",
+    "ls": "kjs.cli.jobs:list_jobs",
+    "logs": "kjs.cli.jobs:logs",
+    "events": "kjs.cli.jobs:events",
+    "cancel": "kjs.cli.jobs:cancel",
+    "rerun": "kjs.cli.jobs:rerun",
+    "clusters": "kjs.cli.jobs:clusters",
+    "cron": "kjs.cli.cron:cron",
+    # no server needed
+    "token": "kjs.cli.token:token",
+}
 
 
-def _settings(
-    config_file: str | None, *, defaults: dict[str, Any] | None = None, **flags: Any
-) -> Settings:
-    from kjs.core.backends import BackendError
+def _add_plugin_commands(group: click.Group) -> None:
+    import logging
 
-    try:
-        # Plugins' sections ([<section>], KJS_<SECTION>__KEY) are validated here too, by the
-        # plugins the environment enables: a misspelled or mistyped one stops before anything runs.
-        return load(config_file, overrides=flags, defaults=defaults)
-    except (ConfigError, BackendError) as e:
-        click.echo(f"kjs: configuration: {e}", err=True)
-        sys.exit(2)
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """A setting that cannot work stops the process with one line, exit code 2."""
-    from kjs.core.backends import BackendError
-
-    try:
-        yield
-    except (ConfigError, ConfigExit, BackendError) as e:
-        click.echo(f"kjs: configuration: {e}", err=True)
-        sys.exit(2)
-
-
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-@click.group()
-@click.version_option(package_name="kjs")
-def main() -> None:
-    """kjs: run Kubernetes Jobs on many clusters through one API."""
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8080).")
-@click.option("--data-dir", default=None, help="Where the embedded store lives (default ./.kjs).")
-@click.option(
-    "--insecure",
-    is_flag=True,
-    default=None,
-    help="Allow running without API tokens on a non-loopback address.",
-)
-@_CONFIG
-def server(config_file: str | None, **flags: Any) -> None:
-    """The API, dispatcher and status consumer."""
-    from kjs.server import serve
-
-    _logging()
-    with _one_line_errors():
-        serve(_settings(config_file, **flags))
-
-
-_KUBE = [
-    click.option("--kubeconfig", default=None, help="Kubeconfig file (default: the usual one)."),
-    click.option("--context", default=None, help="Kubeconfig context (default: the current one)."),
-]
-
-
-def _kube_options(f: Any) -> Any:
-    for option in reversed(_KUBE):
-        f = option(f)
-    return f
-
-
-@main.command()
-@click.option("--cluster-id", required=True, help="This cluster's id (a DNS label, <= 40).")
-@click.option("--data-dir", default=None, help="Where the agent keeps its buffers.")
-@click.option(
-    "--metrics-port",
-    type=int,
-    default=9090,
-    show_default=True,
-    help="Prometheus /metrics on this port (on the configured host); 0: none.",
-)
-@_kube_options
-@_CONFIG
-def agent(
-    config_file: str | None,
-    cluster_id: str,
-    kubeconfig: str | None,
-    context: str | None,
-    data_dir: str | None,
-    metrics_port: int,
-) -> None:
-    """One cluster's agent: creates Jobs there, reports their status, collects their logs."""
-    from kjs.agent.run import PreflightError, serve_agent
-
-    _logging()
-    settings = _settings(
-        config_file, data_dir=data_dir, defaults={"election": "lease", "data_dir": ".kjs-agent"}
-    )
-    with _one_line_errors():
-        try:
-            if metrics_port:
-                from prometheus_client import start_http_server
-
-                start_http_server(metrics_port, addr=settings.host)
-            serve_agent(settings, cluster_id, kubeconfig, context)
-        except PreflightError as e:
-            click.echo(f"kjs: {e}", err=True)
-            sys.exit(3)
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8080).")
-@click.option("--data-dir", default=None, help="Where the embedded store lives (default ./.kjs).")
-@click.option("--cluster-id", default="local", show_default=True)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    default=None,
-    help="Allow running without API tokens on a non-loopback address.",
-)
-@_kube_options
-@_CONFIG
-def up(
-    config_file: str | None,
-    cluster_id: str,
-    kubeconfig: str | None,
-    context: str | None,
-    **flags: Any,
-) -> None:
-    """Server and one agent in one process, on the current kubeconfig context."""
-    import asyncio
-
-    from kjs.agent.run import PreflightError, check_cluster, running_agent
-    from kjs.api.auth import check_open_mode
-    from kjs.server import serve
-
-    _logging()
-    settings = _settings(config_file, defaults={"election": "single"}, **flags)
-    with _one_line_errors():  # a usage error before asking the cluster anything
-        check_open_mode(settings)
-        settings.check_sections()
-    try:  # before anything starts: one line if the cluster cannot be used
-        version = asyncio.run(check_cluster(kubeconfig, context, list(settings.agent.namespaces)))
-    except PreflightError as e:
-        click.echo(f"kjs: {e}", err=True)
-        sys.exit(3)
-    click.echo(f"kjs: cluster {cluster_id} is Kubernetes {version}", err=True)
-
-    def companion(components: Any) -> Any:
-        return running_agent(
-            settings,
-            cluster_id,
-            kubeconfig=kubeconfig,
-            context=context,
-            queue=components.queue,
-            plugins=components.plugins,
-        )
-
-    with _one_line_errors():
-        serve(settings, companions=[companion])
-
-
-@main.command()
-@click.option("--sql", is_flag=True, help="Print the DDL instead of applying it.")
-@_CONFIG
-def migrate(config_file: str | None, sql: bool) -> None:
-    """Apply the store's database migrations."""
-    from kjs.core import components
-
-    settings = _settings(config_file)
-    if sql:
-        from kjs.core.plugins import Plugins
-        from kjs.sqlstore.migrate import upgrade_sql
-
-        url = (
-            settings.mysql.url
-            if settings.store == "mysql"
-            else (f"sqlite:///{settings.data_path(settings.sqlite.path)}")
-        )
-        click.echo(upgrade_sql(url, Plugins().migrations()))
-        return
-    with _one_line_errors():
-        store = components.build(settings).store
-    store.migrate()
-    click.echo(f"migrated {getattr(store, 'describe', settings.store)}", err=True)
-
-
-@main.command()
-def plugins() -> None:
-    """List installed plugins and the backends each registers."""
-    from kjs.core.plugins import Plugins
-
-    for info in Plugins().plugins():
-        backends = ", ".join(info.backends) or "(hooks only)"
-        click.echo(f"{info.name:36} {info.distribution:12} {backends}")
-
-
-@main.command()
-@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def completion(shell: str) -> None:
-    """Print the shell completion script: `eval "$(kjs completion bash)"` in ~/.bashrc."""
-    from click.shell_completion import get_completion_class
-
-    cls = get_completion_class(shell)
-    assert cls is not None  # every choice has one in click
-    click.echo(cls(main, {}, "kjs", "_KJS_COMPLETE").source())
-
-
-def _add_client_commands() -> None:
-    from kjs.cli import jobs
-
-    jobs.register(main)
-
-
-_add_client_commands()
-
-
-def _add_plugin_commands() -> None:
     try:
         from kjs.core.commands import CommandServices
         from kjs.core.plugins import Plugins
 
-        Plugins().add_commands(main, CommandServices())
+        Plugins().add_commands(group, CommandServices())
     except Exception as e:  # a broken plugin must not break the CLI
         logging.getLogger(__name__).warning("plugin commands unavailable: %s", e)
 
 
-_add_plugin_commands()
+@click.group(
+    "kjs",
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    add_plugin_commands=_add_plugin_commands,
+    epilog=(
+        "Commands that installed plugins add are not listed here (loading the plugins takes "
+        "longer than the rest): `kjs plugins` lists them."
+    ),
+)
+@click.version_option(package_name="kjs")
+def main() -> None:
+    """kjs: run Kubernetes Jobs on many clusters through one API."""

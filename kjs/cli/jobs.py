@@ -1,5 +1,7 @@
-"""The client commands of `kjs` (CONTRACT §1): submit, get, ls, logs, events, cancel, rerun,
-cron …, clusters. They talk to a kjs server over HTTP (`--url`/`KJS_URL`, `--token`/`KJS_TOKEN`).
+"""The client commands of `kjs` for jobs and clusters (CONTRACT §1): submit, get, ls, logs,
+events, cancel, rerun, clusters. They talk to a kjs server through the SDK (`kjs.client`;
+`--url`/`KJS_URL`, `--token`/`KJS_TOKEN`), which is imported when a command runs, not when
+`kjs --help` or a completion request imports this module.
 
 Exit codes: 0 success; 1 the job failed (`submit --wait`); 2 usage or validation error (with the
 server's field errors); 3 server unreachable or auth refused.
@@ -7,342 +9,542 @@ server's field errors); 3 server unreachable or auth refused.
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
-FINAL = ("succeeded", "failed", "cancelled")
-_URL = click.option(
-    "--url",
-    envvar="KJS_URL",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="The kjs server.",
+from kjs.cli.common import (
+    builtins,
+    connected,
+    drop_unset,
+    fail,
+    labels_of,
+    token_option,
+    url_option,
 )
-_TOKEN = click.option("--token", envvar="KJS_TOKEN", default=None, help="API token.")
-_OUTPUT = click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
+from kjs.cli.complete import job_ids
+from kjs.cli.output import (
+    CLUSTERS,
+    EVENTS,
+    JOBS,
+    JsonPath,
+    Printer,
+    dump_json,
+    dump_yaml,
+    no_headers_option,
+    output_option,
 )
 
+if TYPE_CHECKING:
+    from kjs.client import Client, Event, Job
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"kjs: {message}", err=True)
-    sys.exit(code)
-
-
-class Api:
-    def __init__(self, url: str, token: str | None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=30)
-        self.url = url
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as e:
-            _fail(f"kjs server at {self.url} unreachable: {e}", 3)
-        if response.status_code in (401, 403):
-            _fail(response.json().get("detail", response.text), 3)
-        if response.status_code >= 400:
-            problem = response.json() if "json" in response.headers.get("content-type", "") else {}
-            errors = "; ".join(f"{e['field']}: {e['message']}" for e in problem.get("errors") or [])
-            _fail(errors or problem.get("detail") or response.text, 2)
-        return (
-            response.json() if "json" in response.headers.get("content-type", "") else response.text
-        )
-
-    def stream(self, path: str, **params: Any) -> Iterator[str]:
-        try:
-            with self.http.stream("GET", path, params=params, timeout=None) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    _fail(response.json().get("detail", response.text), 2)
-                yield from response.iter_text()
-        except httpx.HTTPError as e:
-            _fail(f"kjs server at {self.url} unreachable: {e}", 3)
+MAX_PAGE = 500  # the server's largest page
 
 
-def _show(data: Any, output: str, columns: tuple[str, ...]) -> None:
-    if output == "json":
-        click.echo(json.dumps(data, indent=2))
-        return
-    if output == "yaml":
-        import yaml
-
-        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
-        return
-    rows = data["items"] if isinstance(data, dict) and "items" in data else [data]
-    table = [
-        [str(row.get(c, "") if row.get(c) is not None else "") for c in columns] for row in rows
-    ]
-    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+def _read(file: str) -> str:
+    try:
+        return sys.stdin.read() if file == "-" else Path(file).read_text()
+    except OSError as e:
+        fail(f"{file}: {e.strerror or e}", 2)
 
 
-JOB_COLUMNS = ("id", "name", "namespace", "state", "attempt", "cluster_id", "created_at")
-
-
-def _spec_from(file: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+def spec_from(file: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """One spec: the mapping in `file` (YAML or JSON), the flags over it."""
     spec: dict[str, Any] = {}
     if file:
         import yaml
 
-        text = sys.stdin.read() if file == "-" else Path(file).read_text()
-        loaded = yaml.safe_load(text)
+        try:
+            loaded = yaml.safe_load(_read(file))
+        except yaml.YAMLError as e:
+            fail(f"{file}: not YAML or JSON: {e}", 2)
         if not isinstance(loaded, dict):
-            _fail(f"{file}: expected a mapping of job fields", 2)
+            fail(f"{file}: expected a mapping of fields", 2)
         spec.update(loaded)
-    spec.update({k: v for k, v in fields.items() if v not in (None, ())})
+    spec.update(drop_unset(fields))
     return spec
 
 
-def _specs_from(file: str | None, fields: dict[str, Any]) -> list[dict[str, Any]]:
+def specs_from(file: str | None, fields: dict[str, Any]) -> list[dict[str, Any]]:
     """The jobs of `submit`: one, from the flags and `file`, or one per document of `file` (a
     YAML stream of `---`-separated documents, or a JSON or YAML list), each with the flags
     over it."""
     if not file:
-        return [_spec_from(None, fields)]
+        return [spec_from(None, fields)]
     import yaml
 
-    text = sys.stdin.read() if file == "-" else Path(file).read_text()
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.safe_load_all(_read(file)) if d is not None]
     except yaml.YAMLError as e:
-        _fail(f"{file}: not YAML or JSON: {e}", 2)
+        fail(f"{file}: not YAML or JSON: {e}", 2)
     if len(documents) == 1 and isinstance(documents[0], list):
         documents = documents[0]
     if not documents or not all(isinstance(d, dict) for d in documents):
-        _fail(f"{file}: expected a mapping of job fields, or several (a YAML stream, a list)", 2)
-    overrides = {k: v for k, v in fields.items() if v not in (None, ())}
+        fail(f"{file}: expected a mapping of job fields, or several (a YAML stream, a list)", 2)
+    overrides = drop_unset(fields)
     return [{**document, **overrides} for document in documents]
 
 
-def _wait(api: Api, job_id: str, follow: bool) -> dict[str, Any]:
-    """Until the job is final, showing each state (and the logs with --follow)."""
-    last = None
-    if follow:
-        for text in api.stream(f"/jobs/{job_id}/logs", follow="true"):
-            click.echo(text, nl=False)
-    while True:
-        job: dict[str, Any] = api.call("GET", f"/jobs/{job_id}")
-        if job["state"] != last:
-            last = job["state"]
-            detail = f" ({job['reason']})" if job.get("reason") else ""
-            click.echo(f"{job['name']}: {last}{detail}", err=True)
-        if job["state"] in FINAL:
-            return job
-        time.sleep(0.5)
+def _time_option(name: str, help_: str) -> Callable[[Any], Any]:
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            at = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r}: an RFC 3339 time (2025-01-31T12:00:00Z)"
+            ) from None
+        return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+    return click.option(name, callback=parse, help=help_)
 
 
-def register(cli: click.Group) -> None:
-    """Add the client commands to the `kjs` group."""
+# -- submit -------------------------------------------------------------------------------------
 
-    @cli.command()
-    @click.option(
-        "-f",
-        "--file",
-        help=(
-            "A YAML or JSON job spec (- for stdin); several (a YAML stream of --- separated "
-            "documents, or a list) are submitted in one request, all or none."
-        ),
-    )
-    @click.option("--name")
-    @click.option("--namespace")
-    @click.option("--image")
-    @click.option("--cluster", help="A cluster id to run on.")
-    @click.option(
-        "--log-collect",
-        type=click.Choice(["always", "on_failure", "never"]),
-        help="Which logs to keep (default on_failure).",
-    )
-    @click.option("--wait", is_flag=True, help="Wait for the end; exit 1 if it failed.")
-    @click.option("--follow", is_flag=True, help="With --wait: print the logs as they come.")
-    @click.argument("command", nargs=-1)
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def submit(
-        url: str,
-        token: str | None,
-        output: str,
-        file: str | None,
-        wait: bool,
-        follow: bool,
-        command: tuple[str, ...],
-        **fields: Any,
-    ) -> None:
-        """Submit a job: kjs submit --name N --namespace NS --image I [--wait] -- CMD ARGS…
 
-        With -f FILE of several jobs, they go in one request (`POST /api/v1/jobs:batch`), and
-        are shown as a list (one table row each); --wait waits for each in turn."""
-        specs = _specs_from(file, {**fields, "command": list(command) or None})
-        api = Api(url, token)
+class StateLines:
+    """`NAME: state (reason)` on stderr for each state a job goes through, once each."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.last: tuple[int, str, str | None] | None = None
+
+    def show(self, attempt: int, state: str, reason: str | None) -> None:
+        if (attempt, state, reason) == self.last:
+            return
+        self.last = (attempt, state, reason)
+        click.echo(f"{self.name}: {state}" + (f" ({reason})" if reason else ""), err=True)
+
+    def event(self, event: Event) -> None:
+        self.show(event.attempt, event.state, event.reason)
+
+
+def _wait(client: Client, url: str, token: str | None, job: Job, follow: bool) -> Job:
+    """Until the job is final, each state on stderr as it happens (the job's event stream from
+    its first event: no polling, no state missed); with `follow`, its logs on stdout
+    meanwhile."""
+    lines = StateLines(job.name)
+    if not follow:
+        return client.wait(job.id, on_event=lines.event)
+    import threading
+
+    from kjs.client import Client as SdkClient
+
+    outcome: dict[str, Any] = {}
+
+    def wait_aside() -> None:
+        try:
+            with SdkClient(url, token) as other:  # a connection of its own for the events
+                outcome["job"] = other.wait(job.id, on_event=lines.event)
+        except BaseException as e:  # handed to the main thread, which reports it
+            outcome["error"] = e
+
+    waiter = threading.Thread(target=wait_aside, name="kjs-wait", daemon=True)
+    waiter.start()
+    for text in client.follow_logs(job.id):
+        click.echo(text, nl=False)
+    waiter.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    final: Job = outcome["job"]
+    return final
+
+
+def _print_dry_run(manifests: list[dict[str, Any]], output: str) -> None:
+    """The Kubernetes Jobs: YAML unless `-o json` (or name, jsonpath)."""
+    if output == "json":
+        document = (
+            manifests[0]
+            if len(manifests) == 1
+            else {"apiVersion": "v1", "kind": "List", "items": manifests}
+        )
+        click.echo(dump_json(document))
+    elif output == "name":
+        for manifest in manifests:
+            click.echo(f"job.batch/{manifest.get('metadata', {}).get('name', '')}")
+    elif output.startswith("jsonpath="):
+        path = JsonPath(output.removeprefix("jsonpath="))
+        for manifest in manifests:
+            text = path.render(manifest)
+            click.echo(text, nl=not text.endswith("\n"))
+    else:
+        click.echo("\n---\n".join(dump_yaml(manifest) for manifest in manifests))
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    help=(
+        "A YAML or JSON job spec (- for stdin); several (a YAML stream of --- separated "
+        "documents, or a list) are submitted in one request, all or none."
+    ),
+)
+@click.option("--name")
+@click.option("--namespace")
+@click.option("--image")
+@click.option("--cluster", help="A cluster id to run on.")
+@click.option(
+    "--log-collect",
+    type=click.Choice(["always", "on_failure", "never"]),
+    help="Which logs to keep (default on_failure).",
+)
+@click.option(
+    "--wait", is_flag=True, help="Show each state on stderr until the end; exit 1 if it failed."
+)
+@click.option(
+    "--follow", is_flag=True, help="Print the logs as they come meanwhile (implies --wait)."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the Kubernetes Job it would become (YAML; -o json), store nothing.",
+)
+@click.argument("command", nargs=-1)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def submit(
+    url: str,
+    token: str | None,
+    output: str,
+    no_headers: bool,
+    file: str | None,
+    wait: bool,
+    follow: bool,
+    dry_run: bool,
+    command: tuple[str, ...],
+    **fields: Any,
+) -> None:
+    """Submit a job: kjs submit --name N --namespace NS --image I [--wait] -- CMD ARGS…
+
+    With -f FILE of several jobs, they go in one request (`POST /api/v1/jobs:batch`), and
+    are shown as a list (one table row each); --wait waits for each in turn."""
+    wait = wait or follow
+    if dry_run and wait:
+        raise click.UsageError("--dry-run stores nothing to wait for")
+    specs = specs_from(file, {**fields, "command": list(command) or None})
+    printer = Printer(JOBS, output, headers=not no_headers)
+    with connected(url, token) as client:
+        if dry_run:
+            _print_dry_run([client.dry_run(spec) for spec in specs], output)
+            return
         if len(specs) == 1:
-            job = api.call("POST", "/jobs", json=specs[0])
+            jobs = [client.submit(specs[0])]
             if not wait:
-                _show(job, output, JOB_COLUMNS)
+                printer.one(builtins(jobs[0]))
                 return
-            job = _wait(api, job["id"], follow)
-            if output != "table":
-                _show(job, output, JOB_COLUMNS)
-            sys.exit(0 if job["state"] == "succeeded" else 1)
-        batch = api.call("POST", "/jobs:batch", json={"items": [{"job": s} for s in specs]})
-        if not wait:
-            _show(batch, output, JOB_COLUMNS)
+        else:
+            jobs = client.submit_many(specs)
+            if not wait:
+                items = builtins(jobs)
+                printer.listing(items, {"items": items})
+                return
+        finals = [_wait(client, url, token, job, follow) for job in jobs]
+    if output not in ("table", "wide"):  # the states were on stderr; the result on stdout
+        items = builtins(finals)
+        if len(items) == 1:
+            printer.one(items[0])
+        else:
+            printer.listing(items, {"items": items})
+    sys.exit(0 if all(job.state == "succeeded" for job in finals) else 1)
+
+
+# -- get, ls ------------------------------------------------------------------------------------
+
+
+def _key(job: Job) -> tuple[Any, ...]:
+    return (job.updated_at, job.attempt, job.state)
+
+
+def _follow(
+    client: Client,
+    printer: Printer,
+    watch_cursor: str | None,
+    filters: dict[str, Any],
+    seen: dict[str, tuple[Any, ...]],
+    relist: Callable[[], tuple[list[Job], str | None]],
+    *,
+    keep: Callable[[Job], bool] = lambda _job: True,
+    until: Callable[[str, Job], bool] = lambda _type, _job: False,
+) -> None:
+    """Print each change of the jobs `filters` select (and `keep` keeps), from
+    `watch_cursor`, until `until(change type, job)` (or Ctrl-C). `seen` (id -> what was
+    printed last) keeps a change from printing twice: the watch may repeat what a listing
+    already showed. An expired cursor lists again (`relist`) and goes on from there, as
+    kubectl does."""
+    from kjs.client import WatchExpired
+
+    def show(kind: str, job: Job) -> bool:
+        if keep(job) and (job.id not in seen or _key(job) > seen[job.id]):
+            seen[job.id] = _key(job)
+            printer.one(builtins(job))
+        return keep(job) and until(kind, job)
+
+    while True:
+        try:
+            for change in client.watch(watch_cursor=watch_cursor, **filters):
+                watch_cursor = str(change.seq)
+                if change.job is not None and show(change.type, change.job):
+                    return
+        except WatchExpired:
+            jobs, watch_cursor = relist()
+            if any([show("MODIFIED", job) for job in jobs]):
+                return
+
+
+def _until_interrupted(run: Callable[[], None]) -> None:
+    """A watch ends with Ctrl-C, which is how a user says "enough": exit 0."""
+    try:
+        run()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@click.command()
+@click.argument("job_id", shell_complete=job_ids)
+@click.option(
+    "-w", "--watch", is_flag=True, help="Then a row for each change, until the job is final."
+)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def get(
+    url: str, token: str | None, output: str, no_headers: bool, job_id: str, watch: bool
+) -> None:
+    """Show one job."""
+    printer = Printer(JOBS, output, headers=not no_headers)
+
+    def run() -> None:
+        with connected(url, token) as client:
+            # A watch position first: what changes after the job is read comes again, rather
+            # than never.
+            watch_cursor = client.list(limit=1).watch_cursor if watch else None
+            job = client.get(job_id)
+            printer.one(builtins(job))
+            if not watch or job.is_final:
+                return
+
+            def relist() -> tuple[list[Job], str | None]:
+                cursor = client.list(limit=1).watch_cursor
+                return [client.get(job_id)], cursor
+
+            # The watch selects by name (it has no id filter): other jobs of that name are
+            # skipped. A job deleted (by retention) changes no more either.
+            _follow(
+                client,
+                printer,
+                watch_cursor,
+                {"name": job.name},
+                {job.id: _key(job)},
+                relist,
+                keep=lambda changed: changed.id == job_id,
+                until=lambda kind, changed: kind == "DELETED" or changed.is_final,
+            )
+
+    _until_interrupted(run)
+
+
+def _pages(
+    client: Client, filters: dict[str, Any], limit: int | None, cursor: str | None
+) -> tuple[list[Job], str | None, str | None]:
+    """Jobs from `cursor` on, page after page until `limit` (None: all), the cursor after
+    them, and the first page's watch position."""
+    jobs: list[Job] = []
+    watch_cursor = None
+    first = True
+    while True:
+        size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(jobs))
+        page = client.list(limit=size, cursor=cursor, **filters)
+        if first:
+            watch_cursor, first = page.watch_cursor, False
+        jobs += page.items
+        cursor = page.next_cursor
+        if not cursor or (limit is not None and len(jobs) >= limit):
+            return jobs, cursor, watch_cursor
+
+
+@click.command(name="ls")
+@click.option("--state", help="pending, dispatched, created, running, succeeded, failed, …")
+@click.option("--name")
+@click.option("--cluster-id")
+@click.option("--cron-id", help="Runs of this cron job.")
+@click.option("--label", multiple=True, help="key=value (repeatable).")
+@_time_option("--created-after", "RFC 3339.")
+@_time_option("--created-before", "RFC 3339.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Jobs to show."
+)
+@click.option("--all", "all_", is_flag=True, help="Every job (page after page), no --limit.")
+@click.option("--cursor", help="Go on from a listing's cursor (`next_cursor`).")
+@click.option(
+    "-w", "--watch", is_flag=True, help="Then a row for each change, until Ctrl-C (exit 0)."
+)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def list_jobs(
+    url: str,
+    token: str | None,
+    output: str,
+    no_headers: bool,
+    label: tuple[str, ...],
+    limit: int,
+    all_: bool,
+    cursor: str | None,
+    watch: bool,
+    **filters: Any,
+) -> None:
+    """List jobs, newest first: --limit of them (more with --all or --cursor)."""
+    filters = drop_unset({**filters, "labels": labels_of(label)})
+    printer = Printer(JOBS, output, headers=not no_headers)
+
+    def run() -> None:
+        with connected(url, token) as client:
+            if all_ and not watch and cursor is None:
+                jobs, next_cursor, watch_cursor = list(client.iter_jobs(**filters)), None, None
+            else:
+                jobs, next_cursor, watch_cursor = _pages(
+                    client, filters, None if all_ else limit, cursor
+                )
+            items = builtins(jobs)
+            printer.listing(items, {"items": items, "next_cursor": next_cursor})
+            if next_cursor:
+                click.echo(
+                    f"kjs: more jobs than these {len(jobs)}: --all lists every one, "
+                    f"--cursor {next_cursor} the next ones",
+                    err=True,
+                )
+            if not watch:
+                return
+
+            def relist() -> tuple[list[Job], str | None]:
+                page = client.list(limit=min(limit, MAX_PAGE), **filters)
+                return page.items, page.watch_cursor
+
+            seen = {job.id: _key(job) for job in jobs}
+            _follow(client, printer, watch_cursor, filters, seen, relist)
+
+    _until_interrupted(run)
+
+
+# -- logs, events, cancel, rerun ------------------------------------------------------------
+
+
+@click.command()
+@click.argument("job_id", shell_complete=job_ids)
+@click.option("--pod")
+@click.option("--container")
+@click.option("--attempt", type=int, help="An earlier attempt's logs (default: the current).")
+@click.option("-f", "--follow", is_flag=True, help="Stream while the job runs.")
+@url_option
+@token_option
+def logs(url: str, token: str | None, job_id: str, follow: bool, **where: Any) -> None:
+    """Print a job's collected logs."""
+    with connected(url, token) as client:
+        if not follow:
+            click.echo(client.logs(job_id, **where), nl=False)
             return
-        jobs = [_wait(api, job["id"], follow) for job in batch["items"]]
-        if output != "table":
-            _show({"items": jobs}, output, JOB_COLUMNS)
-        sys.exit(0 if all(job["state"] == "succeeded" for job in jobs) else 1)
-
-    @cli.command()
-    @click.argument("job_id")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def get(url: str, token: str | None, output: str, job_id: str) -> None:
-        """Show one job."""
-        _show(Api(url, token).call("GET", f"/jobs/{job_id}"), output, JOB_COLUMNS)
-
-    @cli.command(name="ls")
-    @click.option("--state")
-    @click.option("--name")
-    @click.option("--cluster-id")
-    @click.option("--label", multiple=True, help="key=value (repeatable).")
-    @click.option("--limit", type=int, default=50, show_default=True)
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def list_jobs(
-        url: str, token: str | None, output: str, label: tuple[str, ...], **filters: Any
-    ) -> None:
-        """List jobs, newest first."""
-        params = {k: v for k, v in filters.items() if v is not None}
-        params["label"] = list(label)
-        _show(Api(url, token).call("GET", "/jobs", params=params), output, JOB_COLUMNS)
-
-    @cli.command()
-    @click.argument("job_id")
-    @click.option("--pod")
-    @click.option("--container")
-    @click.option("-f", "--follow", is_flag=True, help="Stream while the job runs.")
-    @_URL
-    @_TOKEN
-    def logs(url: str, token: str | None, job_id: str, follow: bool, **filters: Any) -> None:
-        """Print a job's collected logs."""
-        params = {k: v for k, v in filters.items() if v is not None}
-        if follow:
-            params["follow"] = "true"
-        for text in Api(url, token).stream(f"/jobs/{job_id}/logs", **params):
+        for text in client.follow_logs(job_id, **where):
             click.echo(text, nl=False)
 
-    @cli.command()
-    @click.argument("job_id")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def events(url: str, token: str | None, output: str, job_id: str) -> None:
-        """A job's status history."""
-        _show(
-            Api(url, token).call("GET", f"/jobs/{job_id}/events"),
-            output,
-            ("at", "attempt", "state", "reason", "pod", "exit_code", "cluster_id"),
-        )
 
-    @cli.command()
-    @click.argument("job_id")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def cancel(url: str, token: str | None, output: str, job_id: str) -> None:
-        """Cancel a job."""
-        _show(Api(url, token).call("DELETE", f"/jobs/{job_id}"), output, JOB_COLUMNS)
+@click.command()
+@click.argument("job_id", shell_complete=job_ids)
+@click.option("-w", "--watch", is_flag=True, help="Then each new event, until the job is final.")
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def events(
+    url: str, token: str | None, output: str, no_headers: bool, job_id: str, watch: bool
+) -> None:
+    """A job's status history."""
+    printer = Printer(EVENTS, output, headers=not no_headers)
 
-    @cli.command()
-    @click.argument("job_id")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def rerun(url: str, token: str | None, output: str, job_id: str) -> None:
-        """Run a job again (attempt n+1)."""
-        _show(Api(url, token).call("POST", f"/jobs/{job_id}/rerun"), output, JOB_COLUMNS)
+    def run() -> None:
+        with connected(url, token) as client:
+            if not watch:
+                items = [_event(event) for event in client.events(job_id)]
+                printer.listing(items, {"items": items})
+                return
+            for event in client.watch_events(job_id):
+                printer.one(_event(event))
+                if event.is_final and client.get(job_id).is_final:
+                    return
 
-    cron_columns = ("id", "name", "namespace", "schedule", "mode", "state", "next_run_at")
+    _until_interrupted(run)
 
-    @cli.group()
-    def cron() -> None:
-        """Cron jobs."""
 
-    @cron.command(name="create")
-    @click.option("-f", "--file", required=True, help="A YAML or JSON cron job spec.")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def cron_create(url: str, token: str | None, output: str, file: str) -> None:
-        """Create a cron job from a file."""
-        _show(
-            Api(url, token).call("POST", "/cronjobs", json=_spec_from(file, {})),
-            output,
-            cron_columns,
-        )
+def _event(event: Event) -> dict[str, Any]:
+    """An event as the API shows it (with its `seq` only when watching, where it has one)."""
+    data: dict[str, Any] = builtins(event)
+    if data.get("seq") is None:
+        data.pop("seq", None)
+    return data
 
-    @cron.command(name="ls")
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def cron_ls(url: str, token: str | None, output: str) -> None:
-        """List cron jobs."""
-        _show(Api(url, token).call("GET", "/cronjobs"), output, cron_columns)
 
-    for verb, method, path in (
-        ("get", "GET", ""),
-        ("delete", "DELETE", ""),
-        ("suspend", "POST", "/suspend"),
-        ("resume", "POST", "/resume"),
-        ("trigger", "POST", "/trigger"),
-    ):
+@click.command()
+@click.argument("job_id", shell_complete=job_ids)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def cancel(url: str, token: str | None, output: str, no_headers: bool, job_id: str) -> None:
+    """Cancel a job."""
+    with connected(url, token) as client:
+        job = client.cancel(job_id)
+    Printer(JOBS, output, headers=not no_headers).one(builtins(job))
 
-        def action(
-            url: str,
-            token: str | None,
-            output: str,
-            cron_id: str,
-            method: str = method,
-            path: str = path,
-        ) -> None:
-            columns = JOB_COLUMNS if path == "/trigger" else cron_columns
-            _show(Api(url, token).call(method, f"/cronjobs/{cron_id}{path}"), output, columns)
 
-        action.__doc__ = f"{verb.capitalize()} a cron job."
-        cron.command(name=verb)(_OUTPUT(_TOKEN(_URL(click.argument("cron_id")(action)))))
+@click.command()
+@click.argument("job_id", shell_complete=job_ids)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def rerun(url: str, token: str | None, output: str, no_headers: bool, job_id: str) -> None:
+    """Run a job again (attempt n+1)."""
+    with connected(url, token) as client:
+        job = client.rerun(job_id)
+    Printer(JOBS, output, headers=not no_headers).one(builtins(job))
 
-    @cli.command()
-    @click.argument("action", type=click.Choice(["ls", "cordon", "uncordon"]), default="ls")
-    @click.argument("cluster_id", required=False)
-    @_URL
-    @_TOKEN
-    @_OUTPUT
-    def clusters(
-        url: str, token: str | None, output: str, action: str, cluster_id: str | None
-    ) -> None:
-        """List clusters, or cordon/uncordon one."""
-        api = Api(url, token)
-        columns = ("id", "state", "capacity", "running", "pending", "load", "version")
+
+# -- clusters -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("action", type=click.Choice(["ls", "cordon", "uncordon"]), default="ls")
+@click.argument("cluster_id", required=False)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def clusters(
+    url: str,
+    token: str | None,
+    output: str,
+    no_headers: bool,
+    action: str,
+    cluster_id: str | None,
+) -> None:
+    """List clusters, or cordon/uncordon one."""
+    printer = Printer(CLUSTERS, output, headers=not no_headers)
+    if action != "ls" and cluster_id is None:
+        raise click.UsageError(f"clusters {action} needs a cluster id")
+    with connected(url, token) as client:
         if action == "ls":
-            _show(api.call("GET", "/clusters"), output, columns)
+            items = builtins(client.clusters())
+            printer.listing(items, {"items": items})
             return
-        if cluster_id is None:
-            raise click.UsageError(f"clusters {action} needs a cluster id")
-        _show(api.call("POST", f"/clusters/{cluster_id}/{action}"), output, columns)
+        assert cluster_id is not None
+        changed = client.cordon(cluster_id) if action == "cordon" else client.uncordon(cluster_id)
+    printer.one(builtins(changed))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from kjs.cli import main
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
+from tests.cli.support import Lines, process
 from tests.live import LiveServer, live_kjs_up
 
 pytestmark = pytest.mark.k8s
@@ -53,12 +55,14 @@ def test_submit_wait_exits_by_the_outcome_and_ls_get_logs_events(
         "--",
         "sh",
         "-c",
-        "echo hi",
+        "sleep 1; echo hi",  # long enough to be seen running
     )
     assert ok.exit_code == 0, ok.output
     job = json.loads(ok.stdout)
     assert job["state"] == "succeeded"
-    assert "ok: succeeded" in ok.stderr
+    # Every state, in order, from the job's event stream (a poller would miss the fast ones).
+    shown = [line.split(" (")[0] for line in ok.stderr.splitlines()]
+    assert shown == ["ok: pending", "ok: dispatched", "ok: created", "ok: running", "ok: succeeded"]
     bad = kjs(
         server,
         "submit",
@@ -85,6 +89,78 @@ def test_submit_wait_exits_by_the_outcome_and_ls_get_logs_events(
         for e in json.loads(kjs(server, "events", job["id"], "-o", "json").stdout)["items"]
     ]
     assert states[0] == "pending" and states[-1] == "succeeded"
+
+
+def test_get_w_and_ls_w_see_a_job_to_its_end(server: LiveServer, k8s_namespace: str) -> None:
+    submitted = kjs(
+        server,
+        "submit",
+        "--name",
+        "watched",
+        "--namespace",
+        k8s_namespace,
+        "--image",
+        "busybox",
+        "-o",
+        "jsonpath={.id}",
+        "--",
+        "sh",
+        "-c",
+        "sleep 2",
+    )
+    job_id = submitted.stdout.strip()
+    getting = process(server, "get", job_id, "-w", "--no-headers")
+    listing = process(server, "ls", "-w", "--name", "watched", "--no-headers")
+    # get -w: a row per change, ending by itself at the final state.
+    states = [line.split()[3] for line in Lines(getting.stdout).rest(timeout=60)]
+    assert getting.wait(10) == 0
+    assert states[-1] == "succeeded" and "running" in states
+    order = ["pending", "dispatched", "created", "running", "succeeded"]
+    assert states == sorted(states, key=order.index)
+    # ls -w: the same changes, until Ctrl-C.
+    rows = Lines(listing.stdout)
+    seen = [rows.next().split()]
+    while seen[-1][3] != "succeeded":
+        seen.append(rows.next(timeout=60).split())
+    assert {row[0] for row in seen} == {job_id}
+    listing.send_signal(signal.SIGINT)
+    assert listing.wait(10) == 0
+
+
+def test_submit_follow_prints_the_logs_while_the_states_go_to_stderr(
+    server: LiveServer, k8s_namespace: str
+) -> None:
+    followed = process(
+        server,
+        "submit",
+        "--name",
+        "chatty",
+        "--namespace",
+        k8s_namespace,
+        "--image",
+        "busybox",
+        "--log-collect",
+        "always",
+        "--follow",
+        "--",
+        "sh",
+        "-c",
+        "echo one; sleep 2; echo two",
+    )
+    stdout, stderr = Lines(followed.stdout), Lines(followed.stderr)
+    assert stdout.next(timeout=60).startswith("==> ")
+    assert stdout.next() == "one"
+    (job,) = server.get("/api/v1/jobs", params={"name": "chatty"}).json()["items"]
+    assert job["state"] == "running"  # the logs come while it runs, not after
+    assert stdout.rest(timeout=60) == ["two"]
+    assert [line.split(" (")[0] for line in stderr.rest()] == [
+        "chatty: pending",
+        "chatty: dispatched",
+        "chatty: created",
+        "chatty: running",
+        "chatty: succeeded",
+    ]
+    assert followed.wait(10) == 0
 
 
 def test_logs_follow_prints_lines_while_the_job_runs(
