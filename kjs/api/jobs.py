@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -37,6 +39,7 @@ from kjs.api.schema import (
     streamed,
 )
 from kjs.core import aio
+from kjs.core.errors import error_text
 from kjs.core.models import Job, JobSpec
 from kjs.core.records import EventRecord, job_view
 from kjs.core.states import JobState
@@ -49,6 +52,8 @@ from kjs.core.validation import (
     decode,
 )
 from kjs.scheduler.service import BatchItem, JobService
+
+log = logging.getLogger(__name__)
 
 FOLLOW_POLL_S = 0.5
 NDJSON = "application/x-ndjson"
@@ -134,12 +139,15 @@ def _event(record: EventRecord) -> Event:
 def _watch_cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 19:
+    if not _SEQ.fullmatch(value):
         raise InvalidInput([FieldError("watch_cursor", "must be a `seq` or `watch_cursor` read")])
     return int(value)
 
 
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits, below 2**63 (the store's column)
 _LINE = msgspec.json.Encoder()
+# Proxies must pass each line on as it comes (nginx buffers unless told), and never cache it.
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class _Lines(Stream):
@@ -168,6 +176,23 @@ async def _next_change(request: Request[Any, Any, Any], feed: Any, position: int
     return changed.done() and not changed.cancelled() and changed.result()
 
 
+def _watch_stream(request: Request[Any, Any, Any], lines: AsyncIterator[bytes]) -> Stream:
+    """The lines, ended (not cut) when the server stops or the store fails mid-stream: the
+    client resumes from the last seq it read, here or on another replica."""
+    stopping: asyncio.Event = request.app.state.stopping
+
+    async def guarded() -> AsyncIterator[bytes]:
+        try:
+            async for line in lines:
+                yield line
+                if stopping.is_set():
+                    return
+        except Exception as e:  # the store went away: one line in the log, the stream ends
+            log.warning("watch of %s ended: %s", request.url.path, error_text(e))
+
+    return _Lines(guarded(), media_type=NDJSON, headers=_STREAM_HEADERS)
+
+
 async def _job_watch(
     request: Request[Any, Any, Any],
     service: JobService,
@@ -178,7 +203,6 @@ async def _job_watch(
         after = await service.watch_position()
     # Read here, not in the stream: an expired cursor is a 410 before any line.
     first = await service.job_changes(after, limit=WATCH_PAGE, **filters)
-    stopping: asyncio.Event = request.app.state.stopping
 
     async def lines() -> AsyncIterator[bytes]:
         position = after
@@ -190,19 +214,17 @@ async def _job_watch(
                 yield _line(item)
             position = reached
             if not changes and not await _next_change(request, service.feed, position):
-                if stopping.is_set():
-                    return  # the client resumes from the last seq, on another replica
+                if request.app.state.stopping.is_set():
+                    return
                 yield _line(JobWatchItem(type="BOOKMARK", seq=position))
             changes, reached = await service.job_changes(position, limit=WATCH_PAGE, **filters)
 
-    return _Lines(lines(), media_type=NDJSON)
+    return _watch_stream(request, lines())
 
 
 def _event_watch(
     request: Request[Any, Any, Any], service: JobService, job_id: str, after: int
 ) -> Stream:
-    stopping: asyncio.Event = request.app.state.stopping
-
     async def lines() -> AsyncIterator[bytes]:
         position = after
         yield _line(EventWatchItem(type="BOOKMARK", seq=position))
@@ -215,11 +237,11 @@ def _event_watch(
                 position = event.seq
                 yield _line(EventWatchItem(type="ADDED", seq=position, event=_event(event)))
             if not await _next_change(request, service.feed, feed_position):
-                if stopping.is_set():
+                if request.app.state.stopping.is_set():
                     return
                 yield _line(EventWatchItem(type="BOOKMARK", seq=position))
 
-    return _Lines(lines(), media_type=NDJSON)
+    return _watch_stream(request, lines())
 
 
 class JobsController(Controller):
@@ -337,6 +359,8 @@ class JobsController(Controller):
             "namespaces": access(request).namespaces(),
         }
         service = _service(request)
+        if watch and cursor is not None:
+            raise InvalidInput([FieldError("cursor", "pages a list; a watch takes watch_cursor")])
         if watch:
             return await _job_watch(request, service, _watch_cursor(watch_cursor), filters)  # type: ignore[return-value]
         position = await service.watch_position()

@@ -366,7 +366,7 @@ class EventWatchItem(Struct, kw_only=True, omit_defaults=True):
     """One line of `GET /api/v1/jobs/{id}/events?watch=true` (NDJSON): an event of the job's
     history (ADDED), or a BOOKMARK. Resume with `watch_cursor` = the last `seq` read."""
 
-    type: WATCH_TYPES
+    type: Literal["ADDED", "BOOKMARK"]
     seq: int
     event: Event | None = None
 
@@ -389,4 +389,4 @@ class WithStream(Operation):
         ok = responses.get("200")
         if isinstance(stream, OpenAPIResponse) and isinstance(ok, OpenAPIResponse):
             ok.content = {**(ok.content or {}), **(stream.content or {})}
-            ok.description = f"{ok.description} {stream.description}"
+            ok.description = f"{ok.description}. {stream.description}"

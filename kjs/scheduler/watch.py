@@ -17,6 +17,8 @@ POLL_S = 0.1
 
 
 class ChangeFeed:
+    """The store's watch position as this process last read it, and an event per move."""
+
     def __init__(self, read_position: Callable[[], int], poll_s: float = POLL_S) -> None:
         self._read = read_position
         self._poll_s = poll_s
@@ -24,9 +26,13 @@ class ChangeFeed:
         self._changed = asyncio.Event()
         self._watchers = 0
         self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+        self._failing = False  # the store is away: logged once, and once when it is back
 
     async def wait_beyond(self, position: int, timeout_s: float) -> bool:
         """Wait until the store's position is past `position` (True), or `timeout_s` (False)."""
+        if self._closed:
+            return False
         self._watchers += 1
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll(), name="kjs watch feed")
@@ -46,8 +52,13 @@ class ChangeFeed:
             try:
                 position = await asyncio.to_thread(self._read)
             except Exception as e:  # the store is away: watchers wait, and see it back
-                log.warning("watch feed: cannot read the store's position: %s", e)
+                if not self._failing:
+                    log.warning("watch feed: cannot read the store's position: %s", e)
+                self._failing = True
             else:
+                if self._failing:
+                    log.info("watch feed: the store answers again")
+                    self._failing = False
                 if position != self._position:
                     self._position = position
                     self._changed.set()
@@ -55,5 +66,6 @@ class ChangeFeed:
             await asyncio.sleep(self._poll_s)
 
     async def close(self) -> None:
+        self._closed = True
         if self._poller is not None:
             await aio.stop_tasks([self._poller])

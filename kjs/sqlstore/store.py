@@ -102,17 +102,43 @@ def _take_seqs(conn: sa.Connection, count: int) -> int:
     if count == 0:
         return _sequence(conn, "jobs") + 1
     seqs = t.sequences.c
-    taken = conn.execute(
-        t.sequences.update().where(seqs.name == "jobs").values(value=seqs.value + count)
-    )
-    if taken.rowcount == 0:  # a database emptied by hand (tests): the counter starts again
+    bump = t.sequences.update().where(seqs.name == "jobs")
+    last: int | None = None
+    if conn.dialect.name == "mysql":  # one round trip: the new value comes back as insert id
+        taken = conn.execute(bump.values(value=sa.func.last_insert_id(seqs.value + count)))
+        last = taken.lastrowid if taken.rowcount else None
+    else:  # SQLite (and others with UPDATE … RETURNING)
+        last = conn.execute(bump.values(value=seqs.value + count).returning(seqs.value)).scalar()
+    if last is None:  # a database emptied by hand (tests): the counter starts again
         conn.execute(t.sequences.insert(), {"name": "jobs", "value": count})
-    return _sequence(conn, "jobs") - count + 1
+        last = count
+    return int(last) - count + 1
+
+
+def _give_back_seqs(conn: sa.Connection, last_used: int) -> None:
+    """The counter back to `last_used`, its tail unused (the transaction still holds it): a
+    transaction that changed fewer jobs than it took seqs for does not move the watch position
+    past its last change, so watchers are not woken for nothing."""
+    seqs = t.sequences.c
+    conn.execute(
+        t.sequences.update()
+        .where(seqs.name == "jobs", seqs.value > last_used)
+        .values(value=last_used)
+    )
 
 
 def _sequence(conn: sa.Connection, name: str) -> int:
     value = conn.execute(sa.select(t.sequences.c.value).where(t.sequences.c.name == name)).scalar()
     return int(value or 0)
+
+
+def _as_it_was(row: sa.Row[Any]) -> JobRecord | dict[str, Any]:
+    """A deleted job for its tombstone; a row that cannot be read as a job, as its plain
+    columns (`job_changes` skips a tombstone it cannot read)."""
+    try:
+        return SqlStore._job(row)
+    except (msgspec.DecodeError, ValueError, TypeError, KeyError):
+        return {k: v for k, v in row._mapping.items() if isinstance(v, str | int | None)}
 
 
 def _matches(
@@ -541,9 +567,12 @@ class SqlStore:
 
         def write(conn: sa.Connection) -> list[tuple[JobRecord, JobRecord] | None]:
             results: list[tuple[JobRecord, JobRecord] | None] = [None] * len(updates)
-            first = _take_seqs(conn, len(updates))  # an unchanged job leaves its seq unused
-            for n, i in enumerate(order):
-                results[i] = self._update_one(conn, updates[i], first + n)
+            next_seq = _take_seqs(conn, len(updates))
+            for i in order:
+                results[i] = self._update_one(conn, updates[i], next_seq)
+                next_seq += results[i] is not None  # an unchanged job takes no seq
+            if updates:
+                _give_back_seqs(conn, next_seq - 1)
             return results
 
         return self._write_retried(write)
@@ -635,16 +664,20 @@ class SqlStore:
             reached = min(reached, rows[-1]._mapping["seq"])
         if len(stones) == limit:
             reached = min(reached, stones[-1]._mapping["seq"])
+        readable = {job.id: job for job in self._readable_jobs(rows)}
         changes = [
-            JobChange(m["seq"], "ADDED" if m["added_seq"] > after else "MODIFIED", self._job(row))
+            JobChange(
+                m["seq"], "ADDED" if m["added_seq"] > after else "MODIFIED", readable[m["id"]]
+            )
             for row in rows
-            if (m := row._mapping)["seq"] <= reached
+            if (m := row._mapping)["seq"] <= reached and m["id"] in readable
         ]
         for stone in stones:
-            seq, job = (
-                stone._mapping["seq"],
-                msgspec.json.decode(stone._mapping["job"], type=JobRecord),
-            )
+            seq = stone._mapping["seq"]
+            try:
+                job = msgspec.json.decode(stone._mapping["job"], type=JobRecord)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue  # a job that could not be read when it was deleted either
             if seq <= reached and _matches(job, **filters):
                 changes.append(JobChange(seq, "DELETED", job))
         changes.sort(key=lambda change: change.seq)
@@ -1137,19 +1170,15 @@ class SqlStore:
         j, final = t.jobs.c, [s.value for s in JobState if s.is_final]
         while True:
             with self._tx() as conn:
-                ids = (
-                    conn.execute(
-                        sa.select(j.id)
-                        .where(j.state.in_(final), j.finished_at < before)
-                        .limit(batch)
-                    )
-                    .scalars()
-                    .all()
-                )
+                # The seqs first: no job changes meanwhile (a rerun makes one unfinished).
+                seq = _take_seqs(conn, batch)
+                gone = conn.execute(
+                    sa.select(t.jobs).where(j.state.in_(final), j.finished_at < before).limit(batch)
+                ).all()
+                ids = [row._mapping["id"] for row in gone]
+                _give_back_seqs(conn, seq + len(ids) - 1)
                 if not ids:
                     break
-                seq = _take_seqs(conn, len(ids))
-                gone = conn.execute(sa.select(t.jobs).where(j.id.in_(ids))).all()
                 at = dt.datetime.now(dt.UTC)
                 conn.execute(
                     t.job_tombstones.insert(),
@@ -1157,7 +1186,7 @@ class SqlStore:
                         {
                             "seq": seq + n,
                             "job_id": row._mapping["id"],
-                            "job": _json.encode(self._job(row)).decode(),
+                            "job": _json.encode(_as_it_was(row)).decode(),
                             "deleted_at": at,
                         }
                         for n, row in enumerate(gone)

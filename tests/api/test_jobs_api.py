@@ -23,6 +23,13 @@ def submit(client: TestClient[Any], **fields: Any) -> dict[str, Any]:
     return body
 
 
+def test_same_named_jobs_submitted_back_to_back_get_kubernetes_names_of_their_own(
+    client: TestClient[Any],
+) -> None:
+    names = {submit(client)["k8s_name"] for _ in range(20)}
+    assert len(names) == 20  # one Job each: the agent takes an existing name as done already
+
+
 def test_a_submitted_job_is_pending_with_every_output_field(client: TestClient[Any]) -> None:
     job = submit(client)
     assert job["state"] == "pending" and job["attempt"] == 1

@@ -231,3 +231,36 @@ def test_a_watch_ends_when_the_server_stops_and_does_not_hold_it(tmp_path: Path,
     # The server stopped (live_server joins it): the stream ended, it did not hold the stop.
     wait_until(lambda: not stream._thread.is_alive(), timeout=10, what="the stream to end")
     stream.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"watch_cursor": "²"}, "watch_cursor"),  # a digit to str.isdigit, not a number
+        ({"watch_cursor": "١٢٣"}, "watch_cursor"),
+        ({"watch_cursor": "9999999999999999999"}, "watch_cursor"),  # over the store's 2**63
+        ({"cursor": "abc"}, "cursor"),  # a list's page cursor means nothing to a watch
+    ],
+)
+def test_a_watch_request_that_cannot_be_served_is_a_400_naming_the_field(
+    tmp_path: Path, params: dict[str, str], field: str
+) -> None:
+    with server(tmp_path) as live:
+        job = submit(live)
+        for path in ("/api/v1/jobs", f"/api/v1/jobs/{job['id']}/events"):
+            if field == "cursor" and "events" in path:
+                continue
+            answer = live.get(path, params={"watch": "true", **params})
+            assert answer.status_code == 400, (path, answer.text)
+            assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+def test_a_watch_answer_tells_proxies_not_to_buffer_or_cache_it(tmp_path: Path) -> None:
+    with (
+        server(tmp_path) as live,
+        httpx.stream(
+            "GET", f"{live.url}/api/v1/jobs", params={"watch": "true"}, timeout=10
+        ) as answer,
+    ):
+        assert answer.headers["cache-control"] == "no-cache"
+        assert answer.headers["x-accel-buffering"] == "no"

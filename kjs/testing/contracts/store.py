@@ -713,7 +713,7 @@ def test_a_watcher_among_concurrent_writers_misses_no_change(store: Store) -> No
     that follows the positions as they come must end with every job as it is stored."""
     jobs = [store.create_job(make_job(n)) for n in range(8)]
     start = store.watch_position()
-    seen: dict[str, JobRecord] = {}
+    seen: dict[str, list[int]] = {}  # each job's attempts, in the order the reader saw them
     writing = threading.Event()
     errors: list[BaseException] = []
 
@@ -735,7 +735,8 @@ def test_a_watcher_among_concurrent_writers_misses_no_change(store: Store) -> No
             while writing.is_set() or after < store.watch_position():
                 page, reached = store.job_changes(after, limit=5)
                 assert all(after < c.seq <= reached for c in page), (after, reached, page)
-                seen.update((c.job.id, c.job) for c in page)
+                for change in page:
+                    seen.setdefault(change.job.id, []).append(change.job.attempt)
                 after = reached
         except BaseException as e:
             errors.append(e)
@@ -753,7 +754,9 @@ def test_a_watcher_among_concurrent_writers_misses_no_change(store: Store) -> No
     assert errors == []
     stored = store.list_jobs(limit=100)[0]
     assert len(stored) == 8 + 2 * 15
-    assert {k: v.attempt for k, v in seen.items()} == {j.id: j.attempt for j in stored}
+    assert {k: v[-1] for k, v in seen.items()} == {j.id: j.attempt for j in stored}
+    # Never a change twice, never an older state after a newer one.
+    assert all(v == sorted(set(v)) for v in seen.values()), seen
 
 
 def test_a_job_s_events_are_read_after_a_position(store: Store) -> None:
