@@ -95,20 +95,29 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
+_TAKE_SEQS_MYSQL = "UPDATE sequences SET value = LAST_INSERT_ID(value + %s) WHERE name = 'jobs'"
+_TAKE_SEQS_RETURNING = "UPDATE sequences SET value = value + ? WHERE name = 'jobs' RETURNING value"
+
+
 def _take_seqs(conn: sa.Connection, count: int) -> int:
     """The first of `count` new job seqs. Taken before the transaction locks anything else, and
     held (the counter's row lock) until it commits: transactions that change jobs commit in seq
     order, so a watcher that has read seq n has read every change before it."""
     if count == 0:
         return _sequence(conn, "jobs") + 1
-    seqs = t.sequences.c
-    bump = t.sequences.update().where(seqs.name == "jobs")
-    last: int | None = None
-    if conn.dialect.name == "mysql":  # one round trip: the new value comes back as insert id
-        taken = conn.execute(bump.values(value=sa.func.last_insert_id(seqs.value + count)))
-        last = taken.lastrowid if taken.rowcount else None
-    else:  # SQLite (and others with UPDATE … RETURNING)
-        last = conn.execute(bump.values(value=seqs.value + count).returning(seqs.value)).scalar()
+    # On the DB-API cursor: this runs in every transaction that writes jobs, and SQLAlchemy's
+    # execution path costs more CPU than the statement (measured: 10 % of a submit on MariaDB).
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if conn.dialect.name == "mysql":  # the new value comes back as the insert id
+            cursor.execute(_TAKE_SEQS_MYSQL, (count,))
+            last = cursor.lastrowid if cursor.rowcount else None
+        else:  # SQLite
+            cursor.execute(_TAKE_SEQS_RETURNING, (count,))
+            row = cursor.fetchone()
+            last = row[0] if row else None
+    finally:
+        cursor.close()
     if last is None:  # a database emptied by hand (tests): the counter starts again
         conn.execute(t.sequences.insert(), {"name": "jobs", "value": count})
         last = count
