@@ -576,11 +576,11 @@ class SqlStore:
 
         def write(conn: sa.Connection) -> list[tuple[JobRecord, JobRecord] | None]:
             results: list[tuple[JobRecord, JobRecord] | None] = [None] * len(updates)
-            next_seq = _take_seqs(conn, len(updates))
+            first = next_seq = _take_seqs(conn, len(updates))
             for i in order:
                 results[i] = self._update_one(conn, updates[i], next_seq)
                 next_seq += results[i] is not None  # an unchanged job takes no seq
-            if updates:
+            if next_seq < first + len(updates):  # some unused (placement's passes use all)
                 _give_back_seqs(conn, next_seq - 1)
             return results
 
