@@ -128,8 +128,11 @@ def test_get_w_and_ls_w_see_a_job_to_its_end(server: LiveServer, k8s_namespace: 
 
 
 def test_submit_follow_prints_the_logs_while_the_states_go_to_stderr(
-    server: LiveServer, k8s_namespace: str
+    server: LiveServer, k8s_namespace: str, tmp_path: Path
 ) -> None:
+    # The test kubelet runs the container as a local process: it waits for this file, which the
+    # test makes once it has seen the first line while the job runs (no timing to guess).
+    go_on = tmp_path / "go-on"
     followed = process(
         server,
         "submit",
@@ -145,13 +148,14 @@ def test_submit_follow_prints_the_logs_while_the_states_go_to_stderr(
         "--",
         "sh",
         "-c",
-        "echo one; sleep 2; echo two",
+        f"echo one; while [ ! -e {go_on} ]; do sleep 0.1; done; echo two",
     )
     stdout, stderr = Lines(followed.stdout), Lines(followed.stderr)
     assert stdout.next(timeout=60).startswith("==> ")
     assert stdout.next() == "one"
     (job,) = server.get("/api/v1/jobs", params={"name": "chatty"}).json()["items"]
     assert job["state"] == "running"  # the logs come while it runs, not after
+    go_on.touch()
     assert stdout.rest(timeout=60) == ["two"]
     assert [line.split(" (")[0] for line in stderr.rest()] == [
         "chatty: pending",
