@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -49,84 +49,168 @@ _Seconds = Annotated[float, Meta(gt=0)]
 
 
 class SqliteSettings(Struct, forbid_unknown_fields=True):
+    """The SQLite store (`store = "sqlite"`): one file, for one server process."""
+
     path: str = "kjs.db"
-    """Relative paths are inside the data directory."""
+    """The database file, read by the server and `kjs up`; a relative path is inside
+    `data_dir`. Change it to keep the database elsewhere (e.g. on a backed-up volume)."""
 
 
 class MysqlSettings(Struct, forbid_unknown_fields=True):
+    """The MySQL/MariaDB store (`store = "mysql"`), shared by every server replica."""
+
     url: str = ""
-    """SQLAlchemy URL, `mysql+pymysql://user:password@host:3306/kjs`."""
+    """SQLAlchemy URL of the database, `mysql+pymysql://user:password@host:3306/kjs`; read by
+    the server, `kjs up` and `kjs migrate`. Required when `store = "mysql"`."""
     pool_size: int = 10
+    """Database connections each server process keeps open (as many again may be opened
+    under load). Raise it for a busy server, within the database's `max_connections`."""
 
 
 class NsqSettings(Struct, forbid_unknown_fields=True):
+    """The NSQ queue (`queue = "nsq"`) between the servers and the agents."""
+
     nsqd_tcp: list[str] = field(default_factory=list)
+    """`host:port` TCP addresses of the nsqd daemons to consume from, read by the server and
+    the agents; leave empty when `lookupd_http` finds them."""
     nsqd_http: list[str] = field(default_factory=list)
+    """`host:port` HTTP addresses of the nsqd daemons to publish to (round robin, the next
+    one when one fails); at least one is required with `queue = "nsq"`."""
     lookupd_http: list[str] = field(default_factory=list)
+    """`host:port` HTTP addresses of nsqlookupd, to discover the nsqd daemons to consume from
+    instead of listing them in `nsqd_tcp`."""
 
 
 class WebhookSettings(Struct, forbid_unknown_fields=True):
+    """The webhooks the server sends when a job reaches its final state."""
+
     secret: str = ""
+    """Key of the `X-Kjs-Signature` HMAC-SHA256 header on every webhook (empty: unsigned).
+    Set it, and check the signature in the receiver, whenever webhooks leave the host."""
     timeout_s: float = 10.0
+    """Seconds one delivery attempt may take before it counts as failed and is retried."""
     retry_for_s: float = 86400.0
-    # Cap of the exponential backoff between two attempts (full jitter below it).
+    """Seconds after the job's final state during which failed deliveries are retried; after
+    that the webhook is given up (with a warning in the server's log)."""
     max_backoff_s: float = 600.0
+    """Cap, in seconds, of the exponential backoff between two attempts (full jitter below
+    it). Lower it to retry a flaky receiver more often."""
     allow_private: bool = False
+    """Allow callback URLs on private and loopback addresses. Off, a literal such address is a
+    400 at submit and a hostname resolving to one is refused at delivery; turn it on only when
+    the receivers are inside your network."""
 
 
 class Token(Struct, forbid_unknown_fields=True):
+    """One API token of `[auth] tokens`: who it is, what it may do, and where."""
+
     name: str
+    """Who holds the token: named in the messages of the requests it is refused."""
     sha256: str
     """The token's SHA-256 as 64 hex digits (`printf %s TOKEN | sha256sum`), never the token."""
     scopes: list[str] = field(default_factory=lambda: ["read"])
+    """What the token may do: `read`, `submit` (and read), `admin` (everything, cordoning
+    clusters included)."""
     namespaces: list[str] = field(default_factory=list)
-    """Empty: every namespace."""
+    """The namespaces the token may read and submit to. Empty: every namespace."""
 
 
 class AuthSettings(Struct, forbid_unknown_fields=True):
+    """Who may call the server's API."""
+
     tokens: list[Token] = field(default_factory=list)
+    """The API tokens the server accepts as `Authorization: Bearer …`, each a table of `name`,
+    `sha256`, `scopes` and `namespaces`. With none, the server refuses to listen beyond
+    loopback unless `insecure` is set."""
 
 
 class HttpSettings(Struct, forbid_unknown_fields=True):
     """Limits on what one client may hold of the server's connections."""
 
     header_timeout_s: _Seconds = 10.0
-    """A request's line and headers must be complete within this long of the connection opening
-    (or of its first byte, on a kept-alive connection); else 408 and the connection is closed."""
+    """Seconds (server): a request's line and headers must be complete within this long of the
+    connection opening (or of its first byte, on a kept-alive connection); else 408 and the
+    connection is closed. Lower it against clients that hold connections open."""
     body_timeout_s: _Seconds = 30.0
-    """A request's whole body must arrive within this long of its headers; else 408."""
+    """Seconds (server): a request's whole body must arrive within this long of its headers;
+    else 408. Raise it for large batches over slow links."""
 
 
 class DispatchSettings(Struct, forbid_unknown_fields=True):
+    """How the server's leader places jobs and judges silent clusters."""
+
     unreachable_after_s: float = 30.0
+    """Seconds without a heartbeat after which a cluster is unreachable: it gets no new jobs,
+    and its dispatched jobs that no agent took yet move to another cluster."""
     lost_after_s: float = 300.0
+    """Seconds without a heartbeat after which the jobs still running on a cluster are marked
+    lost (they may be running there, unobserved). Keep it well above `unreachable_after_s`."""
     ack_timeout_s: float = 30.0
-    # How far apart server and agent clocks may be: a dispatch moves off a silent cluster only
-    # this long after the expiry of the last copy published to it.
+    """Seconds a dispatch message is valid: unacknowledged by then, the server publishes it
+    again, and an agent drops a copy that arrives later."""
     clock_skew_s: float = 5.0
-    # The leader's safety sweep, for work nothing woke it up for.
+    """How far apart, in seconds, server and agent clocks may be: a dispatch moves off a silent
+    cluster only this long after the expiry of the last copy published to it."""
     sweep_s: float = 2.0
-    # How often each ready cluster's agent is sent the list of its active jobs, to find those
-    # whose Kubernetes Job was deleted while no agent watched (they become failed, JobDeleted).
+    """Seconds between two runs of the leader's safety sweep (placement, outbox, liveness), for
+    work nothing woke it up for."""
     reconcile_s: float = 30.0
+    """Seconds between two lists of its active jobs sent to each ready cluster's agent, to find
+    those whose Kubernetes Job was deleted while no agent watched (they fail, `JobDeleted`)."""
 
 
 class LogSettings(Struct, forbid_unknown_fields=True):
+    """The container logs the agents collect and the server keeps."""
+
     cap_bytes_per_container: int = 10 * 1024 * 1024
+    """Bytes of log kept per container and attempt (the agent stops collecting beyond it, the
+    server's log routes say it was cut). Raise it for chatty jobs, at the store's expense."""
     retention_days: float = 30.0
+    """Days a finished job, its events and its log are kept; the leader removes older ones
+    hourly (and log chunks this old of jobs still running)."""
     final_wait_s: float = 10.0
+    """Seconds the server holds a job's final state back until all its log chunks are stored;
+    after that the state is stored with "log incomplete" in its message."""
+
+
+class LoggingSettings(Struct, forbid_unknown_fields=True):
+    """What kjs's own log lines look like: one format for kjs, uvicorn and Litestar."""
+
+    format: Literal["text", "json"] = "text"
+    """`text`: one readable line per event (for a terminal); `json`: one JSON object per line
+    (for a log collector; the Helm chart's choice). Read by every process (server, agent,
+    `kjs up`)."""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The least severe level written, by every process. INFO has one line per job state
+    change; DEBUG is for chasing a problem."""
 
 
 class AgentSettings(Struct, forbid_unknown_fields=True):
+    """One cluster's agent (`kjs agent`, and the one `kjs up` runs)."""
+
     namespaces: list[str] = field(default_factory=list)
+    """The namespaces the agent watches and may create Jobs in. Empty: every namespace (the
+    agent then needs cluster-wide permissions)."""
     create_namespaces: bool = False
+    """Let the agent create a job's namespace when it does not exist (it needs the permission
+    to); off, the namespace must exist beforehand."""
     max_concurrent_jobs: int = 0
+    """Most jobs the cluster is offered at once. 0: the pods its ready, schedulable nodes can
+    hold; set it to keep part of a cluster for other work."""
     heartbeat_s: float = 5.0
+    """Seconds between two heartbeats (capacity, load, labels) to the server. Keep it well
+    below `[dispatch] unreachable_after_s`."""
     resync_s: float = 60.0
+    """Seconds between two full reports of every tracked job's status, besides the changes
+    sent as they happen (level-triggered: a lost message is repaired)."""
     labels: dict[str, str] = field(default_factory=dict)
+    """This cluster's labels, sent with each heartbeat: a job's `cluster_selector` places it
+    only on clusters whose labels match (e.g. `{gpu = "true"}`)."""
     lease_namespace: str = "default"
     """Where the agents' Lease lives (in a cluster: set it to the agent's own namespace)."""
     lease_s: float = 15.0
+    """Seconds the agents' Lease is held without renewal (`election = "lease"`): how long a
+    standby agent waits before taking over from a dead one."""
 
 
 class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
@@ -134,15 +218,34 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
     through `section()`. (`dict=True`: the plugins' sections ride along, not as keys.)"""
 
     store: str = "sqlite"
+    """The store backend keeping jobs, cron jobs and clusters: `sqlite` (one server) or `mysql`
+    (replicas; `[mysql] url`). Read by the server, `kjs up` and `kjs migrate`."""
     queue: str = "memory"
+    """The queue between server and agents: `memory` (one process, `kjs up`) or `nsq`
+    (separate processes; `[nsq]`). Server and agents must name the same one."""
     balancer: str = "leastload"
+    """How the server chooses among the clusters that fit a job: `leastload`, the one with the
+    most free capacity."""
     log_sink: str = "db"
+    """Where the server keeps collected container logs: `db` (the store's tables) or `memory`
+    (this process only: for trials)."""
     notifier: str = "http"
+    """How the server announces finished jobs: `http`, the webhooks of `[webhooks]`."""
     election: str = "db"
+    """Who does the work that must happen once: `db` (the server's default: a lease row in the
+    store), `lease` (the agent's default: a Kubernetes Lease), `single` (`kjs up`'s: no
+    election)."""
     data_dir: str = ".kjs"
+    """Directory of the process's local files: the SQLite database for the server (`.kjs`), the
+    spool of unsent messages for an agent (its default is `.kjs-agent`). Flag `--data-dir`."""
     host: str = "127.0.0.1"
+    """Address the server listens on (an agent: its `/metrics`). Flag `--host`; a non-loopback
+    address needs `[auth] tokens` or `insecure`."""
     port: int = 8080
+    """TCP port of the server's API. Flag `--port`."""
     insecure: bool = False
+    """Let the server listen beyond loopback without API tokens: anyone who reaches it may do
+    anything. Only behind something else that authenticates. Flag `--insecure`."""
     sqlite: SqliteSettings = field(default_factory=SqliteSettings)
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
     nsq: NsqSettings = field(default_factory=NsqSettings)
@@ -152,6 +255,7 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
     logs: LogSettings = field(default_factory=LogSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def data_path(self, relative: str) -> Path:
         """A path inside the data directory (created on demand)."""

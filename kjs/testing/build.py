@@ -4,6 +4,10 @@ None of these can be `go install`ed directly: nsq, etcd and Kubernetes carry `re
 in their go.mod, which `go install pkg@version` refuses. Each is therefore built through a small
 wrapper module that repeats what is needed (for Kubernetes: every staging module pinned to its
 published `v0.X.Y` tag, read from the tag's own go.mod).
+
+A build takes minutes (Kubernetes about five on two cores): each step says when it starts and how
+long it took, and the `go` commands' output goes to the step's log, `<cache>/<name>-<version>/
+build.log`, whose tail a failure shows.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
@@ -53,6 +60,11 @@ class Component:
     def bin_dir(self) -> Path:
         return self.home / "bin"
 
+    @property
+    def log_path(self) -> Path:
+        """The output of the last build's `go` commands."""
+        return self.home / "build.log"
+
     def is_built(self) -> bool:
         return all((self.bin_dir / b).is_file() for b in self.binaries)
 
@@ -64,12 +76,35 @@ def _go_env() -> dict[str, str]:
     return env
 
 
+# The log of the step being built: the `go` commands write their output there.
+_STEP_LOG: ContextVar[TextIO | None] = ContextVar("_STEP_LOG", default=None)
+
+
+class BuildError(RuntimeError):
+    """A `go` command of a build failed; the step's log holds its output."""
+
+
 def _go(args: Sequence[str], cwd: Path) -> str:
+    """Run `go args` in `cwd`; its stdout is returned, its stderr goes to the step's log."""
+    out = _STEP_LOG.get()
+    if out is not None and args[0] == "build":
+        args = ["build", "-v", *args[1:]]  # each package as it compiles: `tail -f` the log
+    command = f"go {' '.join(args)}"
+    if out is not None:
+        out.write(f"\n$ cd {cwd} && {command}\n")
+        out.flush()
     proc = subprocess.run(
-        ["go", *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False
+        ["go", *args],
+        cwd=cwd,
+        env=_go_env(),
+        stdout=subprocess.PIPE,
+        stderr=out if out is not None else subprocess.PIPE,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"`go {' '.join(args)}` failed in {cwd}:\n{proc.stderr.strip()}")
+        detail = f":\n{proc.stderr.strip()}" if proc.stderr else ""
+        raise BuildError(f"`{command}` failed (exit {proc.returncode}) in {cwd}{detail}")
     return proc.stdout
 
 
@@ -166,27 +201,76 @@ def binary(name: str) -> Path:
     raise KeyError(name)
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+@contextmanager
+def _step_log(path: Path) -> Iterator[None]:
+    """Send the `go` commands' output to `path` (a new log per build) while the step runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        out.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: build started\n")
+        token = _STEP_LOG.set(out)
+        try:
+            yield
+        finally:
+            _STEP_LOG.reset(token)
+
+
+def _elapsed(started: float) -> str:
+    seconds = time.monotonic() - started
+    return (
+        f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds) // 60} min {seconds % 60:02.0f} s"
+    )
+
+
 def build(
     names: Sequence[str] | None = None,
     *,
     force: bool = False,
-    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = _to_stderr,
 ) -> None:
-    """Build the named components (all by default), skipping those already in the cache."""
+    """Build the named components (all by default), skipping those already in the cache.
+
+    `log` gets one line as each step starts and one as it ends (elapsed time, the step's log);
+    a failed step raises a BuildError with the log's tail and its path."""
     if shutil.which("go") is None:
         raise RuntimeError("`go` is not on PATH: the test environment's servers are built with Go")
-    for name in names or list(COMPONENTS):
-        c = COMPONENTS[name]
+    chosen = [COMPONENTS[name] for name in names or list(COMPONENTS)]
+    total = time.monotonic()
+    for index, c in enumerate(chosen, 1):
+        step = f"{c.name} {c.version} ({index}/{len(chosen)})"
         if c.is_built() and not force:
-            log(f"{c.name} {c.version}: cached in {c.bin_dir}")
+            built_by = f"; log: {c.log_path}" if c.log_path.is_file() else ""
+            log(f"{step}: cached in {c.bin_dir}{built_by}")
             continue
-        log(f"{c.name} {c.version}: building {', '.join(c.binaries)} …")
+        log(f"building {step}: {', '.join(c.binaries)}; log: {c.log_path} …")
         started = time.monotonic()
-        staging = c.home / "bin.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        c.build(c, c.home / "src", staging)
-        # Only a complete build is ever seen under bin/.
-        shutil.rmtree(c.bin_dir, ignore_errors=True)
-        staging.rename(c.bin_dir)
-        log(f"{c.name} {c.version}: built in {time.monotonic() - started:.0f} s")
+        try:
+            with _step_log(c.log_path):
+                staging = c.home / "bin.partial"
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                c.build(c, c.home / "src", staging)
+                # Only a complete build is ever seen under bin/.
+                shutil.rmtree(c.bin_dir, ignore_errors=True)
+                staging.rename(c.bin_dir)
+        except Exception as e:
+            log(f"{step}: failed after {_elapsed(started)}")
+            raise BuildError(
+                f"building {c.name} {c.version} failed: {e}\n"
+                f"--- last lines of {c.log_path} ---\n{_tail(c.log_path)}\n"
+                f"--- the whole log: {c.log_path}"
+            ) from e
+        log(f"{step}: built in {_elapsed(started)}; log: {c.log_path}")
+    if len(chosen) > 1:
+        log(f"test servers ready in {cache_root()} ({_elapsed(total)})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -22,8 +24,18 @@ _DIR = click.option(
 )
 
 
+_QUIET = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress lines on stderr (errors are still shown)."
+)
+
+
 def _parts(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """Where progress lines go: stderr (stdout stays for what scripts read), or nowhere."""
+    return (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
 
 
 @click.group()
@@ -39,8 +51,11 @@ def main() -> None:
     help="Comma-separated components to build.",
 )
 @click.option("--force", is_flag=True, help="Rebuild even what is cached.")
-def build(only: str, force: bool) -> None:
-    """Build the Go servers into the cache (KJS_TESTENV_CACHE, default ~/.cache/kjs/testenv)."""
+@_QUIET
+def build(only: str, force: bool, quiet: bool) -> None:
+    """Build the Go servers into the cache (KJS_TESTENV_CACHE, default ~/.cache/kjs/testenv).
+
+    Each step's `go` output is in <cache>/<component>-<version>/build.log."""
     names = _parts(only)
     unknown = set(names) - set(builds.COMPONENTS)
     if unknown:
@@ -48,7 +63,7 @@ def build(only: str, force: bool) -> None:
             f"unknown {sorted(unknown)}; choose from {list(builds.COMPONENTS)}"
         )
     try:
-        builds.build(names, force=force)
+        builds.build(names, force=force, log=_progress(quiet))
     except RuntimeError as e:
         raise click.ClickException(str(e)) from e
 
@@ -69,13 +84,27 @@ def build(only: str, force: bool) -> None:
     show_default=True,
     help="docker: MariaDB and nsqd in containers (needs an engine).",
 )
-def up(directory: Path, clusters: int, only: str, backend: str) -> None:
-    """Start the environment in the background and write DIR/env.json once all is ready."""
+@_QUIET
+def up(directory: Path, clusters: int, only: str, backend: str, quiet: bool) -> None:
+    """Start the environment in the background and write DIR/env.json once all is ready.
+
+    Prints env.json's path on stdout; progress, and where the logs are, on stderr."""
+    progress = _progress(quiet)
+    started = time.monotonic()
+    where = directory.resolve()
+    progress(f"starting the test environment in {where} (each process logs to {where / 'logs'})")
     try:
-        testenv.up(directory, clusters=clusters, only=_parts(only), backend=backend)
-    except (ValueError, RuntimeError, builds.MissingBinaryError) as e:
+        testenv.up(directory, clusters=clusters, only=_parts(only), backend=backend, log=progress)
+    except ValueError as e:  # a usage error: nothing was started
         raise click.ClickException(str(e)) from e
-    click.echo(str((directory / testenv.ENV_FILE).resolve()))
+    except (RuntimeError, builds.MissingBinaryError) as e:
+        raise click.ClickException(f"{e}\n(the processes' logs: {where / 'logs'})") from e
+    env_file = where / testenv.ENV_FILE
+    progress(
+        f"ready in {time.monotonic() - started:.1f} s: {env_file}; "
+        f"stop it with `kjs-testenv down --dir {directory}`"
+    )
+    click.echo(str(env_file))
 
 
 @main.command()

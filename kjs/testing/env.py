@@ -68,12 +68,13 @@ def up(
             "nsq": lambda: {"nsq": nsq.up(directory)},
             "k8s": lambda: kube.up(directory, clusters),
         }
+    chosen = [part for part in PARTS if part in only]
     try:
-        for part in PARTS:
-            if part in only:
-                started = time.monotonic()
-                env.update(starters[part]())
-                log(f"{part}: ready in {time.monotonic() - started:.1f} s")
+        for index, part in enumerate(chosen, 1):
+            started = time.monotonic()
+            log(f"starting {_describe(part, clusters)} ({index}/{len(chosen)}) …")
+            env.update(starters[part]())
+            log(f"{part}: ready in {time.monotonic() - started:.1f} s")
     except BaseException:
         if had_parts:
             _write(directory, env)  # the environment keeps running; `down` stops all of it
@@ -82,6 +83,15 @@ def up(
         raise
     _write(directory, env)
     return env
+
+
+def _describe(part: str, clusters: int) -> str:
+    if part == "k8s":
+        return (
+            f"{clusters} Kubernetes control plane{'s' if clusters > 1 else ''} (etcd, "
+            "kube-apiserver, kube-controller-manager, kubelet)"
+        )
+    return {"mysql": "MariaDB", "nsq": "nsqlookupd and 2 nsqd"}[part]
 
 
 def _write(directory: Path, env: dict[str, Any]) -> None:

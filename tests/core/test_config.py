@@ -212,6 +212,10 @@ lease_s = 20.0
 [http]
 header_timeout_s = 2.0
 body_timeout_s = 4.0
+
+[logging]
+format = "json"
+level = "WARNING"
 """
 
 
@@ -244,5 +248,5 @@ def test_a_misspelled_section_in_the_file_is_one_line(tmp_path: Path) -> None:
         load(config, environ={"KJS_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert str(e.value) == (
         "[dispach]: no installed plugin declares this section (installed sections: agent, auth, "
-        "compat, dispatch, http, logs, mysql, nsq, sqlite, webhooks)"
+        "compat, dispatch, http, logging, logs, mysql, nsq, sqlite, webhooks)"
     )

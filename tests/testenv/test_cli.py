@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,56 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from kjs.testing.build import COMPONENTS
 from kjs.testing.pytest_plugin import Cluster
 
 
-def kjs_testenv(*args: str) -> subprocess.CompletedProcess[str]:
+def kjs_testenv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kjs.testing", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kjs.testing", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=None if env is None else {**os.environ, **env},
     )
+
+
+def test_a_cached_build_names_each_step_and_says_cached() -> None:
+    missing = [c.name for c in COMPONENTS.values() if not c.is_built()]
+    if missing:
+        pytest.skip(f"not built yet: {missing} (`kjs-testenv build`)")
+    built = kjs_testenv("build")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout == ""  # progress is for people: stderr
+    lines = built.stderr.splitlines()
+    for index, c in enumerate(COMPONENTS.values(), 1):
+        step = f"{c.name} {c.version} ({index}/{len(COMPONENTS)}): cached in {c.bin_dir}"
+        assert any(line.startswith(step) for line in lines), built.stderr
+    quiet = kjs_testenv("build", "--quiet")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_a_failed_build_shows_the_tail_and_the_path_of_its_log(tmp_path: Path) -> None:
+    # A cold build in an empty cache, with module downloads turned off: `go get` fails at once.
+    cache = tmp_path / "cache"
+    failed = kjs_testenv(
+        "build",
+        "--only",
+        "nsq",
+        env={
+            "KJS_TESTENV_CACHE": str(cache),
+            "GOPROXY": "off",
+            "GOMODCACHE": str(tmp_path / "gomod"),
+        },
+    )
+    assert failed.returncode == 1
+    log = cache / f"nsq-{COMPONENTS['nsq'].version}" / "build.log"
+    assert f"building nsq {COMPONENTS['nsq'].version} (1/1)" in failed.stderr
+    assert "failed after" in failed.stderr
+    assert f"the whole log: {log}" in failed.stderr
+    assert "module lookup disabled by GOPROXY=off" in log.read_text()
+    assert "module lookup disabled by GOPROXY=off" in failed.stderr  # the tail, shown
+    assert not (log.parent / "bin").exists()  # nothing half-built counts as built
 
 
 @pytest.mark.mysql
@@ -28,6 +72,13 @@ def test_up_status_and_down_of_a_partial_environment(tmp_path: Path) -> None:
     assert started.returncode == 0, started.stderr
     try:
         assert started.stdout.strip() == str(directory / "env.json")
+        # What it starts, how long each took, and where the logs and env.json are.
+        progress = started.stderr
+        assert f"each process logs to {directory / 'logs'}" in progress
+        assert "starting MariaDB (1/2)" in progress and "mysql: ready in" in progress
+        assert "starting nsqlookupd and 2 nsqd (2/2)" in progress and "nsq: ready in" in progress
+        assert f"{directory / 'env.json'}; stop it with `kjs-testenv down" in progress
+        assert (directory / "logs" / "mysql.log").is_file()
         env = json.loads((directory / "env.json").read_text())
         assert env["version"] == 1
         assert set(env) == {"version", "mysql", "nsq"}  # parts not asked for are absent

@@ -27,10 +27,11 @@ class CompatSettings(Struct, forbid_unknown_fields=True):
     """A caller of these routes that sends no token is an anonymous client that may read and
     submit only the jobs created through them, in `open_namespaces` (formerly `[auth]
     compat_open`, still accepted)."""
-    # How long a delete waits for its cluster to confirm (the original's operate_max_timeout).
     delete_wait_s: float = 15.0
-    # With `open`: the namespaces the anonymous compat client may use (required).
+    """Seconds a delete through these routes waits for its cluster to confirm (the original's
+    `operate_max_timeout`)."""
     open_namespaces: list[str] = field(default_factory=list)
+    """With `open`: the namespaces the anonymous compat client may use (required then)."""
 
 
 def compat_settings(settings: Settings) -> CompatSettings:
