@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,19 @@ CHART = Path(__file__).resolve().parents[2] / "helm" / "kjs"
 TOKENS = {"secrets.authTokens": "kjs-tokens"}
 
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary("helm")), *args], capture_output=True, text=True)
+def helm(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run helm; with `home`, its cache, config and data (release repos, registry logins) live
+    there instead of the user's."""
+    env = None
+    if home is not None:
+        env = {
+            **os.environ,
+            **{
+                f"HELM_{kind}_HOME": str(home / kind.lower())
+                for kind in ("CACHE", "CONFIG", "DATA")
+            },
+        }
+    return subprocess.run([str(binary("helm")), *args], capture_output=True, text=True, env=env)
 
 
 def sets(values: dict[str, Any]) -> list[str]:

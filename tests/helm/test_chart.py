@@ -23,7 +23,11 @@ AGENT_ONLY: dict[str, Any] = {
 BOTH: dict[str, Any] = {**TOKENS, "agent.enabled": True, "agent.clusterId": "c1"}
 
 
-@pytest.mark.parametrize("values", [SERVER_ONLY, AGENT_ONLY, BOTH], ids=["server", "agent", "both"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, SERVER_ONLY, AGENT_ONLY, BOTH, {"grafana.dashboard.enabled": True}],
+    ids=["defaults", "server", "agent", "both", "dashboard"],
+)
 def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
     done = helm("lint", "--strict", str(CHART), *sets(values))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -43,11 +47,19 @@ def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
             {**TOKENS, "config.store": "sqlite", "server.replicas": 2},
             "at '/server/replicas': maximum: got 2, want 1",
         ),
-        ({}, "at '/secrets/authTokens': minLength: got 0, want 1"),
+        ({"logging.format": "xml"}, "at '/logging/format'"),
         ({**TOKENS, "agent.replicas": 0}, "at '/agent/replicas': minimum: got 0, want 1"),
         ({**TOKENS, "sever": {"replicas": 1}}, "additional properties 'sever' not allowed"),
     ],
-    ids=["type", "no-cluster-id", "bad-cluster-id", "sqlite-replicas", "no-tokens", "zero", "typo"],
+    ids=[
+        "type",
+        "no-cluster-id",
+        "bad-cluster-id",
+        "sqlite-replicas",
+        "log-format",
+        "zero",
+        "typo",
+    ],
 )
 def test_the_schema_refuses_bad_values_saying_where(values: dict[str, Any], message: str) -> None:
     done = helm("template", "r", str(CHART), *sets(values))
@@ -88,6 +100,7 @@ def test_every_object_is_accepted_by_a_real_apiserver(
             "secrets.webhooks": "kjs-webhooks",
         },
         "all-namespaces": {**BOTH, "agent.maxConcurrentJobs": 3},
+        "defaults-and-dashboard": {"grafana.dashboard.enabled": True},
     }
     for case, values in cases.items():
         objects = render(values, namespace=k8s_namespace)

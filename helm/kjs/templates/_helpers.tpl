@@ -35,6 +35,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- $_ = set $config "agent" $agent -}}
 {{- $_ = set $config "host" "0.0.0.0" -}}
 {{- $_ = set $config "data_dir" "/var/lib/kjs" -}}
+{{- $logging := get $config "logging" | default dict -}}
+{{- $_ = set $logging "format" .Values.logging.format -}}
+{{- $_ = set $logging "level" .Values.logging.level -}}
+{{- $_ = set $config "logging" $logging -}}
 {{- toToml $config -}}
 {{- end -}}
 
@@ -64,10 +68,31 @@ capabilities:
 - name: KJS_WEBHOOKS__SECRET
   valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: secret}}
 {{- end }}
-{{- with .Values.secrets.authTokens }}
+{{- with include "kjs.authTokensSecret" . }}
 - name: KJS_AUTH__TOKENS
   valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: tokens}}
 {{- end }}
+{{- end -}}
+
+{{/* Whether the chart makes the server's admin token: a server that checks tokens, and none
+given in secrets.authTokens. */}}
+{{- define "kjs.generatesAdminToken" -}}
+{{- if and .Values.server.enabled (not .Values.server.insecure) (not .Values.secrets.authTokens) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "kjs.adminTokenSecret" -}}
+{{- printf "%s-admin-token" (include "kjs.fullname" .) -}}
+{{- end -}}
+
+{{/* The Secret whose key `tokens` is `[auth] tokens`: the user's, else the generated one. */}}
+{{- define "kjs.authTokensSecret" -}}
+{{- if .Values.secrets.authTokens -}}
+{{- .Values.secrets.authTokens -}}
+{{- else if include "kjs.generatesAdminToken" . -}}
+{{- include "kjs.adminTokenSecret" . -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The agent's rules where it runs jobs (see agent-rbac.yaml). */}}
