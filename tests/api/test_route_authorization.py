@@ -93,10 +93,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/schema/openapi.yml"): OPEN,
     ("GET", "/schema/swagger"): OPEN,
     ("GET", "/schema/redoc"): OPEN,
-    ("GET", "/schema/rapidoc"): OPEN,
-    ("GET", "/schema/elements"): OPEN,
-    ("GET", "/schema/oauth2-redirect.html"): OPEN,
     ("GET", "/schema/{path:str}"): row(None, From.OPEN, 404),
+    ("GET", "/schema/assets/{file:str}"): row(None, From.OPEN, 404),  # the docs' bundled files
 }
 # The compat plugin's routes (when it is enabled: KJS_DISABLE_PLUGINS=compat runs without).
 if COMPAT:

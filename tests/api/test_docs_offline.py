@@ -1,0 +1,237 @@
+"""The API docs work offline (issue 16): `/schema` (Redoc) and `/schema/swagger` (Swagger UI)
+load only files the server bundles, under a Content-Security-Policy, and show the operations.
+
+The browser tests run Debian's Chromium (`.ci/run` installs it) through Playwright, with every
+request to a host other than this machine recorded and refused; without Chromium they fail in CI
+(`CI` set) and are skipped elsewhere. Playwright's own browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from litestar.testing import TestClient
+
+from kjs.api import docs
+from kjs.api.auth import hash_token
+from kjs.core.config import Settings, load
+from kjs.server import create_app
+from tests.live import LiveServer, live_server
+
+PAGES = ("/schema", "/schema/redoc", "/schema/swagger")
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# The request body of `POST /api/v1/jobs` (JobSpec): the fields a reader looks for first.
+JOB_FIELDS = ("image", "namespace", "command")
+SUBMIT_OPERATION = "ApiV1JobsSubmit"  # its operationId
+CHROMIUM = os.environ.get("KJS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _settings(data_dir: Path) -> Settings:
+    # With tokens configured: the docs must still open without one.
+    token = {"name": "admin", "sha256": hash_token("admin-token"), "scopes": ["admin"]}
+    return load(environ={}, overrides={"data_dir": str(data_dir), "auth": {"tokens": [token]}})
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(_settings(tmp_path_factory.mktemp("docs")))) as test_client:
+        yield test_client
+
+
+class _References(HTMLParser):
+    """Every URL a page's markup makes the browser load or link to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [v for k, v in attrs if k in ("src", "href", "action", "data-spec-url") and v]
+
+
+# -- without a browser -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_docs_page_loads_only_same_origin_files(client: TestClient[Any], path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page = response.text
+    assert "http://" not in page and "https://" not in page, page
+    parser = _References()
+    parser.feed(page)
+    loaded = [url for url in parser.urls if not url.startswith("data:")]
+    assert any(url.endswith(".js") for url in loaded), page
+    for url in loaded:
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc and url.startswith("/schema/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, (url, asset.text)
+        assert "default-src 'self'" in asset.headers["content-security-policy"], url
+
+
+def test_only_the_bundled_viewers_are_served(client: TestClient[Any]) -> None:
+    """Litestar's CDN viewers are off, and the assets route serves the viewers' files only."""
+    for gone in ("/schema/rapidoc", "/schema/elements", "/schema/oauth2-redirect.html"):
+        assert client.get(gone).status_code == 404, gone
+    for private in ("SOURCES", "LICENSE.redoc", "docs.py", "..%2Fdocs.py"):
+        assert client.get(f"/schema/assets/{private}").status_code == 404, private
+    css = client.get("/schema/assets/swagger-ui.css")
+    assert css.headers["content-type"].startswith("text/css")
+    js = client.get("/schema/assets/redoc.standalone.js")
+    assert js.headers["content-type"].startswith("text/javascript")
+
+
+def test_bundled_files_match_their_sources() -> None:
+    """Each file in `docs_assets/` is the one `SOURCES` names, byte for byte (sha256)."""
+    folder = docs.ASSETS_DIR
+    recorded: dict[str, str] = {}
+    for line in (folder / "SOURCES").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split()
+            recorded[name] = digest
+    present = {p.name for p in folder.iterdir() if p.is_file()} - {"SOURCES"}
+    assert set(recorded) == present, "SOURCES and the folder list different files"
+    for name, digest in recorded.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert present >= docs.SERVED_ASSETS
+    # The vendored viewers must carry their licences.
+    assert {"LICENSE.redoc", "LICENSE.swagger-ui", "NOTICE.swagger-ui"} <= present
+
+
+# -- in Chromium -----------------------------------------------------------------------------
+
+
+def _no_browser(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run the docs' browser test (.ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(create_app(_settings(tmp_path_factory.mktemp("docs-live")))) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
+        _no_browser(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class _Watch:
+    """What a page did that it should not: requests off this machine, console errors."""
+
+    def __init__(self, context: Any, page: Any) -> None:
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+        context.route("**/*", self._route)
+        # Requests the CSP blocks never reach the route, but are still announced.
+        page.on("request", lambda request: self._note(request.url))
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+
+    def _note(self, url: str) -> bool:
+        parts = urlsplit(url)
+        outside = parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK
+        if outside and url not in self.outside:
+            self.outside.append(url)
+        return outside
+
+    def _route(self, route: Any) -> None:
+        if self._note(route.request.url):
+            route.abort("blockedbyclient")
+        else:
+            route.continue_()
+
+
+@pytest.fixture
+def page(browser_context: Any) -> Iterator[Any]:
+    page = browser_context.new_page()
+    page.set_default_timeout(60_000)  # a shared CPU: Redoc parses a 1 MB bundle and the schema
+    try:
+        yield page
+    finally:
+        browser_context.unroute_all()
+        page.close()
+
+
+def _open(server: LiveServer, page: Any, path: str) -> tuple[_Watch, Any]:
+    watch = _Watch(page.context, page)
+    response = page.goto(server.url + path)
+    assert response is not None and response.status == 200
+    return watch, response
+
+
+def _check(watch: _Watch, response: Any, page: Any, shot: Path) -> None:
+    page.screenshot(path=str(shot))
+    assert watch.outside == [], f"requests to other hosts: {watch.outside}"
+    assert watch.errors == [], f"console errors (CSP violations among them?): {watch.errors}"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp, csp
+
+
+def test_redoc_shows_job_submission_offline(server: LiveServer, page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    watch, response = _open(server, page, "/schema")
+    operation = page.locator(f'[id="tag/jobs/operation/{SUBMIT_OPERATION}"]')
+    heading = operation.get_by_role("heading", name="Submit a job")
+    expect(heading).to_be_visible()
+    expect(operation.get_by_text("/api/v1/jobs", exact=True).first).to_be_attached()
+    for field in JOB_FIELDS:
+        expect(operation.locator(f'td[kind="field"][title="{field}"]')).to_be_visible()
+    heading.evaluate("element => element.scrollIntoView()")  # for the screenshot
+    _check(watch, response, page, tmp_path / "redoc.png")
+
+
+def test_swagger_ui_shows_job_submission_offline(
+    server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    watch, response = _open(server, page, "/schema/swagger")
+    operation = page.locator(f'[id="operations-jobs-{SUBMIT_OPERATION}"]')
+    expect(operation).to_contain_text("POST")
+    expect(operation).to_contain_text("/api/v1/jobs")
+    operation.locator(".opblock-summary-control").click()
+    body = operation.locator(".opblock-section-request-body")
+    expect(body).to_be_visible()
+    for field in JOB_FIELDS:
+        expect(body).to_contain_text(f'"{field}"')  # the request body's example value
+    operation.scroll_into_view_if_needed()
+    _check(watch, response, page, tmp_path / "swagger.png")
