@@ -21,7 +21,7 @@ from litestar.plugins import PluginProtocol
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from kjs.api import clusters, cronjobs, health, jobs, policy
+from kjs.api import clusters, cronjobs, docs, health, jobs, policy
 from kjs.api.errors import HANDLERS
 from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
@@ -197,7 +197,9 @@ def create_app(
         # out of the collector's full passes, which otherwise rescan it every few requests.
         gc.freeze()
         log.info(
-            "kjs server ready: store %s, queue %s, election %s",
+            "kjs server ready on http://%s:%d: store %s, queue %s, election %s",
+            settings.host,
+            settings.port,
             settings.store,
             settings.queue,
             settings.election,
@@ -250,9 +252,15 @@ def create_app(
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
-            title="kjs", version="1", path="/schema", components=COMPONENTS
+            title="kjs",
+            version="1",
+            components=COMPONENTS,
+            # Redoc and Swagger UI from bundled assets under a CSP: the docs work offline.
+            render_plugins=docs.render_plugins(),
+            openapi_router=docs.openapi_router("/schema"),
         ),
         debug=False,
+        logging_config=None,  # kjs.core.logconfig: one format for every logger
     )
     app.state.settings = settings
     app.state.stopping = stopping
@@ -453,9 +461,9 @@ def serve(settings: Settings, **kwargs: Any) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        log_level="info",
         timeout_graceful_shutdown=30,
         access_log=False,
+        log_config=None,  # kjs.core.logconfig: one format for every logger
         http=_header_timeout_protocol(settings.http.header_timeout_s),
     )
     _graceful_server_class()(config, app.state.stopping).run()

@@ -14,6 +14,7 @@ from kjs.agent.agent import Agent
 from kjs.agent.spool import SpoolingQueue
 from kjs.core.backends import BuildContext
 from kjs.core.config import ConfigError, Settings
+from kjs.core.logconfig import bound
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import Queue
 
@@ -93,11 +94,14 @@ async def running_agent(
             )
         election = plugins.backend("election", settings.election).factory(build)
         agent = Agent(settings, cluster_id, api, agent_queue, election)
-        await agent.start()
+        # Every line of the agent's tasks (created by start) names its cluster.
+        with bound(cluster=cluster_id):
+            await agent.start()
         try:
             yield agent
         finally:
-            await agent.stop()
+            with bound(cluster=cluster_id):
+                await agent.stop()
     finally:
         await api.close()
 

@@ -54,14 +54,10 @@ def _one_line_errors() -> Iterator[None]:
         sys.exit(2)
 
 
-def _logging() -> None:
-    import logging
+def _logging(settings: Settings) -> None:
+    from kjs.core.logconfig import configure
 
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(settings.logging)
 
 
 @click.command()
@@ -79,9 +75,10 @@ def server(config_file: str | None, **flags: Any) -> None:
     """The API, dispatcher and status consumer."""
     from kjs.server import serve
 
-    _logging()
+    settings = _settings(config_file, **flags)
+    _logging(settings)
     with _one_line_errors():
-        serve(_settings(config_file, **flags))
+        serve(settings)
 
 
 _KUBE = [
@@ -119,10 +116,10 @@ def agent(
     """One cluster's agent: creates Jobs there, reports their status, collects their logs."""
     from kjs.agent.run import PreflightError, serve_agent
 
-    _logging()
     settings = _settings(
         config_file, data_dir=data_dir, defaults={"election": "lease", "data_dir": ".kjs-agent"}
     )
+    _logging(settings)
     with _one_line_errors():
         try:
             if metrics_port:
@@ -157,13 +154,14 @@ def up(
 ) -> None:
     """Server and one agent in one process, on the current kubeconfig context."""
     import asyncio
+    import logging
 
     from kjs.agent.run import PreflightError, check_cluster, running_agent
     from kjs.api.auth import check_open_mode
     from kjs.server import serve
 
-    _logging()
     settings = _settings(config_file, defaults={"election": "single"}, **flags)
+    _logging(settings)
     with _one_line_errors():  # a usage error before asking the cluster anything
         check_open_mode(settings)
         settings.check_sections()
@@ -172,7 +170,7 @@ def up(
     except PreflightError as e:
         click.echo(f"kjs: {e}", err=True)
         sys.exit(3)
-    click.echo(f"kjs: cluster {cluster_id} is Kubernetes {version}", err=True)
+    logging.getLogger("kjs.up").info("cluster %s is Kubernetes %s", cluster_id, version)
 
     def companion(components: Any) -> Any:
         return running_agent(
@@ -196,6 +194,7 @@ def migrate(config_file: str | None, sql: bool) -> None:
     from kjs.core import components
 
     settings = _settings(config_file)
+    _logging(settings)
     if sql:
         from kjs.core.plugins import Plugins
         from kjs.sqlstore.migrate import upgrade_sql

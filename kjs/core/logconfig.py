@@ -1,0 +1,155 @@
+"""How kjs's processes write their own log lines (`[logging] format` and `level`).
+
+One format for everything the process logs: kjs's structlog loggers, kjs's and the libraries'
+stdlib loggers (uvicorn, Litestar, SQLAlchemy, the Kubernetes client) all end in one stderr
+handler whose formatter renders a structlog event dict — JSON objects (`format = "json"`, for a
+log collector) or aligned `key=value` lines (`text`, for a terminal). Context bound with
+`structlog.contextvars.bind_contextvars` (the agent binds its cluster) rides on every line of the
+task that bound it, stdlib lines included.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
+
+# structlog.dev imports rich and pygments when they are installed (Litestar installs them), for
+# pretty tracebacks kjs does not use: modules a server would hold for nothing. Hidden while
+# structlog loads (an import of a name mapped to None raises ImportError), then visible again.
+_hidden = [name for name in ("rich", "better_exceptions") if name not in sys.modules]
+for _name in _hidden:
+    sys.modules[_name] = None  # type: ignore[assignment]
+try:
+    import structlog
+finally:
+    for _name in _hidden:
+        if sys.modules.get(_name, sys) is None:
+            del sys.modules[_name]
+
+if TYPE_CHECKING:
+    from kjs.core.config import LoggingSettings
+
+# Loggers whose INFO lines say nothing an operator acts on, below DEBUG: Alembic lists its
+# plugins and every migration at each start; uvicorn's start and stop steps (kjs says when it
+# is ready, where, and when it stopped); the Kubernetes client's urllib3 retries are ours to
+# report.
+_QUIET = ("alembic", "uvicorn.error", "urllib3", "kubernetes")
+# uvicorn's loggers come with handlers of their own when uvicorn configures them; kjs passes
+# `log_config=None`, and these propagate to the root handler like every other.
+_THROUGH_ROOT = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
+
+
+def _drop_color_message(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    """uvicorn sends each line twice, the second with terminal colours, as an `extra`."""
+    event.pop("color_message", None)
+    return event
+
+
+def _rendering(fmt: str) -> list[Any]:
+    # A traceback becomes the `exception` field's text first.
+    if fmt == "json":
+        return [structlog.processors.format_exc_info, _json_line]
+    return [structlog.processors.format_exc_info, _text_line]
+
+
+_encode = msgspec.json.Encoder(enc_hook=str).encode  # a value JSON has no type for: its str()
+
+
+_FIRST = ("timestamp", "level", "logger", "event", "exception")
+
+
+def _json_line(_logger: Any, _name: str, event: dict[str, Any]) -> str:
+    ordered = {k: event[k] for k in _FIRST[:4] if k in event}  # for a reader's eye
+    ordered.update(event)
+    return _encode(ordered).decode()
+
+
+def _text_line(_logger: Any, _name: str, event: dict[str, Any]) -> str:
+    """`<time> <LEVEL> <logger>: <event> key=value …`, then a traceback's lines if any."""
+    fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in _FIRST and v is not None)
+    line = (
+        f"{event.get('timestamp', '')} {str(event.get('level', '')).upper():<7} "
+        f"{event.get('logger', '')}: {event.get('event', '')}"
+    )
+    if fields:
+        line = f"{line} {fields}"
+    exception = event.get("exception")
+    return f"{line}\n{exception}" if exception else line
+
+
+class _HandlerWriter:
+    """structlog's last stop for kjs's own events: the rendered line goes to the stdlib
+    handler's stream under the handler's lock, so it never interleaves with a library's line,
+    without paying for a LogRecord (a state change line costs ~6 µs this way, ~23 through
+    stdlib logging)."""
+
+    def __init__(self, handler: logging.StreamHandler[IO[str]], name: str) -> None:
+        self.handler = handler
+        self.name = name  # for add_logger_name
+
+    def msg(self, line: str) -> None:
+        self.handler.acquire()
+        try:
+            self.handler.stream.write(line + "\n")
+            self.handler.flush()
+        finally:
+            self.handler.release()
+
+    debug = info = warning = error = critical = exception = msg
+
+
+def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
+    """Send every log line of this process to `stream` (stderr) in `settings.format`, from
+    `settings.level` up. Called once, by the command that starts a process."""
+    out = stream if stream is not None else sys.stderr
+    level = logging.getLevelNamesMapping()[settings.level]
+    handler = logging.StreamHandler(out)
+    # Added to kjs's structlog events and to stdlib records alike, before rendering.
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    rendering = _rendering(settings.format)
+    structlog.configure(
+        processors=[*shared, *rendering],
+        logger_factory=lambda name="kjs", *_: _HandlerWriter(handler, name),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=True,
+    )
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
+        )
+    )
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _THROUGH_ROOT:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
+        library.setLevel(logging.NOTSET)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(
+            level if level == logging.DEBUG else max(level, logging.WARNING)
+        )
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger for kjs's own events (import structlog through here: see above)."""
+    return structlog.get_logger(name)
+
+
+def bound(**context: Any) -> Any:
+    """A context manager: lines logged meanwhile, and by tasks created meanwhile, carry
+    `context` (the agent's cluster)."""
+    return structlog.contextvars.bound_contextvars(**context)
