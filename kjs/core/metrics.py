@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 JOBS_SUBMITTED = Counter("kjs_jobs_submitted_total", "Jobs accepted through the API")
 STATE_CHANGES = Counter("kjs_job_state_changes_total", "Stored job state changes", ["state"])
@@ -40,4 +40,71 @@ LEADER_TASK_ERRORS = Counter(
     "kjs_leader_task_errors_total",
     "Failures in the leader's work (a whole pass, or one item of it), per task",
     ["task"],
+)
+
+# Figures the leader computes from the store every few seconds (kjs.scheduler.gauges); cleared
+# on a replica that stops leading, so that only the leader's are current.
+JOBS = Gauge(
+    "kjs_jobs", 'Jobs kept, by state and cluster ("": placed nowhere)', ["state", "cluster"]
+)
+WEBHOOKS_PENDING = Gauge(
+    "kjs_webhook_deliveries_pending",
+    "Webhook deliveries in the outbox: due now, or waiting to be retried",
+    ["state"],
+)
+OUTBOX_DEPTH = Gauge(
+    "kjs_outbox_depth",
+    "Queue messages in the outbox: due now, or waiting (a dispatch, until acknowledged)",
+    ["state"],
+)
+CLUSTER_CAPACITY = Gauge("kjs_cluster_capacity", "Jobs a cluster may run at once", ["cluster"])
+CLUSTER_RUNNING = Gauge(
+    "kjs_cluster_running",
+    "Jobs the store knows occupy a cluster (created, running, …)",
+    ["cluster"],
+)
+CLUSTER_FREE = Gauge(
+    "kjs_cluster_free",
+    "Slots left for placement: capacity less occupied and in flight",
+    ["cluster"],
+)
+CLUSTER_HEARTBEAT_AGE = Gauge(
+    "kjs_cluster_heartbeat_age_seconds", "Time since the cluster's agent last reported", ["cluster"]
+)
+CLUSTER_GAUGES = (CLUSTER_CAPACITY, CLUSTER_RUNNING, CLUSTER_FREE, CLUSTER_HEARTBEAT_AGE)
+LEADER_GAUGES = (JOBS, WEBHOOKS_PENDING, OUTBOX_DEPTH, *CLUSTER_GAUGES)
+# Every replica: 1 while it leads.
+LEADER = Gauge(
+    "kjs_leader", "1 while this replica leads (runs placement, webhooks, …)", ["replica"]
+)
+
+# Latencies as a user feels them (observed by whichever replica stores the news).
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, float("inf"))
+ACCEPTED_TO_CREATED = Histogram(
+    "kjs_job_accepted_to_created_seconds",
+    "From a job being due (accepted, or its run_at) to its Kubernetes object's creation",
+    buckets=LATENCY_BUCKETS,
+)
+TERMINATED_TO_STORED = Histogram(
+    "kjs_job_terminated_to_stored_seconds",
+    "From the agent seeing a job end to its final state being stored (logs included)",
+    buckets=LATENCY_BUCKETS,
+)
+WEBHOOK_DELIVERIES = Counter(
+    "kjs_webhook_deliveries_total",
+    "Webhook delivery attempts, by outcome (delivered, retry, gave_up, unreadable)",
+    ["outcome"],
+)
+for _outcome in ("delivered", "retry", "gave_up", "unreadable"):
+    WEBHOOK_DELIVERIES.labels(outcome=_outcome)  # 0 until the first: a rate of 0, not no data
+QUEUE_PUBLISH_ERRORS = Counter(
+    "kjs_queue_publish_errors_total", "Outbox messages the queue refused to take"
+)
+
+# The agent's latency
+AGENT_CREATE_LATENCY = Histogram(
+    "kjs_agent_create_seconds",
+    "From a dispatch's arrival to its Kubernetes object being created",
+    ["cluster"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf")),
 )

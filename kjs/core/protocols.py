@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
@@ -140,6 +140,19 @@ class OutboxItem(Protocol):
     def attempts(self) -> int: ...
 
 
+class OutboxDepth(NamedTuple):
+    """What waits in the outbox (`OutboxStore.outbox_depth`)."""
+
+    messages_due: int
+    """Queue messages to publish now (a backlog when it stays high)."""
+    messages_waiting: int
+    """Queue messages published, kept to publish again later: dispatches until acknowledged."""
+    webhooks_due: int
+    """Webhook deliveries to try now."""
+    webhooks_waiting: int
+    """Webhook deliveries waiting for their next try (a receiver that failed)."""
+
+
 class AllKeys(enum.Enum):
     """`Store.due_jobs` without a placement key: the due jobs of every key."""
 
@@ -266,6 +279,14 @@ class JobStore(Protocol):
         in one statement: one consistent moment, even while jobs change state."""
         ...
 
+    def count_jobs_by_state(
+        self, states: Sequence[JobState]
+    ) -> dict[tuple[JobState, str | None], int]:
+        """How many jobs are in each of `states`, per (state, cluster id; None for a job placed
+        nowhere), absent when none; one grouped statement that reads an index, not the jobs'
+        rows (the leader's gauges count every job kept, every few seconds)."""
+        ...
+
     def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
         """The earliest run_at of a pending delayed job (after `after`: for placement's timer)."""
         ...
@@ -333,6 +354,11 @@ class OutboxStore(Protocol):
         ...
 
     def outbox_next_at(self, webhooks: bool = False) -> dt.datetime | None: ...
+
+    def outbox_depth(self, now: dt.datetime) -> OutboxDepth:
+        """How many rows the outbox holds, queue messages and webhook deliveries apart, due at
+        `now` or later, in one grouped statement."""
+        ...
 
     def outbox_available_at(self, job_id: str) -> dt.datetime | None:
         """When the job's open dispatch is next due to be published (None: no open dispatch)."""

@@ -22,7 +22,7 @@ from kjs.core.group_commit import GroupCommit
 from kjs.core.protocols import Delivery, JobUpdate
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
-from kjs.scheduler import fencing, leader
+from kjs.scheduler import changes, fencing, leader
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ class StatusConsumer:
             )
         if result is not None and result[0].state != result[1].state:
             before, after = result
-            self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
+            changes.state_changed(self.c.plugins, before, after)
+            _observe_latencies(before, after, event)
             if after.state.is_final:
                 self.on_change(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return True
@@ -314,6 +315,22 @@ class StatusConsumer:
 
 
 MISMATCH = "ConditionMismatch"
+# The states an attempt reaches once its Kubernetes object exists (some skip `created`).
+_MADE = (JobState.CREATED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
+
+
+def _observe_latencies(before: JobRecord, after: JobRecord, event: messages.StatusEvent) -> None:
+    """accepted → created: from when the attempt could start (the job accepted, or its run_at;
+    a later attempt: its dispatch) to the agent's word that its object exists. terminated →
+    stored: from the end the agent saw to now, when the final state is stored (the time its
+    logs took to arrive included). Clamped at 0: the agent's clock may run ahead."""
+    if before.state in (JobState.PENDING, JobState.DISPATCHED) and after.state in _MADE:
+        due = max(before.created_at, before.run_at or before.created_at)
+        if after.attempt > 1 and after.dispatched_at is not None:
+            due = after.dispatched_at
+        metrics.ACCEPTED_TO_CREATED.observe(max(0.0, (event.at - due).total_seconds()))
+    if after.state.is_final and not before.state.is_final:
+        metrics.TERMINATED_TO_STORED.observe(max(0.0, (now() - event.at).total_seconds()))
 
 
 def _disagrees(job: JobRecord, event: messages.StatusEvent, state: JobState) -> bool:

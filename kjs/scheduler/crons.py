@@ -30,7 +30,7 @@ from kjs.core.records import CronRecord, JobRecord
 from kjs.core.render import cron_as_job, render_cronjob_for_dispatch
 from kjs.core.render import job_spec_of as job_spec_of  # re-exported: it lived here
 from kjs.core.validation import InvalidInput, check_cron
-from kjs.scheduler import leader
+from kjs.scheduler import changes, leader
 from kjs.scheduler.placement import choose_cluster
 from kjs.scheduler.service import JobService
 
@@ -296,6 +296,8 @@ class CronService:
                 await self._cancel_active_runs(cron.id)
             run = self.jobs.new_record(run_spec, cron_id=cron.id)
         ok = await asyncio.to_thread(self.c.store.fire_cron, cron.id, tick, upcoming, run)
+        if ok and run is not None:
+            changes.accepted([run], f"cron {cron.id}")
         return 1 if ok and run is not None else 0
 
     @staticmethod

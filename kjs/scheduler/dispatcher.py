@@ -22,7 +22,9 @@ import msgspec
 from kjs.core import aio, messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
-from kjs.scheduler.leader import PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
+from kjs.scheduler import gauges
+from kjs.scheduler.gauges import LeaderGauges
+from kjs.scheduler.leader import GAUGES, PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
 from kjs.scheduler.placement import Placement
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class Dispatcher:
         sweep = components.settings.dispatch.sweep_s
         self.add_task(PLACEMENT, self._place, sweep)
         self.add_task(RELAY, self._relay, sweep)
+        self.gauges = LeaderGauges(components.store, components.election)
+        self.add_task(GAUGES, self.gauges.refresh, gauges.EVERY_S)
+        self.tasks.on_lost(self.gauges.clear)
 
     def add_task(self, name: str, work: Work, every_s: float | None = None) -> None:
         """More leader work, in a task of its own (cron ticks, webhooks, liveness, …)."""
@@ -124,7 +129,11 @@ class Dispatcher:
                 except Exception as e:  # this row's fault: the others go on
                     await self._failed(item, e)
                     continue
-                await self.c.queue.publish(item.topic, body)  # an outage fails the whole pass
+                try:
+                    await self.c.queue.publish(item.topic, body)  # an outage fails the pass
+                except Exception:
+                    metrics.QUEUE_PUBLISH_ERRORS.inc()
+                    raise
                 sent.append((item.id, expires_at if item.job_id else None))
                 self.relay_failures.succeeded(item.id)
                 metrics.OUTBOX_PUBLISHED.inc()

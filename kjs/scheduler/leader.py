@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ NATIVE_CRONS = "native-crons"
 LIVENESS = "liveness"
 RECONCILE = "reconcile"
 RETENTION = "retention"
+GAUGES = "gauges"
 
 # One pass of a task; returns how soon it wants to run again (None: at its cadence).
 Work = Callable[[], Awaitable[float | None]]
@@ -51,10 +53,13 @@ class _Task:
 class LeaderTasks:
     """Runs each registered task while this replica leads."""
 
-    def __init__(self, election: Election) -> None:
+    def __init__(self, election: Election, replica: str | None = None) -> None:
         self.election = election
         self._tasks: dict[str, _Task] = {}
         self._running: list[asyncio.Task[None]] = []
+        # kjs_leader's label: the host name, which in Kubernetes is the pod's name.
+        self._leading = metrics.LEADER.labels(replica=replica or socket.gethostname())
+        self._on_lost: list[Callable[[], None]] = []
 
     def add(self, name: str, work: Work, every_s: float) -> None:
         self._tasks[name] = _Task(name, work, every_s)
@@ -66,15 +71,34 @@ class LeaderTasks:
             if task is not None:
                 task.woken.set()
 
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call this whenever leadership is lost (and on close): e.g. clear leader-only gauges."""
+        self._on_lost.append(callback)
+
     async def start(self) -> None:
         self._running = [
             asyncio.create_task(self._loop(task), name=f"leader task {task.name}")
             for task in self._tasks.values()
         ]
+        self._running.append(asyncio.create_task(self._follow(), name="leadership gauge"))
 
     async def close(self) -> None:
         await aio.stop_tasks(self._running)
         self._running = []
+        self._lost()
+
+    async def _follow(self) -> None:
+        self._leading.set(0)
+        while True:
+            await self.election.wait_leader()
+            self._leading.set(1)
+            await self.election.wait_lost()
+            self._lost()
+
+    def _lost(self) -> None:
+        self._leading.set(0)
+        for callback in self._on_lost:
+            callback()
 
     async def _loop(self, task: _Task) -> None:
         failures = 0

@@ -21,7 +21,7 @@ from kjs.core import manifest as manifests
 from kjs.core.components import Components
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.states import JobState
-from kjs.scheduler import fencing
+from kjs.scheduler import changes, fencing
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class LivenessSweeper:
             if result is not None:
                 # Its dispatch to the silent cluster must not be re-published either.
                 await asyncio.to_thread(self.c.store.outbox_ack, job.id)
-                log.warning("job %s moved off unreachable cluster %s", job.id, cluster_id)
+                changes.state_changed(self.c.plugins, *result)
                 moved += 1
         return moved
 
@@ -132,5 +132,7 @@ class LivenessSweeper:
                         cluster_id=cluster_id,
                     ),
                 )
-                lost += result is not None
+                if result is not None:
+                    changes.state_changed(self.c.plugins, *result)
+                    lost += 1
         return lost

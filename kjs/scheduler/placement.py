@@ -32,6 +32,7 @@ from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.routing import Route, has_room, route_of
 from kjs.core.states import JobState
+from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.webhooks import order_for
 
@@ -133,7 +134,7 @@ class Placement:
             if result is None:  # changed meanwhile: it took no room
                 in_flight[cluster_id] -= 1
                 continue
-            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+            changes.state_changed(self.c.plugins, *result)
             metrics.DISPATCHES.labels(cluster=cluster_id).inc()
             placed += 1
         return placed
@@ -229,7 +230,7 @@ class Placement:
             ),
         )
         if result is not None:
-            self.c.plugins.job_state_changed(result[1], str(result[0].state), str(result[1].state))
+            changes.state_changed(self.c.plugins, *result)
 
     @staticmethod
     def _previous_name(job: JobRecord) -> str | None:

@@ -174,6 +174,7 @@ class WebhookDeliverer:
                 e,
                 bytes(item.body[:200]),
             )
+            metrics.WEBHOOK_DELIVERIES.labels(outcome="unreadable").inc()
             await asyncio.to_thread(store.outbox_sent, item.id, retry_at=None)
             return 0
         give_up_at = order.created_at + dt.timedelta(seconds=self.c.settings.webhooks.retry_for_s)
@@ -183,7 +184,10 @@ class WebhookDeliverer:
         await asyncio.to_thread(
             store.record_callback, order.job_id, order.event_id, order.url, now, result
         )
-        if result.delivered or now >= give_up_at:
+        done = result.delivered or now >= give_up_at
+        outcome = "delivered" if result.delivered else "gave_up" if done else "retry"
+        metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+        if done:
             if not result.delivered:
                 log.warning(
                     "webhook %s of job %s to %s given up after %s s",

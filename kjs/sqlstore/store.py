@@ -25,6 +25,7 @@ from kjs.core.protocols import (
     IdempotencyConflict,
     JobChange,
     JobUpdate,
+    OutboxDepth,
 )
 from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
@@ -713,6 +714,18 @@ class SqlStore:
             counts.setdefault(cluster, {})[JobState(state)] = int(count)
         return counts
 
+    def count_jobs_by_state(
+        self, states: Sequence[JobState]
+    ) -> dict[tuple[JobState, str | None], int]:
+        j = t.jobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(  # reads ix_jobs_state_cluster_id alone, a range per state
+                sa.select(j.state, j.cluster_id, sa.func.count())
+                .where(j.state.in_([s.value for s in states]))
+                .group_by(j.state, j.cluster_id)
+            ).all()
+        return {(JobState(state), cluster): int(count) for state, cluster, count in rows}
+
     def log_chunk_counts(self, job_id: str, attempt: int) -> dict[tuple[str, str], tuple[int, int]]:
         """(chunks, bytes) stored per (pod, container) of one attempt."""
         c = t.job_logs.c
@@ -874,6 +887,19 @@ class SqlStore:
                 sa.select(sa.func.max(o.available_at)).where(o.job_id == job_id)
             ).scalar()
         return None if value is None else value.replace(tzinfo=dt.UTC)
+
+    def outbox_depth(self, now: dt.datetime) -> OutboxDepth:
+        o = t.outbox.c
+        webhook, due = o.topic == WEBHOOK_TOPIC, o.available_at <= now
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(webhook, due, sa.func.count()).group_by(webhook, due))
+            counts = {(bool(w), bool(d)): int(n) for w, d, n in rows}
+        return OutboxDepth(
+            messages_due=counts.get((False, True), 0),
+            messages_waiting=counts.get((False, False), 0),
+            webhooks_due=counts.get((True, True), 0),
+            webhooks_waiting=counts.get((True, False), 0),
+        )
 
     def outbox_size(self) -> int:
         with self.engine.connect() as conn:

@@ -96,6 +96,8 @@ jobs = sa.Table(
     sa.Index(None, "name", "created_at", "id"),
     sa.Index(None, "cron_id", "created_at", "id"),
     sa.Index(None, "state", "run_at"),  # due pending jobs
+    # Jobs counted by state and cluster (placement's load, the leader's gauges) from this alone.
+    sa.Index(None, "state", "cluster_id"),
     # Due pending jobs per placement key, oldest first; run_at last so that counting the due
     # jobs of each key reads this index alone.
     sa.Index(None, "state", "placement_key", "created_at", "run_at"),

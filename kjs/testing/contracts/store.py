@@ -20,6 +20,7 @@ import msgspec
 import pytest
 
 from kjs.core.errors import Gone
+from kjs.core.messages import WEBHOOK_TOPIC
 from kjs.core.models import CronSpec, JobSpec
 from kjs.core.protocols import (
     Idempotency,
@@ -372,6 +373,52 @@ def test_jobs_are_counted_by_cluster_and_state(store: Store) -> None:
         "c2": {JobState.DISPATCHED: 1},
     }
     assert store.count_jobs_by_cluster_and_state([]) == {}
+
+
+def test_jobs_are_counted_by_state_and_cluster_placed_or_not(store: Store) -> None:
+    for n, (state, cluster) in enumerate(
+        [
+            (JobState.PENDING, None),
+            (JobState.PENDING, None),
+            (JobState.RUNNING, "c1"),
+            (JobState.SUCCEEDED, "c1"),
+            (JobState.SUCCEEDED, "c1"),
+            (JobState.SUCCEEDED, "c2"),
+            (JobState.CANCELLED, None),  # cancelled before it was placed
+        ]
+    ):
+        store.create_job(make_job(n, state=state, cluster_id=cluster))
+    assert store.count_jobs_by_state(list(JobState)) == {
+        (JobState.PENDING, None): 2,
+        (JobState.RUNNING, "c1"): 1,
+        (JobState.SUCCEEDED, "c1"): 2,
+        (JobState.SUCCEEDED, "c2"): 1,
+        (JobState.CANCELLED, None): 1,
+    }
+    assert store.count_jobs_by_state([JobState.SUCCEEDED, JobState.FAILED]) == {
+        (JobState.SUCCEEDED, "c1"): 2,
+        (JobState.SUCCEEDED, "c2"): 1,
+    }
+    assert store.count_jobs_by_state([]) == {}
+
+
+def test_the_outbox_depth_counts_messages_and_webhooks_due_and_waiting(store: Store) -> None:
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # all that is added now is due
+    assert store.outbox_depth(at) == (0, 0, 0, 0)
+    job = store.create_job(make_job(), [("kjs.dispatch.c1", b"d"), ("kjs.x", b"1")])
+    store.add_outbox([(WEBHOOK_TOPIC, b"w1"), (WEBHOOK_TOPIC, b"w2"), (WEBHOOK_TOPIC, b"w3")])
+    depth = store.outbox_depth(at)
+    assert (depth.messages_due, depth.messages_waiting) == (2, 0)
+    assert (depth.webhooks_due, depth.webhooks_waiting) == (3, 0)
+    # A dispatch published waits for its acknowledgement; a webhook that failed for its retry.
+    dispatch, _ = store.outbox_due(at, 10)
+    store.outbox_sent(dispatch.id, retry_at=at + dt.timedelta(seconds=30))
+    webhook, *_ = store.outbox_due(at, 10, webhooks=True)
+    store.outbox_sent(webhook.id, retry_at=at + dt.timedelta(seconds=5))
+    assert store.outbox_depth(at) == (1, 1, 2, 1)
+    assert store.outbox_depth(at + dt.timedelta(seconds=10)) == (1, 1, 3, 0)
+    store.outbox_ack(job.id)
+    assert store.outbox_depth(at) == (1, 0, 2, 1)
 
 
 def test_many_sent_outbox_items_are_written_down_together(store: Store) -> None:

@@ -1,0 +1,114 @@
+"""Figures an operator graphs, computed by the leader from the store (a task of its own), not
+per scrape: jobs by state and cluster, what waits in the outbox, and each cluster's capacity,
+load, room and heartbeat age.
+
+A scrape reads what the last pass set. Counting every job kept (10^6 and more) reads an index
+(`count_jobs_by_state`): the unfinished states are a few small ranges of it, counted on every
+pass; the final states are nearly all of it and only grow, so they are counted every
+`FINAL_EVERY`-th pass. A replica that stops leading clears these gauges (`clear`, called by
+`LeaderTasks` on the loss): only the leader's figures are current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from kjs.core import clock, metrics
+from kjs.core.protocols import OutboxDepth
+from kjs.core.records import ClusterRecord
+from kjs.core.states import JobState
+from kjs.scheduler.placement import OCCUPYING
+
+# No configuration key for these (a module constant): 10 s is finer than most scrape intervals.
+EVERY_S = 10.0
+FINAL_EVERY = 6  # final states are counted on one pass in six (about once a minute)
+FINAL = tuple(s for s in JobState if s.is_final)
+UNFINISHED = tuple(s for s in JobState if not s.is_final)
+NOWHERE = ""  # the cluster label of a job placed nowhere (pending, or cancelled before)
+
+
+class GaugeStore(Protocol):
+    """What the gauges read (a part of `kjs.core.protocols.Store`)."""
+
+    def count_jobs_by_state(
+        self, states: Sequence[JobState]
+    ) -> dict[tuple[JobState, str | None], int]: ...
+    def outbox_depth(self, now: dt.datetime) -> OutboxDepth: ...
+    def list_clusters(self) -> list[ClusterRecord]: ...
+
+
+class Leadership(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+
+class LeaderGauges:
+    def __init__(self, store: GaugeStore, election: Leadership) -> None:
+        self.store = store
+        self.election = election
+        self._counts: dict[tuple[JobState, str | None], int] = {}
+        self._passes = 0  # since leading began: the first counts every state
+        self._job_labels: set[tuple[str, str]] = set()
+        self._cluster_labels: set[str] = set()
+
+    async def refresh(self) -> None:
+        """One pass (leader work): read the store, then set every gauge from what it read."""
+        states = UNFINISHED + FINAL if self._passes % FINAL_EVERY == 0 else UNFINISHED
+        counts = await asyncio.to_thread(self.store.count_jobs_by_state, states)
+        at = clock.now()
+        depth = await asyncio.to_thread(self.store.outbox_depth, at)
+        clusters = await asyncio.to_thread(self.store.list_clusters)
+        if not self.election.is_leader:
+            return  # lost while reading (and cleared): export nothing stale
+        self._passes += 1
+        self._counts = {key: n for key, n in self._counts.items() if key[0] not in states}
+        self._counts.update(counts)
+        self._set_jobs(clusters)
+        metrics.OUTBOX_DEPTH.labels(state="due").set(depth.messages_due)
+        metrics.OUTBOX_DEPTH.labels(state="waiting").set(depth.messages_waiting)
+        metrics.WEBHOOKS_PENDING.labels(state="due").set(depth.webhooks_due)
+        metrics.WEBHOOKS_PENDING.labels(state="waiting").set(depth.webhooks_waiting)
+        self._set_clusters(clusters, at)
+
+    def clear(self) -> None:
+        """Leadership lost: remove every leader-only figure (the next leader's are current)."""
+        for gauge in metrics.LEADER_GAUGES:
+            gauge.clear()
+        self._counts = {}
+        self._passes = 0
+        self._job_labels = set()
+        self._cluster_labels = set()
+
+    def _set_jobs(self, clusters: list[ClusterRecord]) -> None:
+        # Every state of every cluster, 0 included: a series that exists reads 0, not "no data".
+        names = {c.id for c in clusters} | {cluster or NOWHERE for _, cluster in self._counts}
+        labels = {(str(state), name) for state in JobState for name in names | {NOWHERE}}
+        for state, name in labels:
+            count = self._counts.get((JobState(state), name or None), 0)
+            metrics.JOBS.labels(state=state, cluster=name).set(count)
+        for gone in self._job_labels - labels:  # a cluster no longer known, with no jobs
+            metrics.JOBS.remove(*gone)
+        self._job_labels = labels
+
+    def _set_clusters(self, clusters: list[ClusterRecord], at: dt.datetime) -> None:
+        for cluster in clusters:
+            occupied = sum(self._counts.get((state, cluster.id), 0) for state in OCCUPYING)
+            in_flight = self._counts.get((JobState.DISPATCHED, cluster.id), 0)
+            metrics.CLUSTER_CAPACITY.labels(cluster=cluster.id).set(cluster.capacity)
+            metrics.CLUSTER_RUNNING.labels(cluster=cluster.id).set(occupied)
+            metrics.CLUSTER_FREE.labels(cluster=cluster.id).set(
+                max(0, cluster.capacity - occupied - in_flight)
+            )
+            if cluster.last_heartbeat is not None:  # else no series: an age of 0 would lie
+                age = max(0.0, (at - cluster.last_heartbeat).total_seconds())
+                metrics.CLUSTER_HEARTBEAT_AGE.labels(cluster=cluster.id).set(age)
+        known = {c.id for c in clusters}
+        for gone in self._cluster_labels - known:
+            for gauge in metrics.CLUSTER_GAUGES:
+                with contextlib.suppress(KeyError):  # never set (no heartbeat yet)
+                    gauge.remove(gone)
+        self._cluster_labels = known

@@ -1,0 +1,212 @@
+"""The leader's gauges: computed from the store by a leader task, cleared when leadership goes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import pytest
+from prometheus_client import REGISTRY
+
+from kjs.core import clock
+from kjs.core.protocols import OutboxDepth
+from kjs.core.records import ClusterRecord
+from kjs.core.states import JobState
+from kjs.scheduler import gauges
+from kjs.scheduler.gauges import LeaderGauges
+from kjs.scheduler.leader import GAUGES, LeaderTasks
+
+
+class FakeStore:
+    """The store's figures, as the test sets them; remembers which states each count asked."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[JobState, str | None], int] = {}
+        self.depth = OutboxDepth(0, 0, 0, 0)
+        self.clusters: list[ClusterRecord] = []
+        self.asked: list[set[JobState]] = []
+
+    def count_jobs_by_state(
+        self, states: Sequence[JobState]
+    ) -> dict[tuple[JobState, str | None], int]:
+        self.asked.append(set(states))
+        return {key: n for key, n in self.jobs.items() if key[0] in states}
+
+    def outbox_depth(self, now: dt.datetime) -> OutboxDepth:
+        return self.depth
+
+    def list_clusters(self) -> list[ClusterRecord]:
+        return self.clusters
+
+
+class Switch:
+    """An election the test turns on and off."""
+
+    def __init__(self, leading: bool = True) -> None:
+        self._leading = asyncio.Event()
+        self._lost = asyncio.Event()
+        self.set(leading)
+
+    def set(self, leading: bool) -> None:
+        (self._leading.set if leading else self._leading.clear)()
+        (self._lost.clear if leading else self._lost.set)()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading.is_set()
+
+    fencing_token = 1
+
+    async def start(self) -> None: ...
+    async def wait_leader(self) -> None:
+        await self._leading.wait()
+
+    async def wait_lost(self) -> None:
+        await self._lost.wait()
+
+    async def close(self) -> None: ...
+
+
+def value(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    store = FakeStore()
+    beat = clock.now() - dt.timedelta(seconds=30)
+    store.clusters = [
+        ClusterRecord(id="c1", capacity=10, last_heartbeat=beat),
+        ClusterRecord(id="c2", capacity=2),  # never heard from
+    ]
+    store.jobs = {
+        (JobState.PENDING, None): 4,
+        (JobState.DISPATCHED, "c1"): 1,
+        (JobState.RUNNING, "c1"): 3,
+        (JobState.CREATED, "c1"): 2,
+        (JobState.SUCCEEDED, "c1"): 1000,
+        (JobState.FAILED, "c2"): 7,
+    }
+    store.depth = OutboxDepth(
+        messages_due=5, messages_waiting=1, webhooks_due=2, webhooks_waiting=3
+    )
+    return store
+
+
+async def test_a_pass_sets_jobs_by_state_and_cluster_outbox_and_cluster_figures(
+    store: FakeStore,
+) -> None:
+    leader_gauges = LeaderGauges(store, Switch())
+    leader_gauges.clear()
+    await leader_gauges.refresh()
+    assert value("kjs_jobs", state="pending", cluster="") == 4
+    assert value("kjs_jobs", state="running", cluster="c1") == 3
+    assert value("kjs_jobs", state="succeeded", cluster="c1") == 1000
+    assert value("kjs_jobs", state="failed", cluster="c2") == 7
+    # Every state of every cluster exists, at 0 when none: a graph reads 0, not "no data".
+    assert value("kjs_jobs", state="lost", cluster="c2") == 0
+    assert value("kjs_jobs", state="running", cluster="") == 0
+    assert value("kjs_outbox_depth", state="due") == 5
+    assert value("kjs_outbox_depth", state="waiting") == 1
+    assert value("kjs_webhook_deliveries_pending", state="due") == 2
+    assert value("kjs_webhook_deliveries_pending", state="waiting") == 3
+    assert value("kjs_cluster_capacity", cluster="c1") == 10
+    assert value("kjs_cluster_running", cluster="c1") == 5  # created + running
+    assert value("kjs_cluster_free", cluster="c1") == 10 - 5 - 1  # less the one in flight
+    assert value("kjs_cluster_free", cluster="c2") == 2
+    age = value("kjs_cluster_heartbeat_age_seconds", cluster="c1")
+    assert age is not None and 30 <= age < 40
+    assert value("kjs_cluster_heartbeat_age_seconds", cluster="c2") is None
+
+
+async def test_final_states_are_counted_on_the_first_pass_then_one_pass_in_several(
+    store: FakeStore,
+) -> None:
+    leader_gauges = LeaderGauges(store, Switch())
+    leader_gauges.clear()
+    for _ in range(gauges.FINAL_EVERY + 1):
+        await leader_gauges.refresh()
+        store.jobs[(JobState.SUCCEEDED, "c1")] += 1
+        store.jobs[(JobState.RUNNING, "c1")] += 1
+    final = set(gauges.FINAL)
+    assert [bool(asked & final) for asked in store.asked] == [True] + [False] * (
+        gauges.FINAL_EVERY - 1
+    ) + [True]
+    # Unfinished states are current on every pass; the final ones as of their last count.
+    assert value("kjs_jobs", state="running", cluster="c1") == 3 + gauges.FINAL_EVERY
+    assert value("kjs_jobs", state="succeeded", cluster="c1") == 1000 + gauges.FINAL_EVERY
+    await leader_gauges.refresh()
+    assert value("kjs_jobs", state="succeeded", cluster="c1") == 1000 + gauges.FINAL_EVERY
+
+
+async def test_a_cluster_the_store_no_longer_knows_loses_its_series(store: FakeStore) -> None:
+    leader_gauges = LeaderGauges(store, Switch())
+    leader_gauges.clear()
+    await leader_gauges.refresh()
+    store.clusters = store.clusters[:1]
+    del store.jobs[(JobState.FAILED, "c2")]
+    for _ in range(gauges.FINAL_EVERY):  # until final states are counted again
+        await leader_gauges.refresh()
+    assert value("kjs_cluster_capacity", cluster="c2") is None
+    assert value("kjs_jobs", state="failed", cluster="c2") is None
+    assert value("kjs_cluster_capacity", cluster="c1") == 10
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+    """Poll what the leader's tasks set on their own loops, until it holds (or fail)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_replica_that_stops_leading_clears_the_leader_gauges_and_says_so(
+    store: FakeStore,
+) -> None:
+    election = Switch()
+    tasks = LeaderTasks(election, replica="replica-a")
+    leader_gauges = LeaderGauges(store, election)
+    leader_gauges.clear()
+    tasks.add(GAUGES, leader_gauges.refresh, every_s=0.05)
+    tasks.on_lost(leader_gauges.clear)
+    await tasks.start()
+    try:
+        await until(lambda: value("kjs_jobs", state="pending", cluster="") == 4, "a pass")
+        await until(lambda: value("kjs_leader", replica="replica-a") == 1, "leading")
+        election.set(False)
+        await until(lambda: value("kjs_leader", replica="replica-a") == 0, "the loss")
+        assert value("kjs_jobs", state="pending", cluster="") is None
+        assert value("kjs_outbox_depth", state="due") is None
+        assert value("kjs_cluster_capacity", cluster="c1") is None
+        passes = len(store.asked)
+        await asyncio.sleep(0.2)  # a follower does no passes: nothing comes back
+        assert len(store.asked) == passes
+        assert value("kjs_jobs", state="pending", cluster="") is None
+        election.set(True)  # leading again: figures again, every state counted at once
+        await until(
+            lambda: value("kjs_jobs", state="succeeded", cluster="c1") == 1000, "a pass again"
+        )
+        assert value("kjs_leader", replica="replica-a") == 1
+    finally:
+        await tasks.close()
+    assert value("kjs_leader", replica="replica-a") == 0
+    assert value("kjs_jobs", state="pending", cluster="") is None
+
+
+async def test_a_pass_that_ends_after_leadership_is_lost_exports_nothing(
+    store: FakeStore,
+) -> None:
+    election = Switch()
+    leader_gauges = LeaderGauges(store, election)
+    leader_gauges.clear()
+
+    def lose_while_reading() -> list[ClusterRecord]:
+        election.set(False)
+        return store.clusters
+
+    store.list_clusters = lose_while_reading  # type: ignore[method-assign]
+    await leader_gauges.refresh()
+    assert value("kjs_jobs", state="pending", cluster="") is None
+    assert value("kjs_outbox_depth", state="due") is None
