@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
@@ -180,6 +181,7 @@ class Agent:
         metrics.AGENT_STATUS_SENT.labels(cluster=self.cluster_id, state=state).inc()
 
     async def _dispatch(self, d: messages.Dispatch) -> bool:
+        received = time.monotonic()
         meta = d.manifest["metadata"]
         namespace = meta["namespace"]
         cronjob = d.kind == "cronjob"
@@ -208,6 +210,8 @@ class Agent:
                 # (its watch may show the Job before the create answers).
                 self.sent[(d.job_id, d.attempt)] = CREATED
             await kube.create(self.api, path, d.manifest)
+            latency = time.monotonic() - received
+            metrics.AGENT_CREATE_LATENCY.labels(cluster=self.cluster_id).observe(latency)
         except Exception as e:
             if self.sent.get((d.job_id, d.attempt)) == CREATED:
                 del self.sent[(d.job_id, d.attempt)]  # it is not as the report loop would see it
@@ -269,6 +273,8 @@ class Agent:
                 await self._publish_status(
                     c.job_id, c.attempt, "cancelled", reason="Cancelled", k8s_name=c.k8s_name
                 )
+            elif c.action == "stream_logs" and not cronjob:
+                self._stream_logs(c)
             elif c.action in ("suspend", "resume") and cronjob:
                 await self.batch.patch_namespaced_cron_job(
                     c.k8s_name, c.namespace, {"spec": {"suspend": c.action == "suspend"}}
@@ -280,6 +286,16 @@ class Agent:
                 return True
             return False
         return True
+
+    def _stream_logs(self, c: messages.Control) -> None:
+        """Someone follows this attempt: stream its running containers now (the report loop
+        starts them, for its Job now or once it exists) and keep its log whole at the end."""
+        self.logs.request(c.job_id, c.attempt)
+        for uid, job in self.jobs.items():
+            ident = identity(job)
+            if ident is not None and ident[:2] == (c.job_id, c.attempt):
+                self._changed.add(uid)
+        self._wake.set()
 
     async def _reconcile(self, r: messages.Reconcile) -> bool:
         """The server lists the jobs it believes active here: report each again, and those
@@ -362,6 +378,8 @@ class Agent:
         """List, then watch from the resourceVersion; list again on 410 or a dropped stream."""
         cache: dict[str, Any] = self.jobs if kind == "jobs" else self.pods
         decoder: Any = JOBS if kind == "jobs" else PODS
+        # Made now, not at the first restart: a graph of restarts reads 0, not "no data".
+        restarts = metrics.AGENT_WATCH_RESTARTS.labels(cluster=self.cluster_id, kind=kind)
         while True:
             try:
                 versions = {}
@@ -386,7 +404,7 @@ class Agent:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                metrics.AGENT_WATCH_RESTARTS.labels(cluster=self.cluster_id, kind=kind).inc()
+                restarts.inc()
                 # Refusals (RBAC, a missing namespace) need an operator; the rest heal alone.
                 level = logging.WARNING if isinstance(e, kube.RefusedError) else logging.INFO
                 log.log(level, "%s watch restarts: %s", kind, e)
@@ -576,7 +594,7 @@ class Agent:
         if seen is None or (seen.job_id, seen.attempt) in self.cancelled:
             return
         namespace = job.metadata.namespace or ""
-        if self._policy(job) == "always" and seen.state not in FINAL:
+        if self._streams(job, seen) and seen.state not in FINAL:
             for pod in pods:  # stream running containers, so users can follow them live
                 for container in (pod.status and pod.status.container_statuses) or ():
                     if container.state is not None and container.state.running is not None:
@@ -604,9 +622,17 @@ class Agent:
     def _policy(job: JobRecord) -> str:
         return (job.metadata.annotations or {}).get(labels.LOG_COLLECT, "on_failure")
 
+    def _streams(self, job: JobRecord, seen: Observed) -> bool:
+        """Whether its running containers' logs are sent as they come: `always`, or followed."""
+        policy = self._policy(job)
+        followed = policy != "never" and self.logs.is_requested(seen.job_id, seen.attempt)
+        return policy == "always" or followed
+
     def _collects(self, job: JobRecord, seen: Observed) -> bool:
         policy = self._policy(job)
-        return policy == "always" or (policy == "on_failure" and seen.state == "failed")
+        # A followed attempt is kept whole, so that its follow ends complete (the final state
+        # waits for the last chunks) and no half log stays behind.
+        return self._streams(job, seen) or (policy == "on_failure" and seen.state == "failed")
 
     async def _send(
         self,

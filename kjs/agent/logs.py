@@ -2,10 +2,11 @@
 
 Chunk `seq` of a container's log is always its bytes [seq * C, (seq + 1) * C) (C =
 `LOG_CHUNK_BYTES`), so whoever sends it again (a restarted agent, a new leader) sends the same
-bytes and the server stores nothing twice. While a container runs (`log_collect: always`) its log
-is followed and the chunk being written is sent early, growing, about once a second, so users can
-follow it live; once the container has terminated the whole log is read and sent. Logs are cut at
-the per-container cap, and the cut is marked.
+bytes and the server stores nothing twice. While a container runs with `log_collect: always`, or
+while someone follows its attempt (`Control` `stream_logs`), its log is followed and the chunk
+being written is sent early, growing, about once a second, so users can follow it live; once the
+container has terminated the whole log is read and sent. Logs are cut at the per-container cap,
+and the cut is marked.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from kjs.agent import kube
@@ -24,6 +26,7 @@ from kjs.core.protocols import Queue
 log = logging.getLogger(__name__)
 CHUNK = messages.LOG_CHUNK_BYTES
 FLUSH_S = 1.0
+REQUESTS_KEPT = 10_000
 
 Key = tuple[str, int, str, str, str]  # job id, attempt, namespace, pod, container
 
@@ -35,6 +38,20 @@ class LogCollector:
         self.queue = queue
         self.cap_bytes = cap_bytes
         self.followers: dict[Key, asyncio.Task[None]] = {}
+        # Attempts someone follows (`Control` `stream_logs`): streamed while they run and kept
+        # whole at their end, whatever their `log_collect` (but `never`). Bounded: an old
+        # request is of no use once its attempt is over.
+        self.requested: OrderedDict[tuple[str, int], None] = OrderedDict()
+
+    def request(self, job_id: str, attempt: int) -> None:
+        """A follow wants this attempt's log now (idempotent)."""
+        self.requested[(job_id, attempt)] = None
+        self.requested.move_to_end((job_id, attempt))
+        while len(self.requested) > REQUESTS_KEPT:
+            self.requested.popitem(last=False)
+
+    def is_requested(self, job_id: str, attempt: int) -> bool:
+        return (job_id, attempt) in self.requested
 
     async def _send(
         self, key: Key, data: bytes | bytearray, start_seq: int, truncated: bool

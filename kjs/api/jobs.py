@@ -41,7 +41,7 @@ from kjs.api.schema import (
 from kjs.core import aio
 from kjs.core.errors import error_text
 from kjs.core.models import Job, JobSpec
-from kjs.core.records import EventRecord, job_view
+from kjs.core.records import EventRecord, JobRecord, job_view
 from kjs.core.states import JobState
 from kjs.core.validation import (
     MAX_BATCH_BODY_BYTES,
@@ -51,6 +51,7 @@ from kjs.core.validation import (
     InvalidInput,
     decode,
 )
+from kjs.scheduler import lognotes
 from kjs.scheduler.service import BatchItem, JobService
 
 log = logging.getLogger(__name__)
@@ -486,7 +487,9 @@ class JobsController(Controller):
             answers={
                 200: answer(
                     str,
-                    "Each pod's log, introduced by a `==> pod/container <==` line.",
+                    "Each pod's log, introduced by a `==> pod/container <==` line; with none "
+                    "to show, one `[kjs: …]` line saying why (`log_collect` and the outcome), "
+                    "also in the `X-Kjs-Logs-Note` header when known before the body.",
                     "text/plain",
                 )
             },
@@ -510,15 +513,28 @@ class JobsController(Controller):
 
         cap = request.app.state.settings.logs.cap_bytes_per_container
 
+        async def empty_note(current: JobRecord) -> str:
+            """Why nothing is shown (the job as read last)."""
+            if pod is not None or container is not None:
+                others = {(p, c) for p, c, _, _ in await sink.read(job_id, attempt=wanted)}
+                if others:
+                    return lognotes.other_logs_note(pod, container, [f"{p}/{c}" for p, c in others])
+            return lognotes.no_logs_note(current, wanted, pod=pod, container=container)
+
+        first = await sink.read(job_id, attempt=wanted, pod=pod, container=container)
+        headers: dict[str, str] = {}
+        # Known now: nothing is kept and nothing will come (a follow of a running job may
+        # still bring lines, so its answer says why only in the body, at its end).
+        settled = job.state.is_final or job.attempt != wanted or job.spec.log_collect == "never"
+        if not first and (not follow or settled):
+            headers[lognotes.NOTE_HEADER] = lognotes.printable(await empty_note(job))
+
         async def chunks() -> AsyncIterator[bytes]:
             # Per container: the last chunk delivered and how much of it (it may still grow).
             delivered: dict[tuple[str, str], tuple[int, int]] = {}
             current: tuple[str, str] | None = None
+            rows, latest, asked, shown = first, job, False, False
             while True:
-                after = {k: seq - 1 for k, (seq, _) in delivered.items()}
-                rows = await sink.read(
-                    job_id, attempt=wanted, pod=pod, container=container, after=after
-                )
                 new_bytes = False
                 for pod_name, container_name, seq, data in rows:
                     key = (pod_name, container_name)
@@ -530,10 +546,14 @@ class JobsController(Controller):
                     if key != current:
                         current = key
                         yield f"==> {pod_name}/{container_name} <==\n".encode()
-                    new_bytes = True
+                    new_bytes = shown = True
                     yield fresh
                 if follow:
                     latest = await service.get(job_id)
+                    if not asked and lognotes.streams_on_request(latest, wanted):
+                        # Someone is reading: have the agent send the lines as they come.
+                        await service.stream_logs(latest)
+                        asked = True
                     done = (latest.state.is_final or latest.attempt != wanted) and not new_bytes
                 if not follow or done:
                     for cut_pod, cut_container in sorted(await sink.truncated(job_id, wanted)):
@@ -542,11 +562,18 @@ class JobsController(Controller):
                                 f"[kjs: the log of {cut_pod}/{cut_container} was cut at "
                                 f"{cap} bytes]\n"
                             ).encode()
+                    if not shown:
+                        note = headers.get(lognotes.NOTE_HEADER) or await empty_note(latest)
+                        yield lognotes.note_line(note)
                     return
                 stopping: asyncio.Event = request.app.state.stopping
                 await aio.wait_event(stopping, FOLLOW_POLL_S)
                 if stopping.is_set():  # SIGTERM: end the stream now, saying why
                     yield b"[kjs: the server is stopping; follow again to read on]\n"
                     return
+                after = {k: seq - 1 for k, (seq, _) in delivered.items()}
+                rows = await sink.read(
+                    job_id, attempt=wanted, pod=pod, container=container, after=after
+                )
 
-        return Stream(chunks(), media_type="text/plain")
+        return Stream(chunks(), media_type="text/plain", headers=headers)

@@ -40,7 +40,7 @@ from kjs.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from kjs.client import Client, Event, Job
+    from kjs.client import Client, Event, Job, Logs
 
 MAX_PAGE = 500  # the server's largest page
 
@@ -147,7 +147,7 @@ def _wait(client: Client, url: str, token: str | None, job: Job, follow: bool) -
     waiter = threading.Thread(target=wait_aside, name="kjs-wait", daemon=True)
     waiter.start()
     for text in client.follow_logs(job.id):
-        click.echo(text, nl=False)
+        _show(text)
     waiter.join()
     if "error" in outcome:
         raise outcome["error"]
@@ -448,13 +448,20 @@ def list_jobs(
 @url_option
 @token_option
 def logs(url: str, token: str | None, job_id: str, follow: bool, **where: Any) -> None:
-    """Print a job's collected logs."""
+    """Print a job's collected logs (on stdout; why there are none, on stderr)."""
     with connected(url, token) as client:
         if not follow:
-            click.echo(client.logs(job_id, **where), nl=False)
+            _show(client.logs(job_id, **where))
             return
-        for text in client.follow_logs(job_id, **where):
-            click.echo(text, nl=False)
+        for chunk in client.follow_logs(job_id, **where):
+            _show(chunk)
+
+
+def _show(logs: Logs) -> None:
+    """Log text on stdout; why there is none on stderr (stdout stays the logs only)."""
+    if logs.note is not None:
+        click.echo(f"kjs: {logs.note}", err=True)
+    click.echo(logs, nl=False)
 
 
 @click.command()

@@ -28,6 +28,7 @@ from kjs.client._errors import (  # noqa: E402
     UnexpectedResponse,
     WatchExpired,
 )
+from kjs.client._logs import Logs  # noqa: E402
 from kjs.client._models import (  # noqa: E402
     FINAL_STATES,
     Cluster,
@@ -56,6 +57,7 @@ __all__ = [
     "Job",
     "JobPage",
     "KjsError",
+    "Logs",
     "NotFound",
     "ServerUnreachable",
     "Unauthorized",

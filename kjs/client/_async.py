@@ -28,6 +28,7 @@ from kjs.client._errors import (
     item_error,
     shift_items,
 )
+from kjs.client._logs import FollowedLogs, Logs
 from kjs.client._models import (
     Cluster,
     CronJob,
@@ -108,6 +109,8 @@ class AsyncClient:
         if response.is_error:
             raise error_for(response)
         try:
+            if call.read_headers is not None:
+                return call.read_headers(response.content, response.headers)
             return call.read(response.content)
         except msgspec.DecodeError as e:
             raise UnexpectedResponse(f"{call.method} {call.path}: unreadable answer: {e}") from e
@@ -330,7 +333,7 @@ class AsyncClient:
         pod: str | None = None,
         container: str | None = None,
         attempt: int | None = None,
-    ) -> str:
+    ) -> Logs:
         """The job's collected logs; see `Client.logs`."""
         return await self._send(calls.logs(job_id, pod, container, attempt))
 
@@ -341,12 +344,16 @@ class AsyncClient:
         pod: str | None = None,
         container: str | None = None,
         attempt: int | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """The job's logs as text chunks while it runs; ends when the job has finished."""
+    ) -> AsyncGenerator[Logs, None]:
+        """The job's logs as text chunks while it runs; see `Client.follow_logs`."""
         params = calls.log_params(pod, container, attempt, follow=True)
         try:
             async with self._stream(calls.logs_path(job_id), params, None) as response:
-                async for chunk in response.aiter_text():
+                followed = FollowedLogs()
+                async for text in response.aiter_text():
+                    for chunk in followed.feed(text):
+                        yield chunk
+                for chunk in followed.feed(None):
                     yield chunk
         except httpx.TransportError as e:
             raise ServerUnreachable(self.url, e) from e

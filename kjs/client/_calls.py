@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from kjs.client._logs import Logs, read_logs
 from kjs.client._models import (
     Cluster,
     ClusterList,
@@ -57,6 +58,8 @@ class Call(Generic[T]):
     params: Params = field(default_factory=list)
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Instead of `read`, for an answer whose headers matter too.
+    read_headers: Callable[[bytes, Mapping[str, str]], T] | None = None
 
 
 _job = decoder(Job).decode
@@ -215,8 +218,14 @@ def log_params(
     return params
 
 
-def logs(job_id: str, pod: str | None, container: str | None, attempt: int | None) -> Call[str]:
-    return Call("GET", _job_path(job_id, "logs"), text, params=log_params(pod, container, attempt))
+def logs(job_id: str, pod: str | None, container: str | None, attempt: int | None) -> Call[Logs]:
+    return Call(
+        "GET",
+        _job_path(job_id, "logs"),
+        lambda body: Logs(text(body)),  # (read_headers reads it)
+        params=log_params(pod, container, attempt),
+        read_headers=read_logs,
+    )
 
 
 def logs_path(job_id: str) -> str:

@@ -23,6 +23,7 @@ from kjs.client._errors import (
     item_error,
     shift_items,
 )
+from kjs.client._logs import FollowedLogs, Logs
 from kjs.client._models import (
     Cluster,
     CronJob,
@@ -103,6 +104,8 @@ class Client:
         if response.is_error:
             raise error_for(response)
         try:
+            if call.read_headers is not None:
+                return call.read_headers(response.content, response.headers)
             return call.read(response.content)
         except msgspec.DecodeError as e:
             raise UnexpectedResponse(f"{call.method} {call.path}: unreadable answer: {e}") from e
@@ -332,9 +335,10 @@ class Client:
         pod: str | None = None,
         container: str | None = None,
         attempt: int | None = None,
-    ) -> str:
+    ) -> Logs:
         """The job's collected logs (the current attempt's unless `attempt`): each pod's
-        introduced by a `==> pod/container <==` line."""
+        introduced by a `==> pod/container <==` line. When there are none, the text is empty
+        and its `note` says why (`log_collect` and the outcome)."""
         return self._send(calls.logs(job_id, pod, container, attempt))
 
     def follow_logs(
@@ -344,12 +348,16 @@ class Client:
         pod: str | None = None,
         container: str | None = None,
         attempt: int | None = None,
-    ) -> Generator[str, None, None]:
-        """The job's logs as text chunks while it runs; ends when the job has finished."""
+    ) -> Generator[Logs, None, None]:
+        """The job's logs as text chunks while it runs; ends when the job has finished. Why
+        there is no log (see `logs`) comes as an empty chunk whose `note` says it."""
         params = calls.log_params(pod, container, attempt, follow=True)
         try:
             with self._stream(calls.logs_path(job_id), params, None) as response:
-                yield from response.iter_text()
+                followed = FollowedLogs()
+                for text in response.iter_text():
+                    yield from followed.feed(text)
+                yield from followed.feed(None)
         except httpx.TransportError as e:
             raise ServerUnreachable(self.url, e) from e
 

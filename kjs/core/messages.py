@@ -51,10 +51,15 @@ class Dispatch(Struct, kw_only=True, tag="dispatch"):
 
 
 class Control(Struct, kw_only=True, tag="control"):
-    """Server -> agent: act on an existing object."""
+    """Server -> agent: act on an existing object.
+
+    `stream_logs`: someone follows this attempt's log; stream its containers now, from the
+    start, as `log_collect: always` would, and collect them whole at its end (so the follow ends
+    complete). Sent once per follow request: an agent that restarted forgot it, and the next
+    follow asks again. An agent older than this action cannot decode it and drops it (logged)."""
 
     v: int = SCHEMA_VERSION
-    action: Literal["cancel", "suspend", "resume", "resend_logs"]
+    action: Literal["cancel", "suspend", "resume", "resend_logs", "stream_logs"]
     job_id: str
     attempt: int
     namespace: str

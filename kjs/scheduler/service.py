@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from kjs.core import manifest as manifests
-from kjs.core import metrics
+from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
@@ -22,7 +22,7 @@ from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
 from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check_job
-from kjs.scheduler import fencing, leader
+from kjs.scheduler import changes, fencing, leader
 from kjs.scheduler.dispatcher import Dispatcher
 from kjs.scheduler.job_writer import JobWriter
 from kjs.scheduler.watch import ChangeFeed
@@ -150,7 +150,7 @@ class JobService:
                 f"Idempotency-Key {idempotency_key!r} was used for a different request "
                 f"(job {e.job_id})"
             ) from e
-        self._announce(int(stored.id == job.id))
+        self._announce([stored] if stored.id == job.id else [], principal)
         return stored, stored.id == job.id
 
     async def submit_batch(
@@ -198,13 +198,14 @@ class JobService:
                 f"for a different request ({holder})"
             ) from e
         results = [(job, job.id == record.id) for job, record in zip(stored, records, strict=True)]
-        self._announce(sum(new for _, new in results))
+        self._announce([job for job, new in results if new], principal)
         return results
 
-    def _announce(self, accepted: int) -> None:
-        """Jobs new in the store: counted, and placement woken for them."""
+    def _announce(self, accepted: list[JobRecord], principal: str) -> None:
+        """Jobs new in the store: told, counted, and placement woken for them."""
         if accepted:
-            metrics.JOBS_SUBMITTED.inc(accepted)
+            changes.accepted(accepted, principal)
+            metrics.JOBS_SUBMITTED.inc(len(accepted))
             # Placement only: it wakes the relay once it has written dispatches (a relay pass
             # now would find nothing and hold the real one back by its coalescing interval).
             self.dispatcher.wake(leader.PLACEMENT)
@@ -247,6 +248,26 @@ class JobService:
         await asyncio.to_thread(self.c.store.add_outbox, orders)
         self.dispatcher.wake(leader.WEBHOOKS)
         return job
+
+    async def stream_logs(self, job: JobRecord) -> None:
+        """Ask the job's agent to stream its current attempt's log now (a follow wants it, and
+        `log_collect` would keep nothing before the end): a control message through the outbox,
+        as a cancel goes. Idempotent on the agent: a second ask changes nothing."""
+        if job.cluster_id is None:
+            return
+        body = messages.encode(
+            messages.Control(
+                action="stream_logs",
+                job_id=job.id,
+                attempt=job.attempt,
+                namespace=job.spec.namespace,
+                k8s_name=job.k8s_name,
+            )
+        )
+        await asyncio.to_thread(
+            self.c.store.add_outbox, [(messages.control_topic(job.cluster_id), body)]
+        )
+        self.dispatcher.wake(leader.RELAY)
 
     async def events(self, job_id: str) -> list[EventRecord]:
         await self.get(job_id)
@@ -305,7 +326,7 @@ class JobService:
             return await self.get(job_id)
         before, after = result
         if before.state != after.state or before.attempt != after.attempt:
-            self.c.plugins.job_state_changed(after, str(before.state), str(after.state))
+            changes.state_changed(self.c.plugins, before, after)
         self.dispatcher.wake(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return after
 
