@@ -144,6 +144,27 @@ def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
         )
 
 
+def _as_stdlib_message(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in event.items() if k != "event" and v is not None)
+    return f"{event.get('event', '')} {fields}".rstrip()
+
+
+if not structlog.is_configured():
+    # Until a kjs process configures its logging (and in a program that embeds kjs: tests, an
+    # ASGI host), kjs's events are plain stdlib records of their logger ("kjs.jobs"), handled
+    # as the program handles the rest — never structlog's default print to stdout.
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.contextvars.merge_contextvars,
+            _as_stdlib_message,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,  # `configure` replaces this in kjs's own processes
+    )
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger for kjs's own events (import structlog through here: see above)."""
     return structlog.get_logger(name)

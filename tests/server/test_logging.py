@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import signal
 from pathlib import Path
@@ -97,9 +98,14 @@ def test_a_bad_logging_value_stops_the_process_naming_the_key(tmp_path: Path) ->
 @pytest.fixture
 def captured() -> Any:
     out = io.StringIO()
+    before = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure(LoggingSettings(format="json"), out)
     yield out
-    structlog.reset_defaults()
+    structlog.configure(**before)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_a_state_change_line_names_attempt_cluster_state_and_reason(captured: io.StringIO) -> None:
