@@ -28,21 +28,15 @@ from kjs.scheduler.gauges import FINAL, UNFINISHED
 from kjs.sqlstore.store import SqlStore
 
 
-def timed(label: str, call: Callable[[], Any], repeat: int = 7) -> None:
+def timed(label: str, call: Callable[[], Any], repeat: int = 7) -> dict[str, float]:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    print(
-        json.dumps(
-            {
-                "query": label,
-                "median_ms": round(statistics.median(samples), 2),
-                "max_ms": round(max(samples), 2),
-            }
-        )
-    )
+    figures = {"median_ms": round(statistics.median(samples), 2), "max_ms": round(max(samples), 2)}
+    print(f"{label}: median {figures['median_ms']} ms, max {figures['max_ms']} ms")
+    return figures
 
 
 def main() -> None:
@@ -64,10 +58,22 @@ def main() -> None:
     if not store.list_jobs(limit=1)[0]:
         fill(store, args.jobs)
     total = sum(store.count_jobs_by_state(UNFINISHED + FINAL).values())
-    print(json.dumps({"jobs": total, "store": store.describe.split()[0]}))
-    timed("unfinished states (every pass)", lambda: store.count_jobs_by_state(UNFINISHED))
-    timed("final states (one pass in six)", lambda: store.count_jobs_by_state(FINAL))
-    timed("outbox depth", lambda: store.outbox_depth(dt.datetime.now(dt.UTC)))
+    unfinished = timed(
+        "unfinished states (every pass)", lambda: store.count_jobs_by_state(UNFINISHED)
+    )
+    final = timed("final states (one pass in six)", lambda: store.count_jobs_by_state(FINAL))
+    outbox = timed("outbox depth", lambda: store.outbox_depth(dt.datetime.now(dt.UTC)))
+    print(
+        json.dumps(
+            {
+                "jobs": total,
+                "store": store.describe.split()[0],
+                "unfinished_median_ms": unfinished["median_ms"],
+                "final_median_ms": final["median_ms"],
+                "outbox_depth_median_ms": outbox["median_ms"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
