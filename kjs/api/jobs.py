@@ -516,7 +516,7 @@ class JobsController(Controller):
         async def empty_note(current: JobRecord) -> str:
             """Why nothing is shown (the job as read last)."""
             if pod is not None or container is not None:
-                others = {(p, c) for p, c, _, _ in await sink.read(job_id, attempt=wanted)}
+                others = await sink.chunk_counts(job_id, wanted)  # names, not the bytes
                 if others:
                     return lognotes.other_logs_note(pod, container, [f"{p}/{c}" for p, c in others])
             return lognotes.no_logs_note(current, wanted, pod=pod, container=container)
@@ -528,6 +528,9 @@ class JobsController(Controller):
         settled = job.state.is_final or job.attempt != wanted or job.spec.log_collect == "never"
         if not first and (not follow or settled):
             headers[lognotes.NOTE_HEADER] = lognotes.printable(await empty_note(job))
+        # A follow of what will bring nothing (`never`, an earlier attempt, a final job) says
+        # why at once rather than when the job ends.
+        following = follow and not (settled and not first)
 
         async def chunks() -> AsyncIterator[bytes]:
             # Per container: the last chunk delivered and how much of it (it may still grow).
@@ -548,14 +551,18 @@ class JobsController(Controller):
                         yield f"==> {pod_name}/{container_name} <==\n".encode()
                     new_bytes = shown = True
                     yield fresh
-                if follow:
+                if following:
                     latest = await service.get(job_id)
                     if not asked and lognotes.streams_on_request(latest, wanted):
-                        # Someone is reading: have the agent send the lines as they come.
-                        await service.stream_logs(latest)
+                        # Someone is reading: have the agent send the lines as they come. Best
+                        # effort: a store error here must not cut the answer already started.
                         asked = True
+                        try:
+                            await service.stream_logs(latest)
+                        except Exception:
+                            log.warning("job %s: could not ask for its log", job_id, exc_info=True)
                     done = (latest.state.is_final or latest.attempt != wanted) and not new_bytes
-                if not follow or done:
+                if not following or done:
                     for cut_pod, cut_container in sorted(await sink.truncated(job_id, wanted)):
                         if pod in (None, cut_pod) and container in (None, cut_container):
                             yield (

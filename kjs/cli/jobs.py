@@ -108,17 +108,22 @@ def _time_option(name: str, help_: str) -> Callable[[Any], Any]:
 
 
 class StateLines:
-    """`NAME: state (reason)` on stderr for each state a job goes through, once each."""
+    """`NAME: state (reason)` on stderr for each state a job goes through, once each; the
+    first line also gives the job's id (what `kjs logs`, `get` and `cancel` take)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, job_id: str = "") -> None:
         self.name = name
+        self.job_id = job_id
         self.last: tuple[int, str, str | None] | None = None
 
     def show(self, attempt: int, state: str, reason: str | None) -> None:
         if (attempt, state, reason) == self.last:
             return
+        line = f"{self.name}: {state}" + (f" ({reason})" if reason else "")
+        if self.last is None and self.job_id:
+            line += f" [id {self.job_id}]"
         self.last = (attempt, state, reason)
-        click.echo(f"{self.name}: {state}" + (f" ({reason})" if reason else ""), err=True)
+        click.echo(line, err=True)
 
     def event(self, event: Event) -> None:
         self.show(event.attempt, event.state, event.reason)
@@ -128,7 +133,7 @@ def _wait(client: Client, url: str, token: str | None, job: Job, follow: bool) -
     """Until the job is final, each state on stderr as it happens (the job's event stream from
     its first event: no polling, no state missed); with `follow`, its logs on stdout
     meanwhile."""
-    lines = StateLines(job.name)
+    lines = StateLines(job.name, job.id)
     if not follow:
         return client.wait(job.id, on_event=lines.event)
     import threading

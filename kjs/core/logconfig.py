@@ -11,6 +11,7 @@ task that bound it, stdlib lines included.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import IO, TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 # plugins and every migration at each start; uvicorn's start and stop steps (kjs says when it
 # is ready, where, and when it stopped); the Kubernetes client's urllib3 retries are ours to
 # report.
-_QUIET = ("alembic", "uvicorn.error", "urllib3", "kubernetes")
+QUIET = ("alembic", "uvicorn.error", "urllib3", "kubernetes")
 # uvicorn's loggers come with handlers of their own when uvicorn configures them; kjs passes
 # `log_config=None`, and these propagate to the root handler like every other.
 _THROUGH_ROOT = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
@@ -68,12 +69,26 @@ def _json_line(_logger: Any, _name: str, event: dict[str, Any]) -> str:
     return _encode(ordered).decode()
 
 
+_PLAIN = re.compile(r"[^\s\"'=\\]*")
+
+
+def _quoted(value: Any, *, bare_spaces: bool = False) -> str:
+    """A value as one token of the line: quoted (Python's repr) when it holds a space, a quote,
+    `=` or a control character — a job's message must not forge a line or a field."""
+    text = str(value)
+    if _PLAIN.fullmatch(text.replace(" ", "") if bare_spaces else text) and text.isprintable():
+        return text
+    return repr(text)
+
+
 def _text_line(_logger: Any, _name: str, event: dict[str, Any]) -> str:
     """`<time> <LEVEL> <logger>: <event> key=value …`, then a traceback's lines if any."""
-    fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in _FIRST and v is not None)
+    fields = " ".join(
+        f"{k}={_quoted(v)}" for k, v in event.items() if k not in _FIRST and v is not None
+    )
     line = (
         f"{event.get('timestamp', '')} {str(event.get('level', '')).upper():<7} "
-        f"{event.get('logger', '')}: {event.get('event', '')}"
+        f"{event.get('logger', '')}: {_quoted(event.get('event', ''), bare_spaces=True)}"
     )
     if fields:
         line = f"{line} {fields}"
@@ -92,10 +107,14 @@ class _HandlerWriter:
         self.name = name  # for add_logger_name
 
     def msg(self, line: str) -> None:
+        # A line that cannot be written (a closed or full stderr) must not fail the caller: it
+        # logs after its change is stored. Reported as stdlib's handlers report it.
         self.handler.acquire()
         try:
             self.handler.stream.write(line + "\n")
             self.handler.flush()
+        except Exception:
+            self.handler.handleError(logging.makeLogRecord({"msg": line}))
         finally:
             self.handler.release()
 
@@ -120,7 +139,7 @@ def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
         processors=[*shared, *rendering],
         logger_factory=lambda name="kjs", *_: _HandlerWriter(handler, name),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,  # a later configure (tests) applies to every logger
     )
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -138,7 +157,7 @@ def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
         library.handlers.clear()
         library.propagate = True
         library.setLevel(logging.NOTSET)
-    for name in _QUIET:
+    for name in QUIET:
         logging.getLogger(name).setLevel(
             level if level == logging.DEBUG else max(level, logging.WARNING)
         )

@@ -41,10 +41,20 @@ class LivenessSweeper:
         changed = 0
         for cluster in await asyncio.to_thread(store.list_clusters):
             silent = (now - cluster.last_heartbeat).total_seconds() if cluster.last_heartbeat else 0
+            moved = lost = 0
             if silent > settings.unreachable_after_s:
-                changed += await self._move(cluster.id, JobState.DISPATCHED, now)
+                moved = await self._move(cluster.id, JobState.DISPATCHED, now)
             if silent > settings.lost_after_s:
-                changed += await self._lose(cluster.id, now)
+                lost = await self._lose(cluster.id, now)
+            if moved or lost:  # each job has its INFO line; the cluster deserves a warning
+                log.warning(
+                    "cluster %s silent for %.0f s: %d jobs moved elsewhere, %d lost",
+                    cluster.id,
+                    silent,
+                    moved,
+                    lost,
+                )
+            changed += moved + lost
         return changed
 
     async def _jobs(self, cluster_id: str, state: JobState) -> list[JobRecord]:

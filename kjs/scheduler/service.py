@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ from kjs.scheduler.watch import ChangeFeed
 from kjs.scheduler.webhooks import order_for
 
 MAX_IDEMPOTENCY_KEY = 255
+STREAM_ASK_EVERY_S = 30.0  # how often one replica asks an agent to stream one attempt's log
 
 
 def idempotency(
@@ -79,6 +81,7 @@ class JobService:
         self.dispatcher = dispatcher
         self.writer = JobWriter(components.store)
         self.feed = ChangeFeed(components.store.watch_position)
+        self._stream_asks: dict[tuple[str, int], float] = {}  # (job, attempt) -> when asked
 
     async def _known_clusters(self) -> set[str]:
         return {c.id for c in await asyncio.to_thread(self.c.store.list_clusters)}
@@ -252,9 +255,19 @@ class JobService:
     async def stream_logs(self, job: JobRecord) -> None:
         """Ask the job's agent to stream its current attempt's log now (a follow wants it, and
         `log_collect` would keep nothing before the end): a control message through the outbox,
-        as a cancel goes. Idempotent on the agent: a second ask changes nothing."""
+        as a cancel goes. Idempotent on the agent: a second ask changes nothing. Asked once per
+        attempt every `STREAM_ASK_EVERY_S` by this replica, however many follow: a reader
+        opening follows in a loop must not fill the outbox."""
         if job.cluster_id is None:
             return
+        key, at = (job.id, job.attempt), time.monotonic()
+        if at - self._stream_asks.get(key, -STREAM_ASK_EVERY_S) < STREAM_ASK_EVERY_S:
+            return
+        if len(self._stream_asks) >= 10_000:  # bounded: forget the asks too old to matter
+            self._stream_asks = {
+                k: t for k, t in self._stream_asks.items() if at - t < STREAM_ASK_EVERY_S
+            }
+        self._stream_asks[key] = at
         body = messages.encode(
             messages.Control(
                 action="stream_logs",

@@ -9,6 +9,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from kjs.core import messages
+from kjs.core.clock import now
 from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, wait_state
 
@@ -53,6 +54,7 @@ def test_a_follow_of_a_running_default_job_asks_its_agent_once_to_stream(
     )
     agent.status(job, "succeeded", last_log_seq={"p1/hello": 0}, log_bytes={"p1/hello": 3})
     reader.join(20)
+    assert not reader.is_alive(), "the follow did not end within 20 s"
     response = followed["response"]
     assert response.text == "==> p1/hello <==\nhi\n"
     assert "x-kjs-logs-note" not in response.headers
@@ -85,6 +87,34 @@ def test_an_empty_log_says_why_in_its_body_and_header(
 
     hushed = running(client, agent, log_collect="never")
     assert note(hushed["id"]).startswith('no logs kept: log_collect is "never"')
+    # Following it brings nothing ever: it says so at once, and ends, while the job runs on.
+    followed = client.get(f"/api/v1/jobs/{hushed['id']}/logs?follow=true", timeout=10)
+    said = followed.headers["x-kjs-logs-note"]
+    assert said.startswith('no logs kept: log_collect is "never"')
+    assert followed.text == f"[kjs: {said}]\n"
+    assert client.get(f"/api/v1/jobs/{hushed['id']}").json()["state"] == "running"
+
+
+def test_follows_opened_one_after_another_ask_the_agent_once(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    job = running(client, agent)
+    service = client.app.state.jobs
+    record = client.blocking_portal.call(service.get, job["id"])
+    for _ in range(5):  # what five follows of this attempt would ask, one after another
+        client.blocking_portal.call(service.stream_logs, record)
+
+    def asked() -> list[messages.Control]:
+        return [c for c in agent.controls() if c.action == "stream_logs"]
+
+    store = client.app.state.components.store
+
+    def relayed() -> bool:  # every ask written is published: none waits in the outbox
+        depth = store.outbox_depth(now())
+        return depth.messages_due + depth.messages_waiting == 0 and bool(asked())
+
+    wait_until(relayed, timeout=10, what="the outbox to be relayed")
+    assert len(asked()) == 1
 
 
 def test_a_filter_of_any_text_is_named_safely_in_the_note(client: TestClient[Any]) -> None:

@@ -74,6 +74,7 @@ def test_the_command_line_tour(server: LiveServer) -> None:
     (job,) = [j for j in listed["items"] if j["name"] == "hello"]
     job_id = job["id"]
     assert job["state"] == "succeeded"
+    assert submitted.stderr.splitlines()[0].endswith(f"[id {job_id}]")  # "the first with its id"
 
     wide = kjs(server, "ls", "--all", "-o", "wide")
     assert wide.returncode == 0

@@ -57,8 +57,9 @@ def test_without_auth_tokens_the_server_gets_a_generated_admin_token() -> None:
         TOKENS,
         {"server.insecure": True},
         {"server.enabled": False, "agent.enabled": True, "agent.clusterId": "c1"},
+        {"config.auth.tokens": [{"name": "ci", "sha256": "0" * 64, "scopes": ["admin"]}]},
     ],
-    ids=["own-tokens", "insecure", "agent-only"],
+    ids=["own-tokens", "insecure", "agent-only", "tokens-in-config"],
 )
 def test_no_token_is_generated_when_the_server_does_not_need_one(values: dict[str, Any]) -> None:
     objects = render(values)

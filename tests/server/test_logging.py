@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import signal
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import structlog
 
 from kjs.core.clock import now
 from kjs.core.config import LoggingSettings
@@ -30,7 +28,8 @@ JOB = {"name": "logged", "namespace": "default", "image": "busybox"}
 def _run(tmp_path: Path, env: dict[str, str]) -> tuple[list[str], str]:
     """Start a server, submit and cancel a job, ask for a missing one, stop it (SIGTERM)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    server = Server(tmp_path / "data", env).start()
+    server = Server(tmp_path / "data", env)
+    server.start()
     try:
         created = server.api("POST", "/jobs", json=JOB)
         assert created.status_code == 201, created.text
@@ -98,14 +97,8 @@ def test_a_bad_logging_value_stops_the_process_naming_the_key(tmp_path: Path) ->
 @pytest.fixture
 def captured() -> Any:
     out = io.StringIO()
-    before = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure(LoggingSettings(format="json"), out)
-    yield out
-    structlog.configure(**before)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    configure(LoggingSettings(format="json"), out)  # undone by tests/conftest.py
+    return out
 
 
 def test_a_state_change_line_names_attempt_cluster_state_and_reason(captured: io.StringIO) -> None:
@@ -136,3 +129,25 @@ def test_a_state_change_line_names_attempt_cluster_state_and_reason(captured: io
     assert (record["job_id"], record["attempt"], record["cluster"]) == ("j-1", 2, "east")
     assert (record["state"], record["previous"]) == ("failed", "running")
     assert (record["reason"], record["message"]) == ("BackoffLimitExceeded", "the pod exited 1")
+
+
+@pytest.fixture
+def captured_text() -> Any:
+    out = io.StringIO()
+    configure(LoggingSettings(format="text"), out)  # undone by tests/conftest.py
+    return out
+
+
+def test_a_message_cannot_forge_a_text_line(captured_text: io.StringIO) -> None:
+    forged = "x\n2026-01-01T00:00:00.0Z INFO    kjs.jobs: job state changed job_id=other"
+    changes.log.info("job state changed", job_id="j-1", message=forged, reason="Back off")
+    (line,) = captured_text.getvalue().splitlines()
+    assert "message='x\\n2026" in line and "reason='Back off'" in line
+
+
+def test_a_line_that_cannot_be_written_does_not_fail_the_change_it_tells(
+    captured_text: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    captured_text.close()  # stderr gone: the job's change is stored all the same
+    changes.log.info("job state changed", job_id="j-1")
+    assert "Logging error" in capsys.readouterr().err

@@ -77,7 +77,9 @@ capabilities:
 {{/* Whether the chart makes the server's admin token: a server that checks tokens, and none
 given in secrets.authTokens. */}}
 {{- define "kjs.generatesAdminToken" -}}
-{{- if and .Values.server.enabled (not .Values.server.insecure) (not .Values.secrets.authTokens) -}}
+{{- /* Tokens given in config.auth.tokens are the user's too: a generated Secret's
+KJS_AUTH__TOKENS would override them. */ -}}
+{{- if and .Values.server.enabled (not .Values.server.insecure) (not .Values.secrets.authTokens) (not (dig "auth" "tokens" nil (.Values.config | default dict))) -}}
 true
 {{- end -}}
 {{- end -}}
