@@ -13,10 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
 from tests.api.test_webhooks import Receiver
-from tests.e2e.test_agent_processes import Agents, state, submit
+from tests.e2e.test_agent_processes import Agents, agents, state, submit  # noqa: F401 (agents: a fixture)
 from tests.processes import Server, nsq_environment
 
 pytestmark = [pytest.mark.k8s, pytest.mark.nsq]
@@ -60,20 +59,6 @@ def server(tmp_path: Path, env: dict[str, str]) -> Iterator[Server]:
     s.start()
     yield s
     s.stop()
-
-
-@pytest.fixture
-def agents(
-    k8s_clusters: list[Cluster],
-    k8s_namespace: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    server: Server,
-) -> Iterator[Agents]:
-    a = Agents(k8s_clusters[0], k8s_namespace, env, tmp_path, server)
-    yield a
-    for agent in a.started:
-        agent.stop()
 
 
 @pytest.fixture
@@ -129,7 +114,10 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 
 def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_has_a_panel(
-    server: Server, agents: Agents, k8s_namespace: str, receiver: Receiver
+    server: Server,
+    agents: Agents,
+    k8s_namespace: str,
+    receiver: Receiver,  # noqa: F811
 ) -> None:
     agent = agents.start()
     cluster = agents.cluster.id

@@ -8,7 +8,7 @@ import json
 import re
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import msgspec
 import pytest
@@ -94,11 +94,15 @@ def test_a_bad_logging_value_stops_the_process_naming_the_key(tmp_path: Path) ->
     assert "logging.format" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.fixture
-def captured() -> Any:
+def _captured(fmt: Literal["text", "json"]) -> io.StringIO:
     out = io.StringIO()
-    configure(LoggingSettings(format="json"), out)  # undone by tests/conftest.py
+    configure(LoggingSettings(format=fmt), out)  # undone by tests/conftest.py
     return out
+
+
+@pytest.fixture
+def captured() -> io.StringIO:
+    return _captured("json")
 
 
 def test_a_state_change_line_names_attempt_cluster_state_and_reason(captured: io.StringIO) -> None:
@@ -132,10 +136,8 @@ def test_a_state_change_line_names_attempt_cluster_state_and_reason(captured: io
 
 
 @pytest.fixture
-def captured_text() -> Any:
-    out = io.StringIO()
-    configure(LoggingSettings(format="text"), out)  # undone by tests/conftest.py
-    return out
+def captured_text() -> io.StringIO:
+    return _captured("text")
 
 
 def test_a_message_cannot_forge_a_text_line(captured_text: io.StringIO) -> None:
