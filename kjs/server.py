@@ -21,7 +21,7 @@ from litestar.plugins import PluginProtocol
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from kjs.api import clusters, cronjobs, docs, health, jobs, policy
+from kjs.api import clusters, cronjobs, docs, health, jobs, policy, whoami
 from kjs.api.errors import HANDLERS
 from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
@@ -237,6 +237,7 @@ def create_app(
             jobs.JobsController,
             cronjobs.CronJobsController,
             clusters.ClustersController,
+            whoami.whoami,
             health.healthz,
             health.readyz,
             MetricsController,

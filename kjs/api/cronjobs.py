@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
@@ -18,10 +19,11 @@ from kjs.api.schema import (
     protected,
     raw_body,
 )
+from kjs.core.clock import now
 from kjs.core.models import Cron, CronSpec, Job
 from kjs.core.records import CronRecord, job_view
 from kjs.core.validation import FieldError, InvalidInput, decode
-from kjs.scheduler.crons import CronService, cron_view
+from kjs.scheduler.crons import CronService, cron_view, next_fire
 
 
 def _service(request: Request[Any, Any, Any]) -> CronService:
@@ -29,8 +31,24 @@ def _service(request: Request[Any, Any, Any]) -> CronService:
     return service
 
 
+NEXT_RUNS = 5
+
+
+def next_runs(spec: CronSpec, after: dt.datetime, count: int = NEXT_RUNS) -> list[dt.datetime]:
+    """The next `count` fire times after `after` (fewer if the schedule ends); none when
+    suspended."""
+    fires: list[dt.datetime] = []
+    while not spec.suspend and len(fires) < count:
+        fire = next_fire(spec, fires[-1] if fires else after)
+        if fire is None:
+            break
+        fires.append(fire.astimezone(dt.UTC))
+    return fires
+
+
 async def _json(request: Request[Any, Any, Any], cron: CronRecord) -> Cron:
-    return cron_view(cron, await _service(request).counts(cron.id))
+    view = cron_view(cron, await _service(request).counts(cron.id))
+    return msgspec.structs.replace(view, next_runs=next_runs(cron.spec, now()))
 
 
 class CronJobsController(Controller):

@@ -376,6 +376,10 @@ def _pages(
             return jobs, cursor, watch_cursor
 
 
+# The API's orders (kjs.core.protocols.JOB_SORTS; not imported: the CLI starts without kjs.core).
+SORTS = ("-created_at", "created_at", "-updated_at", "updated_at", "name", "-name")
+
+
 @click.command(name="ls")
 @click.option("--state", help="pending, dispatched, created, running, succeeded, failed, …")
 @click.option("--name")
@@ -384,6 +388,14 @@ def _pages(
 @click.option("--label", multiple=True, help="key=value (repeatable).")
 @_time_option("--created-after", "RFC 3339.")
 @_time_option("--created-before", "RFC 3339.")
+@click.option("--namespace", help="Jobs of this namespace.")
+@click.option("--name-prefix", help="Jobs whose name starts with this (needs --sort name|-name).")
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    help="Order (default -created_at, newest first); by update time or name it takes only "
+    "--namespace (and --name-prefix) as filters.",
+)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Jobs to show."
 )
@@ -406,19 +418,21 @@ def list_jobs(
     all_: bool,
     cursor: str | None,
     watch: bool,
+    sort: str | None,
     **filters: Any,
 ) -> None:
-    """List jobs, newest first: --limit of them (more with --all or --cursor)."""
+    """List jobs, newest first (or --sort): --limit of them (more with --all or --cursor)."""
     filters = drop_unset({**filters, "labels": labels_of(label)})
+    ordered = {**filters, "sort": sort} if sort else filters  # a watch has no order of its own
     printer = Printer(JOBS, output, headers=not no_headers)
 
     def run() -> None:
         with connected(url, token) as client:
             if all_ and not watch and cursor is None:
-                jobs, next_cursor, watch_cursor = list(client.iter_jobs(**filters)), None, None
+                jobs, next_cursor, watch_cursor = list(client.iter_jobs(**ordered)), None, None
             else:
                 jobs, next_cursor, watch_cursor = _pages(
-                    client, filters, None if all_ else limit, cursor
+                    client, ordered, None if all_ else limit, cursor
                 )
             items = builtins(jobs)
             printer.listing(items, {"items": items, "next_cursor": next_cursor})
@@ -432,7 +446,7 @@ def list_jobs(
                 return
 
             def relist() -> tuple[list[Job], str | None]:
-                page = client.list(limit=min(limit, MAX_PAGE), **filters)
+                page = client.list(limit=min(limit, MAX_PAGE), **ordered)
                 return page.items, page.watch_cursor
 
             seen = {job.id: _key(job) for job in jobs}

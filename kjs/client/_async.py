@@ -203,8 +203,11 @@ class AsyncClient:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        sort: str | None = None,
     ) -> JobPage:
         """One page of jobs, newest first; `next_cursor` for the next."""
         filters = calls.job_filters(
@@ -215,8 +218,10 @@ class AsyncClient:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
-        return await self._send(calls.list_jobs(filters, limit, cursor))
+        return await self._send(calls.list_jobs(filters, limit, cursor, sort))
 
     async def iter_jobs(
         self,
@@ -228,9 +233,13 @@ class AsyncClient:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         page_size: int = 500,
+        sort: str | None = None,
     ) -> AsyncGenerator[Job, None]:
-        """Every job matching the filters, newest first, page after page."""
+        """Every job matching the filters, newest first (or in `sort` order, as `list`), page
+        after page."""
         filters = calls.job_filters(
             state=state,
             cluster_id=cluster_id,
@@ -239,10 +248,12 @@ class AsyncClient:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
         cursor: str | None = None
         while True:
-            page = await self._send(calls.list_jobs(filters, page_size, cursor))
+            page = await self._send(calls.list_jobs(filters, page_size, cursor, sort))
             for job in page.items:
                 yield job
             if not page.next_cursor:
@@ -260,6 +271,8 @@ class AsyncClient:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         bookmarks: bool = False,
     ) -> AsyncGenerator[WatchEvent, None]:
         """Each change to the matching jobs, as it happens; see `Client.watch`."""
@@ -271,6 +284,8 @@ class AsyncClient:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
         resume = Resume(self.url, watch_cursor, reconnect_for=self.reconnect_for)
         # aclosing: leaving this generator closes the stream now, not when it is collected.

@@ -106,6 +106,8 @@ def job_filters(
     cron_id: str | None = None,
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
+    namespace: str | None = None,
+    name_prefix: str | None = None,
 ) -> Params:
     """The query of `GET /jobs` for these filters (shared by list, iterate and watch)."""
     params: Params = []
@@ -114,6 +116,8 @@ def job_filters(
         ("cluster_id", cluster_id),
         ("name", name),
         ("cron_id", cron_id),
+        ("namespace", namespace),
+        ("name_prefix", name_prefix),
     ):
         if value is not None:
             params.append((key, str(value)))
@@ -182,10 +186,14 @@ def get_job(job_id: str) -> Call[Job]:
     return Call("GET", _job_path(job_id), _job)
 
 
-def list_jobs(filters: Params, limit: int, cursor: str | None) -> Call[JobPage]:
+def list_jobs(
+    filters: Params, limit: int, cursor: str | None, sort: str | None = None
+) -> Call[JobPage]:
     params = [*filters, ("limit", str(limit))]
     if cursor is not None:
         params.append(("cursor", cursor))
+    if sort is not None:
+        params.append(("sort", sort))
     return Call("GET", "/jobs", _job_page, params=params)
 
 

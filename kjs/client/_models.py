@@ -143,6 +143,7 @@ class CronJob(_JobTemplate, kw_only=True):
     last_run_at: dt.datetime | None = None
     runs_total: int = 0
     runs_succeeded: int = 0
+    next_runs: list[dt.datetime] = field(default_factory=list)  # the next 5; [] if suspended
 
 
 class CronJobPage(Struct, kw_only=True):

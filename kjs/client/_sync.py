@@ -202,10 +202,16 @@ class Client:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        sort: str | None = None,
     ) -> JobPage:
-        """One page of jobs, newest first (`limit` at most 500); `next_cursor` for the next."""
+        """One page of jobs, newest first or in `sort` order (`-created_at`, `created_at`,
+        `-updated_at`, `updated_at`, `name`, `-name`; `limit` at most 500); `next_cursor` for the
+        next. `name_prefix` needs sort `name` or `-name`; sorts by update time or name take only
+        `namespace` (and `name_prefix`) as filters."""
         filters = calls.job_filters(
             state=state,
             cluster_id=cluster_id,
@@ -214,8 +220,10 @@ class Client:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
-        return self._send(calls.list_jobs(filters, limit, cursor))
+        return self._send(calls.list_jobs(filters, limit, cursor, sort))
 
     def iter_jobs(
         self,
@@ -227,9 +235,13 @@ class Client:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         page_size: int = 500,
+        sort: str | None = None,
     ) -> Generator[Job, None, None]:
-        """Every job matching the filters, newest first, page after page."""
+        """Every job matching the filters, newest first (or in `sort` order, as `list`), page
+        after page."""
         filters = calls.job_filters(
             state=state,
             cluster_id=cluster_id,
@@ -238,10 +250,12 @@ class Client:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
         cursor: str | None = None
         while True:
-            page = self._send(calls.list_jobs(filters, page_size, cursor))
+            page = self._send(calls.list_jobs(filters, page_size, cursor, sort))
             yield from page.items
             if not page.next_cursor:
                 return
@@ -258,6 +272,8 @@ class Client:
         cron_id: str | None = None,
         created_after: dt.datetime | None = None,
         created_before: dt.datetime | None = None,
+        namespace: str | None = None,
+        name_prefix: str | None = None,
         bookmarks: bool = False,
     ) -> Generator[WatchEvent, None, None]:
         """Each change to the matching jobs, as it happens, until you stop iterating.
@@ -276,6 +292,8 @@ class Client:
             cron_id=cron_id,
             created_after=created_after,
             created_before=created_before,
+            namespace=namespace,
+            name_prefix=name_prefix,
         )
         resume = Resume(self.url, watch_cursor, reconnect_for=self.reconnect_for)
         for line in self._lines("/jobs", query, resume):

@@ -155,6 +155,10 @@ class Cron(CronSpec, kw_only=True):
     last_run_at: dt.datetime | None
     runs_total: int
     runs_succeeded: int
+    next_runs: Annotated[
+        list[dt.datetime],
+        Meta(description="The next 5 fire times (UTC), soonest first; empty when suspended."),
+    ] = field(default_factory=list)
 
 
 def to_builtins(obj: Struct) -> dict[str, Any]:

@@ -38,13 +38,15 @@ class JobUpdate:
     and returns it changed, or None for no change; `outbox` and `event` get the changed job and
     say what to write with it. `acknowledge`, when given, gets the job as it is after the update
     (changed or not): True drops the job's open dispatch from the outbox in the same
-    transaction (`outbox_ack`)."""
+    transaction (`outbox_ack`). `manifest`, when given, is the Kubernetes object (JSON) the
+    change dispatches: stored with it as the changed job's attempt's (`job_manifest`)."""
 
     job_id: str
     change: Callable[[JobRecord], JobRecord | None]
     outbox: Callable[[JobRecord], Sequence[tuple[str, bytes]]] = _no_outbox
     event: Callable[[JobRecord], EventRecord | None] = _no_event
     acknowledge: Callable[[JobRecord], bool] | None = None
+    manifest: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,11 @@ class IdempotencyConflict(Exception):
 # `db` election). Methods are synchronous (run in a thread pool); each is one transaction.
 
 
+JOB_SORTS = ("-created_at", "created_at", "-updated_at", "updated_at", "name", "-name")
+"""The orders `JobStore.list_jobs` offers (`-`: descending); ties are broken in the same
+direction by id (`name`: by creation time, then id)."""
+
+
 @runtime_checkable
 class JobStore(Protocol):
     """Jobs, their attempts' events, and what placement asks of them."""
@@ -220,8 +227,15 @@ class JobStore(Protocol):
         ...
 
     def list_jobs(
-        self, *, limit: int, cursor: str | None = None, **filters: Any
-    ) -> tuple[list[JobRecord], str | None]: ...
+        self, *, limit: int, cursor: str | None = None, sort: str = "-created_at", **filters: Any
+    ) -> tuple[list[JobRecord], str | None]:
+        """`limit` jobs in `sort` order (one of `JOB_SORTS`) and the cursor of the next page
+        (None on the last): keyset pagination, each cursor made for its sort. Raises
+        ValueError for a cursor not handed out by this store, or made for another sort.
+        Filters (all optional, ANDed): `state`, `cluster_id`, `name` (exact), `name_prefix`,
+        `namespace` (exact), `namespaces` (any of), `cron_id`, `labels` (every k=v),
+        `created_after` (inclusive), `created_before` (exclusive)."""
+        ...
 
     def watch_position(self) -> int:
         """The seq of the newest job change stored: every change up to it is committed and
@@ -255,6 +269,11 @@ class JobStore(Protocol):
 
     def job_events(self, job_id: str, after: int = 0) -> list[EventRecord]:
         """The job's events with a seq after `after`, in the order stored (seq increasing)."""
+        ...
+
+    def job_manifest(self, job_id: str, attempt: int) -> bytes | None:
+        """The manifest (JSON) an attempt was dispatched with (`JobUpdate.manifest`; the last
+        one written if it was dispatched again), None if it never was. Removed with its job."""
         ...
 
     def due_jobs(

@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -180,11 +180,14 @@ class Placement:
                 updated_at=at,
             )
 
+        # Encoded once: stored as the attempt's manifest, and spliced as-is into the message
+        # (msgspec writes a `Raw` verbatim; the message's schema is unchanged).
+        manifest_json = msgspec.json.encode(manifest)
         body = messages.encode(
             messages.Dispatch(
                 job_id=job.id,
                 attempt=job.attempt,
-                manifest=manifest,
+                manifest=cast(dict[str, Any], msgspec.Raw(manifest_json)),
                 log_collect=job.spec.log_collect,
                 replaces=self._previous_name(job),
             )
@@ -196,6 +199,7 @@ class Placement:
             lambda j: EventRecord(
                 job_id=j.id, attempt=j.attempt, state=j.state, at=at, cluster_id=cluster_id
             ),
+            manifest=manifest_json,
         )
 
     async def _park(self, job: JobRecord, error: Exception) -> None:

@@ -236,6 +236,23 @@ class JobService:
             raise NotFound(f"job {job_id} not found")
         return job
 
+    async def manifest(self, job: JobRecord, attempt: int) -> bytes:
+        """The Kubernetes object (JSON) `job`'s `attempt` was dispatched with; NotFound saying
+        why when there is none."""
+        stored = await asyncio.to_thread(self.c.store.job_manifest, job.id, attempt)
+        if stored is not None:
+            return stored
+        if attempt > job.attempt:
+            why = f"job {job.id} has no attempt {attempt} (its latest is {job.attempt})"
+        elif attempt == job.attempt and job.state is JobState.PENDING:
+            why = f"attempt {attempt} of job {job.id} is pending: not dispatched yet"
+        else:
+            why = (
+                f"attempt {attempt} of job {job.id} was never dispatched (it ended before, "
+                "or was dispatched by a kjs older than stored manifests)"
+            )
+        raise NotFound(why)
+
     async def callbacks(self, job_id: str) -> list[dict[str, Any]]:
         await self.get(job_id)
         return await asyncio.to_thread(self.c.store.list_callbacks, job_id)
@@ -287,10 +304,10 @@ class JobService:
         return await asyncio.to_thread(self.c.store.job_events, job_id)
 
     async def list_jobs(
-        self, *, limit: int, cursor: str | None, **filters: Any
+        self, *, limit: int, cursor: str | None, sort: str = "-created_at", **filters: Any
     ) -> tuple[list[JobRecord], str | None]:
         return await asyncio.to_thread(
-            lambda: self.c.store.list_jobs(limit=limit, cursor=cursor, **filters)
+            lambda: self.c.store.list_jobs(limit=limit, cursor=cursor, sort=sort, **filters)
         )
 
     async def watch_position(self) -> int:

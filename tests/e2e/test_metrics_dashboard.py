@@ -115,9 +115,9 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_has_a_panel(
     server: Server,
-    agents: Agents,
+    agents: Agents,  # noqa: F811 (the fixture imported above)
     k8s_namespace: str,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     agent = agents.start()
     cluster = agents.cluster.id

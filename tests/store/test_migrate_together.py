@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 
 pytestmark = pytest.mark.mysql
 
-SCRIPT_HEADS = ["0007", "compat_0001"] if COMPAT else ["0007"]
+SCRIPT_HEADS = ["0008", "compat_0001"] if COMPAT else ["0008"]
 
 
 @pytest.mark.parametrize("round_", range(5))

@@ -260,6 +260,101 @@ def test_listing_filters(store: Store) -> None:
         store.list_jobs(limit=5, cursor="garbage")
 
 
+def _named(n: int, name: str, namespace: str = "ops", **changes: object) -> JobRecord:
+    job = make_job(n, **changes)
+    return msgspec.structs.replace(
+        job, spec=msgspec.structs.replace(job.spec, name=name, namespace=namespace)
+    )
+
+
+def test_listing_by_namespace_and_name_prefix(store: Store) -> None:
+    web = store.create_job(_named(1, "web-a"))
+    web2 = store.create_job(_named(2, "web-b", namespace="dev"))
+    store.create_job(_named(3, "webz"))  # starts with `web`, not with `web-`
+    store.create_job(_named(4, "api"))
+    store.create_job(_named(5, "wec"))  # the name right after every `web…` one
+
+    def ids(**filters: object) -> list[str]:
+        return [j.id for j in store.list_jobs(limit=50, **filters)[0]]  # type: ignore[arg-type]
+
+    assert ids(namespace="dev") == [web2.id]
+    assert ids(name_prefix="web-") == [web2.id, web.id]
+    assert ids(name_prefix="web-", namespace="ops") == [web.id]
+    assert ids(name_prefix="web-", namespaces=["dev"]) == [web2.id]
+    assert ids(name_prefix="z") == ids(name_prefix="nothing") == ids(namespace="nobody") == []
+    assert len(ids(name_prefix="we")) == 4
+
+
+def _walk(store: Store, sort: str, limit: int = 2, **filters: object) -> list[str]:
+    """Every job's name, page after page, in `sort` order."""
+    names: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = store.list_jobs(limit=limit, cursor=cursor, sort=sort, **filters)
+        names += [j.spec.name for j in page]
+        if cursor is None:
+            return names
+
+
+def test_listing_in_each_sort_pages_through_every_job_once(store: Store) -> None:
+    # Names in another order than creation; two jobs share a name and two an update time.
+    names = ["m", "c", "x", "c", "a"]
+    for n, name in enumerate(names):
+        updated = NOW + dt.timedelta(seconds=10 - n if n != 4 else 7)
+        store.create_job(_named(n, name, updated_at=updated))
+    assert _walk(store, "-created_at") == ["a", "c", "x", "c", "m"]
+    assert _walk(store, "created_at") == names
+    assert _walk(store, "name") == ["a", "c", "c", "m", "x"]
+    assert _walk(store, "-name") == ["x", "m", "c", "c", "a"]
+    # updated: m 10, c 9, x 8, c 7, a 7 (a tie: broken by id, each job still once)
+    by_update = _walk(store, "-updated_at", limit=1)
+    assert by_update[:3] == ["m", "c", "x"] and sorted(by_update[3:]) == ["a", "c"]
+    assert _walk(store, "updated_at", limit=1) == list(reversed(by_update))
+    assert _walk(store, "name", name_prefix="c") == ["c", "c"]
+    assert [j.spec.name for j in store.list_jobs(limit=10, sort="-name")[0]] == _walk(
+        store, "-name"
+    )
+
+
+def test_an_attempt_s_manifest_is_stored_with_its_dispatch_and_removed_with_its_job(
+    store: Store,
+) -> None:
+    old_at = NOW - dt.timedelta(days=40)
+    job = store.create_job(make_job(1, created_at=old_at, updated_at=old_at))
+    assert store.job_manifest(job.id, 1) is None
+
+    def dispatched(j: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(j, state=JobState.DISPATCHED, cluster_id="c1")
+
+    manifest = b'{"kind":"Job","metadata":{"name":"job-1"}}'
+    store.update_jobs([JobUpdate(job.id, dispatched, manifest=manifest)])
+    assert store.job_manifest(job.id, 1) == manifest
+    assert store.job_manifest(job.id, 2) is None
+    # No change written (the job moved on meanwhile): no manifest either.
+    store.update_jobs([JobUpdate(job.id, lambda j: None, manifest=b"{}")])
+    assert store.job_manifest(job.id, 1) == manifest
+
+    def finished(j: JobRecord) -> JobRecord:
+        return msgspec.structs.replace(
+            j, state=JobState.SUCCEEDED, finished_at=old_at, updated_at=old_at
+        )
+
+    store.update_jobs([JobUpdate(job.id, finished)])
+    assert store.delete_older_than(NOW - dt.timedelta(days=30))["jobs"] == 1
+    assert store.job_manifest(job.id, 1) is None
+
+
+def test_a_cursor_continues_only_the_sort_it_was_made_for(store: Store) -> None:
+    for n in range(3):
+        store.create_job(make_job(n))
+    _, cursor = store.list_jobs(limit=1, sort="name")
+    assert cursor is not None
+    with pytest.raises(ValueError, match=r"cursor.*sort=name"):
+        store.list_jobs(limit=1, cursor=cursor, sort="-created_at")
+    with pytest.raises(ValueError, match="sort"):
+        store.list_jobs(limit=1, sort="size")
+
+
 def test_update_writes_state_event_and_outbox_together(store: Store) -> None:
     job = store.create_job(make_job())
     later = NOW + dt.timedelta(minutes=1)
@@ -732,6 +827,10 @@ def test_a_watch_takes_the_list_filters(store: Store) -> None:
     changes, _ = store.job_changes(start, limit=10, labels={"team": "data"}, state="pending")
     assert [c.job.id for c in changes] == [ops.id]
     assert store.job_changes(start, limit=10, namespaces=[])[0] == []
+    changes, _ = store.job_changes(start, limit=10, namespace="dev")
+    assert [c.job.id for c in changes] == [other.id]
+    changes, _ = store.job_changes(start, limit=10, name_prefix="job-1")
+    assert [c.job.id for c in changes] == [ops.id]
 
 
 def test_a_job_removed_by_retention_is_a_deletion_until_it_is_forgotten(store: Store) -> None:
