@@ -141,12 +141,20 @@ def guard(action: Action, *, anonymous: Anonymous | None = None) -> Guard:
     return check
 
 
+OPEN_ROUTE = "kjs_open"
+"""`opt={OPEN_ROUTE: True}` on a plugin's route: open, no token asked. For what shows nothing
+by itself (the web UI's page and files): the data they load comes through guarded routes."""
+
+
 def _default_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """A plugin's route that brings no guard of its own still passes the door: reading needs
-    `read`, anything else `submit` (a route with `guard(...)` decides for itself)."""
+    `read`, anything else `submit` (a route with `guard(...)` decides for itself; one marked
+    `OPEN_ROUTE` is open)."""
     method = connection.scope.get("method", "GET")
+    if handler.opt.get(OPEN_ROUTE) and method in ("GET", "HEAD"):
+        return
     if method == "OPTIONS" or any(getattr(g, "kjs_action", None) for g in handler.guards or ()):
         return  # a preflight shows nothing; a route with its own guard decides for itself
     guard(Action.READ if method in ("GET", "HEAD") else Action.SUBMIT)(connection, handler)

@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kjs.plugins.election_single",
     "kjs.plugins.callback_http",
     "kjs.plugins.compat",
+    "kjs.plugins.ui",
 )
 ENTRY_POINT_GROUP = "kjs"
 

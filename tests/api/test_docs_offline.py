@@ -9,8 +9,6 @@ request to a host other than this machine recorded and refused; without Chromium
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,23 +22,13 @@ from kjs.api import docs
 from kjs.api.auth import hash_token
 from kjs.core.config import Settings, load
 from kjs.server import create_app
+from tests.browser import PageWatch, chromium_context
 from tests.live import LiveServer, live_server
 
 PAGES = ("/schema", "/schema/redoc", "/schema/swagger")
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # The request body of `POST /api/v1/jobs` (JobSpec): the fields a reader looks for first.
 JOB_FIELDS = ("image", "namespace", "command")
 SUBMIT_OPERATION = "ApiV1JobsSubmit"  # its operationId
-CHROMIUM = os.environ.get("KJS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def _settings(data_dir: Path) -> Settings:
@@ -120,12 +108,6 @@ def test_bundled_files_match_their_sources() -> None:
 # -- in Chromium -----------------------------------------------------------------------------
 
 
-def _no_browser(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must run the docs' browser test (.ci/run installs chromium)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(create_app(_settings(tmp_path_factory.mktemp("docs-live")))) as live:
@@ -134,49 +116,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
-        _no_browser(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _no_browser("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-class _Watch:
-    """What a page did that it should not: requests off this machine, console errors."""
-
-    def __init__(self, context: Any, page: Any) -> None:
-        self.outside: list[str] = []
-        self.errors: list[str] = []
-        context.route("**/*", self._route)
-        # Requests the CSP blocks never reach the route, but are still announced.
-        page.on("request", lambda request: self._note(request.url))
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-
-    def _note(self, url: str) -> bool:
-        parts = urlsplit(url)
-        outside = parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK
-        if outside and url not in self.outside:
-            self.outside.append(url)
-        return outside
-
-    def _route(self, route: Any) -> None:
-        if self._note(route.request.url):
-            route.abort("blockedbyclient")
-        else:
-            route.continue_()
+    with chromium_context(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture
@@ -190,17 +131,16 @@ def page(browser_context: Any) -> Iterator[Any]:
         page.close()
 
 
-def _open(server: LiveServer, page: Any, path: str) -> tuple[_Watch, Any]:
-    watch = _Watch(page.context, page)
+def _open(server: LiveServer, page: Any, path: str) -> tuple[PageWatch, Any]:
+    watch = PageWatch(page.context)
     response = page.goto(server.url + path)
     assert response is not None and response.status == 200
     return watch, response
 
 
-def _check(watch: _Watch, response: Any, page: Any, shot: Path) -> None:
+def _check(watch: PageWatch, response: Any, page: Any, shot: Path) -> None:
     page.screenshot(path=str(shot))
-    assert watch.outside == [], f"requests to other hosts: {watch.outside}"
-    assert watch.errors == [], f"console errors (CSP violations among them?): {watch.errors}"
+    watch.check()
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp, csp
 

@@ -38,6 +38,7 @@ class From(enum.Enum):
     CRON = "the cron job named in the path"
     CRON_MOVE = "the cron job named in the path, and the body's namespace (an edit)"
     CLUSTERS = "none: every namespace (clusters)"
+    SELF = "none: the caller itself (whoami)"
     COMPAT_BODY = "the body (compatibility create)"
     COMPAT_ONCE = "the compat once job named in the path or body"
     COMPAT_CRON = "the compat cron job named in the path or body"
@@ -70,6 +71,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", J + "/{job_id:str}/events"): row("read", From.JOB),
     ("GET", J + "/{job_id:str}/logs"): row("read", From.JOB),
     ("GET", J + "/{job_id:str}/callbacks"): row("read", From.JOB),
+    # 404: the fresh job was never dispatched (no cluster has room), so it has no manifest.
+    ("GET", J + "/{job_id:str}/manifest"): row("read", From.JOB, 404),
     ("POST", J + "/{job_id:str}/callbacks/redeliver"): row("submit", From.JOB, 409),
     ("POST", C): row("submit", From.BODY, 201),
     ("GET", C): row("read", From.LIST),
@@ -84,6 +87,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/clusters/{cluster_id:str}"): row("read", From.CLUSTERS),
     ("POST", "/api/v1/clusters/{cluster_id:str}/cordon"): row("admin", From.CLUSTERS),
     ("POST", "/api/v1/clusters/{cluster_id:str}/uncordon"): row("admin", From.CLUSTERS),
+    ("GET", "/api/v1/whoami"): row("read", From.SELF),
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
     ("GET", "/metrics"): OPEN,
@@ -95,6 +99,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/schema/redoc"): OPEN,
     ("GET", "/schema/{path:str}"): row(None, From.OPEN, 404),
     ("GET", "/schema/assets/{file:str}"): row(None, From.OPEN, 404),  # the docs' bundled files
+    # The web UI plugin: its page (for every page path) and files; the data is the API's.
+    ("GET", "/ui"): OPEN,
+    ("GET", "/ui/{path:path}"): OPEN,
+    ("GET", "/ui/assets/{file:str}"): row(None, From.OPEN, 404),
 }
 # The compat plugin's routes (when it is enabled: KJS_DISABLE_PLUGINS=compat runs without).
 if COMPAT:
@@ -262,6 +270,7 @@ def request_for(client: TestClient[Any], path: str, source: From, where: str, to
         From.CRON: lambda: at(new_cron(client, where)),
         From.CRON_MOVE: lambda: at(new_cron(client, where), {"namespace": to}),
         From.CLUSTERS: lambda: at("c1"),
+        From.SELF: lambda: (path, None),
         From.COMPAT_BODY: lambda: (path, compat_body(path.split("/")[2][:4], where)),
         From.COMPAT_ONCE: lambda: compat_id("once"),
         From.COMPAT_CRON: lambda: compat_id("cron"),
@@ -287,7 +296,7 @@ TARGETS = ((OWN, OWN), (OTHER, OTHER), (OWN, OTHER), (OTHER, OWN))
 
 
 def targets(source: From) -> tuple[tuple[str, str], ...]:
-    if source in (From.OPEN, From.CLUSTERS, From.LIST):
+    if source in (From.OPEN, From.CLUSTERS, From.LIST, From.SELF):
         return ((OWN, OWN),)  # no namespace to vary (lists: both are checked in one go)
     return TARGETS if source in MOVES else TARGETS[:2]
 
