@@ -18,8 +18,8 @@ from kjs.testing.pytest_plugin import Cluster
 from tests.live import kjs_up_app, live_server
 from tests.ui.support import (
     ADMIN_TOKEN,
-    READ_TOKEN,
     PHONE,
+    READ_TOKEN,
     KjsUi,
     Tab,
     mark_loaded,
@@ -419,3 +419,74 @@ def test_a_phone_shows_the_state_column_and_every_nav_link(
     toggle.click()
     expect(filters.locator("[name=namespace]")).to_be_visible()
     expect(toggle).to_have_attribute("aria-expanded", "true")
+
+
+def test_a_slow_old_answer_does_not_put_an_old_state_back(
+    kjs_ui: KjsUi, page: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """The job page asks for the job after a cancel and on every event. Here the answer to the
+    ask after the cancel comes last, and carries what the server said before (`running`): the
+    newer `cancelled` stays on the page."""
+    job_id = kjs_ui.submit(k8s_namespace, "races", _wait_for_file(tmp_path / "never"))
+    kjs_ui.wait_for_state(job_id, "running")
+    first_answer: list[str] = []
+    held: list[Any] = []
+
+    def hold_asks(route: Any) -> None:
+        if route.request.method != "GET":
+            return route.continue_()
+        if not first_answer:  # the page's load goes through; its answer says `running`
+            answer = route.fetch()
+            first_answer.append(answer.text())
+            return route.fulfill(response=answer)
+        held.append(route)
+
+    def wait_for_asks(count: int) -> None:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        while len(held) < count and dt.datetime.now() < deadline:
+            page.wait_for_timeout(50)  # lets Playwright run the route handler
+        assert len(held) >= count, f"the page asked for the job {len(held)} times, not {count}"
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.route(re.compile(rf"/api/v1/jobs/{job_id}$"), hold_asks)
+    sign_in(page, ADMIN_TOKEN)
+    page.goto(kjs_ui.url + f"/ui/jobs/{job_id}")
+    detail = _detail(page)
+    expect(detail).to_have_attribute("data-state", "running")
+    detail.locator("button[data-action=cancel]").click()
+    wait_for_asks(1)
+    expect(page.locator("[data-testid=job-events] li[data-state=cancelled]")).to_be_visible()
+    wait_for_asks(2)
+    slow, fast = held[0], held[-1]
+    fresh = fast.fetch()
+    assert fresh.json()["state"] == "cancelled"
+    fast.fulfill(response=fresh)
+    expect(detail).to_have_attribute("data-state", "cancelled")
+    with page.expect_event("requestfinished", lambda r: r == slow.request):
+        slow.fulfill(status=200, content_type="application/json", body=first_answer[0])
+    page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # its answer was handled
+    expect(detail).to_have_attribute("data-state", "cancelled")
+    expect(detail.locator("button[data-action=rerun]")).to_be_visible()
+
+
+def test_the_cron_list_shows_the_last_runs_state(
+    kjs_ui: KjsUi, page: Any, k8s_namespace: str
+) -> None:
+    body = {
+        "name": "often",
+        "namespace": k8s_namespace,
+        "image": "busybox",
+        "command": ["sh", "-c", "exit 4"],
+        "schedule": "0 3 * * *",
+    }
+    created = kjs_ui.api("POST", "/api/v1/cronjobs", json=body)
+    assert created.status_code == 201, created.text
+    cron_id = created.json()["id"]
+    run = kjs_ui.api("POST", f"/api/v1/cronjobs/{cron_id}/trigger")
+    assert run.is_success, run.text
+    kjs_ui.wait_for_state(run.json()["id"], "failed")
+    sign_in(page, ADMIN_TOKEN)
+    page.goto(kjs_ui.url + "/ui/crons")
+    last = page.locator(f"tr[data-cron-id='{cron_id}'] td[data-col=last_run] .last-state")
+    expect(last).to_have_text("failed")
+    expect(last).to_have_class(re.compile(r"\bstate-failed\b"))

@@ -36,8 +36,8 @@ function cronButtons(cron, done) {
 
 /** The last run's cell: its state (filled in by `lastOutcome`) and how long ago it started. */
 function lastRunCell(cron) {
-  const cell = h("td", { "data-col": "last_run" });
-  if (!cron.last_run_at) return clear(cell, "—");
+  const cell = h("td", { "data-col": "last_run", "data-label": "Last run" });
+  if (!cron.last_run_at) return clear(cell, h("span", { class: "last-state" }, "—"));
   return clear(cell, h("span", { class: "last-state" }), " ",
     h("span", { class: "muted", "data-tick-since": cron.last_run_at, title: localTime(cron.last_run_at) }, duration(since(cron.last_run_at))),
     h("span", { class: "muted" }, " ago"));
@@ -63,7 +63,7 @@ export async function cronsPage({ main, signal }) {
   const tbody = h("tbody");
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Cron jobs")),
-    h("div", { class: "table-wrap" }, h("table", { "data-testid": "crons-table", class: "table" },
+    h("div", { class: "table-wrap" }, h("table", { "data-testid": "crons-table", class: "table crons" },
       h("thead", {}, h("tr", {}, ["Name", "Schedule", "Next run", "Last run", "Runs", "Namespace", "Id", ""].map((t) => h("th", { scope: "col", class: { Name: "name", Runs: "num", Id: "id-col" }[t] }, t)))),
       tbody))
   );
@@ -72,11 +72,11 @@ export async function cronsPage({ main, signal }) {
     const rows = page.items.map((cron) => [cron,
       h("tr", { "data-cron-id": cron.id, class: cron.suspend ? "suspended" : "" },
         h("td", { "data-col": "name", class: "name" }, h("a", { href: `/ui/crons/${cron.id}`, "data-nav": true }, cron.name)),
-        h("td", { "data-col": "schedule" }, h("code", {}, cron.schedule), cron.time_zone ? h("span", { class: "muted" }, ` ${cron.time_zone}`) : null),
-        h("td", { "data-col": "next_runs" }, nextRuns(cron)),
+        h("td", { "data-col": "schedule", "data-label": "Schedule" }, h("code", {}, cron.schedule), cron.time_zone ? h("span", { class: "muted" }, ` ${cron.time_zone}`) : null),
+        h("td", { "data-col": "next_runs", "data-label": "Next run" }, nextRuns(cron)),
         lastRunCell(cron),
-        h("td", { "data-col": "runs", class: "num", title: "succeeded / total" }, `${cron.runs_succeeded}/${cron.runs_total}`),
-        h("td", { "data-col": "namespace" }, cron.namespace),
+        h("td", { "data-col": "runs", class: "num", title: "succeeded / total", "data-label": "Runs" }, `${cron.runs_succeeded}/${cron.runs_total}`),
+        h("td", { "data-col": "namespace", "data-label": "Namespace" }, cron.namespace),
         h("td", { "data-col": "id", class: "id-col" }, shortId(cron.id)),
         h("td", { class: "row-actions" }, h("div", { class: "actions" }, cronButtons(cron, () => load()))))]);
     clear(tbody, rows.map(([, tr]) => tr));

@@ -125,10 +125,18 @@ export async function submitPage({ main, params, signal }) {
         const errors = (e.errors || []).map((x) => `${x.field}: ${x.message}`);
         form.querySelector('[data-error-for="document"]').textContent = errors.join("\n") || e.message;
       } else showFieldErrors(form, e);
+      showFirstError(form);
     }
   });
 
   main.append(form);
   fill(start);
   form.elements.name.focus();
+}
+
+/** Bring the first error into view (below the sticky header: `scroll-margin-top` in the CSS). */
+function showFirstError(form) {
+  const error = [...form.querySelectorAll(".field-error")].find((node) => node.textContent);
+  if (!error) return;
+  (error.closest(".field") || error).scrollIntoView({ block: "start" });
 }
