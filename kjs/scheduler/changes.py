@@ -4,7 +4,7 @@ line for the operator (job id, attempt, cluster, state, reason) and the plugins'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from kjs.core.logconfig import get_logger
 from kjs.core.plugins import Plugins
@@ -13,15 +13,27 @@ from kjs.core.records import JobRecord
 log = get_logger("kjs.jobs")
 
 
-def accepted(jobs: Iterable[JobRecord], principal: str = "") -> None:
-    """New jobs, stored: one line each."""
-    for job in jobs:
+def accepted(jobs: Sequence[JobRecord], principal: str = "") -> None:
+    """New jobs, stored: one line each; a batch's in one line (a line per job cost a tenth of
+    a batched job's CPU), naming its first and last ids and its namespaces."""
+    if len(jobs) == 1:
+        (job,) = jobs
         log.info(
             "job accepted",
             job_id=job.id,
             name=job.spec.name,
             namespace=job.spec.namespace,
             state=str(job.state),
+            by=principal or None,
+        )
+    elif jobs:
+        log.info(
+            "jobs accepted",
+            count=len(jobs),
+            first_job_id=jobs[0].id,
+            last_job_id=jobs[-1].id,
+            namespaces=",".join(sorted({job.spec.namespace for job in jobs})),
+            state=str(jobs[0].state),
             by=principal or None,
         )
 

@@ -153,3 +153,25 @@ def test_a_line_that_cannot_be_written_does_not_fail_the_change_it_tells(
     captured_text.close()  # stderr gone: the job's change is stored all the same
     changes.log.info("job state changed", job_id="j-1")
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_a_batch_is_one_line_naming_its_count_ids_and_namespaces(captured: io.StringIO) -> None:
+    from kjs.core.models import JobSpec
+
+    at = now()
+    jobs = [
+        JobRecord(
+            id=f"j-{i}",
+            spec=JobSpec(name="j", namespace=namespace, image="busybox"),
+            k8s_name=f"j-{i}",
+            created_at=at,
+            updated_at=at,
+        )
+        for i, namespace in enumerate(["b", "a", "b"])
+    ]
+    changes.accepted(jobs, "ci")
+    (line,) = captured.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "jobs accepted" and record["count"] == 3
+    assert (record["first_job_id"], record["last_job_id"]) == ("j-0", "j-2")
+    assert (record["namespaces"], record["by"]) == ("a,b", "ci")
