@@ -27,6 +27,7 @@ from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
 from kjs.api.services import PluginServices
 from kjs.core import components as components_
+from kjs.core import logconfig
 from kjs.core.backends import BuildContext
 from kjs.core.config import Settings
 from kjs.core.plugins import Plugins
@@ -405,15 +406,14 @@ def _migrate_apart(c: components_.Components) -> bool:
     and exits; its log lines go where the server's do. False, nothing done, for a store not in
     MIGRATED_APART or where the process cannot fork safely (no `os.fork`, or threads
     running): the lifespan migrates then."""
-    if (
-        c.settings.store not in MIGRATED_APART
-        or not hasattr(os, "fork")
-        or threading.active_count() > 1
-    ):
+    if c.settings.store not in MIGRATED_APART or not hasattr(os, "fork"):
         return False
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    pid = os.fork()
+    with logconfig.no_thread_of_ours():
+        if threading.active_count() > 1:
+            return False
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 1
         try:
@@ -427,6 +427,7 @@ def _migrate_apart(c: components_.Components) -> bool:
         except BaseException:
             log.exception("migrating the store failed")
         finally:
+            logconfig.flush()
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             os._exit(code)

@@ -10,13 +10,14 @@ task that bound it, stdlib lines included.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
@@ -109,6 +110,8 @@ class _Handler(logging.StreamHandler[IO[str]]):
     at once for a WARNING or worse, and at exit (`logging.shutdown` flushes handlers): a
     process killed with SIGKILL loses at most that long of lines."""
 
+    _flushing: tuple[threading.Event, threading.Thread, float]
+
     def emit(self, record: logging.LogRecord) -> None:  # the caller holds the lock
         try:
             self.stream.write(self.format(record) + "\n")
@@ -137,14 +140,49 @@ class _Handler(logging.StreamHandler[IO[str]]):
                 self.flush()
 
         stopped = threading.Event()
-        threading.Thread(target=loop, name="kjs-log-flush", daemon=True).start()
-        self._stopped = stopped
+        flusher = threading.Thread(target=loop, name="kjs-log-flush", daemon=True)
+        flusher.start()
+        self._flushing = (stopped, flusher, seconds)
+
+    def stop_flushing(self) -> float | None:
+        """Stop the flushing thread (and wait for it); returns its period, if there was one."""
+        if not hasattr(self, "_flushing"):
+            return None
+        stopped, flusher, seconds = self._flushing
+        stopped.set()
+        flusher.join()
+        del self._flushing
+        self.flush()
+        return seconds
 
     def close(self) -> None:
-        stopped = getattr(self, "_stopped", None)
-        if stopped is not None:
-            stopped.set()
+        self.stop_flushing()
         super().close()
+
+
+def _own_handler() -> _Handler | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _Handler)), None)
+
+
+@contextlib.contextmanager
+def no_thread_of_ours() -> Iterator[None]:
+    """While the process forks (the server migrates in a child): the log flushing thread
+    stopped, its buffer written, so that a fork with no other thread is possible and safe; the
+    child writes what it logs at once. Started again after."""
+    handler = _own_handler()
+    seconds = handler.stop_flushing() if handler is not None else None
+    try:
+        yield
+    finally:
+        if handler is not None and seconds is not None:
+            handler.flush_every(seconds)
+
+
+def flush() -> None:
+    """Write what waits in the log buffer now (a process about to `os._exit`)."""
+    handler = _own_handler()
+    if handler is not None:
+        handler.flush()
 
 
 class _HandlerWriter:
