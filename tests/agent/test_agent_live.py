@@ -13,12 +13,24 @@ from kjs.agent import kube
 from kjs.agent.records import JOBS, JobRecord
 from kjs.agent.run import running_agent
 from kjs.core import manifest, messages
-from kjs.core.config import load
+from kjs.core.config import Settings, load
 from kjs.core.models import JobSpec
 from kjs.plugins.queue_memory import MemoryQueue
 from kjs.testing.pytest_plugin import Cluster
 
 pytestmark = pytest.mark.k8s
+
+
+def agent_settings(data_dir: Path, namespace: str) -> Settings:
+    """An agent of its own (single election) watching only the test's namespace."""
+    return load(
+        environ={},
+        overrides={
+            "data_dir": str(data_dir),
+            "election": "single",
+            "agent": {"namespaces": [namespace], "max_concurrent_jobs": 10},
+        },
+    )
 
 
 def kjs_job(namespace: str, name: str, script: str = "true", **extra: Any) -> dict[str, Any]:
@@ -95,14 +107,7 @@ async def test_a_dispatched_job_is_reported_created_once_then_as_it_runs(
     """The dispatch reports `created` (with the object's namespace); the report loop, which
     sees the new Job too, does not send the same news again."""
     cluster = k8s_clusters[0]
-    settings = load(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path),
-            "election": "single",
-            "agent": {"namespaces": [k8s_namespace], "max_concurrent_jobs": 10},
-        },
-    )
+    settings = agent_settings(tmp_path, k8s_namespace)
     queue = MemoryQueue()
     job = kjs_job(k8s_namespace, "once")
     job_id = job["metadata"]["labels"][manifest.JOB_ID]

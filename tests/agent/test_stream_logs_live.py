@@ -12,10 +12,9 @@ import pytest
 
 from kjs.agent.run import running_agent
 from kjs.core import manifest, messages
-from kjs.core.config import load
 from kjs.plugins.queue_memory import MemoryQueue
 from kjs.testing.pytest_plugin import Cluster
-from tests.agent.test_agent_live import kjs_job
+from tests.agent.test_agent_live import agent_settings, kjs_job
 
 pytestmark = pytest.mark.k8s
 
@@ -27,14 +26,7 @@ async def test_a_followed_default_job_is_streamed_live_then_kept_whole(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cluster = k8s_clusters[0]
-    settings = load(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path),
-            "election": "single",
-            "agent": {"namespaces": [k8s_namespace], "max_concurrent_jobs": 10},
-        },
-    )
+    settings = agent_settings(tmp_path, k8s_namespace)
     queue = MemoryQueue()
     go_on = tmp_path / "go-on"  # the test kubelet runs the container as a local process
     job = kjs_job(

@@ -15,7 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kjs.testing.waiting import wait_until
 from tests.api.test_webhooks import Receiver
-from tests.e2e.test_agent_processes import Agents, agents, state, submit  # noqa: F401 (agents: a fixture)
+from tests.e2e.test_agent_processes import (  # noqa: F401 (agents, server: fixtures)
+    Agents,
+    agents,
+    server,
+    state,
+    submit,
+)
 from tests.processes import Server, nsq_environment
 
 pytestmark = [pytest.mark.k8s, pytest.mark.nsq]
@@ -51,14 +57,6 @@ def env(nsq_env: dict[str, list[dict[str, str]]], k8s_namespace: str) -> dict[st
         "KJS_AGENT__HEARTBEAT_S": "1",
         "KJS_WEBHOOKS__ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
     }
-
-
-@pytest.fixture
-def server(tmp_path: Path, env: dict[str, str]) -> Iterator[Server]:
-    s = Server(tmp_path / "server", env)
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
@@ -114,7 +112,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 
 def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_has_a_panel(
-    server: Server,
+    server: Server,  # noqa: F811 (the fixture imported above)
     agents: Agents,  # noqa: F811 (the fixture imported above)
     k8s_namespace: str,
     receiver: Receiver,

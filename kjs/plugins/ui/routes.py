@@ -60,9 +60,10 @@ def bundle() -> Bundle:
     """The assets as served, read once."""
     names = sorted(p.name for p in ASSETS_DIR.iterdir() if p.suffix in _MEDIA_TYPES)
     raw = {name: (ASSETS_DIR / name).read_bytes() for name in names}
+    page = _read(INDEX)
     digest = hashlib.sha256()
-    for name in [*names, INDEX]:
-        digest.update(name.encode() + b"\0" + _read(name) + b"\0")
+    for name, body in [*raw.items(), (INDEX, page)]:
+        digest.update(name.encode() + b"\0" + body + b"\0")
     version = digest.hexdigest()[:12]
     files = {
         name: _IMPORT.sub(rf'\1"./\2?v={version}"', body.decode()).encode()
@@ -70,7 +71,7 @@ def bundle() -> Bundle:
         else body
         for name, body in raw.items()
     }
-    index = _read(INDEX).decode().replace("{{version}}", version).encode()
+    index = page.decode().replace("{{version}}", version).encode()
     return Bundle(version, {**files, INDEX: index})
 
 
