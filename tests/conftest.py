@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from kjs.core import logconfig
 from kjs.core.logconfig import QUIET
 
 
@@ -20,7 +21,7 @@ def _logging_as_it_was() -> Iterator[None]:
     handlers, level = root.handlers[:], root.level
     quiet = {name: logging.getLogger(name).level for name in QUIET}
     yield
-    structlog.configure(**before)
+    logconfig.restore(before)
     root.handlers[:] = handlers
     root.setLevel(level)
     for name, quiet_level in quiet.items():

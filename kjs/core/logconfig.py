@@ -74,12 +74,15 @@ def _json_line(_logger: Any, _name: str, event: dict[str, Any]) -> str:
 
 
 _PLAIN = re.compile(r"[^\s\"'=\\]*")
+_BARE = re.compile(r"[\w.:/@+,-]*", re.ASCII)
 
 
 def _quoted(value: Any, *, bare_spaces: bool = False) -> str:
     """A value as one token of the line: quoted (Python's repr) when it holds a space, a quote,
     `=` or a control character — a job's message must not forge a line or a field."""
-    text = str(value)
+    text = value if type(value) is str else str(value)
+    if _BARE.fullmatch(text):  # most values (ids, names, states): nothing to check further
+        return text
     if _PLAIN.fullmatch(text.replace(" ", "") if bare_spaces else text) and text.isprintable():
         return text
     return repr(text)
@@ -218,6 +221,7 @@ def _buffered_stderr() -> IO[str]:
 def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
     """Send every log line of this process to `stream` (stderr) in `settings.format`, from
     `settings.level` up. Called once, by the command that starts a process."""
+    global _configured
     out = stream if stream is not None else _buffered_stderr()
     level = logging.getLevelNamesMapping()[settings.level]
     handler = _Handler(out)
@@ -237,6 +241,7 @@ def configure(settings: LoggingSettings, stream: IO[str] | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,  # a later configure (tests) applies to every logger
     )
+    _configured += 1
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
@@ -282,9 +287,53 @@ if not structlog.is_configured():
     )
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger for kjs's own events (import structlog through here: see above)."""
-    return structlog.get_logger(name)
+_configured = 0
+"""Bumped by each (re)configuration: `_Logger`s bind again after it."""
+
+
+def restore(config: dict[str, Any]) -> None:
+    """structlog's configuration as `structlog.get_config()` read it (a test's teardown)."""
+    global _configured
+    structlog.configure(**config)
+    _configured += 1
+
+
+class _Logger:
+    """A kjs logger: structlog's, bound once per configuration. structlog's own lazy logger
+    binds on every call (a third of a line's cost, and a line per submitted job); caching it
+    structlog's way would keep a test's configuration after the test."""
+
+    __slots__ = ("_bound", "_name", "_seen")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._seen = -1
+        self._bound: Any = None
+
+    def _logger(self) -> Any:
+        if self._seen != _configured:
+            self._bound, self._seen = structlog.get_logger(self._name).bind(), _configured
+        return self._bound
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._logger().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._logger().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._logger().error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        self._logger().exception(event, **fields)
+
+
+def get_logger(name: str) -> _Logger:
+    """A logger for kjs's own events (import structlog through here: see above)."""
+    return _Logger(name)
 
 
 def bound(**context: Any) -> Any:
