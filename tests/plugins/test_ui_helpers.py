@@ -1,6 +1,7 @@
 """The web UI's pure helpers (`kjs/plugins/ui/assets/util.js`), run under Node: the command line
-split as a shell would (and joined back), and the spec's JSON written as YAML that reads back as
-the same data. Skipped where Node is not installed; the browser tests cover the pages."""
+split as a shell would (and joined back), the spec's JSON written as YAML (by the vendored
+js-yaml) that reads back as the same data, and YAML read back with a syntax error's line and
+column. Skipped where Node is not installed; the browser tests cover the pages."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ SPECS = [
     {"name": "j", "command": ["echo", "hi there", "true", "1", "a: b", ""], "env": {"A": "1"}},
     {"items": [{"a": 1, "b": [1, 2]}, {"c": None}], "empty": {}, "none": [], "flag": False},
     {"weird keys": {"k8s.io/x": "y", "yes": "no", "-x": "#z"}, "n": -1.5, "s": "multi\nline"},
+    {"run_at": "2026-01-31T09:00:00Z", "octal": "0755", "on": "off", "tilde": "~", "x": "1e3"},
 ]
 
 
@@ -65,3 +67,28 @@ SPECS = [
 def test_the_yaml_shown_reads_back_as_the_same_data(spec: dict[str, Any]) -> None:
     text = run(f"u.toYAML({json.dumps(spec)})")
     assert yaml.safe_load(text) == spec, text
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_yaml_read_back_is_the_same_data(spec: dict[str, Any]) -> None:
+    assert run(f"u.fromYAML(u.toYAML({json.dumps(spec)}))") == spec
+
+
+def test_json_is_read_as_yaml_and_a_timestamp_stays_a_string() -> None:
+    assert run('u.fromYAML(\'{"name": "j", "n": [1, 2]}\')') == {"name": "j", "n": [1, 2]}
+    assert run('u.fromYAML("run_at: 2026-01-31T09:00:00Z")') == {"run_at": "2026-01-31T09:00:00Z"}
+
+
+def test_a_yaml_syntax_error_says_where() -> None:
+    caught = """(() => { try { u.fromYAML("name: x\\n  image: : y\\n"); }
+        catch (e) { return [e.name, e.message, e.line, e.column, e.position]; } })()"""
+    _name, message, line, column, position = run(caught)
+    assert message.startswith(f"Line 2, column {column}: ") and line == 2, message
+    assert 0 < position <= len("name: x\n  image: : y\n")
+
+
+def test_no_custom_type_is_read() -> None:
+    """js-yaml 4's schemas build plain data only: 3.x's `!!js/function` is an unknown tag."""
+    caught = """(() => { try { return u.fromYAML("f: !!js/function 'function () {}'"); }
+        catch (e) { return e.message; } })()"""
+    assert "unknown tag" in run(caught)

@@ -111,3 +111,29 @@ def mark_loaded(page: Any) -> None:
 
 def still_loaded(page: Any) -> bool:
     return bool(page.evaluate("window.__kjsNoReload === true"))
+
+
+TEAM_A_TOKEN = "ui-team-a-token"
+TEAM_A = {
+    "name": "team-a",
+    "sha256": hash_token(TEAM_A_TOKEN),
+    "scopes": ["submit"],
+    "namespaces": ["team-a"],
+}
+
+
+def kjs_up_with_more_tokens(
+    data_dir: Path, cluster: Cluster, tokens: list[dict[str, Any]], **settings: Any
+) -> Iterator[KjsUi]:
+    """`kjs_up_with_tokens` with `tokens` (e.g. `TEAM_A`, limited to a namespace) taken too."""
+    app = kjs_up_app(
+        data_dir, cluster.id, cluster.kubeconfig, auth={"tokens": [*TOKENS, *tokens]}, **settings
+    )
+    with live_server(app) as live:
+        ui = KjsUi(live, cluster.id)
+        wait_until(
+            lambda: ui.api("GET", f"/api/v1/clusters/{cluster.id}").status_code == 200,
+            timeout=30,
+            what="the agent's first heartbeat",
+        )
+        yield ui

@@ -1,6 +1,6 @@
 // The UI's shell: who is signed in, the header, and the history-API router that draws pages.
 import { setToken, whoami, whenUnauthorized, ApiError } from "./api.js";
-import { h, clear, tickAll } from "./util.js";
+import { h, clear, tickAll, typing } from "./util.js";
 import { jobsPage } from "./jobs.js";
 import { jobPage } from "./job.js";
 import { submitPage } from "./submit.js";
@@ -24,10 +24,11 @@ export function may(scope) {
 
 let leaving = null; // the current page's cleanup (stops its watches and timers)
 
+/** Go to `path` without a page load; the promise settles once the page is drawn. */
 export function navigate(path, { replace = false } = {}) {
   if (replace) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
-  route();
+  return route();
 }
 
 const PAGES = [
@@ -41,7 +42,10 @@ const PAGES = [
   [/^\/ui\/clusters$/, clustersPage],
 ];
 
+let routed = 0; // pages drawn: the first comes with the page load, the others are navigations
+
 async function route() {
+  const moved = routed++ > 0;
   if (leaving) leaving();
   leaving = null;
   const path = location.pathname;
@@ -68,6 +72,7 @@ async function route() {
         onLeave: (fn) => cleanups.push(fn),
       };
       leaving = () => cleanups.forEach((fn) => fn());
+      if (moved) focusHeading(controller.signal);
       try {
         await page(context, ...match.slice(1).map(decodeURIComponent));
       } catch (e) {
@@ -77,6 +82,25 @@ async function route() {
     }
   }
   clear(main, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, path), "."));
+}
+
+/** After a navigation, focus the new page's heading (once it is drawn), so a screen reader
+ *  announces it and Tab starts from it; unless the page has focused a control of its own. */
+function focusHeading(signal) {
+  const focus = () => {
+    const heading = main.querySelector("h1");
+    if (!heading) return false;
+    if (!main.contains(document.activeElement) || document.activeElement === main) {
+      heading.tabIndex = -1;
+      window.scrollTo(0, 0);
+      heading.focus({ preventScroll: true });
+    }
+    return true;
+  };
+  if (focus()) return;
+  const watcher = new MutationObserver(() => focus() && watcher.disconnect());
+  watcher.observe(main, { childList: true, subtree: true });
+  signal.addEventListener("abort", () => watcher.disconnect());
 }
 
 function showError(e) {
@@ -165,6 +189,53 @@ document.addEventListener("click", (event) => {
   navigate(link.getAttribute("href"));
 });
 document.querySelector('[data-action="signout"]').addEventListener("click", signOut);
+
+// -- keyboard shortcuts (listed in the help dialog, `?`) ---------------------------------------
+
+const help = document.getElementById("shortcuts");
+const GO = { j: "/ui/jobs", c: "/ui/crons", k: "/ui/clusters", s: "/ui/submit" };
+let awaitingGo = null; // after "g": the timer that forgets it
+
+function openHelp() {
+  if (!help.open) help.showModal(); // Esc closes it, and focus goes back where it was
+}
+
+async function focusJobFilter() {
+  if (location.pathname !== "/ui/jobs") await navigate("/ui/jobs");
+  const input = document.getElementById("f-name_prefix");
+  if (!input) return;
+  const box = input.closest(".filters-box");
+  if (box && !box.classList.contains("open")) box.querySelector('[data-action="toggle-filters"]')?.click();
+  input.focus();
+  input.select();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return;
+  if (help.open || typing(event.target) || !session.who) return;
+  if (awaitingGo) {
+    clearTimeout(awaitingGo);
+    awaitingGo = null;
+    const to = GO[event.key];
+    if (to && (to !== "/ui/submit" || may("submit"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation(); // "g j" is a place to go, not the jobs table's "j"
+      navigate(to);
+    }
+    return;
+  }
+  if (event.key === "g") {
+    awaitingGo = setTimeout(() => (awaitingGo = null), 1500);
+  } else if (event.key === "?") {
+    event.preventDefault();
+    openHelp();
+  } else if (event.key === "/") {
+    event.preventDefault();
+    focusJobFilter();
+  }
+});
+document.querySelector('[data-action="shortcuts"]').addEventListener("click", openHelp);
+help.querySelector('[data-action="close-shortcuts"]').addEventListener("click", () => help.close());
 window.addEventListener("popstate", route);
 setInterval(() => tickAll(main), 1000);
 route();

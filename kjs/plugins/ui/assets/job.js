@@ -30,7 +30,19 @@ export function shownSpec(spec) {
 }
 
 export async function jobPage({ main, signal, onLeave }, id) {
-  let job = await getJSON(`jobs/${id}`, null, signal);
+  let job;
+  try {
+    job = await getJSON(`jobs/${id}`, null, signal);
+  } catch (e) {
+    // The API answers 404 for an unknown id and 403 for another namespace's job: to the
+    // user both mean there is no such job for them.
+    if (!(e instanceof ApiError && (e.status === 404 || e.status === 403))) throw e;
+    main.append(h("section", { class: "card not-found", "data-testid": "job-not-found" },
+      h("h1", {}, "Job not found"),
+      h("p", {}, "No job ", h("code", {}, id), " here, or it is in a namespace your token cannot see."),
+      h("p", {}, h("a", { href: "/ui/jobs", "data-nav": true }, "Back to the jobs"))));
+    return;
+  }
   const events = [];
 
   const title = h("h1", {});
@@ -251,6 +263,9 @@ export async function jobPage({ main, signal, onLeave }, id) {
   const history = await getJSON(`jobs/${id}/events`, null, signal);
   events.push(...history.items);
   drawEvents();
+  // The job may have moved on between its read and the history's: the events watch starts
+  // after the history, so nothing else would tell this page.
+  refresh();
   loadCallbacks();
   // Asked for only once dispatched: before that there is none (and a 404 would be noise).
   if (job.dispatched_at) loadManifest(job.attempt);

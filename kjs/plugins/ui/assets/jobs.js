@@ -1,8 +1,8 @@
 // The jobs page: filters kept in the URL, a sortable table paged by cursor, live updates from
 // the jobs watch, and multi-select cancel.
 import { ApiError, getJSON, request, watch } from "./api.js";
-import { may, navigate } from "./app.js";
-import { between, clear, duration, h, localTime, shortId, since, stateBadge, toast } from "./util.js";
+import { may, navigate, session } from "./app.js";
+import { between, clear, duration, h, localTime, morph, shortId, since, stateBadge, toast, typing } from "./util.js";
 
 export const STATES = ["pending", "dispatched", "created", "running", "succeeded", "failed", "cancelled", "lost"];
 const FINAL = new Set(["succeeded", "failed", "cancelled", "lost"]);
@@ -196,11 +196,13 @@ export async function jobsPage({ main, params, signal, onLeave }) {
         rows.delete(job.id);
         return;
       }
-      const fresh = jobRow(job);
+      // In place: the row keeps its focus (j/k) and its ticked box.
       const box = existing.querySelector("[data-select]");
-      if (box && box.checked) fresh.querySelector("[data-select]").checked = true;
-      existing.replaceWith(fresh);
-      rows.set(job.id, fresh);
+      rows.set(job.id, morph(existing, jobRow(job)));
+      if (box && box.disabled && box.checked) {
+        box.checked = false; // a finished job cannot be cancelled
+        selectionChanged();
+      }
       return;
     }
     const newestFirst = !filters.sort || filters.sort === "-created_at";
@@ -255,16 +257,27 @@ export async function jobsPage({ main, params, signal, onLeave }) {
     cursor = cursors.pop();
     load();
   });
-  // j/k move between rows, Enter opens one.
+  // j/k move between rows, Enter opens one, x selects it, Esc clears the selection.
   const keys = (event) => {
-    if (event.target.closest("input, select, textarea") || event.metaKey || event.ctrlKey) return;
-    const all = [...tbody.rows];
-    const at = all.indexOf(document.activeElement);
+    if (event.defaultPrevented || typing(event.target) || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (document.querySelector("dialog[open]")) return;
+    const all = [...tbody.rows].filter((row) => row.dataset.jobId);
+    const focused = document.activeElement && document.activeElement.closest("tr");
+    const at = all.indexOf(focused);
     if (event.key === "j" || event.key === "k") {
       const to = all[Math.min(all.length - 1, Math.max(0, at + (event.key === "j" ? 1 : -1)))];
       if (to) to.focus();
-    } else if (event.key === "Enter" && at >= 0) {
+    } else if (event.key === "Enter" && at >= 0 && document.activeElement === focused) {
       navigate(`/ui/jobs/${all[at].dataset.jobId}`);
+    } else if (event.key === "x" && at >= 0) {
+      const box = focused.querySelector("[data-select]");
+      if (box && !box.disabled) {
+        box.checked = !box.checked;
+        selectionChanged();
+      }
+    } else if (event.key === "Escape" && selected().length) {
+      for (const box of tbody.querySelectorAll("[data-select]:checked")) box.checked = false;
+      selectionChanged();
     }
   };
   document.addEventListener("keydown", keys);
@@ -308,7 +321,38 @@ export function jobRow(job) {
   );
 }
 
+/** Follow the jobs watch from `from` with the filters `query`: `onChange(type, job)` for each
+ *  change, reconnecting when the stream ends or fails, until `signal` aborts; `onGone()` when
+ *  the cursor is too old (410: list again). */
+export function followJobs(query, from, onChange, signal, onGone) {
+  let position = from;
+  const again = () => {
+    if (signal.aborted) return;
+    const q = { ...query, watch: true, watch_cursor: position };
+    watch("jobs", q, (item) => {
+      if (item.seq !== undefined) position = String(item.seq);
+      if (item.job) onChange(item.type, item.job);
+    }, signal).then(again, (e) => {
+      if (signal.aborted) return;
+      if (e instanceof ApiError && e.status === 410) onGone();
+      else setTimeout(again, 3000);
+    });
+  };
+  again();
+}
+
 const COLUMN_CLASS = { Name: "name", Id: "id-col", Attempt: "num" };
+
+/** The namespace filter: a token limited to namespaces picks one of its own (the list shows
+ *  only those anyway); a token for every namespace types any name. */
+function namespaceControl(value) {
+  const own = (session.who && session.who.namespaces) || [];
+  if (!own.length) return h("input", { id: "f-namespace", name: "namespace", value, placeholder: "any", autocomplete: "off" });
+  return h("select", { id: "f-namespace", name: "namespace" },
+    h("option", { value: "" }, "All my namespaces"),
+    own.map((ns) => h("option", { value: ns, selected: value === ns }, ns)),
+    value && !own.includes(value) ? h("option", { value, selected: true }, value) : null);
+}
 
 /** The header row of a jobs table (`withSelect`: a leading empty cell for the select boxes). */
 export function jobHeader(withSelect) {
@@ -367,7 +411,7 @@ function filterForm(filters, changed) {
     "form",
     { "data-testid": "job-filters", class: "filters", role: "search", id: "job-filters" },
     field("state", "State", state),
-    field("namespace", "Namespace", input("namespace", { placeholder: "any", autocomplete: "off" })),
+    field("namespace", "Namespace", namespaceControl(filters.namespace)),
     field("name_prefix", "Name starts with", input("name_prefix", { placeholder: "any", autocomplete: "off" })),
     field("cluster_id", "Cluster", input("cluster_id", { placeholder: "any", autocomplete: "off" })),
     field("label", "Labels (k=v)", input("label", { placeholder: "team=data", autocomplete: "off" })),
@@ -405,6 +449,7 @@ function filterForm(filters, changed) {
     changed();
   });
   state.addEventListener("change", changed);
+  if (form.elements.namespace.tagName === "SELECT") form.elements.namespace.addEventListener("change", changed);
   sort.addEventListener("change", () => {
     wantedSort = sort.value;
     changed();
@@ -444,7 +489,11 @@ export function showFieldErrors(form, error) {
   for (const { field, message } of error.errors || []) {
     const target = closestField(form, field) || general;
     if (target) {
-      target.textContent = [target.textContent, message].filter(Boolean).join("; ");
+      // At a parent's slot (`resources` for `resources.requests.cpu`) the rest of the name says which.
+      const slot = target.dataset.errorFor;
+      const rest = target !== general && field !== slot ? String(field).slice(slot.length).replace(/^\./, "") : "";
+      const text = rest ? `${rest}: ${message}` : message;
+      target.textContent = [target.textContent, text].filter(Boolean).join("; ");
       placed = true;
     }
   }

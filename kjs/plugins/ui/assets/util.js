@@ -1,4 +1,5 @@
 // Small DOM and formatting helpers shared by the pages.
+import { CORE_SCHEMA, YAMLException, dump, load } from "./js-yaml.js";
 
 /** Create an element: h("a", {href, class, dataset: {...}, onclick}, ...children). */
 export function h(tag, attrs = {}, ...children) {
@@ -113,6 +114,88 @@ export function stateBadge(state) {
   return h("span", { class: `state state-${state}` }, state);
 }
 
+/** Whether a key pressed in `target` is typing (a text field, a select, a text area): the
+ *  pages' single-key shortcuts leave those keys alone. */
+export function typing(target) {
+  if (!(target instanceof Element)) return false;
+  if (target.closest("textarea, select, [contenteditable]")) return true;
+  const input = target.closest("input");
+  return Boolean(input) && !["checkbox", "radio", "button", "submit", "reset"].includes(input.type);
+}
+
+// -- live pages ------------------------------------------------------------------------
+
+/** Make `node` look like `fresh` while keeping `node` itself, and each child of the same kind,
+ *  in the document: focus, a ticked box, scroll positions and listeners stay (a redraw that
+ *  replaced the nodes would lose them). An element of another tag is replaced. */
+export function morph(node, fresh) {
+  if (node.nodeType !== fresh.nodeType || node.nodeName !== fresh.nodeName) {
+    node.replaceWith(fresh);
+    return fresh;
+  }
+  if (node.nodeType !== Node.ELEMENT_NODE) {
+    if (node.nodeValue !== fresh.nodeValue) node.nodeValue = fresh.nodeValue;
+    return node;
+  }
+  for (const { name } of [...node.attributes]) if (!fresh.hasAttribute(name)) node.removeAttribute(name);
+  for (const { name, value } of fresh.attributes) if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  const olds = [...node.childNodes];
+  const news = [...fresh.childNodes];
+  news.forEach((child, i) => (i < olds.length ? morph(olds[i], child) : node.append(child)));
+  for (const extra of olds.slice(news.length)) extra.remove();
+  return node;
+}
+
+/** Bring `body`'s rows to `fresh` (rows told apart by the attribute `key`): a kept row is
+ *  morphed in place, a new one inserted, a gone one removed; rows move only when the order
+ *  changed. A row without `key` (the "nothing here" row) counts as the key "". */
+export function syncRows(body, fresh, key) {
+  const keyOf = (row) => row.getAttribute(key) ?? "";
+  const old = new Map([...body.rows].map((row) => [keyOf(row), row]));
+  const kept = fresh.map((row) => {
+    const before = old.get(keyOf(row));
+    old.delete(keyOf(row));
+    return before ? morph(before, row) : row;
+  });
+  for (const gone of old.values()) gone.remove();
+  kept.forEach((row, i) => {
+    if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+  });
+}
+
+/** Call `refresh` every `every` ms while the tab is visible, at once when it comes back into
+ *  view, and never after `signal` aborts (the page was left). A failed refresh waits for the
+ *  next turn (`onError` hears of it). */
+export function whileVisible(refresh, every, signal, onError = () => {}) {
+  let timer = null;
+  let busy = false;
+  const visible = () => document.visibilityState === "visible";
+  const turn = async () => {
+    timer = null;
+    if (busy || signal.aborted || !visible()) return;
+    busy = true;
+    try {
+      await refresh();
+    } catch (e) {
+      if (!signal.aborted) onError(e);
+    } finally {
+      busy = false;
+      if (!signal.aborted && visible() && !timer) timer = setTimeout(turn, every);
+    }
+  };
+  const seen = () => {
+    clearTimeout(timer);
+    timer = null;
+    if (visible()) turn();
+  };
+  document.addEventListener("visibilitychange", seen);
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", seen);
+  });
+  timer = setTimeout(turn, every);
+}
+
 // -- command lines ----------------------------------------------------------------------
 
 /** Split a command line as a POSIX shell would (quotes and backslashes; no expansions). */
@@ -150,55 +233,32 @@ export function shellJoin(words) {
   return (words || []).map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`)).join(" ");
 }
 
-// -- JSON → YAML (the subset JSON needs; strings quoted when YAML would read them otherwise) --
+// -- YAML, by js-yaml (vendored: assets/SOURCES) ---------------------------------------
 
-const PLAIN = /^[A-Za-z_/.][\w./-]*( [\w./-]+)*$/;
-const RESERVED = /^(true|false|yes|no|on|off|null|~|y|n)$/i;
-
-function scalar(value) {
-  if (value === null || value === undefined) return "null";
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  const text = String(value);
-  if (PLAIN.test(text) && !RESERVED.test(text)) return text;
-  return JSON.stringify(text);
+/** Data as block YAML: strings quoted wherever YAML 1.1 or 1.2 would read them as something
+ * else ("yes", "1", a timestamp), long lines never folded. */
+export function toYAML(value) {
+  return dump(value, { lineWidth: -1, noRefs: true }).replace(/\n$/, "");
 }
 
-function key(name) {
-  return PLAIN.test(name) && !RESERVED.test(name) ? name : JSON.stringify(name);
-}
-
-function isEmpty(value) {
-  return (
-    (Array.isArray(value) && value.length === 0) ||
-    (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 0)
-  );
-}
-
-export function toYAML(value, indent = "") {
-  if (Array.isArray(value)) {
-    if (!value.length) return "[]";
-    return value
-      .map((item) => {
-        if (item && typeof item === "object" && !isEmpty(item)) {
-          const inner = toYAML(item, `${indent}  `);
-          return `${indent}- ${inner.slice(indent.length + 2)}`;
-        }
-        return `${indent}- ${item && typeof item === "object" ? toYAML(item) : scalar(item)}`;
-      })
-      .join("\n");
+/** A YAML syntax error with where it is: `line` and `column` from 1, `position` from 0. */
+export class YAMLSyntaxError extends Error {
+  constructor(reason, mark) {
+    super(`Line ${mark.line + 1}, column ${mark.column + 1}: ${reason}`);
+    this.line = mark.line + 1;
+    this.column = mark.column + 1;
+    this.position = mark.position;
   }
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value);
-    if (!entries.length) return "{}";
-    return entries
-      .map(([name, item]) => {
-        if (item && typeof item === "object" && !isEmpty(item)) {
-          return `${indent}${key(name)}:\n${toYAML(item, Array.isArray(item) ? indent : `${indent}  `)}`;
-        }
-        const text = item && typeof item === "object" ? toYAML(item) : scalar(item);
-        return `${indent}${key(name)}: ${text}`;
-      })
-      .join("\n");
+}
+
+/** YAML (or JSON, which is YAML) as data. Safe on any text: js-yaml 4's schemas build plain
+ * data only (3.x's `!!js/function` and other custom types are gone), and we add none. The core
+ * schema keeps a timestamp the string the API takes, not a Date. */
+export function fromYAML(text) {
+  try {
+    return load(text, { schema: CORE_SCHEMA });
+  } catch (e) {
+    if (e instanceof YAMLException && e.mark) throw new YAMLSyntaxError(e.reason, e.mark);
+    throw e;
   }
-  return scalar(value);
 }
