@@ -64,8 +64,8 @@ function lastRunCell(cron, run) {
       ? h("span", { class: `last-state state-${run.state}` }, h("a", { href: `/ui/jobs/${run.id}`, "data-nav": true, class: "state-link" }, run.state))
       : h("span", { class: "last-state" }),
     " ",
-    h("span", { class: "muted", "data-tick-since": at, title: localTime(at) }, duration(since(at))),
-    h("span", { class: "muted" }, " ago")
+    h("span", { class: "muted" },
+      h("span", { "data-tick-since": at, title: localTime(at) }, duration(since(at))), " ago")
   );
   return cell;
 }
@@ -137,7 +137,7 @@ export async function cronPage({ main, signal }, id) {
     head, facts,
     h("section", { class: "card", "data-testid": "cron-runs" }, h("h2", {}, "Runs ", h("span", { class: "live muted on", title: "Runs appear and change as they happen" }, "● live")),
       h("div", { class: "table-wrap" }, h("table", { class: "table jobs", "data-testid": "cron-runs-table" },
-        h("thead", {}, jobHeader(may("submit"))),
+        h("thead", {}, jobHeader(false)),
         runs))),
     h("section", { class: "card" }, h("h2", {}, "Spec"), spec)
   );
@@ -157,7 +157,7 @@ export async function cronPage({ main, signal }, id) {
 
   const shown = new Map(); // job id → <tr>
   function drawRuns(items) {
-    const rows = items.slice(0, RUNS_SHOWN).map(jobRow);
+    const rows = items.slice(0, RUNS_SHOWN).map((job) => jobRow(job, { selectable: false }));
     if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 9, class: "empty muted" }, "No runs yet.")));
     syncRows(runs, rows, "data-job-id");
     shown.clear();
@@ -169,11 +169,11 @@ export async function cronPage({ main, signal }, id) {
       if (row) row.remove();
       shown.delete(job.id);
     } else if (row) {
-      shown.set(job.id, morph(row, jobRow(job)));
+      shown.set(job.id, morph(row, jobRow(job, { selectable: false })));
     } else if (type === "ADDED") {
       const items = [...runs.rows].filter((r) => r.dataset.jobId);
       if (!items.length) runs.replaceChildren();
-      const fresh = jobRow(job);
+      const fresh = jobRow(job, { selectable: false });
       runs.prepend(fresh);
       shown.set(job.id, fresh);
       while (shown.size > RUNS_SHOWN) {

@@ -286,7 +286,8 @@ export async function jobsPage({ main, params, signal, onLeave }) {
   await load();
 }
 
-export function jobRow(job) {
+/** A job's row; `selectable`: with the checkbox of the page's bulk actions (the jobs page). */
+export function jobRow(job, { selectable = true } = {}) {
   const final = FINAL.has(job.state);
   const started = job.started_at || job.dispatched_at;
   const durationCell = h("td", { "data-col": "duration" });
@@ -298,7 +299,7 @@ export function jobRow(job) {
   return h(
     "tr",
     { "data-job-id": job.id, tabindex: "-1" },
-    may("submit")
+    selectable && may("submit")
       ? h(
           "td",
           { class: "select" },
