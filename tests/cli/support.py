@@ -69,6 +69,18 @@ class Lines:
         self.seen.append(line)
         return line
 
+    def so_far(self) -> list[str]:
+        """Every line written until now, without waiting (for a failure's message)."""
+        while True:
+            try:
+                line = self.queue.get_nowait()
+            except queue.Empty:
+                return self.seen
+            if line is None:
+                self.queue.put(None)
+                return self.seen
+            self.seen.append(line)
+
     def rest(self, timeout: float = 15) -> list[str]:
         """The lines up to the end of the output."""
         out: list[str] = []
@@ -157,9 +169,9 @@ class ScriptedAgent:
     def status(self, job: dict[str, Any], state: str, **fields: Any) -> None:
         self.server.call(self._publish_status(job["id"], job["attempt"], state, **fields))
 
-    def heartbeat(self, capacity: int = 10) -> None:
+    def heartbeat(self, capacity: int = 10, **fields: Any) -> None:
         at = dt.datetime.now(dt.UTC)
-        beat = messages.Heartbeat(cluster_id=self.cluster_id, at=at, capacity=capacity)
+        beat = messages.Heartbeat(cluster_id=self.cluster_id, at=at, capacity=capacity, **fields)
         self.server.call(self.queue.publish(messages.HEARTBEAT_TOPIC, messages.encode(beat)))
 
         def recorded() -> bool:

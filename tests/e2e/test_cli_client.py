@@ -151,7 +151,12 @@ def test_submit_follow_prints_the_logs_while_the_states_go_to_stderr(
         f"echo one; while [ ! -e {go_on} ]; do sleep 0.1; done; echo two",
     )
     stdout, stderr = Lines(followed.stdout), Lines(followed.stderr)
-    assert stdout.next(timeout=60).startswith("==> ")
+    try:
+        assert stdout.next(timeout=60).startswith("==> ")
+    except AssertionError as e:  # say where the job was (it failed once in CI, not since)
+        jobs = server.get("/api/v1/jobs", params={"name": "chatty"}).json()["items"]
+        events = [server.get(f"/api/v1/jobs/{j['id']}/events").json()["items"] for j in jobs]
+        raise AssertionError(f"{e}; stderr: {stderr.so_far()}; events: {events}") from None
     assert stdout.next() == "one"
     (job,) = server.get("/api/v1/jobs", params={"name": "chatty"}).json()["items"]
     assert job["state"] == "running"  # the logs come while it runs, not after
