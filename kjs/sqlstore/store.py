@@ -72,7 +72,7 @@ class OutboxRow:
 
 
 DEFAULT_SORT = "-created_at"
-COMMON_LABEL = 5000  # jobs: see SqlStore._common_labels
+RARE_FILTER = 5000  # jobs: a list filter matching fewer drives (SqlStore._indexed)
 # Each sort's keyset: the columns ordered by, the last one unique. `name` breaks ties by creation
 # so that the (name, created_at, id) index serves it.
 _SORT_KEYS: dict[str, tuple[str, ...]] = {
@@ -140,6 +140,85 @@ def _prefix_end(prefix: str) -> str | None:
         if position < len(_NAME_ALPHABET) - 1:
             return prefix[:i] + _NAME_ALPHABET[position + 1]
     return None  # all `z`: every name from `prefix` on starts with it
+
+
+def _name_starts(prefix: str, indexed: bool) -> sa.ColumnElement[bool]:
+    """Names starting with `prefix`: a range an index reads (`indexed`), else an expression
+    checked row by row (and for a prefix no name has, said exactly rather than by collation)."""
+    name = t.jobs.c.name
+    if indexed and not prefix.strip(_NAME_ALPHABET):
+        end = _prefix_end(prefix)
+        return sa.and_(name >= prefix, name < end) if end is not None else name >= prefix
+    return sa.func.substr(name, 1, len(prefix)) == prefix
+
+
+def _equals(value: Any) -> Callable[[Any], Any]:
+    return lambda column: column == value
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A list filter an index can read: its jobs' ids (`matching`, read from that index alone),
+    whether that index has the list's order, and the filters it reads (`_job_filters`'
+    `indexed`: a label is `label:<key>`)."""
+
+    matching: sa.Select[Any]
+    ordered: bool
+    reads: frozenset[str]
+
+
+def _driver_candidates(sort: str, filters: dict[str, Any]) -> list[_Candidate]:
+    """The filters of a list that an index can read, the most specific first (`SqlStore._indexed`
+    walks the first one with the list's order when every filter is common)."""
+    j, lab = t.jobs.c, t.job_labels.c
+    by = sort.lstrip("-")
+    out: list[_Candidate] = []
+
+    def add(conditions: list[Any], ordered: bool, reads: set[str]) -> None:
+        out.append(_Candidate(sa.select(j.id).where(*conditions), ordered, frozenset(reads)))
+
+    namespace, state = filters.get("namespace"), filters.get("state")
+    if namespace is not None and state is not None:  # (namespace, state, created_at, id)
+        add(
+            [j.namespace == namespace, j.state == state], by == "created_at", {"namespace", "state"}
+        )
+    for key in ("name", "cron_id"):
+        if filters.get(key) is not None:
+            add([j[key] == filters[key]], by in ("created_at", "name"), {key})
+    if namespace is not None and state is None:  # (namespace, <each sort>) indexes
+        add(
+            [j.namespace == namespace],
+            True,
+            {"namespace", "name_prefix"} if by == "name" else {"namespace"},
+        )
+    # A state (pending, running, failed: a few % each) before a cluster (one of a few).
+    for key in ("state", "cluster_id") if namespace is None else ("cluster_id",):
+        if filters.get(key) is not None:
+            add([j[key] == filters[key]], by == "created_at", {key})
+    if filters.get("name_prefix"):
+        add([_name_starts(filters["name_prefix"], True)], by == "name", {"name_prefix"})
+    if filters.get("namespaces") is not None and namespace is None:
+        add([j.namespace.in_(filters["namespaces"])], False, {"namespaces"})
+        if state is not None:  # (namespace, state, created_at, id), a range per namespace
+            add(
+                [j.namespace.in_(filters["namespaces"]), j.state == state],
+                False,
+                {"namespaces", "state"},
+            )
+    for key, value in (filters.get("labels") or {}).items():
+        out.append(
+            _Candidate(
+                sa.select(lab.job_id).where(lab.key == key, lab.value == value),
+                False,
+                frozenset({f"label:{key}"}),
+            )
+        )
+    after, before = filters.get("created_after"), filters.get("created_before")
+    if by == "created_at" and (after is not None or before is not None):
+        bounds = [j.created_at >= after] if after is not None else []
+        bounds += [j.created_at < before] if before is not None else []
+        add(bounds, True, {"created"})
+    return out
 
 
 @contextmanager
@@ -353,7 +432,12 @@ class SqlStore:
         columns = [table.c[key] for key in keys]
         descending = sort.startswith("-")
         if cursor:
-            query = query.where(_after(columns, _parse_cursor(cursor, sort), descending))
+            values = _parse_cursor(cursor, sort)
+            # The same rows, with the first column's bound said alone as well: a range both
+            # databases read from the index in order (with only the OR, SQLite read both of its
+            # branches and sorted them: 1.7 s 5,000 rows into a list with a time range).
+            first = columns[0] <= values[0] if descending else columns[0] >= values[0]
+            query = query.where(first, _after(columns, values, descending))
         order = [c.desc() if descending else c.asc() for c in columns]
         query = query.order_by(*order).limit(limit + 1)
         with self.engine.connect() as conn:
@@ -578,38 +662,67 @@ class SqlStore:
         """`limit` at a time in `sort` order (`JOB_SORTS`), keyset-paginated."""
         if sort not in JOB_SORTS:
             raise ValueError(f"sort must be one of {', '.join(JOB_SORTS)}")
-        query = self._job_filters(
-            sa.select(t.jobs),
-            state=state,
-            cluster_id=cluster_id,
-            name=name,
-            cron_id=cron_id,
-            labels=labels,
-            created_after=created_after,
-            created_before=created_before,
-            namespaces=namespaces,
-            namespace=namespace,
-            name_prefix=name_prefix,
-            common_labels=self._common_labels(labels or {}),
+        filters: dict[str, Any] = {
+            "state": state,
+            "cluster_id": cluster_id,
+            "name": name,
+            "cron_id": cron_id,
+            "labels": labels,
+            "created_after": created_after,
+            "created_before": created_before,
+            "namespaces": namespaces,
+            "namespace": namespace,
+            "name_prefix": name_prefix,
+        }
+        indexed = self._indexed(sort, filters)
+        by = sort.lstrip("-")
+        # The page's ids first, read from indexes alone where the filters allow (a row read
+        # only to be refused costs MariaDB a page of its table: ~50 µs at 10^6 jobs), then
+        # their rows.
+        keys = [t.jobs.c[key] for key in _SORT_KEYS[by]]
+        ids = self._job_filters(
+            sa.select(*keys),
+            **filters,
+            indexed=indexed,
+            # SQLite reads a row by its rowid as fast as an index entry: no probes there.
+            probe=by == "created_at" and self.engine.dialect.name != "sqlite",
         )
-        return self._page(query, t.jobs, limit, cursor, self._job, sort)
-
-    def _common_labels(self, labels: dict[str, str]) -> frozenset[str]:
-        """The label filters matching at least COMMON_LABEL jobs (counted no further, from the
-        label index). Read from the label index, a label of many jobs means sorting them all
-        (1 s for 36,000 on MariaDB); checked row by row in the list's order, a rare one means
-        reading every job. Each is fast on its side of the line (bench/ui_api.py)."""
-        common = set()
-        lab = t.job_labels.c
+        page, next_cursor = self._page(ids, t.jobs, limit, cursor, lambda row: row.id, sort)
+        if not page:
+            return [], next_cursor
         with self.engine.connect() as conn:
-            for key, value in labels.items():
-                some = sa.select(lab.job_id).where(lab.key == key, lab.value == value)
-                counted = sa.select(sa.func.count()).select_from(
-                    some.limit(COMMON_LABEL).subquery()
-                )
-                if (conn.execute(counted).scalar() or 0) >= COMMON_LABEL:
-                    common.add(key)
-        return frozenset(common)
+            rows = {r.id: r for r in conn.execute(sa.select(t.jobs).where(t.jobs.c.id.in_(page)))}
+        return [self._job(rows[i]) for i in page if i in rows], next_cursor  # none deleted since
+
+    def _indexed(self, sort: str, filters: dict[str, Any]) -> frozenset[str]:
+        """The filters a list reads from an index (`_job_filters`' `indexed`); the others are
+        checked row by row, written so that neither database can read them from an index.
+
+        Left to itself a planner may walk a common filter's index checking a rare one row by
+        row (a rare or empty pair reads every job of the first: up to 1 s at 10^6 jobs), or
+        read every job of a token's namespaces to sort them. So each filter an index can read
+        is counted from that index alone, up to RARE_FILTER, and the rarest under it drives:
+        at most RARE_FILTER jobs are read (in the sort's order when its index has it, else
+        sorted). When every filter is common, the sort's order is walked (a page is soon
+        found) through the index of the most specific filter that has that order, if any."""
+        candidates = _driver_candidates(sort, filters)
+        ordered = [c for c in candidates if c.ordered]
+        if not candidates or (len(candidates) == 1 and ordered):
+            return ordered[0].reads if ordered else frozenset()
+        counts = sa.select(
+            *(
+                sa.select(sa.func.count())
+                .select_from(c.matching.limit(RARE_FILTER).subquery())
+                .scalar_subquery()
+                for c in candidates
+            )
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(counts).one()
+        rarest = min(range(len(candidates)), key=lambda i: row[i])
+        if row[rarest] < RARE_FILTER:
+            return candidates[rarest].reads
+        return ordered[0].reads if ordered else frozenset()
 
     @staticmethod
     def _job_filters(
@@ -625,44 +738,86 @@ class SqlStore:
         namespaces: list[str] | None = None,
         namespace: str | None = None,
         name_prefix: str | None = None,
-        common_labels: frozenset[str] = frozenset(),
+        indexed: frozenset[str] | None = None,
+        probe: bool = False,
     ) -> sa.Select[Any]:
-        """The filters as conditions. `common_labels`: the label keys whose filter matches many
-        jobs (`_common_labels`), read in the list's order rather than from the label index."""
+        """The filters as conditions. `indexed`: the filters (`_Candidate.reads`) a database
+        may read from an index (None: every one); each other one is written as an expression
+        no index serves, so that it is checked on the rows the others read."""
         j = t.jobs.c
+
+        # On MariaDB, checks as joins after the driving index's table (STRAIGHT_JOIN keeps that
+        # order): a dependent subquery per row costs about twice a join's lookup. Not when a
+        # label drives: that is a semi-join, which STRAIGHT_JOIN would turn into a subquery.
+        joins = probe and indexed is not None and not any(k.startswith("label:") for k in indexed)
+
+        def check(key: str, column: str, test: Callable[[Any], Any], join: bool = True) -> Any:
+            nonlocal query
+            if indexed is None or key in indexed:
+                return test(j[column])
+            if not probe or (key == "namespaces" and not 0 < len(namespaces or []) <= 8):
+                return test(j[column] + "")  # an expression: no index reads it
+            if key == "namespaces":  # one probe each: MariaDB reads a whole range for an IN
+                probes = (check("namespace", column, _equals(n), False) for n in namespaces or [])
+                return sa.or_(*probes)
+            # The row's entry in the column's (column, created_at, id) index: read from that
+            # index alone, where the row itself would be read from the table.
+            other = t.jobs.alias(f"probe_{key}")
+            hint = f"FORCE INDEX (ix_jobs_{column}_created_at_id)"
+            if joins and join:
+                same = sa.and_(other.c.created_at == j.created_at, other.c.id == j.id)
+                query = query.join(other, sa.and_(test(other.c[column]), same))
+                query = query.with_hint(other, hint, "mysql")
+                return None
+            entry = (
+                sa.select(sa.func.count())
+                .select_from(other)
+                .where(test(other.c[column]), other.c.created_at == j.created_at)
+                .where(other.c.id == j.id)
+                .with_hint(other, hint, "mysql")
+            )
+            return entry.scalar_subquery() > 0
+
         if namespaces is not None:
-            query = query.where(j.namespace.in_(namespaces))
-        for column, value in (
-            (j.state, state),
-            (j.cluster_id, cluster_id),
-            (j.name, name),
-            (j.cron_id, cron_id),
-            (j.namespace, namespace),
+            query = query.where(check("namespaces", "namespace", lambda c: c.in_(namespaces)))
+        for key, value in (
+            ("state", state),
+            ("cluster_id", cluster_id),
+            ("name", name),
+            ("cron_id", cron_id),
+            ("namespace", namespace),
         ):
             if value is not None:
-                query = query.where(column == value)
-        if name_prefix and not name_prefix.strip(_NAME_ALPHABET):  # a name's start: a range
-            query = query.where(j.name >= name_prefix)
-            if (end := _prefix_end(name_prefix)) is not None:
-                query = query.where(j.name < end)
-        elif name_prefix:  # no name starts so, but say it exactly rather than by collation
-            query = query.where(sa.func.substr(j.name, 1, len(name_prefix)) == name_prefix)
+                condition = check(key, key, _equals(value))  # None: joined to `query`
+                if condition is not None:
+                    query = query.where(condition)
+        if name_prefix:
+            query = query.where(
+                _name_starts(name_prefix, indexed is None or "name_prefix" in indexed)
+            )
         lab = t.job_labels.c
-        for key, value in (labels or {}).items():
-            if key in common_labels:  # each row read in order is checked by its primary key
+        for n, (key, value) in enumerate((labels or {}).items()):
+            if indexed is None or f"label:{key}" in indexed:  # the label index's jobs
+                query = query.where(
+                    j.id.in_(sa.select(lab.job_id).where(lab.key == key, lab.value == value))
+                )
+            elif joins:  # each row read by another index is checked by its primary key
+                label = t.job_labels.alias(f"label_{n}")
+                query = query.join(
+                    label,
+                    sa.and_(label.c.job_id == j.id, label.c.key == key, label.c.value == value),
+                )
+            else:
                 query = query.where(
                     sa.select(lab.value).where(lab.job_id == j.id, lab.key == key).scalar_subquery()
                     == value
                 )
-            else:  # the few jobs the label index names, then sorted
-                query = query.where(
-                    j.id.in_(sa.select(lab.job_id).where(lab.key == key, lab.value == value))
-                )
+        # A time range stays readable: it narrows whichever (…, created_at, id) index drives.
         if created_after is not None:
             query = query.where(j.created_at >= created_after)
         if created_before is not None:
             query = query.where(j.created_at < created_before)
-        return query
+        return query.prefix_with("STRAIGHT_JOIN", dialect="mysql") if joins else query
 
     def update_job(
         self,
