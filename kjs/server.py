@@ -21,7 +21,7 @@ from litestar.plugins import PluginProtocol
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from kjs.api import clusters, cronjobs, docs, health, jobs, policy, whoami
+from kjs.api import clusters, cronjobs, docs, health, jobs, policy, queues, whoami
 from kjs.api.errors import HANDLERS
 from kjs.api.metrics import RequestMetrics
 from kjs.api.schema import COMPONENTS
@@ -238,6 +238,7 @@ def create_app(
             jobs.JobsController,
             cronjobs.CronJobsController,
             clusters.ClustersController,
+            queues.QueuesController,
             whoami.whoami,
             health.healthz,
             health.readyz,
@@ -269,6 +270,7 @@ def create_app(
     app.state.components = c
     app.state.jobs = service
     app.state.crons = crons
+    app.state.queues = service.queues
     app.state.dispatcher = dispatcher
     app.state.store_description = getattr(c.store, "describe", settings.store)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import datetime as dt
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +21,7 @@ from prometheus_client import Gauge, Histogram
 from kjs.agent import kube
 from kjs.agent.logs import LogCollector
 from kjs.agent.records import JOBS, PODS, JobRecord, PodRecord
+from kjs.agent.resources import Amounts, ResourceWatch
 from kjs.agent.status import Observed, identity, observe
 from kjs.core import aio, messages, metrics
 from kjs.core import manifest as labels
@@ -87,6 +88,8 @@ class Agent:
         self._gone: dict[str, tuple[JobRecord, list[PodRecord]]] = {}
         self._departed: OrderedDict[str, None] = OrderedDict()  # uids of Jobs that left
         self.synced = False  # the first list of Jobs of this leadership is in the cache
+        # Nodes and the pods bound to them, whoever made them (a new one per leadership).
+        self.resources = ResourceWatch(self.core, cluster_id, list(settings.agent.namespaces))
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._changed: set[str] = set()
@@ -125,9 +128,13 @@ class Agent:
             self.sent.clear()
             self._gone.clear()
             self.synced = False
+            self.resources = ResourceWatch(
+                self.core, self.cluster_id, list(self.settings.agent.namespaces)
+            )
             self._leader_tasks = [
                 asyncio.create_task(self._watch("jobs"), name="watch jobs"),
                 asyncio.create_task(self._watch("pods"), name="watch pods"),
+                *self.resources.tasks(),
                 asyncio.create_task(self._report(), name="report"),
                 asyncio.create_task(self._heartbeat(), name="heartbeat"),
             ]
@@ -542,6 +549,9 @@ class Agent:
                 ).observe(asyncio.get_running_loop().time() - started)
             TRACKED.labels(cluster=self.cluster_id, kind="jobs").set(len(self.jobs))
             TRACKED.labels(cluster=self.cluster_id, kind="pods").set(len(self.pods))
+            TRACKED.labels(cluster=self.cluster_id, kind="bound_pods").set(
+                self.resources.book.pod_count
+            )
 
     async def _report_gone(self, job: JobRecord, pods: list[PodRecord]) -> None:
         """A Job left the cluster: news only if kjs did not delete it and it had not finished."""
@@ -657,6 +667,12 @@ class Agent:
         )
 
     async def _heartbeat(self) -> None:
+        # The first heartbeat of a leadership waits (a little) for the nodes: without them its
+        # capacity would read 0, "takes no work", for a heartbeat.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.resources.nodes_synced.wait(), self.settings.agent.heartbeat_s
+            )
         while True:
             try:
                 await self.queue.publish(
@@ -675,15 +691,31 @@ class Agent:
         pending = sum(
             1 for p in self.pods.values() if p.status is not None and p.status.phase == "Pending"
         )
+        at = now()
         return messages.Heartbeat(
             cluster_id=self.cluster_id,
-            at=now(),
+            at=at,
             labels=dict(self.settings.agent.labels),
             version=await self._version(),
-            capacity=await self._capacity(),
+            capacity=self._capacity(),
             running=running,
             pending=pending,
+            **self._resources(at),
         )
+
+    def _resources(self, at: dt.datetime) -> dict[str, Any]:
+        """The heartbeat's resource fields: none until both watches have listed once."""
+        age = self.resources.age_s()
+        figures = self.resources.figures()
+        if age is None or figures is None:
+            return {}
+        return {
+            "allocatable": _amounts(figures.allocatable),
+            "free": _amounts(figures.free),
+            "largest_free_node": _amounts(figures.largest_free_node),
+            "resources_at": at - dt.timedelta(seconds=age),
+            "resources_partial": self.resources.partial,
+        }
 
     async def _version(self) -> str | None:
         from kubernetes.aio import client
@@ -693,23 +725,20 @@ class Agent:
             return str(info.git_version)
         return None
 
-    async def _capacity(self) -> int:
-        """`max_concurrent_jobs`, else the pods the ready, schedulable nodes can hold."""
+    def _capacity(self) -> int:
+        """`max_concurrent_jobs`, else the pods the ready, schedulable nodes can hold (0 while
+        the nodes are unknown, e.g. not allowed to read them: take no work)."""
         if self.settings.agent.max_concurrent_jobs > 0:
             return self.settings.agent.max_concurrent_jobs
-        try:
-            nodes = json.loads(await (await self.core.list_node_without_preload_content()).read())
-        except Exception:
-            return 0  # not allowed to read nodes, and no max_concurrent_jobs: take no work
-        total = 0
-        for node in nodes.get("items") or []:
-            ready = any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in (node.get("status") or {}).get("conditions") or []
-            )
-            if ready and not (node.get("spec") or {}).get("unschedulable"):
-                total += int((node["status"].get("allocatable") or {}).get("pods", 0))
-        return total
+        if not self.resources.nodes_synced.is_set():
+            return 0
+        return self.resources.book.figures().allocatable.pods
+
+
+def _amounts(amounts: Amounts) -> messages.ResourceAmounts:
+    return messages.ResourceAmounts(
+        cpu_millis=amounts.cpu_millis, memory_bytes=amounts.memory_bytes, pods=amounts.pods
+    )
 
 
 def _owners(pod: PodRecord) -> tuple[str, ...]:

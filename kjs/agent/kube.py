@@ -76,6 +76,10 @@ def api_error(e: Exception) -> tuple[int, str, str]:
 class RefusedError(RuntimeError):
     """The API server answered a list or watch with an error (e.g. 403: RBAC lacks a verb)."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 async def _refused(response: Any) -> RefusedError:
     try:
@@ -85,7 +89,8 @@ async def _refused(response: Any) -> RefusedError:
     finally:
         response.release()
     reason = body.get("reason") or response.reason
-    return RefusedError(f"{response.status} {reason}: {body.get('message', '')}".strip())
+    message = f"{response.status} {reason}: {body.get('message', '')}".strip()
+    return RefusedError(message, int(response.status))
 
 
 async def list_objects(list_call: Any, decoder: Decoder[T], **kwargs: Any) -> tuple[list[T], str]:

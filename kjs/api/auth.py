@@ -1,5 +1,5 @@
 """Who is calling (CONTRACT §6): bearer tokens, stored as SHA-256 hashes, with scopes and
-namespace allow-lists. What a caller may do is decided in one place, `kjs.api.policy`.
+namespace and queue allow-lists. What a caller may do is decided in one place, `kjs.api.policy`.
 
 With no token configured the server runs open (any Authorization header is ignored), which is
 allowed on a loopback address and elsewhere only with `--insecure`. Tokens are never logged.
@@ -33,6 +33,10 @@ class Principal:
     # compat plugin's `[compat] open` client, realm "compatibility"). None: every job.
     realm: str | None = None
     anonymous: bool = False
+    queues: frozenset[str] = frozenset()  # the queues it may submit to; empty: all
+
+    def may_submit_to(self, queue: str) -> bool:
+        return not self.queues or queue in self.queues
 
     def may(self, scope: str) -> bool:
         # admin implies submit implies read
@@ -92,4 +96,9 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], settings: Setti
     token = _match(settings.auth.tokens, presented.strip())
     if token is None:
         raise NotAuthorizedException("invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(token.name, frozenset(token.scopes), frozenset(token.namespaces))
+    return Principal(
+        token.name,
+        frozenset(token.scopes),
+        frozenset(token.namespaces),
+        queues=frozenset(token.queues),
+    )

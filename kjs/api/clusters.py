@@ -11,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 
 from kjs.api.policy import EVERY_NAMESPACE, Action, access
-from kjs.api.schema import Cluster, ClusterList, protected
+from kjs.api.schema import Cluster, ClusterList, ClusterResources, protected
 from kjs.core.components import Components
 from kjs.core.errors import NotFound
 from kjs.core.records import ClusterRecord
@@ -23,6 +23,10 @@ def cluster_view(components: Components, cluster: ClusterRecord, in_flight: int)
     used = cluster.running + cluster.pending + in_flight
     fields["load"] = round(used / cluster.capacity, 4) if cluster.capacity else None
     fields["dispatched"] = in_flight
+    if cluster.resources is not None:
+        fields["resources"] = msgspec.convert(
+            cluster.resources, ClusterResources, from_attributes=True
+        )
     return Cluster(**fields)
 
 

@@ -65,7 +65,9 @@ class CronJobsController(Controller):
     )
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[bytes] = b"") -> Cron:
         spec = decode(data, CronSpec)
-        access(request).check(Action.SUBMIT, spec.namespace)
+        door = access(request)
+        door.check(Action.SUBMIT, spec.namespace)
+        door.check_queue(spec.queue)
         return await _json(request, await _service(request).create(spec))
 
     @get("/", **protected(Action.READ, 400), summary="List cron jobs, newest first")
@@ -111,6 +113,7 @@ class CronJobsController(Controller):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         spec = decode(msgspec.json.encode({**msgspec.to_builtins(cron.spec), **changes}), CronSpec)
         door.move(cron.spec.namespace, spec.namespace)
+        door.check_queue(spec.queue)
         return await _json(request, await _service(request).update(cron_id, spec))
 
     @delete(

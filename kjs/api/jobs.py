@@ -52,7 +52,7 @@ from kjs.core.validation import (
     InvalidInput,
     decode,
 )
-from kjs.scheduler import lognotes
+from kjs.scheduler import lognotes, positions
 from kjs.scheduler.service import BatchItem, JobService
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,12 @@ MAX_ATTEMPT = 2**31 - 1  # the store's column
 def _service(request: Request[Any, Any, Any]) -> JobService:
     service: JobService = request.app.state.jobs
     return service
+
+
+def _store(request: Request[Any, Any, Any]) -> positions.PositionStore:
+    """The store, for what the service does not read: queue positions."""
+    store: positions.PositionStore = request.app.state.components.store
+    return store
 
 
 def _utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
@@ -319,6 +325,7 @@ class JobsController(Controller):
         spec = decode(data, JobSpec)
         door = access(request)
         door.check(Action.SUBMIT, spec.namespace)
+        door.check_queue(spec.queue)
         service = _service(request)
         if dry_run:
             return Response(DryRun(manifest=await service.dry_run(spec)), status_code=200)
@@ -349,6 +356,8 @@ class JobsController(Controller):
         door = access(request)
         for namespace in dict.fromkeys(item.spec.namespace for item in items):
             door.check(Action.SUBMIT, namespace)
+        for queue in dict.fromkeys(item.spec.queue for item in items):
+            door.check_queue(queue)
         results = await _service(request).submit_batch(items, principal=door.who.name)
         return JobBatch(items=[job_view(job) for job, _ in results])
 
@@ -447,13 +456,17 @@ class JobsController(Controller):
             )
         except ValueError as e:
             raise InvalidInput([FieldError("cursor", str(e))]) from e
+        places = await positions.queue_positions(_store(request), items)
         return JobPage(
-            items=[job_view(j) for j in items], next_cursor=next_cursor, watch_cursor=str(position)
+            items=[job_view(j, places.get(j.id)) for j in items],
+            next_cursor=next_cursor,
+            watch_cursor=str(position),
         )
 
     @get("/jobs/{job_id:str}", **protected(Action.READ, 400, 404), summary="One job")
     async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
-        return job_view(await access(request).job(job_id, Action.READ))
+        job = await access(request).job(job_id, Action.READ)
+        return job_view(job, await positions.queue_position(_store(request), job))
 
     @patch(
         "/jobs/{job_id:str}",
@@ -479,6 +492,7 @@ class JobsController(Controller):
         merged = {**msgspec.to_builtins(job.spec), **changes}
         spec = decode(msgspec.json.encode(merged), JobSpec)
         door.move(job.spec.namespace, spec.namespace)
+        door.check_queue(spec.queue)  # an edit runs the job (again) in that queue
         return job_view(await _service(request).update(job_id, spec))
 
     @delete(

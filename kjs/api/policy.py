@@ -9,8 +9,11 @@ decides what they may do:
 * a job or cron job in a namespace the principal may not use is a 403, on reads too; an edit is
   checked against the namespace it is in and the one it moves to; lists leave other namespaces
   out;
-* cluster-wide writes (cordon, uncordon) change every namespace's work: they need a principal
-  that is not limited to namespaces;
+* cluster-wide writes (cordon, uncordon; defining and deleting queues) change every namespace's
+  work: they need a principal that is not limited to namespaces;
+* a job submitted to, or edited into, a queue the principal may not use (`Principal.queues`), or
+  a cron job created or edited into one, is a 403 naming the queue (`Access.check_queue`); reads
+  are not limited by queue;
 * a plugin's route may admit an anonymous principal of its own (`guard(action, anonymous=…)`)
   for a caller that sends no token: the compat plugin's `[compat] open` client, which may read
   and submit only jobs created through its routes, only in the namespaces it names.
@@ -41,7 +44,7 @@ class Action(enum.StrEnum):
 
     READ = "read"  # jobs, cron jobs, their runs, events, logs and callbacks; clusters
     SUBMIT = "submit"  # create, edit, cancel, rerun, delete, suspend, resume, trigger, redeliver
-    OPERATE = "operate"  # cordon and uncordon a cluster
+    OPERATE = "operate"  # cordon and uncordon a cluster; define and delete queues
 
 
 SCOPE_OF: dict[Action, str] = {
@@ -78,6 +81,13 @@ def refusal(
     if not who.may_use(namespace):
         return f"{who.label} may not use namespace {namespace!r}"
     return None
+
+
+def queue_refusal(who: Principal, queue: str) -> str | None:
+    """Why `who` may not submit to `queue` (None: allowed)."""
+    if who.may_submit_to(queue):
+        return None
+    return f"{who.label} may not use queue {queue!r} (it may use {', '.join(sorted(who.queues))})"
 
 
 def _lacking_scope(who: Principal, action: Action) -> str | None:
@@ -186,6 +196,12 @@ class Access:
 
     def check(self, action: Action, namespace: str | None, *, realm: str | None = None) -> None:
         authorize(self.who, action, namespace, realm=realm)
+
+    def check_queue(self, queue: str) -> None:
+        """A submit to, or an edit into, `queue`: 403 unless the caller may use it."""
+        reason = queue_refusal(self.who, queue)
+        if reason is not None:
+            raise Forbidden(reason)
 
     def namespaces(self) -> list[str] | None:
         """The namespaces a list may show (None: every one)."""

@@ -317,6 +317,37 @@ class CallbackList(Struct):
     items: Annotated[list[CallbackAttempt], Meta(description="Oldest first.")]
 
 
+class ResourceFigures(Struct, kw_only=True):
+    cpu_millis: Annotated[int, Meta(description="CPU in millicores.")]
+    memory_bytes: int
+    pods: int
+
+
+class ClusterResources(Struct, kw_only=True):
+    """The ready, schedulable nodes' resources, as the agent last reported them."""
+
+    allocatable: ResourceFigures
+    free: Annotated[
+        ResourceFigures,
+        Meta(
+            description="Allocatable less the requests of every non-terminal pod bound to the "
+            "nodes, whoever created it (never below 0 per node), summed over the nodes."
+        ),
+    ]
+    largest_free_node: Annotated[
+        ResourceFigures,
+        Meta(description="Each resource's largest free figure on any one node."),
+    ]
+    at: Annotated[dt.datetime, Meta(description="The moment the figures are from.")]
+    partial: Annotated[
+        bool,
+        Meta(
+            description="The agent may not read every namespace's pods: `free` counts only "
+            "its namespaces' pods (it may be too high)."
+        ),
+    ]
+
+
 class Cluster(Struct, kw_only=True):
     """A cluster as known from its agent's heartbeats."""
 
@@ -334,6 +365,10 @@ class Cluster(Struct, kw_only=True):
         Meta(description="(running + pending + dispatched) / capacity; null while unknown."),
     ]
     dispatched: Annotated[int, Meta(description="Dispatched but not yet acknowledged.")]
+    resources: Annotated[
+        ClusterResources | None,
+        Meta(description="null: its agent does not report resources (older, or no node read)."),
+    ] = None
 
 
 class ClusterList(Struct):

@@ -85,5 +85,5 @@ class PluginServices:
     def access(connection: ASGIConnection[Any, Any, Any, Any]) -> Access:
         """The caller of a guarded request and what they may touch: `.namespaces()` for a list
         (None: every one), `.job(job_id, action)` / `.cron(cron_id, action)` (404, 403),
-        `.check(action, namespace)` (403)."""
+        `.check(action, namespace)` (403), `.check_queue(queue)` for a submit (403)."""
         return policy.access(connection)

@@ -27,6 +27,9 @@ class WhoAmI(Struct, kw_only=True):
     namespaces: Annotated[
         list[str], Meta(description="The namespaces it may use, sorted; empty: every one.")
     ]
+    queues: Annotated[
+        list[str], Meta(description="The queues it may submit to, sorted; empty: every one.")
+    ]
     open: Annotated[bool, Meta(description="True in open mode: no token is needed.")]
 
 
@@ -42,5 +45,6 @@ async def whoami(request: Request[Any, Any, Any]) -> WhoAmI:
         name=who.name,
         scopes=[scope for scope in SCOPES if who.may(scope)],
         namespaces=sorted(who.namespaces),
+        queues=sorted(who.queues),
         open=who.anonymous and not request.app.state.settings.auth.tokens,
     )

@@ -39,6 +39,7 @@ COMMANDS = {
     "cancel": "kjs.cli.jobs:cancel",
     "rerun": "kjs.cli.jobs:rerun",
     "clusters": "kjs.cli.jobs:clusters",
+    "queues": "kjs.cli.jobs:queues",
     "cron": "kjs.cli.cron:cron",
     # no server needed
     "token": "kjs.cli.token:token",

@@ -37,10 +37,13 @@ def _client_command(name: str, help_: str) -> Callable[[Callable[..., None]], cl
 
 @_client_command("create", "Create a cron job from a file (YAML or JSON; - for stdin).")
 @click.option("-f", "--file", required=True, help="A YAML or JSON cron job spec.")
-def cron_create(url: str, token: str | None, output: str, no_headers: bool, file: str) -> None:
+@click.option("--queue", help="The queue its runs go to (over the file's; default `default`).")
+def cron_create(
+    url: str, token: str | None, output: str, no_headers: bool, file: str, queue: str | None
+) -> None:
     from kjs.cli.jobs import spec_from
 
-    spec = spec_from(file, {})
+    spec = spec_from(file, {"queue": queue})
     with connected(url, token) as client:
         created = client.create_cron(spec)
     Printer(CRONJOBS, output, headers=not no_headers).one(builtins(created))

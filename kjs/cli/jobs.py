@@ -31,12 +31,14 @@ from kjs.cli.output import (
     CLUSTERS,
     EVENTS,
     JOBS,
+    QUEUES,
     JsonPath,
     Printer,
     dump_json,
     dump_yaml,
     no_headers_option,
     output_option,
+    waiting_line,
 )
 
 if TYPE_CHECKING:
@@ -194,6 +196,7 @@ def _print_dry_run(manifests: list[dict[str, Any]], output: str) -> None:
 @click.option("--namespace")
 @click.option("--image")
 @click.option("--cluster", help="A cluster id to run on.")
+@click.option("--queue", help="The queue to submit to (default: `default`; see `kjs queues`).")
 @click.option(
     "--log-collect",
     type=click.Choice(["always", "on_failure", "never"]),
@@ -324,7 +327,7 @@ def _until_interrupted(run: Callable[[], None]) -> None:
 def get(
     url: str, token: str | None, output: str, no_headers: bool, job_id: str, watch: bool
 ) -> None:
-    """Show one job."""
+    """Show one job (a pending one with why it waits and its place in its queue)."""
     printer = Printer(JOBS, output, headers=not no_headers)
 
     def run() -> None:
@@ -334,6 +337,10 @@ def get(
             watch_cursor = client.list(limit=1).watch_cursor if watch else None
             job = client.get(job_id)
             printer.one(builtins(job))
+            # For a person (not a script): why it waits, and where it stands in its queue.
+            line = waiting_line(builtins(job)) if output in ("table", "wide") else None
+            if line and not no_headers:
+                click.echo(line)
             if not watch or job.is_final:
                 return
 
@@ -574,3 +581,24 @@ def clusters(
         assert cluster_id is not None
         changed = client.cordon(cluster_id) if action == "cordon" else client.uncordon(cluster_id)
     printer.one(builtins(changed))
+
+
+# -- queues -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("name", required=False)
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def queues(url: str, token: str | None, output: str, no_headers: bool, name: str | None) -> None:
+    """List the queues jobs are submitted to (or show one): where each is defined, its weight,
+    limits and namespaces. Define them in the configuration or with `PUT /api/v1/queues/NAME`."""
+    printer = Printer(QUEUES, output, headers=not no_headers)
+    with connected(url, token) as client:
+        if name is not None:
+            printer.one(builtins(client.queue(name)))
+            return
+        items = builtins(client.queues())
+    printer.listing(items, {"items": items})

@@ -176,6 +176,8 @@ JOBS = Kind(
         Column("NAME", _field("name")),
         Column("NAMESPACE", _field("namespace")),
         Column("STATE", _field("state")),
+        Column("QUEUE", _field("queue"), wide=True),
+        Column("POSITION", _field("queue_position"), wide=True),
         Column("CLUSTER", _field("cluster_id"), wide=True),
         Column("ATTEMPT", _field("attempt"), wide=True),
         Column("REASON", _field("reason"), wide=True),
@@ -234,6 +236,14 @@ CLUSTERS = Kind(
         Column("PENDING", _field("pending")),
         Column("DISPATCHED", _field("dispatched"), wide=True),
         Column("LOAD", lambda row, _now: _load(row.get("load"))),
+        Column("CPU FREE", lambda row, _now: _free(row, "cpu_millis", _cores)),
+        Column("MEMORY FREE", lambda row, _now: _free(row, "memory_bytes", _binary)),
+        Column("PODS FREE", lambda row, _now: _free(row, "pods", str), wide=True),
+        Column(
+            "RESOURCES AT",
+            lambda row, now: age((row.get("resources") or {}).get("at"), now),
+            wide=True,
+        ),
         Column("VERSION", _field("version")),
         Column(
             "LABELS",
@@ -243,6 +253,98 @@ CLUSTERS = Kind(
         Column("HEARTBEAT", _age_of("last_heartbeat")),
     ],
 )
+
+
+def _limit(name: str, per_cluster: bool = False) -> Callable[[Mapping[str, Any], dt.datetime], Any]:
+    """A queue's limit, blank when it has none."""
+
+    def value(row: Mapping[str, Any], _now: dt.datetime) -> Any:
+        limits = row.get("limits") or {}
+        if per_cluster:
+            limits = limits.get("per_cluster") or {}
+        return limits.get(name)
+
+    return value
+
+
+def _usage(
+    figure: str, show: Callable[[int], str]
+) -> Callable[[Mapping[str, Any], dt.datetime], Any]:
+    """A figure of a queue's `usage` (CPU and memory: what its running jobs request); blank
+    from a server that does not report it."""
+
+    def value(row: Mapping[str, Any], _now: dt.datetime) -> Any:
+        usage = row.get("usage")
+        return show(usage.get(figure, 0)) if usage else None
+
+    return value
+
+
+QUEUES = Kind(
+    "queue",
+    [
+        Column("NAME", _field("name")),
+        Column("SOURCE", _field("source")),
+        Column("WEIGHT", lambda row, _now: f"{row.get('weight', 1):g}"),
+        Column("PENDING", _usage("pending", str)),
+        Column("RUNNING", _usage("running", str)),
+        Column("CPU", _usage("cpu_millis", lambda millis: _cores(millis))),
+        Column("MEMORY", _usage("memory_bytes", lambda count: _binary(count))),
+        Column("MAX RUNNING", _limit("max_running")),
+        Column("MAX CPU", _limit("max_cpu")),
+        Column("MAX MEMORY", _limit("max_memory")),
+        Column("PER CLUSTER RUNNING", _limit("max_running", True), wide=True),
+        Column("PER CLUSTER CPU", _limit("max_cpu", True), wide=True),
+        Column("PER CLUSTER MEMORY", _limit("max_memory", True), wide=True),
+        Column("NAMESPACES", lambda row, _now: ",".join(row.get("namespaces") or []) or "*"),
+        Column("PRIORITY CLASS", _field("priority_class"), wide=True),
+        Column("AGE", _age_of("created_at")),
+    ],
+    name_of=lambda row, _i: str(row.get("name", "")),
+)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, …"""
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def waiting_line(job: Mapping[str, Any]) -> str | None:
+    """Why a pending job waits and where it stands, for a person: `pending (QueueLimitReached:
+    queue team-a is at max_running 10) — 12th in queue team-a`; None unless pending."""
+    if job.get("state") != "pending":
+        return None
+    line = "pending"
+    reason, message = job.get("reason"), job.get("message")
+    if reason or message:
+        line += f" ({': '.join(part for part in (reason, message) if part)})"
+    position = job.get("queue_position")
+    if position:
+        line += f" — {ordinal(position)} in queue {job.get('queue', 'default')}"
+    return line
+
+
+def _free(row: Mapping[str, Any], figure: str, show: Callable[[int], str]) -> str:
+    """`free/allocatable` of one resource (`~` marks partial figures, too high); blank when
+    the cluster's agent reports none."""
+    resources = row.get("resources")
+    if not resources:
+        return ""
+    free, allocatable = resources["free"][figure], resources["allocatable"][figure]
+    return ("~" if resources.get("partial") else "") + f"{show(free)}/{show(allocatable)}"
+
+
+def _cores(millis: int) -> str:
+    return f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
+
+
+def _binary(count: int) -> str:
+    """Bytes in the largest binary unit that leaves at least 1, one decimal (`31.9Gi`)."""
+    for unit, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + unit
+    return str(count)
 
 
 def _load(value: Any) -> str:

@@ -32,11 +32,15 @@ from kjs.client._logs import Logs  # noqa: E402
 from kjs.client._models import (  # noqa: E402
     FINAL_STATES,
     Cluster,
+    ClusterResources,
     CronJob,
     CronJobPage,
     Event,
     Job,
     JobPage,
+    Queue,
+    QueueUsage,
+    ResourceFigures,
     WatchEvent,
 )
 from kjs.client._sync import Client  # noqa: E402
@@ -47,6 +51,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Cluster",
+    "ClusterResources",
     "Conflict",
     "CronJob",
     "CronJobPage",
@@ -59,6 +64,9 @@ __all__ = [
     "KjsError",
     "Logs",
     "NotFound",
+    "Queue",
+    "QueueUsage",
+    "ResourceFigures",
     "ServerUnreachable",
     "Unauthorized",
     "UnexpectedResponse",

@@ -26,6 +26,8 @@ from kjs.client._models import (
     Job,
     JobBatch,
     JobPage,
+    Queue,
+    QueueList,
     decoder,
 )
 
@@ -72,6 +74,8 @@ _events = decoder(EventList).decode
 _clusters = decoder(ClusterList).decode
 _items = decoder(Items).decode
 _dry_run = decoder(DryRun).decode
+_queue = decoder(Queue).decode
+_queues = decoder(QueueList).decode
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -308,3 +312,24 @@ def cluster(cluster_id: str) -> Call[Cluster]:
 def cordon(cluster_id: str, on: bool) -> Call[Cluster]:
     action = "cordon" if on else "uncordon"
     return Call("POST", f"/clusters/{_segment(cluster_id)}/{action}", _cluster)
+
+
+# -- queues -----------------------------------------------------------------------------------
+
+
+def queues() -> Call[list[Queue]]:
+    return Call("GET", "/queues", lambda body: _queues(body).items)
+
+
+def queue(name: str) -> Call[Queue]:
+    return Call("GET", f"/queues/{_segment(name)}", _queue)
+
+
+def put_queue(name: str, definition: Mapping[str, Any]) -> Call[Queue]:
+    return Call(
+        "PUT", f"/queues/{_segment(name)}", _queue, body=encode(definition), headers=dict(_JSON)
+    )
+
+
+def delete_queue(name: str) -> Call[None]:
+    return Call("DELETE", f"/queues/{_segment(name)}", lambda body: None)

@@ -47,6 +47,8 @@ class _JobTemplate(Struct, kw_only=True):
     run_at: dt.datetime | None = None
     cluster: str | list[str] | None = None
     cluster_selector: dict[str, str] = field(default_factory=dict)
+    queue: str = "default"
+    """The queue it belongs to (`default` from a server without queues)."""
     log_collect: str = "on_failure"
     callback_url: str | None = None
 
@@ -69,8 +71,13 @@ class Job(_JobTemplate, kw_only=True):
     exit_codes: dict[str, dict[str, int]] = field(default_factory=dict)
     """Pod name to container name to exit code."""
     reason: str | None = None
+    """Why it is where it is; for a pending job, why it waits (`QueueLimitReached`, `NoCapacity`,
+    `WaitingForRunAt`, … — docs/queues.md), with `message` saying it in words."""
     message: str | None = None
     cron_id: str | None = None
+    queue_position: int | None = None
+    """While pending and due: its place in its queue's line (1 = next), as of the read (a
+    job read from a list or `get`; None in a watch's events and from older servers)."""
 
     @property
     def is_final(self) -> bool:
@@ -153,6 +160,27 @@ class CronJobPage(Struct, kw_only=True):
     next_cursor: str | None = None
 
 
+class ResourceFigures(Struct, kw_only=True):
+    cpu_millis: int = 0
+    """CPU in millicores."""
+    memory_bytes: int = 0
+    pods: int = 0
+
+
+class ClusterResources(Struct, kw_only=True):
+    """A cluster's ready, schedulable nodes' resources, as its agent last reported them."""
+
+    allocatable: ResourceFigures
+    free: ResourceFigures
+    """Allocatable less every non-terminal pod's requests (whoever created it)."""
+    largest_free_node: ResourceFigures
+    """Each resource's largest free figure on any one node."""
+    at: dt.datetime
+    """The moment the figures are from."""
+    partial: bool = False
+    """`free` counts only the agent's namespaces' pods (it may be too high)."""
+
+
 class Cluster(Struct, kw_only=True):
     """A cluster as known from its agent's heartbeats."""
 
@@ -171,6 +199,40 @@ class Cluster(Struct, kw_only=True):
     """(running + pending + dispatched) / capacity; None while the capacity is unknown."""
     dispatched: int = 0
     """Jobs dispatched to it and not yet acknowledged."""
+    resources: ClusterResources | None = None
+    """None: its agent does not report resources."""
+
+
+class QueueUsage(Struct, kw_only=True):
+    """A queue's jobs now (read with the queue)."""
+
+    pending: int = 0
+    running: int = 0
+    """Placed and not final: dispatched, created, running, cancelling or lost."""
+    cpu_millis: int = 0
+    """CPU the `running` ones request in total, in millicores."""
+    memory_bytes: int = 0
+    """Memory the `running` ones request in total, in bytes."""
+
+
+class Queue(Struct, kw_only=True):
+    """A queue jobs are submitted to (docs/queues.md)."""
+
+    name: str
+    source: str
+    """`config`: defined in the server's configuration (read-only); `api`: with `put_queue`."""
+    weight: float = 1.0
+    limits: dict[str, Any] = field(default_factory=dict)
+    """`max_running`, `max_cpu`, `max_memory`, and `per_cluster` with the same keys (None: no
+    limit; quantities as strings, `"8"`, `"16Gi"`)."""
+    namespaces: list[str] = field(default_factory=list)
+    """The namespaces whose jobs it takes; empty: every one."""
+    priority_class: str | None = None
+    created_at: dt.datetime | None = None
+    """None for a queue of the configuration."""
+    updated_at: dt.datetime | None = None
+    usage: QueueUsage | None = None
+    """Its jobs now (None from a server older than queue usage)."""
 
 
 # -- envelopes: what the SDK unwraps ---------------------------------------------------------
@@ -184,6 +246,10 @@ class Items(Struct):
 
 class JobBatch(Struct):
     items: list[Job]
+
+
+class QueueList(Struct):
+    items: list[Queue]
 
 
 class EventList(Struct):

@@ -31,6 +31,7 @@ from kjs.client._models import (
     Event,
     Job,
     JobPage,
+    Queue,
     WatchEvent,
 )
 from kjs.client._watch import (
@@ -463,3 +464,22 @@ class Client:
 
     def uncordon(self, cluster_id: str) -> Cluster:
         return self._send(calls.cordon(cluster_id, False))
+
+    # -- queues -----------------------------------------------------------------------------
+
+    def queues(self) -> builtins.list[Queue]:
+        """Every queue, by name: the server's configuration's and those defined over the API."""
+        return self._send(calls.queues())
+
+    def queue(self, name: str) -> Queue:
+        return self._send(calls.queue(name))
+
+    def put_queue(self, name: str, definition: Mapping[str, Any]) -> Queue:
+        """Define a queue, or replace its definition (`weight`, `limits`, `namespaces`,
+        `priority_class`; needs an admin token). A queue of the configuration: `Conflict`."""
+        return self._send(calls.put_queue(name, definition))
+
+    def delete_queue(self, name: str) -> None:
+        """Delete a queue; `Conflict` while jobs of it are unfinished (or for a queue of the
+        configuration)."""
+        self._send(calls.delete_queue(name))

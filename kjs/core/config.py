@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta, Struct, field
 
+from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
+from kjs.core.queues import ClusterLimits, QueueDefinition, limit_problems, name_problem, problems
+from kjs.core.requests import DEFAULT_CPU, DEFAULT_MEMORY, Requests, default_requests
+
 if TYPE_CHECKING:
     from kjs.core.backends import SettingsSection
     from kjs.core.plugins import Plugins
@@ -113,6 +117,40 @@ class Token(Struct, forbid_unknown_fields=True):
     clusters included)."""
     namespaces: list[str] = field(default_factory=list)
     """The namespaces the token may read and submit to. Empty: every namespace."""
+    queues: list[str] = field(default_factory=list)
+    """The queues the token may submit jobs and cron jobs to (or move a job into): another is a
+    403 naming it. Empty: every queue. Listing queues and reading jobs are not limited by it."""
+
+
+class DefaultRequests(Struct, forbid_unknown_fields=True):
+    """`[scheduling.default_requests]`: one pod's request when its job names none."""
+
+    cpu: str = DEFAULT_CPU
+    """CPU, a Kubernetes quantity (`"100m"`, `"0.5"`)."""
+    memory: str = DEFAULT_MEMORY
+    """Memory, a Kubernetes quantity (`"128Mi"`, `"1Gi"`)."""
+
+    def requests(self) -> Requests:
+        return default_requests(self.cpu, self.memory)
+
+
+class SchedulingSettings(Struct, forbid_unknown_fields=True):
+    """How jobs share the clusters: the queues they are submitted to (docs/queues.md)."""
+
+    queues: dict[str, QueueDefinition] = field(default_factory=dict)
+    """Queues defined here, one table each: `[scheduling.queues.gpu]` with `weight` (> 0,
+    default 1), `limits` (`max_running`, `max_cpu`, `max_memory`, and `per_cluster` with the same
+    keys; quantities as strings, `"8"`, `"16Gi"`), `namespaces` (the namespaces it takes; empty:
+    every one) and `priority_class`. They are read-only over the API. The queue `default`
+    always exists (no limits, weight 1) unless defined here."""
+    default_requests: DefaultRequests = field(default_factory=lambda: DefaultRequests())
+    """What one pod of a job that names no `resources.requests` (nor limits) counts as, for
+    queue and namespace limits and for placement on clusters that report their free resources
+    (`cpu`, `memory`: Kubernetes quantities). Applies to jobs written after it changes."""
+    namespaces: dict[str, ClusterLimits] = field(default_factory=dict)
+    """Limits per Kubernetes namespace, whatever the queue: `[scheduling.namespaces.ml]` with
+    `max_running`, `max_cpu`, `max_memory` (as a queue's). A namespace at a limit keeps its jobs
+    pending (`NamespaceLimitReached`) while others proceed. Not listed: no limit."""
 
 
 class AuthSettings(Struct, forbid_unknown_fields=True):
@@ -120,7 +158,7 @@ class AuthSettings(Struct, forbid_unknown_fields=True):
 
     tokens: list[Token] = field(default_factory=list)
     """The API tokens the server accepts as `Authorization: Bearer …`, each a table of `name`,
-    `sha256`, `scopes` and `namespaces`. With none, the server refuses to listen beyond
+    `sha256`, `scopes`, `namespaces` and `queues`. With none, the server refuses to listen beyond
     loopback unless `insecure` is set."""
 
 
@@ -256,6 +294,7 @@ class Settings(Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
     agent: AgentSettings = field(default_factory=AgentSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    scheduling: SchedulingSettings = field(default_factory=SchedulingSettings)
 
     def data_path(self, relative: str) -> Path:
         """A path inside the data directory (created on demand)."""
@@ -461,6 +500,67 @@ def _check_tokens(tokens: list[Token]) -> None:
                 )
 
 
+_QUANTITY_KEYS = ("max_cpu", "max_memory")
+
+
+def _values(table: Any) -> list[Any]:
+    return list(table.values()) if isinstance(table, dict) else []
+
+
+def _queue_tables(merged: dict[str, Any]) -> None:
+    """Each `[scheduling.queues.<name>]` read on its own, so that an error names its key (msgspec
+    would say `queues[...]`); a quantity written as a TOML number (`max_cpu = 8`, or from a
+    variable) is taken as the string it reads as."""
+    scheduling = merged.get("scheduling")
+    if not isinstance(scheduling, dict):
+        return
+    # Quantities written as TOML numbers (`cpu = 1`, `max_cpu = 8`) read as their strings.
+    tables = [scheduling.get("default_requests"), *_values(scheduling.get("namespaces"))]
+    for table in tables:
+        if isinstance(table, dict):
+            for key in ("cpu", "memory", *_QUANTITY_KEYS):
+                value = table.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    table[key] = str(value)
+    queues = scheduling.get("queues")
+    if not isinstance(queues, dict):
+        return
+    for name, table in list(queues.items()):
+        limits = table.get("limits") if isinstance(table, dict) else None
+        if isinstance(limits, dict):
+            per_cluster = limits.get("per_cluster")
+            for level in (limits, per_cluster) if isinstance(per_cluster, dict) else (limits,):
+                for key in _QUANTITY_KEYS:
+                    value = level.get(key)
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        level[key] = str(value)
+        queues[name] = _validate_section(f"scheduling.queues.{name}", QueueDefinition, table)
+
+
+def _check_queues(scheduling: SchedulingSettings, tokens: list[Token]) -> None:
+    """A queue that could not be defined over the API stops the process, naming the key."""
+    for name, definition in scheduling.queues.items():
+        for key, why in problems(definition, name)[:1]:
+            where = f"scheduling.queues.{name}" + (
+                "" if key == "name" and name_problem(name) else f".{key}"
+            )
+            raise ConfigError(f"{where}: {why}")
+    for key, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
+        try:
+            parse(getattr(scheduling.default_requests, key))
+        except QuantityError as e:
+            raise ConfigError(f"scheduling.default_requests.{key}: {e}") from e
+    for namespace, limits in scheduling.namespaces.items():
+        if (bad := name_problem(namespace)) is not None:
+            raise ConfigError(f"scheduling.namespaces.{namespace}: {bad}")
+        for key, why in limit_problems("", limits)[:1]:
+            raise ConfigError(f"scheduling.namespaces.{namespace}.{key}: {why}")
+    for i, token in enumerate(tokens):
+        for j, queue in enumerate(token.queues):
+            if (bad := name_problem(queue)) is not None:
+                raise ConfigError(f"auth.tokens[{i}].queues[{j}]: {bad}")
+
+
 def load(
     config_file: str | Path | None = None,
     *,
@@ -528,12 +628,14 @@ def load(
         )
         log.warning("ignoring unknown KJS_* environment variables: %s%s", ", ".join(names), why)
 
+    _queue_tables(merged)
     try:
         settings = msgspec.convert(merged, Settings)
     except msgspec.ValidationError as e:
         message = str(e).split(" - at `", 1)[0]
         raise ConfigError(f"{_field_of(e)}: {message}") from e
     _check_tokens(settings.auth.tokens)
+    _check_queues(settings.scheduling, settings.auth.tokens)
     known = {name: raw[name] for name in declared.keys() & raw.keys()}
     state = vars(settings)
     state["_raw_sections"] = known

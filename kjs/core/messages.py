@@ -135,8 +135,24 @@ class LogChunk(Struct, kw_only=True, tag="log"):
     truncated: bool = False
 
 
+class ResourceAmounts(Struct, kw_only=True):
+    """CPU, memory and pods: of a cluster's nodes together, or the most on any one node."""
+
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    pods: int = 0
+
+
 class Heartbeat(Struct, kw_only=True, tag="heartbeat"):
-    """Agent -> server: the cluster is alive, with its load and capacity."""
+    """Agent -> server: the cluster is alive, with its load and capacity.
+
+    The resource figures count the ready, schedulable nodes: `allocatable` theirs, `free` that
+    less what the non-terminal pods bound to them request (every pod's, whoever created it;
+    never below 0 per node), `largest_free_node` each resource's largest free figure on one
+    node. `resources_at` is the moment they are from (the heartbeat's own while the agent's
+    watches are in sync; older while one is broken). All absent from an agent before these
+    fields, or one that cannot read nodes and pods; `resources_partial`: the agent may not read
+    every namespace's pods, so `free` counts only its own namespaces' pods (too high)."""
 
     v: int = SCHEMA_VERSION
     cluster_id: str
@@ -146,6 +162,11 @@ class Heartbeat(Struct, kw_only=True, tag="heartbeat"):
     capacity: int = 0
     running: int = 0
     pending: int = 0
+    allocatable: ResourceAmounts | None = None
+    free: ResourceAmounts | None = None
+    largest_free_node: ResourceAmounts | None = None
+    resources_at: dt.datetime | None = None
+    resources_partial: bool = False
 
 
 class Wake(Struct, kw_only=True, tag="wake"):

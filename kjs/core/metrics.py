@@ -71,8 +71,71 @@ CLUSTER_FREE = Gauge(
 CLUSTER_HEARTBEAT_AGE = Gauge(
     "kjs_cluster_heartbeat_age_seconds", "Time since the cluster's agent last reported", ["cluster"]
 )
-CLUSTER_GAUGES = (CLUSTER_CAPACITY, CLUSTER_RUNNING, CLUSTER_FREE, CLUSTER_HEARTBEAT_AGE)
-LEADER_GAUGES = (JOBS, WEBHOOKS_PENDING, OUTBOX_DEPTH, *CLUSTER_GAUGES)
+# The agent's last resource figures (ready, schedulable nodes): no series for a cluster whose
+# agent reports none.
+CLUSTER_CPU_ALLOCATABLE = Gauge(
+    "kjs_cluster_cpu_allocatable_millicores",
+    "CPU the cluster's ready, schedulable nodes can give pods",
+    ["cluster"],
+)
+CLUSTER_CPU_FREE = Gauge(
+    "kjs_cluster_cpu_free_millicores",
+    "CPU allocatable less every non-terminal pod's requests, as the agent last reported",
+    ["cluster"],
+)
+CLUSTER_MEMORY_ALLOCATABLE = Gauge(
+    "kjs_cluster_memory_allocatable_bytes",
+    "Memory the cluster's ready, schedulable nodes can give pods",
+    ["cluster"],
+)
+CLUSTER_MEMORY_FREE = Gauge(
+    "kjs_cluster_memory_free_bytes",
+    "Memory allocatable less every non-terminal pod's requests, as the agent last reported",
+    ["cluster"],
+)
+CLUSTER_PODS_FREE = Gauge(
+    "kjs_cluster_pods_free",
+    "Pods the cluster's ready, schedulable nodes can still hold",
+    ["cluster"],
+)
+CLUSTER_RESOURCES_AGE = Gauge(
+    "kjs_cluster_resources_age_seconds",
+    "Age of the cluster's resource figures (since the moment they are from)",
+    ["cluster"],
+)
+CLUSTER_RESOURCE_GAUGES = (
+    CLUSTER_CPU_ALLOCATABLE,
+    CLUSTER_CPU_FREE,
+    CLUSTER_MEMORY_ALLOCATABLE,
+    CLUSTER_MEMORY_FREE,
+    CLUSTER_PODS_FREE,
+    CLUSTER_RESOURCES_AGE,
+)
+# Per queue (docs/queues.md): what waits and what holds a place, and what the latter request.
+QUEUE_JOBS = Gauge(
+    "kjs_queue_jobs",
+    "A queue's jobs: pending, or running (placed and not final: dispatched … lost)",
+    ["queue", "state"],
+)
+QUEUE_REQUESTED_CPU = Gauge(
+    "kjs_queue_requested_cpu_millicores",
+    "CPU requested by a queue's placed, unfinished jobs (requests x parallelism)",
+    ["queue"],
+)
+QUEUE_REQUESTED_MEMORY = Gauge(
+    "kjs_queue_requested_memory_bytes",
+    "Memory requested by a queue's placed, unfinished jobs (requests x parallelism)",
+    ["queue"],
+)
+QUEUE_GAUGES = (QUEUE_JOBS, QUEUE_REQUESTED_CPU, QUEUE_REQUESTED_MEMORY)
+CLUSTER_GAUGES = (
+    CLUSTER_CAPACITY,
+    CLUSTER_RUNNING,
+    CLUSTER_FREE,
+    CLUSTER_HEARTBEAT_AGE,
+    *CLUSTER_RESOURCE_GAUGES,
+)
+LEADER_GAUGES = (JOBS, WEBHOOKS_PENDING, OUTBOX_DEPTH, *QUEUE_GAUGES, *CLUSTER_GAUGES)
 # Every replica: 1 while it leads.
 LEADER = Gauge(
     "kjs_leader", "1 while this replica leads (runs placement, webhooks, …)", ["replica"]

@@ -97,6 +97,10 @@ class JobSpec(Struct, forbid_unknown_fields=True, kw_only=True):
         str | list[str] | None, Meta(description="A cluster id, or ids in order of preference.")
     ] = None
     cluster_selector: dict[str, str] = field(default_factory=dict)
+    queue: Annotated[
+        str,
+        Meta(description="The queue it belongs to (a DNS-1123 label); `default` if not given."),
+    ] = "default"
     log_collect: LogCollect = "on_failure"
     callback_url: str | None = None
 
@@ -132,6 +136,16 @@ class Job(JobSpec, kw_only=True):
     reason: str | None
     message: str | None
     cron_id: Annotated[str | None, Meta(description="The cron job this job is a run of.")]
+    queue_position: Annotated[
+        int | None,
+        Meta(
+            description=(
+                "While pending and due: its place among its queue's due pending jobs in the "
+                "order placement takes them (oldest first), 1 = next; counted when read. Null "
+                "otherwise, and in watch lines and webhooks."
+            )
+        ),
+    ] = None
 
 
 class Cron(CronSpec, kw_only=True):

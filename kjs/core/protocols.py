@@ -11,7 +11,8 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import msgspec
 
 from kjs.core.models import JobSpec
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.queues import QueueRecord
+from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord, QueueUsage
 from kjs.core.states import JobState
 
 
@@ -186,7 +187,7 @@ class IdempotencyConflict(Exception):
         """The job that holds the scope (for a scope given twice: the earlier input's job)."""
 
 
-# The store, split by concern: the server needs `Store` (jobs, cron jobs, outbox, clusters);
+# The store, split by concern: the server needs `Store` (jobs, cron jobs, outbox, clusters, queues);
 # a backend may also offer `LogStore` (the `db` log sink keeps logs there) and `LeaseStore` (the
 # `db` election). Methods are synchronous (run in a thread pool); each is one transaction.
 
@@ -289,6 +290,15 @@ class JobStore(Protocol):
         first. The key is `kjs.core.routing.placement_key_of(job.spec)`, kept with the job."""
         ...
 
+    def queue_positions(
+        self, queue: str, keys: Sequence[tuple[dt.datetime, str]], now: dt.datetime
+    ) -> list[int]:
+        """For each (created_at, id) of a due pending job of `queue`, in the order given: its
+        place among the queue's due pending jobs (as `due_jobs` means them), oldest
+        `created_at` first then id, 1 = next. One statement however many keys (a list page
+        asks for all of its jobs of a queue at once), reading an index, not the jobs' rows."""
+        ...
+
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...
 
     def count_jobs_by_cluster_and_state(
@@ -296,6 +306,32 @@ class JobStore(Protocol):
     ) -> dict[str, dict[JobState, int]]:
         """Per cluster, how many of its jobs are in each of `states` (absent: none), counted
         in one statement: one consistent moment, even while jobs change state."""
+        ...
+
+    def queue_usage(self, states: Sequence[JobState] | None = None) -> list[QueueUsage]:
+        """Per (queue, cluster id, state): how many jobs and their total requests, over the
+        unfinished states and `lost` (lost jobs may still hold their pods) — or over `states`
+        (placement reads only the placed ones). One grouped statement served by an index."""
+        ...
+
+    def namespace_usage(self, namespaces: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """Per namespace of `namespaces`: (jobs, CPU millicores, memory bytes) of its placed,
+        unfinished jobs (dispatched … cancelling, and lost); absent when it has none."""
+        ...
+
+    def set_pending_reason(
+        self,
+        placement_key: str,
+        reason: str,
+        message: str,
+        now: dt.datetime,
+        *,
+        created_after: dt.datetime | None = None,
+    ) -> int:
+        """Why the due pending jobs of this placement key wait (those created after
+        `created_after`, when given): `reason` and `message` set on those that say otherwise, in
+        one statement; how many changed. Not a change a watch reports (the job's state and spec
+        are as they were)."""
         ...
 
     def count_jobs_by_state(
@@ -398,6 +434,37 @@ class ClusterStore(Protocol):
     def set_cordoned(self, cluster_id: str, cordoned: bool) -> ClusterRecord | None: ...
 
 
+class QueueInUse(Exception):
+    """`QueueStore.delete_queue` found unfinished jobs in the queue: nothing was deleted."""
+
+    def __init__(self, name: str, unfinished: int) -> None:
+        super().__init__(f"queue {name!r} has {unfinished} unfinished job(s)")
+        self.name = name
+        self.unfinished = unfinished
+        """How many of its jobs are not final (pending … running, cancelling, lost)."""
+
+
+@runtime_checkable
+class QueueStore(Protocol):
+    """The queues defined over the API (the configuration's are not stored)."""
+
+    def list_queues(self) -> list[QueueRecord]:
+        """Every stored queue, by name."""
+        ...
+
+    def get_queue(self, name: str) -> QueueRecord | None: ...
+
+    def put_queue(self, queue: QueueRecord) -> tuple[QueueRecord, bool]:
+        """Create the queue, or replace its definition (keeping its `created_at`); returns it as
+        stored and whether it is new."""
+        ...
+
+    def delete_queue(self, name: str) -> bool:
+        """Delete the queue unless a job in it is unfinished (`QueueInUse`, nothing deleted),
+        in one transaction; False when there is no such queue."""
+        ...
+
+
 @runtime_checkable
 class LogStore(Protocol):
     """Collected container logs as sequenced chunks (what the `db` log sink uses)."""
@@ -450,7 +517,7 @@ class LeaseStore(Protocol):
 
 
 @runtime_checkable
-class Store(JobStore, CronStore, OutboxStore, ClusterStore, Protocol):
+class Store(JobStore, CronStore, OutboxStore, ClusterStore, QueueStore, Protocol):
     """Durable state: what the `store` key selects and the server needs of it."""
 
     def migrate(self) -> None: ...

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from kjs.core.messages import ResourceAmounts
 from kjs.core.models import CronSpec, Job, JobSpec
 from kjs.core.states import JobState
 
@@ -79,6 +80,31 @@ class EventRecord(Struct, kw_only=True):
     """Its place in the job's history, increasing (set by the store; a watch resumes after it)."""
 
 
+class QueueUsage(Struct, kw_only=True):
+    """What one queue's jobs in one state hold on one cluster (None: placed nowhere yet):
+    how many, and their total requests (`kjs.core.requests.job_requests`)."""
+
+    queue: str
+    cluster_id: str | None
+    state: JobState
+    jobs: int
+    cpu_millis: int
+    memory_bytes: int
+
+
+class ClusterResources(Struct, kw_only=True):
+    """What a cluster's ready, schedulable nodes have, as its agent last reported (see
+    `messages.Heartbeat`): allocatable, free (less every non-terminal pod's requests), each
+    resource's largest free figure on one node, the moment they are from, and whether `free`
+    counts only some namespaces' pods."""
+
+    allocatable: ResourceAmounts
+    free: ResourceAmounts
+    largest_free_node: ResourceAmounts
+    at: dt.datetime
+    partial: bool = False
+
+
 class ClusterRecord(Struct, kw_only=True):
     """A cluster as known from its agent's heartbeats."""
 
@@ -91,10 +117,12 @@ class ClusterRecord(Struct, kw_only=True):
     pending: int = 0
     last_heartbeat: dt.datetime | None = None
     cordoned: bool = False
+    resources: ClusterResources | None = None  # None: an agent that does not report them
 
 
-def job_view(job: JobRecord) -> Job:
-    """The API representation (CONTRACT §4): the spec's fields, then the status fields."""
+def job_view(job: JobRecord, queue_position: int | None = None) -> Job:
+    """The API representation (CONTRACT §4): the spec's fields, then the status fields, and
+    the job's `queue_position` when the caller counted it (`kjs.scheduler.positions`)."""
     fields = msgspec.structs.asdict(job.spec)
     fields.update(
         id=job.id,
@@ -112,6 +140,7 @@ def job_view(job: JobRecord) -> Job:
         reason=job.reason,
         message=job.message,
         cron_id=job.cron_id,
+        queue_position=queue_position,
     )
     return Job(**fields)
 

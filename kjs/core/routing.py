@@ -1,6 +1,7 @@
-"""A job's route (`cluster`, `cluster_selector`) as its placement key: one short canonical string,
-stored and indexed next to the job, so that placement can tell from the key alone whether any
-job of that route can be placed now."""
+"""A job's placement group — its queue, its namespace and its route (`cluster`,
+`cluster_selector`) — as its placement key: one short canonical string, stored and indexed next
+to the job, so that placement can tell from the key alone whether any job of that group can be
+placed now (a queue or namespace at its limit, or no cluster of the route with room: none can)."""
 
 from __future__ import annotations
 
@@ -39,19 +40,54 @@ def placement_key(
 
 
 def placement_key_of(spec: JobSpec) -> str | None:
-    """The placement key of a job spec (what the store keeps next to the job)."""
-    return placement_key(spec.cluster, spec.cluster_selector)
+    """The placement key of a job spec (what the store keeps next to the job):
+    `queue|namespace|route`, the route as `placement_key` spells it (queue and namespace are
+    DNS labels: no `|` in them). None when the route has no key."""
+    route = placement_key(spec.cluster, spec.cluster_selector)
+    if route is None:
+        return None
+    key = f"{spec.queue}|{spec.namespace}|{route}"
+    return key if len(key) <= PLACEMENT_KEY_MAX else None
 
 
-def route_of(key: str | None) -> Route | None:
-    """The route a placement key stands for; None for no key (or one this version cannot
+class Group(msgspec.Struct, frozen=True):
+    """The jobs of one placement key: one queue, one namespace, one route."""
+
+    queue: str
+    namespace: str
+    route: Route
+
+
+def group_of(key: str | None) -> Group | None:
+    """The group a placement key stands for; None for no key (or one this version cannot
     read): its jobs are then tried one by one."""
     if key is None:
         return None
+    parts = key.split("|", 2)
+    if len(parts) != 3:
+        return None
+    queue, namespace, route = parts
     try:
-        return Route() if key == "" else msgspec.json.decode(key, type=Route)
+        found = Route() if route == "" else msgspec.json.decode(route, type=Route)
     except msgspec.DecodeError:
         return None
+    return Group(queue, namespace, found)
+
+
+def route_of(key: str | None) -> Route | None:
+    """The route a placement key stands for (see `group_of`)."""
+    group = group_of(key)
+    return None if group is None else group.route
+
+
+def allows(route: Route, cluster: ClusterView) -> bool:
+    """Whether the route lets its jobs go to this cluster (its ids and its selector)."""
+    if isinstance(route.c, str):
+        if cluster.id != route.c:
+            return False
+    elif route.c is not None and cluster.id not in route.c:
+        return False
+    return all(cluster.labels.get(k) == v for k, v in route.s.items())
 
 
 def has_room(route: Route, clusters: Sequence[ClusterView], in_flight: dict[str, int]) -> bool:

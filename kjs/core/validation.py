@@ -423,6 +423,7 @@ def check_job(
                 c.add(f"security_context.{key}", "is not a field of a pod security context")
     _check_time(c, "run_at", spec.run_at, now)
     _check_placement(c, spec)
+    c.dns_label("queue", spec.queue)
     if spec.callback_url is not None:
         _check_callback(c, spec.callback_url, allow_private=allow_private_callbacks)
     return c.errors

@@ -20,7 +20,7 @@ from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.group_commit import GroupCommit
 from kjs.core.protocols import Delivery, JobUpdate
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, ClusterResources, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
 from kjs.scheduler import changes, fencing, leader
 from kjs.scheduler.webhooks import order_for
@@ -308,10 +308,24 @@ class StatusConsumer:
                     running=beat.running,
                     pending=beat.pending,
                     last_heartbeat=beat.at,
+                    resources=_resources(beat),
                 ),
             )
             self.on_change()
         return True
+
+
+def _resources(beat: messages.Heartbeat) -> ClusterResources | None:
+    """The heartbeat's resource figures, if it has them (an older agent's has none)."""
+    if beat.allocatable is None or beat.free is None or beat.resources_at is None:
+        return None
+    return ClusterResources(
+        allocatable=beat.allocatable,
+        free=beat.free,
+        largest_free_node=beat.largest_free_node or beat.free,
+        at=beat.resources_at,
+        partial=beat.resources_partial,
+    )
 
 
 MISMATCH = "ConditionMismatch"

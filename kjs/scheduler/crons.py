@@ -87,6 +87,7 @@ class CronService:
         )
         if errors:
             raise InvalidInput(errors)
+        await self.jobs.queues.check(spec)
         await self.jobs.check_routes(spec)
 
     async def create(self, spec: CronSpec, *, cron_id: str | None = None) -> CronRecord:

@@ -1,6 +1,8 @@
 """Figures an operator graphs, computed by the leader from the store (a task of its own), not
-per scrape: jobs by state and cluster, what waits in the outbox, and each cluster's capacity,
-load, room and heartbeat age.
+per scrape: jobs by state and cluster, what waits in the outbox, each queue's jobs pending and
+running and what the running ones request (`queue_usage`, one grouped read of an index), and each
+cluster's capacity, load, room, heartbeat age and resources (CPU, memory, pods allocatable and
+free, as its agent last reported).
 
 A scrape reads what the last pass set. Counting every job kept (10^6 and more) reads an index
 (`count_jobs_by_state`): the unfinished states are a few small ranges of it, counted on every
@@ -19,8 +21,9 @@ from typing import Protocol
 
 from kjs.core import clock, metrics
 from kjs.core.protocols import OutboxDepth
-from kjs.core.records import ClusterRecord
+from kjs.core.records import ClusterRecord, QueueUsage
 from kjs.core.states import JobState
+from kjs.core.usage import QueueUsageSummary, summarize
 from kjs.scheduler.placement import OCCUPYING
 
 # No configuration key for these (a module constant): 10 s is finer than most scrape intervals.
@@ -39,6 +42,7 @@ class GaugeStore(Protocol):
     ) -> dict[tuple[JobState, str | None], int]: ...
     def outbox_depth(self, now: dt.datetime) -> OutboxDepth: ...
     def list_clusters(self) -> list[ClusterRecord]: ...
+    def queue_usage(self) -> list[QueueUsage]: ...
 
 
 class Leadership(Protocol):
@@ -54,6 +58,7 @@ class LeaderGauges:
         self._passes = 0  # since leading began: the first counts every state
         self._job_labels: set[tuple[str, str]] = set()
         self._cluster_labels: set[str] = set()
+        self._queues: set[str] = set()
 
     async def refresh(self) -> None:
         """One pass (leader work): read the store, then set every gauge from what it read."""
@@ -62,6 +67,7 @@ class LeaderGauges:
         at = clock.now()
         depth = await asyncio.to_thread(self.store.outbox_depth, at)
         clusters = await asyncio.to_thread(self.store.list_clusters)
+        usage = await asyncio.to_thread(self.store.queue_usage)
         if not self.election.is_leader:
             return  # lost while reading (and cleared): export nothing stale
         self._passes += 1
@@ -73,6 +79,7 @@ class LeaderGauges:
         metrics.WEBHOOKS_PENDING.labels(state="due").set(depth.webhooks_due)
         metrics.WEBHOOKS_PENDING.labels(state="waiting").set(depth.webhooks_waiting)
         self._set_clusters(clusters, at)
+        self._set_queues(summarize(usage))
 
     def clear(self) -> None:
         """Leadership lost: remove every leader-only figure (the next leader's are current)."""
@@ -82,6 +89,18 @@ class LeaderGauges:
         self._passes = 0
         self._job_labels = set()
         self._cluster_labels = set()
+        self._queues = set()
+
+    def _set_queues(self, usage: dict[str, QueueUsageSummary]) -> None:
+        # A queue seen once while leading stays, at 0 when it has no job: a graph reads 0, not
+        # "no data" (and `default` always exists).
+        self._queues |= usage.keys() | {"default"}
+        for queue in self._queues:
+            summary = usage.get(queue, QueueUsageSummary())
+            metrics.QUEUE_JOBS.labels(queue=queue, state="pending").set(summary.pending)
+            metrics.QUEUE_JOBS.labels(queue=queue, state="running").set(summary.running)
+            metrics.QUEUE_REQUESTED_CPU.labels(queue=queue).set(summary.cpu_millis)
+            metrics.QUEUE_REQUESTED_MEMORY.labels(queue=queue).set(summary.memory_bytes)
 
     def _set_jobs(self, clusters: list[ClusterRecord]) -> None:
         # Every state of every cluster, 0 included: a series that exists reads 0, not "no data".
@@ -106,9 +125,29 @@ class LeaderGauges:
             if cluster.last_heartbeat is not None:  # else no series: an age of 0 would lie
                 age = max(0.0, (at - cluster.last_heartbeat).total_seconds())
                 metrics.CLUSTER_HEARTBEAT_AGE.labels(cluster=cluster.id).set(age)
+            self._set_resources(cluster, at)
         known = {c.id for c in clusters}
         for gone in self._cluster_labels - known:
             for gauge in metrics.CLUSTER_GAUGES:
                 with contextlib.suppress(KeyError):  # never set (no heartbeat yet)
                     gauge.remove(gone)
         self._cluster_labels = known
+
+    @staticmethod
+    def _set_resources(cluster: ClusterRecord, at: dt.datetime) -> None:
+        resources = cluster.resources
+        if resources is None:  # no series: a 0 would read "nothing free"
+            for gauge in metrics.CLUSTER_RESOURCE_GAUGES:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(cluster.id)
+            return
+        figures = (
+            (metrics.CLUSTER_CPU_ALLOCATABLE, resources.allocatable.cpu_millis),
+            (metrics.CLUSTER_CPU_FREE, resources.free.cpu_millis),
+            (metrics.CLUSTER_MEMORY_ALLOCATABLE, resources.allocatable.memory_bytes),
+            (metrics.CLUSTER_MEMORY_FREE, resources.free.memory_bytes),
+            (metrics.CLUSTER_PODS_FREE, resources.free.pods),
+            (metrics.CLUSTER_RESOURCES_AGE, max(0.0, (at - resources.at).total_seconds())),
+        )
+        for gauge, value in figures:
+            gauge.labels(cluster=cluster.id).set(value)

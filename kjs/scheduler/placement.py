@@ -6,10 +6,24 @@ One job's fault stays with that job: a plugin that raises on it, or a manifest t
 rendered, puts that job in backoff while the others are placed; after a few failures in a row it
 is parked as `failed` (reason `DispatchError`, the error in its message).
 
-Jobs that can be placed are never held back by jobs that cannot: each job's route (`cluster`,
-`cluster_selector`) is stored as its *placement key*, and a pass asks the store for the keys of
-the due jobs first, then loads the jobs of a key only when one of the clusters that key allows has
-room. A thousand jobs waiting for a full cluster cost one row of that summary, not a load.
+Jobs that can be placed are never held back by jobs that cannot: each job's queue, namespace and
+route (`cluster`, `cluster_selector`) are stored as its *placement key* (`queue|namespace|route`),
+and a pass asks the store for the keys of the due jobs first, then loads the jobs of a key only
+when its queue and namespace are below their limits and one of the clusters its route allows has
+room. A thousand jobs waiting for a full cluster, or behind their queue's `max_running`, cost one
+row of that summary, not a load.
+
+Room: a cluster whose agent reports its resources takes a job when its free CPU, memory and pods,
+less what this leader placed there since the report, cover the job's total request (and its
+largest free node one pod's); one without them (an older agent) by pod count, `capacity`. A
+queue's limits count its placed, unfinished jobs (`queue_usage`, read once per pass), in total
+and per cluster; `[scheduling.namespaces]` limits a namespace's. Each figure placed in a pass is
+added to the pass's view, so the next job sees it.
+
+Why pending: the due jobs a pass leaves pending get a `reason` and `message` per key (one UPDATE
+for the key, written only when what it says, or how many jobs it has, changed; a message whose
+figures alone changed at most every REASON_REFRESH_S). Not a watch event: a pending job's reason
+is read, not watched (docs/queues.md).
 """
 
 from __future__ import annotations
@@ -17,30 +31,62 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
 from kjs.core import manifest as manifests
-from kjs.core import messages, metrics
+from kjs.core import messages, metrics, queues
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import ClusterView, JobUpdate, JobView
+from kjs.core.queues import QueueDefinition
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
-from kjs.core.routing import Route, has_room, route_of
+from kjs.core.requests import Requests, job_requests
+from kjs.core.routing import Group, group_of
 from kjs.core.states import JobState
 from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
+from kjs.scheduler.room import PassView, has_limit
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
+REASON_REFRESH_S = 30.0  # a pending reason whose figures alone changed is rewritten this often
+LEDGER_KEEP = dt.timedelta(minutes=5)  # dispatches older than any report still to come
+EXPLAIN_S = 2.0  # with no room anywhere, the due jobs are counted (to say why) this often
+QUEUES_TTL_S = 2.0  # the queues defined over the API are read again this often
+POD_START = dt.timedelta(seconds=10)  # from a dispatch to its pods, in a cluster's figures
+JOIN_MARGIN = dt.timedelta(seconds=5)  # a job committed late, created before the last write
+
+
+class Said(NamedTuple):
+    """What a key's due jobs were last told, for how many of them, and when."""
+
+    reason: str
+    message: str
+    jobs: int
+    checked: float  # monotonic: the whole key written (or checked) last
+    written: dt.datetime  # the pass that wrote last
+
+
+def _nowhere(clusters: Sequence[ClusterRecord], in_flight: dict[str, int]) -> bool:
+    """No cluster can take any job: none is ready, or every one is full by pod count (one
+    that reports its resources is judged per job)."""
+    return all(
+        c.resources is None and c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity
+        for c in clusters
+    )
+
+
 # The states of a job whose Kubernetes Job takes a slot of its cluster (with DISPATCHED: on its
 # way there). `cancelling` and `lost` ones may still have pods running.
 OCCUPYING = (JobState.CREATED, JobState.RUNNING, JobState.CANCELLING, JobState.LOST)
+PLACED = (JobState.DISPATCHED, *OCCUPYING)  # what counts against a queue's limits
 
 
 def routes_anywhere(plugins: Plugins) -> bool:
@@ -66,78 +112,184 @@ class Placement:
     def __init__(self, components: Components) -> None:
         self.c = components
         self.failures = ItemFailures(PLACEMENT)
+        # Per key, the reason written last (and for how many jobs, when).
+        self._said: dict[str, Said] = {}
+        self._explained = -EXPLAIN_S  # when the due jobs were last counted (monotonic)
+        self._queues: tuple[float, dict[str, QueueDefinition]] | None = None  # (read at, …)
+        # What this leader dispatched lately (when, where, its request): not yet in a
+        # cluster's reported free figures when dispatched after the report.
+        self._ledger: list[tuple[dt.datetime, str, Requests]] = []
 
     async def place_due(self) -> int:
-        """Place every due pending job that has a cluster with room; returns how many.
+        """Place every due pending job that fits somewhere; returns how many.
 
-        Route by route (placement key), the route with the oldest due job first: a route none
-        of whose clusters has room is skipped without loading its jobs; the others' jobs are
-        loaded oldest first, BATCH at a time. Jobs without a key are tried one by one."""
+        Key by key (queue, namespace, route), the key with the oldest due job first: a key whose
+        queue or namespace is at a limit, or none of whose clusters has room, is skipped without
+        loading its jobs (and says why); the others' jobs are loaded oldest first, BATCH at a
+        time. Jobs without a key are tried one by one. When no cluster has room at all, the due
+        jobs are not even counted, except every EXPLAIN_S to say why they wait."""
         store = self.c.store
-        at = now()
-        clusters = [
-            c
-            for c in await asyncio.to_thread(store.list_clusters)
-            if self.c.cluster_state(c, at) == "ready"
-        ]
-        if not clusters:
-            return 0  # nowhere to go: do not even load the jobs
-        clusters, in_flight = await self._in_use(clusters)
-        if all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters):
+        at, clock = now(), time.monotonic()
+        known = await asyncio.to_thread(store.list_clusters)
+        states = {c.id: self.c.cluster_state(c, at) for c in known}
+        ready = [c for c in known if states[c.id] == "ready"]
+        loaded, in_flight = await self._in_use(ready) if ready else ([], {})
+        if _nowhere(loaded, in_flight) and clock - self._explained < EXPLAIN_S:
+            return 0  # nothing can be placed, and why was said a moment ago
+        keys = await asyncio.to_thread(store.due_placement_keys, at)
+        self._explained = clock
+        if not keys:
+            self._said.clear()
             return 0
-        # A key is loaded only when its jobs can go somewhere, so loads follow placements (and
-        # `in_flight` grows with each, so keys after a cluster filled up are skipped too).
+        view = await self._view(known, states, loaded, in_flight, at)
         judge_by_key = not routes_anywhere(self.c.plugins)
         placed = 0
-        for key, _count in await asyncio.to_thread(store.due_placement_keys, at):
-            route = route_of(key) if judge_by_key else None
-            if route is not None and not has_room(route, clusters, in_flight):
-                continue  # every cluster this route allows is full: its jobs wait, unread
-            jobs = await asyncio.to_thread(store.due_jobs, at, BATCH, placement_key=key)
-            placed += await self._place(jobs, clusters, in_flight, route)
+        said: dict[str, Said] = {}
+        for key, count in keys:
+            group = group_of(key) if judge_by_key else None
+            why = view.group_blocked(group) if group is not None else None
+            if why is None:
+                jobs = await asyncio.to_thread(store.due_jobs, at, BATCH, placement_key=key)
+                done, why = await self._place(jobs, view, group)
+                placed += done
+                count -= done
+            if why is not None and key is not None and count > 0:
+                said[key] = await self._say(key, why, count, at)
+        self._said = said  # keys no longer due are forgotten
         return placed
 
-    async def _place(
+    async def _say(self, key: str, why: tuple[str, str], count: int, at: dt.datetime) -> Said:
+        """Write why the key's due jobs wait, unless it was written already. Jobs that joined
+        the key since (more of them) get it alone — a range of the key's index, not the whole
+        key; the whole key is checked again every REASON_REFRESH_S (jobs back to pending with an
+        older `created_at`, a message whose figures alone changed)."""
+        reason, message = why
+        clock = time.monotonic()
+        last = self._said.get(key)
+        stale = last is None or clock - last.checked >= REASON_REFRESH_S
+        if last is not None and last.reason == reason and not stale:
+            if last.jobs == count:
+                return last  # what it says holds (figures aside, until the refresh)
+            if count > last.jobs:  # newcomers: only those created since the last write
+                since = last.written - JOIN_MARGIN
+                await asyncio.to_thread(
+                    self.c.store.set_pending_reason,
+                    key,
+                    reason,
+                    last.message,
+                    at,
+                    created_after=since,
+                )
+                return Said(reason, last.message, count, last.checked, at)
+            return Said(reason, last.message, count, last.checked, last.written)
+        if last is not None and not stale and (last.reason, last.message) == (reason, message):
+            return last
+        await asyncio.to_thread(self.c.store.set_pending_reason, key, reason, message, at)
+        return Said(reason, message, count, clock, at)
+
+    async def _view(
         self,
-        jobs: list[JobRecord],
-        clusters: list[ClusterRecord],
+        known: list[ClusterRecord],
+        states: dict[str, str],
+        ready: list[ClusterRecord],
         in_flight: dict[str, int],
-        route: Route | None,
-    ) -> int:
-        """Place these jobs (of one placement key) in order; `route`: their common route, when
-        it alone decides where they may go (then the first job that finds no room ends it)."""
+        at: dt.datetime,
+    ) -> PassView:
+        """This pass's view: the clusters, their load and free figures, the queues' and
+        namespaces' limits and what their jobs hold (all read once)."""
+        scheduling = self.c.settings.scheduling
+        definitions = await self._definitions()
+        # What the queues hold is read only when some queue has a limit to check it against.
+        limited = any(
+            has_limit(d.limits) or has_limit(d.limits.per_cluster) for d in definitions.values()
+        )
+        usage = await asyncio.to_thread(self.c.store.queue_usage, PLACED) if limited else []
+        namespaces = (
+            await asyncio.to_thread(self.c.store.namespace_usage, sorted(scheduling.namespaces))
+            if scheduling.namespaces
+            else {}
+        )
+        # A dispatch counts against a report sent up to this long after it: the clocks may
+        # differ, and its pods exist only once the agent and Kubernetes' Job controller made them.
+        skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s) + POD_START
+        self._ledger = [entry for entry in self._ledger if at - entry[0] < LEDGER_KEEP]
+        return PassView(
+            known=known,
+            states=states,
+            ready=ready,
+            in_flight=in_flight,
+            definitions=definitions,
+            namespace_limits=scheduling.namespaces,
+            usage=usage,
+            namespace_usage=namespaces,
+            since_report=list(self._ledger),
+            skew=skew,
+            defaults=scheduling.default_requests.requests(),
+        )
+
+    async def _definitions(self) -> dict[str, QueueDefinition]:
+        """Every queue's definition: the configuration's, and the store's read again at most
+        every QUEUES_TTL_S (a queue PUT over the API takes effect within that)."""
+        clock = time.monotonic()
+        if self._queues is None or clock - self._queues[0] >= QUEUES_TTL_S:
+            stored = await asyncio.to_thread(self.c.store.list_queues)
+            found = {r.name: r.definition for r in stored}
+            found |= queues.configured(self.c.settings.scheduling.queues)
+            self._queues = (clock, found)
+        return self._queues[1]
+
+    async def _place(
+        self, jobs: list[JobRecord], view: PassView, group: Group | None
+    ) -> tuple[int, tuple[str, str] | None]:
+        """Place these jobs (of one placement key) in order: how many, and why the first one
+        left pending waits. `group`: their common queue, namespace and route, when the key alone
+        decides where they may go (then the first job stopped by pod count or max_running ends
+        it: so it would be for the rest; one stopped by its size lets smaller ones try)."""
         at = now()
-        planned: list[tuple[str, JobUpdate]] = []  # (cluster, its dispatch), written together
+        planned: list[tuple[str, Requests, JobRecord, JobUpdate]] = []
+        first_why: tuple[str, str] | None = None
         for job in jobs:
             if not self.failures.ready(job.id):
                 continue
+            need = job_requests(job.spec, view.defaults)  # never raises (bad quantity: default)
+            why = view.job_blocked(job, need)
+            if why is not None:
+                first_why = first_why or why[:2]
+                if group is not None and why[2]:
+                    break  # no job of its queue (namespace) would be taken now
+                continue
             try:
-                cluster_id = choose_cluster(self.c, job, clusters, in_flight)
+                candidates = view.candidates(job, need)
+                cluster_id = (
+                    choose_cluster(self.c, job, candidates, view.in_flight) if candidates else None
+                )
                 if cluster_id is None:
-                    if route is not None:
-                        break  # the route's clusters are full now: so they are for the rest
-                    continue  # every eligible cluster is full: it waits, pending
+                    first_why = first_why or view.no_room(job, need)
+                    if group is not None and not view.has_figures(group.route):
+                        break  # pod-count clusters full now: so they are for the rest
+                    continue
                 manifest = render_for_dispatch(job, self.c.plugins)
             except Exception as e:  # this job's fault (a plugin, its spec): not the others'
                 if self.failures.failed(job.id, e, f"job {job.id}"):
                     await self._park(job, e)
                 continue
             self.failures.succeeded(job.id)
-            planned.append((cluster_id, self._dispatch(job, cluster_id, manifest, at)))
-            in_flight[cluster_id] = in_flight.get(cluster_id, 0) + 1  # the next job sees it
+            planned.append((cluster_id, need, job, self._dispatch(job, cluster_id, manifest, at)))
+            view.take(cluster_id, job, need)  # the next job sees it
         if not planned:
-            return 0
+            return 0, first_why
         # One transaction for the lot: a burst of submissions costs one commit per pass.
-        results = await asyncio.to_thread(self.c.store.update_jobs, [u for _, u in planned])
+        results = await asyncio.to_thread(self.c.store.update_jobs, [u for *_, u in planned])
         placed = 0
-        for (cluster_id, _), result in zip(planned, results, strict=True):
+        for (cluster_id, need, job, _), result in zip(planned, results, strict=True):
             if result is None:  # changed meanwhile: it took no room
-                in_flight[cluster_id] -= 1
+                view.give_back(cluster_id, job, need)
                 continue
+            self._ledger.append((at, cluster_id, need))
             changes.state_changed(self.c.plugins, *result)
             metrics.DISPATCHES.labels(cluster=cluster_id).inc()
             placed += 1
-        return placed
+        return placed, first_why
 
     async def next_due_in(self) -> float | None:
         """Seconds until the earliest delayed job is due (None: none is waiting)."""
@@ -178,6 +330,8 @@ class Placement:
                 cluster_id=cluster_id,
                 dispatched_at=at,
                 updated_at=at,
+                reason=None,  # no longer waiting: why it waited is over
+                message=None,
             )
 
         # Encoded once: stored as the attempt's manifest, and spliced as-is into the message

@@ -19,6 +19,7 @@ from kjs.core.errors import Conflict, NotFound
 from kjs.core.ids import new_id
 from kjs.core.models import JobSpec
 from kjs.core.protocols import Idempotency, IdempotencyConflict, JobChange
+from kjs.core.queues import DEFAULT_QUEUE
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.states import JobState
@@ -26,6 +27,7 @@ from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check
 from kjs.scheduler import changes, fencing, leader
 from kjs.scheduler.dispatcher import Dispatcher
 from kjs.scheduler.job_writer import JobWriter
+from kjs.scheduler.queues import QueueService
 from kjs.scheduler.watch import ChangeFeed
 from kjs.scheduler.webhooks import order_for
 
@@ -47,8 +49,18 @@ def idempotency(
     scope = msgspec.json.encode([principal, spec.namespace, key])
     return Idempotency(
         scope=hashlib.sha256(scope).hexdigest(),
-        request=hashlib.sha256(msgspec.json.encode(spec)).hexdigest(),
+        request=hashlib.sha256(_request_bytes(spec)).hexdigest(),
     )
+
+
+def _request_bytes(spec: JobSpec) -> bytes:
+    """The spec as its idempotency digest reads it: without `queue` when it is `default`, so
+    that a key used before jobs had queues still replays the same request."""
+    if spec.queue != DEFAULT_QUEUE:
+        return msgspec.json.encode(spec)
+    fields = msgspec.to_builtins(spec)
+    del fields["queue"]
+    return msgspec.json.encode(fields)
 
 
 def _routes(spec: JobSpec) -> list[str]:
@@ -81,6 +93,7 @@ class JobService:
         self.dispatcher = dispatcher
         self.writer = JobWriter(components.store)
         self.feed = ChangeFeed(components.store.watch_position)
+        self.queues = QueueService(components)
         self._stream_asks: dict[tuple[str, int], float] = {}  # (job, attempt) -> when asked
 
     async def _known_clusters(self) -> set[str]:
@@ -103,6 +116,7 @@ class JobService:
         errors = self._rule_errors(spec, now())
         if errors:
             raise InvalidInput(errors)
+        await self.queues.check(spec)
         await self.check_routes(spec)
 
     def new_record(
@@ -125,6 +139,9 @@ class JobService:
             run_at=run_at,
             idempotency_key=idempotency_key,
             cron_id=cron_id,
+            # Why it waits, until placement first considers it (docs/queues.md).
+            reason=None if run_at is None else "WaitingForRunAt",
+            message=None if run_at is None else f"waiting for run_at {run_at.isoformat()}",
         )
 
     async def submit(
@@ -172,11 +189,16 @@ class JobService:
             )
         at = now()
         known = await self._known_clusters() if any(_routes(i.spec) for i in items) else set()
+        refused: list[str | None] = await self.queues.admission_errors([i.spec for i in items])
         errors: list[FieldError] = []
         keys: list[Idempotency | None] = []
-        for index, (spec, raw_key) in enumerate(items):
+        for index, ((spec, raw_key), queue_problem) in enumerate(zip(items, refused, strict=True)):
             path = f"items[{index}]"
-            found = self._rule_errors(spec, at) or _unknown_routes(spec, known)
+            found = (
+                self._rule_errors(spec, at)
+                or ([FieldError("queue", queue_problem)] if queue_problem else [])
+                or _unknown_routes(spec, known)
+            )
             errors += [FieldError(f"{path}.{e.field}", e.message) for e in found]
             try:
                 keys.append(

@@ -27,8 +27,18 @@ from kjs.core.protocols import (
     JobChange,
     JobUpdate,
     OutboxDepth,
+    QueueInUse,
 )
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.queues import QueueDefinition, QueueRecord
+from kjs.core.records import (
+    ClusterRecord,
+    ClusterResources,
+    CronRecord,
+    EventRecord,
+    JobRecord,
+    QueueUsage,
+)
+from kjs.core.requests import DEFAULT_REQUESTS, Requests, job_requests
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 from kjs.sqlstore import tables as t
@@ -42,6 +52,9 @@ R = TypeVar("R")
 
 
 CREATE_JOBS_TRIES = 5
+# What `queue_usage` counts: the unfinished states, and `lost` (its pods may still run).
+USAGE_STATES = tuple(s for s in JobState if not s.is_final)
+PLACED_STATES = tuple(s for s in USAGE_STATES if s != JobState.PENDING)  # holding a cluster's room
 DEADLOCK_TRIES = 5
 _MYSQL_DEADLOCK = 1213  # ER_LOCK_DEADLOCK: InnoDB rolled the transaction back
 
@@ -331,8 +344,18 @@ def _accepted_event(job: JobRecord) -> dict[str, Any]:
 class SqlStore:
     """One engine, one transaction per method. Writers lock the rows they change."""
 
-    def __init__(self, engine: sa.Engine, *, describe: str, plugins: Plugins | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        describe: str,
+        plugins: Plugins | None = None,
+        default_requests: Requests = DEFAULT_REQUESTS,
+    ) -> None:
         self.engine = engine
+        # One pod's request when a job names none (`[scheduling] default_requests`): a job's
+        # total request is computed when its row is written.
+        self.default_requests = default_requests
         self.describe = describe  # "SQLite at …" / "MySQL at host:port", for error messages
         # Whose migration branches `migrate` applies beside kjs's own (None: the plugins the
         # environment enables, found when migrating).
@@ -448,8 +471,8 @@ class SqlStore:
         last = rows[limit - 1]._mapping
         return items, _cursor(sort, [last[key] for key in keys])
 
-    @staticmethod
-    def _job_row(job: JobRecord) -> dict[str, Any]:
+    def _job_row(self, job: JobRecord) -> dict[str, Any]:
+        requests = job_requests(job.spec, self.default_requests)
         return {
             "id": job.id,
             "name": job.spec.name,
@@ -471,6 +494,9 @@ class SqlStore:
             "cron_id": job.cron_id,
             "idempotency_key": job.idempotency_key,
             "placement_key": placement_key_of(job.spec),
+            "queue": job.spec.queue,
+            "request_cpu_millis": requests.cpu_millis,
+            "request_memory_bytes": requests.memory_bytes,
         }
 
     @staticmethod
@@ -990,6 +1016,34 @@ class SqlStore:
             counts.setdefault(cluster, {})[JobState(state)] = int(count)
         return counts
 
+    def queue_usage(self, states: Sequence[JobState] | None = None) -> list[QueueUsage]:
+        j = t.jobs.c
+        wanted = USAGE_STATES if states is None else states
+        with self.engine.connect() as conn:
+            rows = conn.execute(  # reads ix_jobs_state_cluster_queue_requests alone
+                sa.select(
+                    j.state,
+                    j.cluster_id,
+                    j.queue,
+                    sa.func.count(),
+                    sa.func.sum(j.request_cpu_millis),
+                    sa.func.sum(j.request_memory_bytes),
+                )
+                .where(j.state.in_([s.value for s in wanted]))
+                .group_by(j.state, j.cluster_id, j.queue)
+            ).all()
+        return [
+            QueueUsage(
+                queue=queue,
+                cluster_id=cluster,
+                state=JobState(state),
+                jobs=int(count),
+                cpu_millis=int(cpu or 0),
+                memory_bytes=int(memory or 0),
+            )
+            for state, cluster, queue, count, cpu, memory in rows
+        ]
+
     def count_jobs_by_state(
         self, states: Sequence[JobState]
     ) -> dict[tuple[JobState, str | None], int]:
@@ -1056,6 +1110,87 @@ class SqlStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [(key, int(count)) for key, count in rows]
+
+    def queue_positions(
+        self, queue: str, keys: Sequence[tuple[dt.datetime, str]], now: dt.datetime
+    ) -> list[int]:
+        """Each (created_at, id)'s place among the queue's due pending jobs, oldest first (1 =
+        next), in one statement: a count per gap between consecutive keys, summed here, so the
+        line is read once up to the newest key however many keys there are. Each gap is a range
+        of an index on (queue, state, created_at, id, run_at) where there is one (read alone);
+        else of (queue, state) or (state, created_at, id), with a row read per job ahead
+        (bench/queue_position.py)."""
+        if not keys:
+            return []
+        j = t.jobs.c
+        ordered = sorted(set(keys))
+        gaps = []
+        for i, key in enumerate(ordered):
+            # Before this key (a bound on created_at alone too: the range both databases seek).
+            bounds = [j.created_at <= key[0], _after([j.created_at, j.id], key, True)]
+            if i:  # ... and from the previous key on, itself included
+                low_at, low_id = ordered[i - 1]
+                bounds += [
+                    j.created_at >= low_at,
+                    sa.or_(j.created_at > low_at, sa.and_(j.created_at == low_at, j.id >= low_id)),
+                ]
+            gap = self._due(sa.select(sa.func.count()), now).where(j.queue == queue, *bounds)
+            gaps.append(gap.scalar_subquery())
+        with self.engine.connect() as conn:
+            counts = conn.execute(sa.select(*gaps)).one()
+        positions, before = {}, 0
+        for key, count in zip(ordered, counts, strict=True):
+            before += int(count)
+            positions[key] = before + 1
+        return [positions[key] for key in keys]
+
+    def set_pending_reason(
+        self,
+        placement_key: str,
+        reason: str,
+        message: str,
+        now: dt.datetime,
+        *,
+        created_after: dt.datetime | None = None,
+    ) -> int:
+        j = t.jobs.c
+        query = (
+            sa.update(t.jobs)
+            .where(j.state == JobState.PENDING.value, j.placement_key == placement_key)
+            .where(sa.or_(j.run_at.is_(None), j.run_at <= now))
+            # Only the rows that say something else: a group's rewrite costs its changed rows.
+            .where(
+                sa.or_(
+                    j.reason.is_(None),
+                    j.message.is_(None),
+                    j.reason != reason,
+                    j.message != message,
+                )
+            )
+            .values(reason=reason, message=message[:1000])
+        )
+        if created_after is not None:  # a range of the (state, placement_key, created_at) index
+            query = query.where(j.created_at > created_after)
+        with self._tx() as conn:
+            return int(conn.execute(query).rowcount or 0)
+
+    def namespace_usage(self, namespaces: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        j = t.jobs.c
+        if not namespaces:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    j.namespace,
+                    sa.func.count(),
+                    sa.func.sum(j.request_cpu_millis),
+                    sa.func.sum(j.request_memory_bytes),
+                )
+                .where(j.namespace.in_(list(namespaces)))
+                .where(j.state.in_([s.value for s in PLACED_STATES]))
+                .group_by(j.namespace)
+            ).all()
+        return {ns: (int(n), int(cpu or 0), int(mem or 0)) for ns, n, cpu, mem in rows}
 
     def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
         j = t.jobs.c
@@ -1187,12 +1322,18 @@ class SqlStore:
     def _cluster(row: sa.Row[Any]) -> ClusterRecord:
         m = dict(row._mapping)
         m["labels"] = msgspec.json.decode(m["labels"])
+        if m["resources"] is not None:
+            m["resources"] = msgspec.json.decode(m["resources"], type=ClusterResources)
         return ClusterRecord(**m)
 
     def upsert_cluster(self, cluster: ClusterRecord) -> None:
         """Record a heartbeat; a cordon set through the API is kept."""
         values = msgspec.to_builtins(cluster, builtin_types=(dt.datetime,))
         values["labels"] = _json.encode(cluster.labels).decode()
+        # One JSON column: placement reads it with the rest of the row, and a figure added
+        # later needs no migration.
+        resources = cluster.resources
+        values["resources"] = None if resources is None else _json.encode(resources).decode()
         del values["state"]
         with self._tx() as conn:
             existing = conn.execute(
@@ -1224,6 +1365,74 @@ class SqlStore:
                 t.clusters.update().where(t.clusters.c.id == cluster_id).values(cordoned=cordoned)
             )
         return self.get_cluster(cluster_id)
+
+    # -- queues ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _queue(row: sa.Row[Any]) -> QueueRecord:
+        m = row._mapping
+        return QueueRecord(
+            name=m["name"],
+            definition=msgspec.json.decode(m["definition"], type=QueueDefinition),
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+    def list_queues(self) -> list[QueueRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.queues).order_by(t.queues.c.name)).all()
+        return [self._queue(r) for r in rows]
+
+    def get_queue(self, name: str) -> QueueRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.queues).where(t.queues.c.name == name)).first()
+        return None if row is None else self._queue(row)
+
+    def put_queue(self, queue: QueueRecord) -> tuple[QueueRecord, bool]:
+        q = t.queues
+        definition = _json.encode(queue.definition).decode()
+
+        def write(conn: sa.Connection) -> tuple[QueueRecord, bool]:
+            # Two puts of a new name at once: on MySQL one is a deadlock victim, written again.
+            row = conn.execute(sa.select(q).where(q.c.name == queue.name).with_for_update()).first()
+            if row is None:
+                conn.execute(
+                    q.insert().values(
+                        name=queue.name,
+                        definition=definition,
+                        created_at=queue.created_at,
+                        updated_at=queue.updated_at,
+                    )
+                )
+                return queue, True
+            conn.execute(
+                q.update()
+                .where(q.c.name == queue.name)
+                .values(definition=definition, updated_at=queue.updated_at)
+            )
+            return msgspec.structs.replace(queue, created_at=row._mapping["created_at"]), False
+
+        return self._write_retried(write)
+
+    def delete_queue(self, name: str) -> bool:
+        q, j = t.queues, t.jobs
+        final = [str(s) for s in JobState if s.is_final]
+        with self._tx() as conn:
+            # The row locked first: a concurrent put or delete of the queue waits for this one.
+            row = conn.execute(
+                sa.select(q.c.name).where(q.c.name == name).with_for_update()
+            ).first()
+            if row is None:
+                return False
+            unfinished = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(j)
+                .where(j.c.queue == name, j.c.state.not_in(final))
+            ).scalar_one()
+            if unfinished:
+                raise QueueInUse(name, unfinished)
+            conn.execute(q.delete().where(q.c.name == name))
+        return True
 
     # -- logs ------------------------------------------------------------------------------------
 

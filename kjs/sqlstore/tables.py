@@ -88,6 +88,12 @@ jobs = sa.Table(
     # of its creation (a watcher that starts after it gets ADDED, else MODIFIED).
     sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("added_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # The job's queue (its spec's `queue`, kept here to be counted and filtered by).
+    sa.Column("queue", sa.String(63), nullable=False, server_default="default"),
+    # Its total request (kjs.core.requests.job_requests of its spec), summed per queue and
+    # cluster for limits and usage.
+    sa.Column("request_cpu_millis", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("request_memory_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index(None, "seq"),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
     sa.Index(None, "created_at", "id"),
@@ -102,11 +108,22 @@ jobs = sa.Table(
     sa.Index(None, "namespace", "updated_at", "id"),
     sa.Index(None, "namespace", "name", "created_at", "id"),
     sa.Index(None, "state", "run_at"),  # due pending jobs
-    # Jobs counted by state and cluster (placement's load, the leader's gauges) from this alone.
-    sa.Index(None, "state", "cluster_id"),
+    # Jobs counted by state and cluster (placement's load, the leader's gauges), and their
+    # requests summed per (state, cluster, queue) (`queue_usage`), from this alone.
+    sa.Index(
+        "ix_jobs_state_cluster_queue_requests",
+        "state",
+        "cluster_id",
+        "queue",
+        "request_cpu_millis",
+        "request_memory_bytes",
+    ),
     # Due pending jobs per placement key, oldest first; run_at last so that counting the due
     # jobs of each key reads this index alone.
     sa.Index(None, "state", "placement_key", "created_at", "run_at"),
+    # A queue's unfinished jobs (a queue in use is not deleted), and its due pending jobs in
+    # placement's order, counted from here alone (`queue_positions`).
+    sa.Index(None, "queue", "state", "created_at", "id", "run_at"),
 )
 
 # The Kubernetes object of each attempt as it was dispatched (`GET /jobs/{id}/manifest`): the
@@ -176,6 +193,8 @@ clusters = sa.Table(
     sa.Column("pending", sa.Integer, nullable=False),
     sa.Column("last_heartbeat", UTCDateTime()),
     sa.Column("cordoned", sa.Boolean, nullable=False),
+    # The agent's last resource figures as JSON (`records.ClusterResources`); NULL: none.
+    sa.Column("resources", sa.Text),
 )
 
 outbox = sa.Table(
@@ -246,6 +265,17 @@ callback_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("delivered", sa.Boolean, nullable=False),
     sa.Index(None, "job_id", "id"),
+)
+
+# Queues defined over the API (`PUT /api/v1/queues/{name}`); those of the configuration are not
+# stored. `definition`: the QueueDefinition's JSON.
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 leases = sa.Table(

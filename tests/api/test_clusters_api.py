@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from kjs.core import messages
 from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, wait_state
 
@@ -60,3 +63,56 @@ def test_a_cordoned_cluster_takes_no_new_work_until_uncordoned(
     dispatched = wait_state(client, job["id"], "dispatched")
     assert dispatched["cluster_id"] == "c1"
     assert client.get("/api/v1/clusters/c1").json()["dispatched"] == 1
+
+
+def test_a_cluster_shows_the_resources_its_agent_reports(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3)
+    agent.heartbeat(
+        allocatable=messages.ResourceAmounts(cpu_millis=8000, memory_bytes=32 << 30, pods=110),
+        free=messages.ResourceAmounts(cpu_millis=7500, memory_bytes=31 << 30, pods=109),
+        largest_free_node=messages.ResourceAmounts(
+            cpu_millis=7500, memory_bytes=31 << 30, pods=109
+        ),
+        resources_at=at,
+    )
+    resources = client.get("/api/v1/clusters/c1").json()["resources"]
+    assert resources["allocatable"] == {"cpu_millis": 8000, "memory_bytes": 32 << 30, "pods": 110}
+    assert resources["free"] == {"cpu_millis": 7500, "memory_bytes": 31 << 30, "pods": 109}
+    assert resources["largest_free_node"]["cpu_millis"] == 7500
+    assert dt.datetime.fromisoformat(resources["at"]) == at and resources["partial"] is False
+    listed = client.get("/api/v1/clusters").json()["items"]
+    assert listed[0]["resources"] == resources
+    # An agent that reports no resources (one older than them): the figures are gone, not kept.
+    agent.heartbeat()
+    assert client.get("/api/v1/clusters/c1").json()["resources"] is None
+
+
+def test_an_old_servers_decoder_ignores_the_resource_fields_of_a_new_heartbeat() -> None:
+    class OldHeartbeat(msgspec.Struct, kw_only=True, tag="heartbeat"):  # before issue 18
+        v: int = messages.SCHEMA_VERSION
+        cluster_id: str
+        at: dt.datetime
+        labels: dict[str, str] = msgspec.field(default_factory=dict)
+        version: str | None = None
+        capacity: int = 0
+        running: int = 0
+        pending: int = 0
+
+    new = messages.Heartbeat(
+        cluster_id="c1",
+        at=dt.datetime.now(dt.UTC),
+        capacity=5,
+        free=messages.ResourceAmounts(cpu_millis=1),
+        allocatable=messages.ResourceAmounts(cpu_millis=2),
+        resources_at=dt.datetime.now(dt.UTC),
+        resources_partial=True,
+    )
+    old = msgspec.json.decode(
+        messages.encode(new), type=messages.Dispatch | messages.StatusEvent | OldHeartbeat
+    )
+    assert isinstance(old, OldHeartbeat) and old.capacity == 5
+    # And a new server reads an old agent's heartbeat: no resources.
+    beat = messages.decode(msgspec.json.encode(old))
+    assert isinstance(beat, messages.Heartbeat) and beat.free is None and beat.capacity == 5

@@ -46,10 +46,15 @@ def test_a_submitted_job_is_pending_with_every_output_field(client: TestClient[A
         "reason",
         "message",
         "cron_id",
+        "queue_position",
     ):
         assert key in job
     assert job["created_at"].endswith("Z")
-    assert client.get(f"/api/v1/jobs/{job['id']}").json() == job
+    read = client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert read["queue_position"] == 1  # counted when read (the submit's answer does not)
+    # What placement says of it (no cluster here) may have come since.
+    waiting = {"queue_position": None, "reason": job["reason"], "message": job["message"]}
+    assert {**read, **waiting} == job
 
 
 def test_bad_input_is_a_400_naming_the_field(client: TestClient[Any]) -> None:

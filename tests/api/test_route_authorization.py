@@ -38,6 +38,7 @@ class From(enum.Enum):
     CRON = "the cron job named in the path"
     CRON_MOVE = "the cron job named in the path, and the body's namespace (an edit)"
     CLUSTERS = "none: every namespace (clusters)"
+    QUEUES = "none: every namespace (queue definitions)"
     SELF = "none: the caller itself (whoami)"
     COMPAT_BODY = "the body (compatibility create)"
     COMPAT_ONCE = "the compat once job named in the path or body"
@@ -87,6 +88,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/clusters/{cluster_id:str}"): row("read", From.CLUSTERS),
     ("POST", "/api/v1/clusters/{cluster_id:str}/cordon"): row("admin", From.CLUSTERS),
     ("POST", "/api/v1/clusters/{cluster_id:str}/uncordon"): row("admin", From.CLUSTERS),
+    ("GET", "/api/v1/queues"): row("read", From.QUEUES),
+    ("GET", "/api/v1/queues/{name:str}"): row("read", From.QUEUES),
+    ("PUT", "/api/v1/queues/{name:str}"): row("admin", From.QUEUES),
+    ("DELETE", "/api/v1/queues/{name:str}"): row("admin", From.QUEUES, 204),
     ("GET", "/api/v1/whoami"): row("read", From.SELF),
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
@@ -237,6 +242,15 @@ def new_compat(client: TestClient[Any], kind: str, namespace: str) -> str:
 Request = tuple[str, dict[str, Any] | None]
 
 
+def queue_request(client: TestClient[Any], path: str) -> Request:
+    """A fresh queue (made as root) to read, define again or delete."""
+    if "{name:str}" not in path:
+        return path, None
+    name = f"q-{uuid.uuid4().hex[:12]}"
+    made(client.put(f"/api/v1/queues/{name}", json={}, headers=headers("root")))
+    return path.replace("{name:str}", name), {}
+
+
 def request_for(client: TestClient[Any], path: str, source: From, where: str, to: str) -> Request:
     """The URL and body of a request on something in namespace `where` (moving it to `to`)."""
 
@@ -270,6 +284,7 @@ def request_for(client: TestClient[Any], path: str, source: From, where: str, to
         From.CRON: lambda: at(new_cron(client, where)),
         From.CRON_MOVE: lambda: at(new_cron(client, where), {"namespace": to}),
         From.CLUSTERS: lambda: at("c1"),
+        From.QUEUES: lambda: queue_request(client, path),
         From.SELF: lambda: (path, None),
         From.COMPAT_BODY: lambda: (path, compat_body(path.split("/")[2][:4], where)),
         From.COMPAT_ONCE: lambda: compat_id("once"),
@@ -296,7 +311,7 @@ TARGETS = ((OWN, OWN), (OTHER, OTHER), (OWN, OTHER), (OTHER, OWN))
 
 
 def targets(source: From) -> tuple[tuple[str, str], ...]:
-    if source in (From.OPEN, From.CLUSTERS, From.LIST, From.SELF):
+    if source in (From.OPEN, From.CLUSTERS, From.QUEUES, From.LIST, From.SELF):
         return ((OWN, OWN),)  # no namespace to vary (lists: both are checked in one go)
     return TARGETS if source in MOVES else TARGETS[:2]
 
@@ -309,7 +324,7 @@ def expected(row: Row, principal: str | None, where: str, to: str) -> int | str:
         return 401
     if RANK[principal] < RANK[row.scope]:
         return 403
-    if row.source is From.CLUSTERS:
+    if row.source in (From.CLUSTERS, From.QUEUES):
         return 403 if row.scope == "admin" else "ok"  # every namespace: not for a bound token
     return "ok" if OTHER not in (where, to) else 403
 
@@ -463,5 +478,6 @@ def test_options_preflights_are_open_and_show_nothing(with_tokens: TestClient[An
     for _, path in ROUTES:
         url = path.replace("{job_id:str}", "x").replace("{cron_id:str}", "x")
         url = url.replace("{cluster_id:str}", "x").replace("{path:str}", "x")
+        url = url.replace("{name:str}", "x")
         response = with_tokens.options(url)
         assert response.status_code == 204 and response.content == b"", (path, response.text)

@@ -23,6 +23,7 @@ BODIES = {
     ("patch", "/api/v1/jobs/{job_id}"): "JobSpecChanges",
     ("post", "/api/v1/cronjobs"): "CronSpec",
     ("patch", "/api/v1/cronjobs/{cron_id}"): "CronSpecChanges",
+    ("put", "/api/v1/queues/{name}"): "QueueDefinition",
 }
 OPEN = {"/healthz", "/readyz"}
 

@@ -70,6 +70,7 @@ def test_whoami_names_the_token_its_scopes_and_namespaces(with_tokens: TestClien
         "name": "ops-team",
         "scopes": ["read", "submit"],
         "namespaces": ["dev", "ops"],
+        "queues": [],
         "open": False,
     }
     root = with_tokens.get("/api/v1/whoami", headers=bearer("a-secret")).json()

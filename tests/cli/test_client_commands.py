@@ -91,6 +91,8 @@ def test_get_in_every_format(server: LiveServer) -> None:
         "NAME",
         "NAMESPACE",
         "STATE",
+        "QUEUE",
+        "POSITION",
         "CLUSTER",
         "ATTEMPT",
         "REASON",

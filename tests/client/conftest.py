@@ -9,9 +9,10 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
-from kjs.client import Client
+from kjs.client import Client, Job
 from kjs.core import messages
 from kjs.core.config import load
 from kjs.server import create_app
@@ -69,6 +70,14 @@ def job(name: str = "hello", tag: str | None = None, **fields: Any) -> dict[str,
     """A job as `POST /jobs` takes it, labelled with the test's tag."""
     labels = {"test": tag} if tag else {}
     return {"name": name, "namespace": NAMESPACE, "image": "busybox", "labels": labels, **fields}
+
+
+def as_submitted(read: Job, submitted: Job) -> Job:
+    """A job as read, less what came after its submit's answer: what placement says of it
+    (`reason`, `message`) and its place in its queue (counted when read, not at submit)."""
+    return msgspec.structs.replace(
+        read, queue_position=None, reason=submitted.reason, message=submitted.message
+    )
 
 
 def heartbeat(server: LiveServer, cluster_id: str) -> None:

@@ -19,7 +19,7 @@ from kjs.client import (
     WatchExpired,
 )
 from kjs.testing.procs import free_port
-from tests.client.conftest import job
+from tests.client.conftest import as_submitted, job
 from tests.client.proxy import Proxy
 from tests.live import LiveServer
 
@@ -31,7 +31,7 @@ async def test_submit_get_list_and_iterate(server: LiveServer, tag: str) -> None
         assert (await kjs.submit(job("a0", tag), idempotency_key=f"async-{tag}")).id == first.id
         more = await kjs.submit_many([job(f"a{i}", tag) for i in range(1, 5)])
         assert [j.name for j in more] == ["a1", "a2", "a3", "a4"]
-        assert await kjs.get(first.id) == first
+        assert as_submitted(await kjs.get(first.id), first) == first
         page = await kjs.list(labels={"test": tag}, limit=2)
         assert [j.name for j in page.items] == ["a4", "a3"] and page.next_cursor
         every = [j.name async for j in kjs.iter_jobs(labels={"test": tag}, page_size=2)]

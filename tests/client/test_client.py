@@ -12,7 +12,7 @@ import pytest
 
 from kjs.client import Client, Cluster, Conflict, CronJob, Event, InvalidRequest, Job, NotFound
 from kjs.core.models import JobSpec
-from tests.client.conftest import NAMESPACE, heartbeat, job
+from tests.client.conftest import NAMESPACE, as_submitted, heartbeat, job
 from tests.live import LiveServer
 
 
@@ -23,7 +23,7 @@ def test_submit_answers_a_typed_job_with_aware_datetimes(kjs: Client, tag: str) 
     assert submitted.command == ["echo", "hi"] and submitted.env == {"A": "1"}
     assert submitted.labels == {"test": tag} and submitted.attempt == 1
     assert submitted.created_at.tzinfo is not None and not submitted.is_final
-    assert kjs.get(submitted.id) == submitted
+    assert as_submitted(kjs.get(submitted.id), submitted) == submitted
 
 
 def test_submit_takes_a_jobspec_too(kjs: Client) -> None:
@@ -209,7 +209,7 @@ def test_a_newer_servers_unknown_fields_are_ignored(server: LiveServer, kjs: Cli
     body: dict[str, Any] = answer.json()
     body["a_field_from_the_future"] = {"x": 1}
     decoded = msgspec.json.decode(msgspec.json.encode(body), type=Job)
-    assert decoded == kjs.get(body["id"])
+    assert decoded == as_submitted(kjs.get(body["id"]), decoded)
 
 
 def test_models_give_back_the_apis_json(server: LiveServer, kjs: Client, tag: str) -> None:

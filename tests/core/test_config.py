@@ -184,7 +184,9 @@ max_backoff_s = 60.0
 allow_private = true
 
 [auth]
-tokens = [{{name = "ci", sha256 = "{GOOD_SHA}", scopes = ["admin"], namespaces = ["ci"]}}]
+tokens = [
+  {{name = "ci", sha256 = "{GOOD_SHA}", scopes = ["admin"], namespaces = ["ci"], queues = ["gpu"]}},
+]
 
 [dispatch]
 unreachable_after_s = 10.0
@@ -216,6 +218,27 @@ body_timeout_s = 4.0
 [logging]
 format = "json"
 level = "WARNING"
+
+[scheduling.queues.gpu]
+name = "gpu"
+weight = 2.5
+namespaces = ["ml"]
+priority_class = "high"
+
+[scheduling.queues.gpu.limits]
+max_running = 4
+max_cpu = "8"
+max_memory = "16Gi"
+per_cluster = {{max_running = 2, max_cpu = "500m", max_memory = "1Gi"}}
+
+[scheduling.default_requests]
+cpu = "250m"
+memory = "256Mi"
+
+[scheduling.namespaces.ml]
+max_running = 10
+max_cpu = "16"
+max_memory = "64Gi"
 """
 
 
@@ -248,5 +271,5 @@ def test_a_misspelled_section_in_the_file_is_one_line(tmp_path: Path) -> None:
         load(config, environ={"KJS_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert str(e.value) == (
         "[dispach]: no installed plugin declares this section (installed sections: agent, auth, "
-        "compat, dispatch, http, logging, logs, mysql, nsq, sqlite, webhooks)"
+        "compat, dispatch, http, logging, logs, mysql, nsq, scheduling, sqlite, webhooks)"
     )

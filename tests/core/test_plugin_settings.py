@@ -21,7 +21,7 @@ from kjs.core.config import ConfigError, MysqlSettings, NsqSettings, load
 from kjs.core.hookspecs import hookimpl
 from kjs.core.plugins import Plugins
 
-OWN = "agent, auth, compat, dispatch, http, logging, logs, mysql, nsq, sqlite, webhooks"
+OWN = "agent, auth, compat, dispatch, http, logging, logs, mysql, nsq, scheduling, sqlite, webhooks"
 
 
 class FileLogSettings(Struct, forbid_unknown_fields=True):

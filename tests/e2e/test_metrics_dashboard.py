@@ -41,6 +41,17 @@ ISSUE_FAMILIES = {
     "cluster running": "kjs_cluster_running",
     "cluster free": "kjs_cluster_free",
     "cluster heartbeat age": "kjs_cluster_heartbeat_age_seconds",
+    # Issue 18: what each cluster has free, as its agent reports it.
+    "cluster cpu free": "kjs_cluster_cpu_free_millicores",
+    "cluster cpu allocatable": "kjs_cluster_cpu_allocatable_millicores",
+    "cluster memory free": "kjs_cluster_memory_free_bytes",
+    "cluster memory allocatable": "kjs_cluster_memory_allocatable_bytes",
+    "cluster pods free": "kjs_cluster_pods_free",
+    "cluster resources age": "kjs_cluster_resources_age_seconds",
+    # Issue 18: per queue, what waits, what runs, and what the running request.
+    "queue jobs pending and running": "kjs_queue_jobs",
+    "queue cpu requested": "kjs_queue_requested_cpu_millicores",
+    "queue memory requested": "kjs_queue_requested_memory_bytes",
     "leader per replica": "kjs_leader",
     "agent create latency": "kjs_agent_create_seconds",
     "agent watch restarts": "kjs_agent_watch_restarts_total",
@@ -147,6 +158,7 @@ def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_
         done = (
             value(samples, "kjs_jobs", state="running", cluster=cluster) == 0
             and value(samples, "kjs_cluster_capacity", cluster=cluster) > 0
+            and value(samples, "kjs_cluster_cpu_allocatable_millicores", cluster=cluster) > 0
             and value(samples, "kjs_webhook_deliveries_total", outcome="delivered") >= 1
         )
         return samples if done else None
@@ -157,6 +169,9 @@ def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_
         samples, "kjs_cluster_capacity", cluster=cluster
     )  # nothing runs any more
     assert 0 <= value(samples, "kjs_cluster_heartbeat_age_seconds", cluster=cluster) < 10
+    # The test node's allocatable (kjs.testing.kubelet: 8 CPUs, 32Gi), nothing bound any more.
+    assert value(samples, "kjs_cluster_cpu_allocatable_millicores", cluster=cluster) == 8000
+    assert value(samples, "kjs_cluster_memory_free_bytes", cluster=cluster) > 0
     assert value(samples, "kjs_outbox_depth", state="due") == 0
     assert value(samples, "kjs_webhook_deliveries_pending", state="due") == 0
     assert value(samples, "kjs_webhook_deliveries_total", outcome="retry") >= 1

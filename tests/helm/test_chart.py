@@ -73,11 +73,32 @@ def test_sqlite_with_one_replica_and_an_insecure_server_are_allowed() -> None:
     assert "--insecure" in server["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
+def cluster_wide_reads(objects: list[dict[str, Any]]) -> dict[str, list[str]]:
+    rules = [r for o in objects if o["kind"] == "ClusterRole" for r in o["rules"]]
+    return {res: sorted(r["verbs"]) for r in rules for res in r["resources"]}
+
+
+def namespaced_resources(objects: list[dict[str, Any]], namespace: str) -> set[str]:
+    return {
+        resource
+        for o in objects
+        if o["kind"] == "Role" and o["metadata"].get("namespace") == namespace
+        for rule in o["rules"]
+        for resource in rule["resources"]
+    }
+
+
 def test_agent_rbac_follows_the_features() -> None:
     listed = render({**AGENT_ONLY, "agent.namespaces": ["a", "b"], "agent.maxConcurrentJobs": 5})
     roles = [o for o in listed if o["kind"] == "Role"]
     assert sorted(r["metadata"].get("namespace", "kjs") for r in roles) == ["a", "b", "kjs"]
-    assert not [o for o in listed if o["kind"].startswith("Cluster")]  # nothing cluster-wide
+    # Cluster-wide, only what the resource figures read: nodes, and every namespace's pods.
+    assert cluster_wide_reads(listed) == {"nodes": ["list", "watch"], "pods": ["list", "watch"]}
+    own_pods_only = render({**AGENT_ONLY, "agent.namespaces": ["a"], "agent.readAllPods": False})
+    assert cluster_wide_reads(own_pods_only) == {"nodes": ["list", "watch"]}
+    # Where it runs jobs, its pods are read through the cluster-wide rule, or else a Role's.
+    assert "pods" not in namespaced_resources(listed, "a")
+    assert "pods" in namespaced_resources(own_pods_only, "a")
     everywhere = render({**AGENT_ONLY, "agent.createNamespaces": True})
     cluster_rules = [r for o in everywhere if o["kind"] == "ClusterRole" for r in o["rules"]]
     resources = sorted(res for r in cluster_rules for res in r["resources"])

@@ -70,9 +70,11 @@ def step(name: str, probe: Any) -> Any:
 def life_cycle(
     client: TestClient[Any], cluster: Cluster, namespace: str, lease_namespace: str
 ) -> None:
-    """Lease, create, watch, logs, cancel (delete), and a native CronJob's create, suspend and
-    delete; raises StepFailed naming the first step that does not happen."""
+    """Lease, create, watch, logs, cancel (delete), a native CronJob's create, suspend and
+    delete, and the cluster's resources reported whole from unbroken watches; raises
+    StepFailed naming the first step that does not happen."""
     restarts_before = watch_restarts()
+    resource_restarts_before = watch_restarts(RESOURCE_WATCHES)
     step("lease", lambda: client.get(f"/api/v1/clusters/{CLUSTER_ID}").status_code == 200)
 
     def renewed() -> bool:
@@ -139,14 +141,25 @@ def life_cycle(
     client.delete(f"/api/v1/cronjobs/{cron['id']}")
     step("delete cronjob", lambda: cronjob() is None)
 
+    # Last: by now a refused node or pod watch has restarted (its list may have worked).
+    def resources_reported() -> bool:
+        resources = client.get(f"/api/v1/clusters/{CLUSTER_ID}").json()["resources"]
+        whole = resources is not None and not resources["partial"]
+        return whole and watch_restarts(RESOURCE_WATCHES) == resource_restarts_before
 
-def watch_restarts() -> float:
+    step("report resources", resources_reported)
+
+
+RESOURCE_WATCHES = ("nodes", "bound_pods")
+
+
+def watch_restarts(kinds: tuple[str, ...] = ("jobs", "pods")) -> float:
     return sum(
         REGISTRY.get_sample_value(
             "kjs_agent_watch_restarts_total", {"cluster": CLUSTER_ID, "kind": kind}
         )
         or 0.0
-        for kind in ("jobs", "pods")
+        for kind in kinds
     )
 
 
@@ -229,22 +242,24 @@ def prove(
     run: Any,
 ) -> dict[tuple[str, str], str]:
     """Apply `rbac` and run the life cycle; then, for each verb of the `roles`' rules, run it
-    again without that verb. Returns the step each verb's absence broke."""
+    again without that verb. Returns the step each verb's absence broke, by (resource, verb)
+    (a ClusterRole's resource marked `cluster-wide`)."""
     apply(cluster, lease_namespace, rbac)
     run(rbac, "everything")  # everything granted: every step happens (or this raises)
     seen: dict[tuple[str, str], str] = {}
     for role in [o for o in rbac if "rules" in o and o["metadata"]["name"] in roles]:
         for i, rule in enumerate(role["rules"]):
             for resource in rule["resources"]:
+                name = resource if role["kind"] == "Role" else f"cluster-wide {resource}"
                 for verb in rule["verbs"]:
                     apply(
                         cluster, lease_namespace, without(rbac, role["metadata"]["name"], i, verb)
                     )
                     try:
                         run(rbac, f"without-{resource.replace('/', '-')}-{verb}")
-                        seen[(resource, verb)] = "nothing failed: an unused rule"
+                        seen[(name, verb)] = "nothing failed: an unused rule"
                     except StepFailed as failed:
-                        seen[(resource, verb)] = failed.step
+                        seen[(name, verb)] = failed.step
     apply(cluster, lease_namespace, rbac)
     return seen
 
@@ -277,16 +292,21 @@ NAMESPACED = {
     ("cronjobs", "create"): "create cronjob",
     ("cronjobs", "patch"): "suspend cronjob",
     ("cronjobs", "delete"): "delete cronjob",
-    ("pods", "list"): "watch jobs and pods",
-    ("pods", "watch"): "watch jobs and pods",
     ("pods/log", "get"): "read logs",
     ("leases", "create"): "lease",
     ("leases", "get"): "lease",
     ("leases", "update"): "renew lease",
+    # The resource figures: nodes, and every namespace's pods (not only the agent's: its
+    # namespaces' pods are read through this rule too).
+    ("cluster-wide nodes", "list"): "report resources",
+    ("cluster-wide nodes", "watch"): "report resources",
+    ("cluster-wide pods", "list"): "watch jobs and pods",
+    ("cluster-wide pods", "watch"): "watch jobs and pods",
 }
 CLUSTER_WIDE_FEATURES = {
-    ("nodes", "list"): "create job",  # no capacity known: it takes no work
-    ("namespaces", "create"): "create job",
+    ("cluster-wide nodes", "list"): "create job",  # no capacity known: it takes no work
+    ("cluster-wide nodes", "watch"): "report resources",
+    ("cluster-wide namespaces", "create"): "create job",
 }
 
 
@@ -296,12 +316,43 @@ def test_an_agent_limited_to_a_namespace_needs_every_rule_and_no_more(
     cluster = k8s_clusters[0]
     values = {"agent.namespaces": [k8s_namespace], "agent.maxConcurrentJobs": 4}
     rbac = agent_rbac(k8s_namespace, values)
-    assert not [o for o in rbac if o["kind"].startswith("Cluster")]
-    roles = [o["metadata"]["name"] for o in rbac if o["kind"] == "Role"]
+    # Cluster-wide, only the reads of the resource figures.
+    (reads,) = [o for o in rbac if o["kind"] == "ClusterRole"]
+    assert {v for rule in reads["rules"] for v in rule["verbs"]} == {"list", "watch"}
+    roles = [o["metadata"]["name"] for o in rbac if o["kind"] in ("Role", "ClusterRole")]
     run = runner(
         cluster, k8s_namespace, tmp_path, namespaces=[k8s_namespace], max_concurrent_jobs=4
     )
-    assert prove(cluster, rbac, k8s_namespace, roles, run) == NAMESPACED
+    try:
+        assert prove(cluster, rbac, k8s_namespace, roles, run) == NAMESPACED
+    finally:
+        remove_cluster_wide(cluster, rbac)
+
+
+def test_an_agent_that_may_read_only_its_namespaces_pods_reports_partial_resources(
+    k8s_clusters: list[Cluster], k8s_namespace: str, tmp_path: Path
+) -> None:
+    cluster = k8s_clusters[0]
+    values = {
+        "agent.namespaces": [k8s_namespace],
+        "agent.maxConcurrentJobs": 4,
+        "agent.readAllPods": False,
+    }
+    rbac = agent_rbac(k8s_namespace, values)
+    apply(cluster, k8s_namespace, rbac)
+    (account,) = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
+    kubeconfig = cluster.service_account_kubeconfig(k8s_namespace, account)
+    forget_lease(cluster, k8s_namespace)
+    agent = {"namespaces": [k8s_namespace], "max_concurrent_jobs": 4}
+    try:
+        with kjs_with_agent(kubeconfig, k8s_namespace, tmp_path, **agent) as client:
+            resources = step(
+                "report resources",
+                lambda: client.get(f"/api/v1/clusters/{CLUSTER_ID}").json().get("resources"),
+            )
+            assert resources["partial"] is True and resources["allocatable"]["cpu_millis"] > 0
+    finally:
+        remove_cluster_wide(cluster, rbac)
 
 
 def test_node_reads_and_namespace_creation_are_needed_exactly_when_enabled(

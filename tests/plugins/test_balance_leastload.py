@@ -3,13 +3,15 @@ what is its own: the least loaded wins, preference lists in order, ties by id.""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import msgspec
 import pytest
 
+from kjs.core.messages import ResourceAmounts
 from kjs.core.models import JobSpec
-from kjs.core.records import ClusterRecord
+from kjs.core.records import ClusterRecord, ClusterResources
 from kjs.plugins.balance_leastload import LeastLoadBalancer
 from kjs.testing.contracts.balancer import *  # noqa: F403
 
@@ -71,3 +73,31 @@ def test_pending_pods_count_and_ties_go_by_id(choose: Any) -> None:
 
 def test_unknown_capacity_means_no_room(choose: Any) -> None:
     assert choose(Job(), clusters=[ClusterRecord(id="new", capacity=0)]) is None
+
+
+def reporting(cid: str, cpu_millis: int, memory_gi: int, pods: int = 50) -> ClusterRecord:
+    """A cluster whose agent reports its resources: 8 CPU, 32Gi allocatable, these free."""
+    gi = 1 << 30
+    free = ResourceAmounts(cpu_millis=cpu_millis, memory_bytes=memory_gi * gi, pods=pods)
+    resources = ClusterResources(
+        allocatable=ResourceAmounts(cpu_millis=8000, memory_bytes=32 * gi, pods=110),
+        free=free,
+        largest_free_node=free,
+        at=dt.datetime.now(dt.UTC),
+    )
+    # capacity 0 and a count at it: with figures, pod count does not decide.
+    return ClusterRecord(id=cid, capacity=0, running=5, resources=resources)
+
+
+def test_with_resource_figures_the_most_free_of_the_jobs_dominant_resource_wins(
+    choose: Any,
+) -> None:
+    clusters = [reporting("cpu-rich", 6000, 4), reporting("memory-rich", 2000, 24)]
+    cpu_heavy = Job(resources={"requests": {"cpu": "2", "memory": "256Mi"}})
+    memory_heavy = Job(resources={"requests": {"cpu": "100m", "memory": "8Gi"}})
+    assert choose(cpu_heavy, clusters=clusters) == "cpu-rich"
+    assert choose(memory_heavy, clusters=clusters) == "memory-rich"
+
+
+def test_a_reporting_cluster_without_free_pods_takes_nothing(choose: Any) -> None:
+    assert choose(Job(), clusters=[reporting("full", 8000, 32, pods=0)]) is None

@@ -6,12 +6,14 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+import msgspec
 import pytest
 from prometheus_client import REGISTRY
 
 from kjs.core import clock
+from kjs.core.messages import ResourceAmounts
 from kjs.core.protocols import OutboxDepth
-from kjs.core.records import ClusterRecord
+from kjs.core.records import ClusterRecord, ClusterResources, QueueUsage
 from kjs.core.states import JobState
 from kjs.scheduler import gauges
 from kjs.scheduler.gauges import LeaderGauges
@@ -26,6 +28,7 @@ class FakeStore:
         self.depth = OutboxDepth(0, 0, 0, 0)
         self.clusters: list[ClusterRecord] = []
         self.asked: list[set[JobState]] = []
+        self.usage: list[QueueUsage] = []
 
     def count_jobs_by_state(
         self, states: Sequence[JobState]
@@ -38,6 +41,9 @@ class FakeStore:
 
     def list_clusters(self) -> list[ClusterRecord]:
         return self.clusters
+
+    def queue_usage(self) -> list[QueueUsage]:
+        return self.usage
 
 
 class Switch:
@@ -118,6 +124,77 @@ async def test_a_pass_sets_jobs_by_state_and_cluster_outbox_and_cluster_figures(
     age = value("kjs_cluster_heartbeat_age_seconds", cluster="c1")
     assert age is not None and 30 <= age < 40
     assert value("kjs_cluster_heartbeat_age_seconds", cluster="c2") is None
+
+
+async def test_each_clusters_resources_as_its_agent_reported_them(store: FakeStore) -> None:
+    at = clock.now() - dt.timedelta(seconds=12)
+    store.clusters[0] = msgspec.structs.replace(
+        store.clusters[0],
+        resources=ClusterResources(
+            allocatable=ResourceAmounts(cpu_millis=8000, memory_bytes=32 << 30, pods=110),
+            free=ResourceAmounts(cpu_millis=2500, memory_bytes=3 << 30, pods=100),
+            largest_free_node=ResourceAmounts(cpu_millis=2500, memory_bytes=3 << 30, pods=100),
+            at=at,
+        ),
+    )
+    leader_gauges = LeaderGauges(store, Switch())
+    leader_gauges.clear()
+    await leader_gauges.refresh()
+    assert value("kjs_cluster_cpu_allocatable_millicores", cluster="c1") == 8000
+    assert value("kjs_cluster_cpu_free_millicores", cluster="c1") == 2500
+    assert value("kjs_cluster_memory_allocatable_bytes", cluster="c1") == 32 << 30
+    assert value("kjs_cluster_memory_free_bytes", cluster="c1") == 3 << 30
+    assert value("kjs_cluster_pods_free", cluster="c1") == 100
+    age = value("kjs_cluster_resources_age_seconds", cluster="c1")
+    assert age is not None and 12 <= age < 20
+    # No figures (an older agent): no series, rather than a 0 that reads "nothing free".
+    assert value("kjs_cluster_cpu_free_millicores", cluster="c2") is None
+    store.clusters[0] = msgspec.structs.replace(store.clusters[0], resources=None)
+    await leader_gauges.refresh()
+    assert value("kjs_cluster_cpu_free_millicores", cluster="c1") is None
+    assert value("kjs_cluster_capacity", cluster="c1") == 10
+
+
+def usage(queue: str, state: JobState, jobs: int, cluster: str | None = "c1") -> QueueUsage:
+    """`jobs` jobs of one CPU and 1 GiB each."""
+    return QueueUsage(
+        queue=queue,
+        cluster_id=None if state == JobState.PENDING else cluster,
+        state=state,
+        jobs=jobs,
+        cpu_millis=1000 * jobs,
+        memory_bytes=jobs << 30,
+    )
+
+
+async def test_each_queue_s_pending_and_running_jobs_and_what_the_running_request(
+    store: FakeStore,
+) -> None:
+    store.usage = [
+        usage("team-a", JobState.PENDING, 12),
+        usage("team-a", JobState.RUNNING, 3, "c1"),
+        usage("team-a", JobState.RUNNING, 2, "c2"),
+        usage("team-a", JobState.DISPATCHED, 1),
+        usage("team-a", JobState.LOST, 1),  # lost jobs still hold their requests
+        usage("team-b", JobState.CANCELLING, 1),
+    ]
+    leader_gauges = LeaderGauges(store, Switch())
+    leader_gauges.clear()
+    await leader_gauges.refresh()
+    assert value("kjs_queue_jobs", queue="team-a", state="pending") == 12
+    assert value("kjs_queue_jobs", queue="team-a", state="running") == 7
+    assert value("kjs_queue_requested_cpu_millicores", queue="team-a") == 7000
+    assert value("kjs_queue_requested_memory_bytes", queue="team-a") == 7 << 30
+    assert value("kjs_queue_jobs", queue="team-b", state="pending") == 0
+    assert value("kjs_queue_jobs", queue="team-b", state="running") == 1
+    assert value("kjs_queue_jobs", queue="default", state="pending") == 0  # always there
+    # Its jobs are done: the queue reads 0, not "no data"; leadership lost: nothing.
+    store.usage = []
+    await leader_gauges.refresh()
+    assert value("kjs_queue_jobs", queue="team-a", state="running") == 0
+    assert value("kjs_queue_requested_cpu_millicores", queue="team-a") == 0
+    leader_gauges.clear()
+    assert value("kjs_queue_jobs", queue="team-a", state="running") is None
 
 
 async def test_final_states_are_counted_on_the_first_pass_then_one_pass_in_several(

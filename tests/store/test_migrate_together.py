@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 
 pytestmark = pytest.mark.mysql
 
-SCRIPT_HEADS = ["0008", "compat_0001"] if COMPAT else ["0008"]
+SCRIPT_HEADS = ["0012", "compat_0001"] if COMPAT else ["0012"]
 
 
 @pytest.mark.parametrize("round_", range(5))

@@ -23,7 +23,7 @@ from kjs.sqlstore import tables
 from kjs.sqlstore.migrate import SCRIPTS
 from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.store import *  # noqa: F403
-from kjs.testing.contracts.store import NOW, make_job, routed, scoped
+from kjs.testing.contracts.store import NOW, asking, make_job, routed, scoped
 from tests.deployment import fresh_database
 
 
@@ -92,6 +92,13 @@ def empty_store(like: SqlStore, request: pytest.FixtureRequest, path: Path) -> I
         yield store
 
 
+def _before_0010(row: dict[str, Any]) -> dict[str, Any]:
+    """A job's row as a database older than revision 0010 (queues) holds it."""
+    del row["queue"]
+    del row["request_cpu_millis"], row["request_memory_bytes"]  # revision 0012's
+    return row
+
+
 def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
     request: pytest.FixtureRequest, migrated: SqlStore, tmp_path: Path
 ) -> None:
@@ -110,20 +117,79 @@ def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
             command.upgrade(config, "0003")
             for job in jobs:
                 row = store._job_row(job)
-                del row["placement_key"]  # the columns of revision 0003 only
+                del row["placement_key"], row["queue"]  # the columns of revision 0003 only
+                del row["request_cpu_millis"], row["request_memory_bytes"]
                 conn.execute(tables.jobs.insert(), row)
         store.migrate()
         with store.engine.connect() as conn:
             keys = dict(
                 conn.execute(sa.select(tables.jobs.c.id, tables.jobs.c.placement_key)).all()
             )
+        # As revision 0012 spells them: queue|namespace|route.
         assert keys == {
-            jobs[0].id: '{"c":"c1"}',
-            jobs[1].id: '{"c":["c2","c1"],"s":{"zone":"a"}}',
-            jobs[2].id: "",
+            jobs[0].id: 'default|ops|{"c":"c1"}',
+            jobs[1].id: 'default|ops|{"c":["c2","c1"],"s":{"zone":"a"}}',
+            jobs[2].id: "default|ops|",
             jobs[3].id: None,  # finished: it gets one from update_job if it is ever rerun
         }
-        assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c1"}')] == [jobs[0].id]
+        due = store.due_jobs(NOW, 10, placement_key='default|ops|{"c":"c1"}')
+        assert [j.id for j in due] == [jobs[0].id]
+
+
+def test_the_migration_puts_existing_jobs_in_the_default_queue(
+    request: pytest.FixtureRequest, migrated: SqlStore, tmp_path: Path
+) -> None:
+    jobs = [make_job(1), make_job(2, state=JobState.RUNNING, cluster_id="c1")]
+    with empty_store(migrated, request, tmp_path) as store:
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPTS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0008")  # the revision before queues
+            for job in jobs:
+                row = _before_0010(store._job_row(job))
+                # The spec as an older kjs stored it: no `queue` in it either.
+                row["spec"] = row["spec"].replace(',"queue":"default"', "")
+                conn.execute(tables.jobs.insert(), row)
+        store.migrate()
+        with store.engine.connect() as conn:
+            queues = dict(conn.execute(sa.select(tables.jobs.c.id, tables.jobs.c.queue)).all())
+        assert queues == {job.id: "default" for job in jobs}
+        assert [store.get_job(job.id).spec.queue for job in jobs] == ["default"] * 2  # type: ignore[union-attr]
+        assert store.list_queues() == []  # `default` is the configuration's, never stored
+
+
+def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
+    request: pytest.FixtureRequest, migrated: SqlStore, tmp_path: Path
+) -> None:
+    wide = asking(1, "500m", "1Gi", 3)  # pending: 1.5 CPU, 3Gi
+    running = asking(2, None, None, None, state=JobState.RUNNING, cluster_id="c1")
+    done = asking(3, "4", "4Gi", 1, state=JobState.SUCCEEDED, cluster_id="c1")
+    jobs = [wide, running, done]
+    with empty_store(migrated, request, tmp_path) as store:
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPTS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0011")  # the revision before requests
+            for job in jobs:
+                row = store._job_row(job)
+                del row["request_cpu_millis"], row["request_memory_bytes"]
+                row["placement_key"] = ""  # as revision 0004 spelled "any cluster"
+                conn.execute(tables.jobs.insert(), row)
+        store.migrate()
+        j = tables.jobs.c
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.id, j.request_cpu_millis, j.request_memory_bytes, j.placement_key)
+            ).all()
+            assert schema_diff(conn, tables.metadata) == []
+        assert {r[0]: tuple(r[1:]) for r in rows} == {
+            wide.id: (1500, 3 << 30, "default|ops|"),
+            running.id: (100, 128 << 20, "default|ops|"),  # the built-in default
+            done.id: (0, 0, ""),  # final: nothing counts it
+        }
+        assert store.due_placement_keys(NOW) == [("default|ops|", 1)]
 
 
 def test_the_migration_unscopes_existing_idempotency_keys(
@@ -136,11 +202,12 @@ def test_the_migration_unscopes_existing_idempotency_keys(
         with store.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "0004")
-            conn.execute(tables.jobs.insert(), store._job_row(old))
+            conn.execute(tables.jobs.insert(), _before_0010(store._job_row(old)))
             # Revision 0004: the key was unique across everyone.
             with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
                 conn.execute(
-                    tables.jobs.insert(), store._job_row(make_job(2, idempotency_key="k1"))
+                    tables.jobs.insert(),
+                    _before_0010(store._job_row(make_job(2, idempotency_key="k1"))),
                 )
         store.migrate()
         assert store.get_job(old.id) == old  # kept, as sent, but in no scope

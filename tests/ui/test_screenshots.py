@@ -121,12 +121,17 @@ def test_write_the_screenshots(
         page.goto(url + "/ui/clusters")
         expect(page.locator("[data-testid=clusters-table] tr[data-cluster-id]")).to_have_count(1)
 
+    def queues() -> None:
+        page.goto(url + "/ui/queues")
+        expect(page.locator("[data-testid=queues-table] tr[data-queue]")).to_have_count(1)
+
     for name, show in (
         ("jobs", jobs),
         ("job-detail", detail),
         ("submit-error", submit),
         ("crons", crons),
         ("clusters", clusters),
+        ("queues", queues),
     ):
         _shoot(page, name, show)
 

@@ -97,7 +97,8 @@ true
 {{- end -}}
 {{- end -}}
 
-{{/* The agent's rules where it runs jobs (see agent-rbac.yaml). */}}
+{{/* The agent's rules where it runs jobs (see agent-rbac.yaml). Its pod reads are granted
+everywhere instead when it is limited to namespaces and reads every namespace's pods. */}}
 {{- define "kjs.agentJobRules" -}}
 - apiGroups: [batch]
   resources: [jobs]
@@ -105,9 +106,11 @@ true
 - apiGroups: [batch]
   resources: [cronjobs]
   verbs: [create, patch, delete]
+{{- if not (and .Values.agent.namespaces .Values.agent.readAllPods) }}
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
+{{- end }}
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]

@@ -1,5 +1,9 @@
 """`balancer = "leastload"`: the eligible cluster with the lowest load.
 
+A cluster whose agent reports its resources: load = the share of its allocatable of the job's
+dominant resource (CPU or memory, whichever the job asks the larger share of) that is not free,
+and it has room while it has free pods (placement passes only the clusters the job fits on, with
+what the pass placed already taken off their free figures). One that does not (an older agent):
 load = (running + pending pods + dispatched but not yet acknowledged) / capacity. A job's
 `cluster` (an id, or ids in order of preference) and `cluster_selector` narrow what is eligible;
 with a preference list the first cluster in it that has room wins. A full cluster takes nothing:
@@ -12,11 +16,40 @@ from collections.abc import Sequence
 
 from kjs.core.backends import Backend
 from kjs.core.hookspecs import hookimpl
+from kjs.core.models import JobSpec
 from kjs.core.protocols import ClusterView, JobView
+from kjs.core.records import ClusterResources
+from kjs.core.requests import Requests, job_requests
 
 
 def _used(cluster: ClusterView, in_flight: dict[str, int]) -> int:
     return cluster.running + cluster.pending + in_flight.get(cluster.id, 0)
+
+
+def _resources(cluster: ClusterView) -> ClusterResources | None:
+    found = getattr(cluster, "resources", None)  # ClusterRecord's; a plugin's view may lack it
+    return found if isinstance(found, ClusterResources) else None
+
+
+def _has_room(cluster: ClusterView, in_flight: dict[str, int]) -> bool:
+    resources = _resources(cluster)
+    if resources is not None:
+        return resources.free.pods > 0
+    return _used(cluster, in_flight) < cluster.capacity
+
+
+def _load(cluster: ClusterView, need: Requests, in_flight: dict[str, int]) -> float:
+    resources = _resources(cluster)
+    if resources is None:
+        return _used(cluster, in_flight) / cluster.capacity
+    cpu, memory = resources.allocatable.cpu_millis, resources.allocatable.memory_bytes
+    cpu_share = need.cpu_millis / cpu if cpu > 0 else 0.0
+    memory_share = need.memory_bytes / memory if memory > 0 else 0.0
+    if cpu_share >= memory_share and cpu > 0:
+        return 1 - resources.free.cpu_millis / cpu
+    if memory > 0:
+        return 1 - resources.free.memory_bytes / memory
+    return 1.0
 
 
 class LeastLoadBalancer:
@@ -25,7 +58,7 @@ class LeastLoadBalancer:
     ) -> str | None:
         route, selector = job.spec.cluster, job.spec.cluster_selector
         eligible = [c for c in clusters if all(c.labels.get(k) == v for k, v in selector.items())]
-        with_room = [c for c in eligible if _used(c, in_flight) < c.capacity]
+        with_room = [c for c in eligible if _has_room(c, in_flight)]
         if isinstance(route, list):
             by_id = {c.id: c for c in with_room}
             return next((cid for cid in route if cid in by_id), None)
@@ -33,7 +66,8 @@ class LeastLoadBalancer:
             with_room = [c for c in with_room if c.id == route]
         if not with_room:
             return None
-        best = min(with_room, key=lambda c: (_used(c, in_flight) / c.capacity, c.id))
+        need = job_requests(job.spec) if isinstance(job.spec, JobSpec) else Requests(0, 0)
+        best = min(with_room, key=lambda c: (_load(c, need, in_flight), c.id))
         return best.id
 
 

@@ -91,6 +91,7 @@ class Compat:
         self.sink = services.log_sink
         self.settings = services.settings
         self.access = services.access(request)
+        self.queue = compat_settings(services.settings).queue
 
     async def record(self, job_id: str, kind: str, action: Action) -> CompatRecord:
         """The record of `job_id`, if the caller may do `action` where its job is (else 403)."""
@@ -166,8 +167,11 @@ class Compat:
     async def create_once(self, fields: dict[str, Any]) -> Response[bytes]:
         tr._required(fields, ["job_name", "namespace", "image", "command"], ".")
         tr.check_metadata(fields.get("metadata") or {})
-        spec = tr.job_spec(fields, kind="once", job_name=fields["job_name"], now=_now())
+        spec = tr.job_spec(
+            fields, kind="once", job_name=fields["job_name"], now=_now(), queue=self.queue
+        )
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
+        self.access.check_queue(spec.queue)
         record = self._new_record(fields, "once")
         await self._write(self.records.add_grouped, record)
         await self._accepted(record, lambda: self.jobs.submit(spec, job_id=record.job_id))
@@ -177,8 +181,11 @@ class Compat:
         tr._required(fields, ["namespace", "image", "command", "job_id"], ".")
         tr.check_metadata(fields.get("metadata") or {})
         record = await self.record(fields["job_id"], "once", Action.SUBMIT)
-        spec = tr.job_spec(fields, kind="once", job_name=record.job_name, now=_now())
+        spec = tr.job_spec(
+            fields, kind="once", job_name=record.job_name, now=_now(), queue=self.queue
+        )
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
+        self.access.check_queue(spec.queue)
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
         await self._write(self._save, _changed(record, fields, deleted=False))
@@ -215,8 +222,9 @@ class Compat:
     async def create_cron(self, fields: dict[str, Any]) -> Response[bytes]:
         tr._required(fields, ["job_name", "namespace", "image", "schedule", "command"], "")
         tr.check_metadata(fields.get("metadata") or {})
-        spec = tr.cron_spec(fields, fields["job_name"], _now())
+        spec = tr.cron_spec(fields, fields["job_name"], _now(), self.queue)
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)
+        self.access.check_queue(spec.queue)
         record = self._new_record(fields, "cron")
         await self._write(self.records.add_grouped, record)
         await self._accepted(record, lambda: self.crons.create(spec, cron_id=record.job_id))
@@ -228,8 +236,9 @@ class Compat:
         record = await self.record(fields["job_id"], "cron", Action.SUBMIT)
         if record.deleted:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
-        spec = tr.cron_spec(fields, record.job_name, _now())
+        spec = tr.cron_spec(fields, record.job_name, _now(), self.queue)
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
+        self.access.check_queue(spec.queue)
         await self.crons.update(record.job_id, spec)
         await self._save(_changed(record, fields))
         return message("update success.")

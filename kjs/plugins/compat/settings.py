@@ -10,6 +10,7 @@ from msgspec import Struct, field
 
 from kjs.core.backends import SettingsSection
 from kjs.core.config import ConfigError, Settings
+from kjs.core.queues import name_problem
 
 # The anonymous `[compat] open` client may only use the jobs made through these routes.
 REALM = "compatibility"
@@ -32,6 +33,10 @@ class CompatSettings(Struct, forbid_unknown_fields=True):
     `operate_max_timeout`)."""
     open_namespaces: list[str] = field(default_factory=list)
     """With `open`: the namespaces the anonymous compat client may use (required then)."""
+    queue: str = "default"
+    """The queue of the jobs and cron jobs created through these routes (the original's
+    requests name none). It must exist when they are submitted (`[scheduling.queues]`, or
+    defined over the API), and a token limited to queues must be allowed it."""
 
 
 def compat_settings(settings: Settings) -> CompatSettings:
@@ -42,6 +47,8 @@ def check_compat_open(settings: Settings) -> None:
     """`[compat] open` needs `[compat] open_namespaces`: the namespaces an anonymous client
     may use. Raises ConfigError naming the key (the process exits 2)."""
     compat = compat_settings(settings)
+    if (why := name_problem(compat.queue)) is not None:
+        raise ConfigError(f"compat.queue: {why}")
     if not compat.open:
         return
     if not compat.open_namespaces:

@@ -150,8 +150,11 @@ def check_metadata(metadata: dict[str, str]) -> None:
             raise CompatError(VERIFY_JOB, f"metadata value {key} does not exist in map[{allowed}]")
 
 
-def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.datetime) -> JobSpec:
-    """The kjs job a create or update asks for (validated by kjs afterwards)."""
+def job_spec(
+    fields: dict[str, Any], *, kind: str, job_name: str, now: dt.datetime, queue: str = "default"
+) -> JobSpec:
+    """The kjs job a create or update asks for (validated by kjs afterwards), in `queue` (the
+    original has none: `[compat] queue`)."""
     metadata: dict[str, str] = fields.get("metadata") or {}
     namespace = fields["namespace"]
     if not _NAMESPACE.fullmatch(namespace):  # anchored, unlike the original (D12)
@@ -214,6 +217,7 @@ def job_spec(fields: dict[str, Any], *, kind: str, job_name: str, now: dt.dateti
         "callback_url": metadata.get("callback_url") or None,
         "run_at": run_at,
         "cluster": fields.get("route") or None,
+        "queue": queue,
     }
     return _convert(spec, JobSpec)
 
@@ -229,8 +233,10 @@ def _convert(fields: dict[str, Any], kind: type[S]) -> S:
         raise CompatError(VERIFY_JOB, f"{where}: {reason}" if where else reason) from None
 
 
-def cron_spec(fields: dict[str, Any], job_name: str, now: dt.datetime) -> CronSpec:
-    job = job_spec(fields, kind="cron", job_name=job_name, now=now)
+def cron_spec(
+    fields: dict[str, Any], job_name: str, now: dt.datetime, queue: str = "default"
+) -> CronSpec:
+    job = job_spec(fields, kind="cron", job_name=job_name, now=now, queue=queue)
     out: dict[str, Any] = msgspec.to_builtins(job)
     del out["run_at"]
     out["schedule"] = fields["schedule"]

@@ -34,6 +34,7 @@ def make_store(context: BuildContext) -> SqlStore:
         engine_for(mysql.url, mysql.pool_size),
         describe=f"MySQL at {url.host}:{url.port or 3306}/{url.database}",
         plugins=context.plugins,
+        default_requests=context.settings.scheduling.default_requests.requests(),
     )
 
 

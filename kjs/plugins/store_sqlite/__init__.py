@@ -42,7 +42,12 @@ def engine_for(path: str) -> sa.Engine:
 def make_store(context: BuildContext) -> SqlStore:
     settings: Settings = context.settings
     path = settings.data_path(settings.sqlite.path)
-    return SqlStore(engine_for(str(path)), describe=f"SQLite at {path}", plugins=context.plugins)
+    return SqlStore(
+        engine_for(str(path)),
+        describe=f"SQLite at {path}",
+        plugins=context.plugins,
+        default_requests=settings.scheduling.default_requests.requests(),
+    )
 
 
 @hookimpl

@@ -20,8 +20,8 @@ import msgspec
 import pytest
 
 from kjs.core.errors import Gone
-from kjs.core.messages import WEBHOOK_TOPIC
-from kjs.core.models import CronSpec, JobSpec
+from kjs.core.messages import WEBHOOK_TOPIC, ResourceAmounts
+from kjs.core.models import CronSpec, JobSpec, Resources
 from kjs.core.protocols import (
     Idempotency,
     IdempotencyConflict,
@@ -29,9 +29,11 @@ from kjs.core.protocols import (
     JobUpdate,
     LeaseStore,
     LogStore,
+    QueueInUse,
     Store,
 )
-from kjs.core.records import ClusterRecord, CronRecord, EventRecord, JobRecord
+from kjs.core.queues import ClusterLimits, QueueDefinition, QueueLimits, QueueRecord
+from kjs.core.records import ClusterRecord, ClusterResources, CronRecord, EventRecord, JobRecord
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 
@@ -573,23 +575,25 @@ def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: Store
     later = store.create_job(routed(6, "c1", run_at=NOW + dt.timedelta(hours=1)))
     long = store.create_job(routed(7, selector={f"k{i}": "v" * 60 for i in range(10)}))
     c1 = placement_key_of(a.spec)
-    # One canonical string per route (the selector's keys sorted), "" for any cluster, and
-    # no key (None) when the route is longer than the column.
-    assert placement_key_of(both.spec) == '{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
-    assert c1 == '{"c":"c1"}' and placement_key_of(anywhere.spec) == ""
+    # queue|namespace|route: one canonical string per route (the selector's keys sorted), ""
+    # for any cluster, and no key (None) when the route is longer than the column.
+    assert (
+        placement_key_of(both.spec) == 'default|ops|{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
+    )
+    assert c1 == 'default|ops|{"c":"c1"}' and placement_key_of(anywhere.spec) == "default|ops|"
     assert placement_key_of(long.spec) is None
     assert store.due_placement_keys(NOW) == [
         (c1, 2),
-        ('{"s":{"zone":"a"}}', 1),
-        ("", 1),
+        ('default|ops|{"s":{"zone":"a"}}', 1),
+        ("default|ops|", 1),
         (placement_key_of(both.spec), 1),
         (None, 1),
     ]
     assert [j.id for j in store.due_jobs(NOW, 10, placement_key=c1)] == [a.id, b.id]
     assert [j.id for j in store.due_jobs(NOW, 1, placement_key=c1)] == [a.id]
-    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="")] == [anywhere.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="default|ops|")] == [anywhere.id]
     assert [j.id for j in store.due_jobs(NOW, 10, placement_key=None)] == [long.id]
-    assert store.due_jobs(NOW, 10, placement_key='{"c":"nowhere"}') == []
+    assert store.due_jobs(NOW, 10, placement_key='default|ops|{"c":"nowhere"}') == []
     # Without a key: every due job, as before.
     assert [j.id for j in store.due_jobs(NOW, 10)] == [
         j.id for j in (a, zone, anywhere, b, both, long)
@@ -600,17 +604,116 @@ def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: Store
 
 
 def test_an_edit_or_a_state_change_keeps_the_placement_key_right(store: Store) -> None:
+    P = "default|ops|"  # the keys. common prefix: queue|namespace|
     a = store.create_job(routed(1, "c1"))
     b = store.create_job(routed(2, "c1"))
     store.update_job(  # rerouted
         b.id,
         lambda j: msgspec.structs.replace(j, spec=msgspec.structs.replace(j.spec, cluster="c2")),
     )
-    assert store.due_placement_keys(NOW) == [('{"c":"c1"}', 1), ('{"c":"c2"}', 1)]
+    assert store.due_placement_keys(NOW) == [(P + '{"c":"c1"}', 1), (P + '{"c":"c2"}', 1)]
     store.update_job(a.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
-    assert store.due_placement_keys(NOW) == [('{"c":"c2"}', 1)]
-    assert [j.id for j in store.due_jobs(NOW, 10, placement_key='{"c":"c2"}')] == [b.id]
-    assert store.due_jobs(NOW, 10, placement_key='{"c":"c1"}') == []
+    assert store.due_placement_keys(NOW) == [(P + '{"c":"c2"}', 1)]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key=P + '{"c":"c2"}')] == [b.id]
+    assert store.due_jobs(NOW, 10, placement_key=P + '{"c":"c1"}') == []
+
+
+def asking(
+    n: int, cpu: str | None, memory: str | None, pods: int | None, **changes: object
+) -> JobRecord:
+    """make_job(n) whose pod requests `cpu` and `memory` (None: not named), `pods` at once."""
+    job = make_job(n, **changes)
+    resources = msgspec.convert({"requests": {"cpu": cpu, "memory": memory}}, Resources)
+    spec = msgspec.structs.replace(job.spec, resources=resources, parallelism=pods)
+    return msgspec.structs.replace(job, spec=spec)
+
+
+def _in(queue: str, job: JobRecord) -> JobRecord:
+    return msgspec.structs.replace(job, spec=msgspec.structs.replace(job.spec, queue=queue))
+
+
+def test_queue_usage_sums_each_queues_requests_per_cluster_and_state(store: Store) -> None:
+    """A job's total request is its pod's (the default's, 100m and 128Mi, for what it does not
+    name) times parallelism; usage counts the unfinished jobs and the lost ones, not the final."""
+    mi = 1024 * 1024
+    store.create_job(_in("a", asking(1, "500m", "1Gi", 4)))  # pending: 2 CPU, 4Gi
+    store.create_job(_in("a", asking(2, "2", None, None, state=JobState.RUNNING, cluster_id="c1")))
+    store.create_job(_in("a", asking(3, None, "256Mi", 2, state=JobState.LOST, cluster_id="c1")))
+    store.create_job(_in("a", asking(4, "1", "1Gi", 1, state=JobState.SUCCEEDED, cluster_id="c1")))
+    store.create_job(_in("b", asking(5, "1", "1Gi", 1, state=JobState.DISPATCHED, cluster_id="c2")))
+    store.create_job(asking(6, None, None, None, state=JobState.CREATED, cluster_id="c1"))
+    found = sorted(store.queue_usage(), key=lambda u: (u.queue, u.cluster_id or "", u.state.value))
+    assert [
+        (u.queue, u.cluster_id, u.state, u.jobs, u.cpu_millis, u.memory_bytes) for u in found
+    ] == [
+        ("a", None, JobState.PENDING, 1, 2000, 4096 * mi),
+        ("a", "c1", JobState.LOST, 1, 200, 512 * mi),
+        ("a", "c1", JobState.RUNNING, 1, 2000, 128 * mi),
+        ("b", "c2", JobState.DISPATCHED, 1, 1000, 1024 * mi),
+        ("default", "c1", JobState.CREATED, 1, 100, 128 * mi),
+    ]
+    placed = store.queue_usage([JobState.DISPATCHED, JobState.CREATED])
+    assert sorted((u.queue, u.state) for u in placed) == [
+        ("b", JobState.DISPATCHED),
+        ("default", JobState.CREATED),
+    ]
+
+
+def test_a_jobs_request_follows_its_spec_when_it_is_edited(store: Store) -> None:
+    job = store.create_job(asking(1, "1", "1Gi", 1))
+    store.update_job(
+        job.id,
+        lambda j: msgspec.structs.replace(j, spec=msgspec.structs.replace(j.spec, parallelism=3)),
+    )
+    (usage,) = store.queue_usage()
+    assert (usage.jobs, usage.cpu_millis, usage.memory_bytes) == (1, 3000, 3 * 1024**3)
+    store.create_jobs([(asking(2, "250m", "64Mi", 2), None)])  # a batch computes them too
+    assert sum(u.cpu_millis for u in store.queue_usage()) == 3500
+
+
+def test_namespace_usage_counts_the_placed_jobs_of_the_namespaces_asked(store: Store) -> None:
+    store.create_job(asking(1, "1", "1Gi", 2, state=JobState.RUNNING, cluster_id="c1"))
+    store.create_job(asking(2, "500m", None, None, state=JobState.LOST, cluster_id="c1"))
+    store.create_job(asking(3, "8", "8Gi", 1))  # pending: placed nowhere, holds nothing
+    store.create_job(asking(4, "8", "8Gi", 1, state=JobState.FAILED, cluster_id="c1"))
+    other = make_job(5, state=JobState.RUNNING, cluster_id="c1")
+    store.create_job(
+        msgspec.structs.replace(other, spec=msgspec.structs.replace(other.spec, namespace="web"))
+    )
+    assert store.namespace_usage(["ops", "none"]) == {"ops": (2, 2500, 2 * 1024**3 + (128 << 20))}
+    assert store.namespace_usage([]) == {}
+
+
+def test_a_pending_reason_is_set_on_the_due_jobs_of_one_key(store: Store) -> None:
+    a = store.create_job(routed(1, "c1"))
+    b = store.create_job(routed(2, "c1"))
+    later = store.create_job(routed(3, "c1", run_at=NOW + dt.timedelta(hours=1)))
+    other = store.create_job(routed(4, "c2"))
+    key = placement_key_of(a.spec)
+    assert key is not None
+    position = store.watch_position()
+    assert store.set_pending_reason(key, "NoCapacity", "c1 is full", NOW) == 2
+    found = {j: store.get_job(j) for j in (a.id, b.id, later.id, other.id)}
+    assert [(j.reason, j.message) for j in found.values() if j is not None] == [
+        ("NoCapacity", "c1 is full"),
+        ("NoCapacity", "c1 is full"),
+        (None, None),  # not due yet
+        (None, None),  # another key
+    ]
+    assert store.set_pending_reason(key, "NoCapacity", "c1 is full", NOW) == 0  # said already
+    # Only those created after a moment (the newcomers since the last write).
+    newer = store.create_job(routed(9, "c1"))
+    after = NOW + dt.timedelta(seconds=5)
+    assert (
+        store.set_pending_reason(key, "Cordoned", "c1", NOW + dt.timedelta(1), created_after=after)
+        == 1
+    )
+    assert store.get_job(newer.id).reason == "Cordoned"  # type: ignore[union-attr]
+    assert store.get_job(a.id).reason == "NoCapacity"  # type: ignore[union-attr]
+    # Not a change a watch reports.
+    assert store.job_changes(position, limit=10)[0] == [
+        c for c in store.job_changes(position, limit=10)[0] if c.job.id == newer.id
+    ]
 
 
 def test_clusters_keep_their_cordon_across_heartbeats(store: Store) -> None:
@@ -625,6 +728,25 @@ def test_clusters_keep_their_cordon_across_heartbeats(store: Store) -> None:
     assert cluster is not None and cluster.cordoned and cluster.running == 5
     assert [c.id for c in store.list_clusters()] == ["c1"]
     assert store.set_cordoned("nope", True) is None
+
+
+def test_clusters_keep_the_resources_of_their_last_heartbeat(store: Store) -> None:
+    """Memory in bytes goes beyond 32 bits; a heartbeat without resources clears them."""
+    figures = ResourceAmounts(cpu_millis=96_000, memory_bytes=768 << 30, pods=330)
+    resources = ClusterResources(
+        allocatable=figures,
+        free=ResourceAmounts(cpu_millis=500, memory_bytes=(768 << 30) - 1, pods=1),
+        largest_free_node=ResourceAmounts(cpu_millis=250, memory_bytes=5 << 30, pods=1),
+        at=NOW,
+        partial=True,
+    )
+    heartbeat = ClusterRecord(id="c-res", capacity=3, last_heartbeat=NOW, resources=resources)
+    store.upsert_cluster(heartbeat)
+    assert store.get_cluster("c-res") == heartbeat
+    assert [c.resources for c in store.list_clusters() if c.id == "c-res"] == [resources]
+    store.upsert_cluster(msgspec.structs.replace(heartbeat, resources=None))
+    cluster = store.get_cluster("c-res")
+    assert cluster is not None and cluster.resources is None
 
 
 def test_log_chunks_are_stored_once_and_read_in_order(log_store: LogStore) -> None:
@@ -921,6 +1043,83 @@ def test_a_job_s_events_are_read_after_a_position(store: Store) -> None:
     assert accepted.seq < cancelled.seq
     assert [e.state for e in store.job_events(job.id, accepted.seq)] == ["cancelled"]
     assert store.job_events(job.id, cancelled.seq) == []
+
+
+def _queue(name: str, at: dt.datetime = NOW, **definition: object) -> QueueRecord:
+    return QueueRecord(
+        name=name,
+        definition=QueueDefinition(**definition),  # type: ignore[arg-type]
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def test_a_queue_is_created_then_replaced_keeping_its_creation_time(store: Store) -> None:
+    limits = QueueLimits(max_running=4, max_cpu="8", per_cluster=ClusterLimits(max_memory="16Gi"))
+    gpu = _queue("gpu", weight=2.5, limits=limits, namespaces=["ml"], priority_class="high")
+    assert store.put_queue(gpu) == (gpu, True)
+    assert store.get_queue("gpu") == gpu
+    later = NOW + dt.timedelta(minutes=5)
+    replaced, created = store.put_queue(_queue("gpu", later, weight=1.0))
+    assert not created
+    assert replaced == msgspec.structs.replace(_queue("gpu", later, weight=1.0), created_at=NOW)
+    assert store.get_queue("gpu") == replaced
+    store.put_queue(_queue("batch"))
+    assert [q.name for q in store.list_queues()] == ["batch", "gpu"]
+    assert store.get_queue("nope") is None
+
+
+def test_a_queue_with_unfinished_jobs_is_not_deleted(store: Store) -> None:
+    store.put_queue(_queue("gpu"))
+    queued = msgspec.structs.replace(make_job(1).spec, queue="gpu")
+    jobs = [
+        store.create_job(make_job(1, spec=queued)),
+        store.create_job(make_job(2, spec=queued, state=JobState.RUNNING, cluster_id="c1")),
+        store.create_job(make_job(3, spec=queued, state=JobState.SUCCEEDED)),
+        store.create_job(make_job(4)),  # another queue's
+    ]
+    assert store.get_job(jobs[0].id).spec.queue == "gpu"  # type: ignore[union-attr]
+    with pytest.raises(QueueInUse) as in_use:
+        store.delete_queue("gpu")
+    assert in_use.value.unfinished == 2
+    assert store.get_queue("gpu") is not None
+    # One finishes, the other is edited into another queue: none left, the queue goes.
+    store.update_job(jobs[0].id, lambda j: msgspec.structs.replace(j, state=JobState.CANCELLED))
+    moved = msgspec.structs.replace(queued, queue="default")
+    store.update_job(jobs[1].id, lambda j: msgspec.structs.replace(j, spec=moved))
+    assert store.delete_queue("gpu") is True
+    assert store.get_queue("gpu") is None
+    assert store.delete_queue("gpu") is False
+
+
+def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: Store) -> None:
+    gpu = msgspec.structs.replace(make_job(0).spec, queue="gpu")
+
+    def queued(n: int, **changes: object) -> JobRecord:
+        return store.create_job(make_job(n, spec=gpu, **changes))
+
+    first = queued(1)
+    queued(2, state=JobState.RUNNING, cluster_id="c1")  # placed: not waiting
+    queued(3, run_at=NOW + dt.timedelta(hours=1))  # not due yet
+    store.create_job(make_job(3))  # another queue's
+    twins = sorted([queued(4), queued(4)], key=lambda j: j.id)  # one instant: by id
+    last = queued(9)
+    now = NOW + dt.timedelta(minutes=1)
+
+    def positions(*jobs: JobRecord, queue: str = "gpu", at: dt.datetime = now) -> list[int]:
+        return store.queue_positions(queue, [(j.created_at, j.id) for j in jobs], at)
+
+    assert positions(last, first, *twins) == [4, 1, 2, 3]  # the order asked, not sorted
+    assert positions(twins[1]) == [3] and positions(last) == [4]
+    assert positions(first, first) == [1, 1]
+    assert positions() == []
+    # The job due in an hour counts from then on; another queue is counted on its own.
+    assert positions(last, at=NOW + dt.timedelta(hours=2)) == [5]
+    other = store.create_job(make_job(5))
+    assert positions(other, queue="default") == [2]
+    # The first is placed: everyone moves up.
+    store.update_job(first.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
+    assert positions(*twins, last) == [1, 2, 3]
 
 
 # The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.

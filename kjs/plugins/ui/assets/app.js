@@ -6,6 +6,7 @@ import { jobPage } from "./job.js";
 import { submitPage } from "./submit.js";
 import { cronsPage, cronPage } from "./crons.js";
 import { clustersPage } from "./clusters.js";
+import { queuesPage } from "./queues.js";
 
 const main = document.getElementById("main");
 /** The caller as /whoami says, and what they may do. */
@@ -40,6 +41,7 @@ const PAGES = [
   [/^\/ui\/crons$/, cronsPage],
   [/^\/ui\/crons\/([^/]+)$/, cronPage],
   [/^\/ui\/clusters$/, clustersPage],
+  [/^\/ui\/queues$/, queuesPage],
 ];
 
 let routed = 0; // pages drawn: the first comes with the page load, the others are navigations
@@ -193,7 +195,7 @@ document.querySelector('[data-action="signout"]').addEventListener("click", sign
 // -- keyboard shortcuts (listed in the help dialog, `?`) ---------------------------------------
 
 const help = document.getElementById("shortcuts");
-const GO = { j: "/ui/jobs", c: "/ui/crons", k: "/ui/clusters", s: "/ui/submit" };
+const GO = { j: "/ui/jobs", c: "/ui/crons", k: "/ui/clusters", q: "/ui/queues", s: "/ui/submit" };
 let awaitingGo = null; // after "g": the timer that forgets it
 
 function openHelp() {

@@ -2,13 +2,15 @@
 // the DOM), webhook deliveries and the manifest as dispatched.
 import { ApiError, getJSON, readText, request, send, token, watch, withQuery, API } from "./api.js";
 import { may, navigate } from "./app.js";
-import { between, clear, duration, h, localTime, shortId, stateBadge, toast, toYAML } from "./util.js";
+import { between, clear, duration, h, localTime, shortId, stateBadge, toast, toYAML, whileVisible } from "./util.js";
+import { ordinal } from "./jobs.js";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "lost"]);
 const STATUS_FIELDS = new Set([
   "id", "state", "attempt", "cluster_id", "k8s_name", "created_at", "updated_at", "dispatched_at",
-  "started_at", "finished_at", "exit_codes", "reason", "message", "cron_id",
+  "started_at", "finished_at", "exit_codes", "reason", "message", "cron_id", "queue_position",
 ]);
+const PENDING_REFRESH_MS = 5000; // a pending job's place moves without an event: read it again
 const LOG_LINES_SHOWN = 2000; // the DOM keeps this many; the rest is one click (or a download) away
 
 const CRON_STATUS_FIELDS = ["next_run_at", "last_run_at", "runs_total", "runs_succeeded", "next_runs"];
@@ -48,12 +50,14 @@ export async function jobPage({ main, signal, onLeave }, id) {
   const title = h("h1", {});
   const badge = h("span");
   const facts = h("dl", { class: "facts" });
+  const waiting = h("p", { class: "waiting", "data-testid": "job-waiting", role: "status", hidden: true });
   const actions = h("div", { class: "actions" });
   const detail = h(
     "section",
     { "data-testid": "job-detail", class: "detail" },
     h("div", { class: "crumbs" }, h("a", { href: "/ui/jobs", "data-nav": true }, "Jobs"), " / ", shortId(id)),
     h("div", { class: "page-head" }, title, badge, h("span", { class: "spacer" }), actions),
+    waiting,
     facts
   );
   const spec = h("pre", { class: "code" });
@@ -86,9 +90,12 @@ export async function jobPage({ main, signal, onLeave }, id) {
       took.dataset.tickFrom = started;
       if (job.finished_at) took.dataset.tickTo = job.finished_at;
     }
+    showWaiting();
     clear(
       facts,
       fact("Namespace", job.namespace),
+      fact("Queue", job.queue || "default"),
+      job.queue_position ? fact("Place in queue", ordinal(job.queue_position)) : null,
       fact("Cluster", job.cluster_id || "—"),
       fact("Attempt", String(job.attempt)),
       fact("Image", h("code", {}, job.image)),
@@ -100,8 +107,25 @@ export async function jobPage({ main, signal, onLeave }, id) {
       job.cron_id ? fact("Cron job", h("a", { href: `/ui/crons/${job.cron_id}`, "data-nav": true }, job.cron_id.slice(0, 8))) : null
     );
     spec.textContent = toYAML(shownSpec(specOf(job)));
+    // A redraw keeps the keyboard where it was: the same action, if it is still offered.
+    const focused = actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     clear(actions, actionButtons());
+    if (focused) actions.querySelector(`[data-action="${focused}"]`)?.focus();
     log.jobChanged();
+  }
+
+  /** A pending job: why it waits and where it stands, above everything else. */
+  function showWaiting() {
+    waiting.hidden = job.state !== "pending";
+    if (waiting.hidden) return;
+    const why = job.message || job.reason || "Not yet considered by placement";
+    const where = job.queue_position ? `${ordinal(job.queue_position)} in its queue` : "";
+    clear(
+      waiting,
+      h("strong", {}, "Waiting: "),
+      h("span", { "data-testid": "job-waiting-why", title: job.reason || "" }, why),
+      where ? [" — ", h("span", { "data-testid": "job-waiting-position" }, where)] : null
+    );
   }
 
   function actionButtons() {
@@ -271,6 +295,8 @@ export async function jobPage({ main, signal, onLeave }, id) {
   if (job.dispatched_at) loadManifest(job.attempt);
   else manifest.append(h("p", { class: "muted" }, "Not dispatched yet."));
   log.start();
+  // While pending, its reason and place change without an event of its own.
+  whileVisible(async () => job.state === "pending" && refresh(), PENDING_REFRESH_MS, signal);
   const last = events.length ? events[events.length - 1].seq : null;
   followEvents(last !== null && last !== undefined ? String(last) : null);
 }

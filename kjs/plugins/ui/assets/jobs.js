@@ -27,7 +27,7 @@ const FILTER_NAMES = {
   name_prefix: "name prefix", created_after: "created after", created_before: "created before",
 };
 /** The columns of a jobs table, in `jobRow`'s order (after the select box). */
-export const JOB_COLUMNS = ["Name", "State", "Id", "Namespace", "Cluster", "Attempt", "Age", "Duration"];
+export const JOB_COLUMNS = ["Name", "State", "Id", "Namespace", "Queue", "Cluster", "Attempt", "Age", "Duration"];
 const PAGE_SIZE = 50;
 
 export async function jobsPage({ main, params, signal, onLeave }) {
@@ -196,6 +196,10 @@ export async function jobsPage({ main, params, signal, onLeave }) {
         rows.delete(job.id);
         return;
       }
+      // A watch's job has no queue_position (counted only when read): a job still pending
+      // keeps the one read with the page, until the next load.
+      const kept = existing.querySelector("td[data-col=state]")?.dataset.position;
+      if (job.state === "pending" && job.queue_position == null && kept) job = { ...job, queue_position: Number(kept) };
       // In place: the row keeps its focus (j/k) and its ticked box.
       const box = existing.querySelector("[data-select]");
       rows.set(job.id, morph(existing, jobRow(job)));
@@ -312,9 +316,10 @@ export function jobRow(job, { selectable = true } = {}) {
         )
       : null,
     h("td", { "data-col": "name", class: "name" }, h("a", { href: `/ui/jobs/${job.id}`, "data-nav": true, title: job.id }, job.name)),
-    h("td", { "data-col": "state", class: `state-${job.state}` }, job.state),
+    stateCell(job),
     h("td", { "data-col": "id", class: "id-col" }, shortId(job.id)),
     h("td", { "data-col": "namespace" }, job.namespace),
+    h("td", { "data-col": "queue", class: "queue-col" }, job.queue || "default"),
     h("td", { "data-col": "cluster" }, job.cluster_id || "—"),
     h("td", { "data-col": "attempt", class: "num" }, String(job.attempt)),
     h("td", { "data-col": "age", "data-tick-since": job.created_at, title: localTime(job.created_at) }, duration(since(job.created_at))),
@@ -342,7 +347,37 @@ export function followJobs(query, from, onChange, signal, onGone) {
   again();
 }
 
-const COLUMN_CLASS = { Name: "name", Id: "id-col", Attempt: "num" };
+const COLUMN_CLASS = { Name: "name", Id: "id-col", Queue: "queue-col", Attempt: "num" };
+
+/** 1st, 2nd, 3rd, 4th, 11th, 12th, 21st, … */
+export function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+/** Why a pending job waits, in words, and where it stands ("" for any other job). */
+export function waitingText(job) {
+  if (job.state !== "pending") return "";
+  const why = [job.reason, job.message].filter(Boolean).join(": ");
+  const where = job.queue_position ? `${ordinal(job.queue_position)} in queue ${job.queue || "default"}` : "";
+  return [why, where].filter(Boolean).join(" — ");
+}
+
+/** The state cell: the state, and for a pending job why it waits — in full in its title, and
+ *  as a short muted line (drawn by CSS from data-why, so the cell's text stays the state). */
+function stateCell(job) {
+  const cell = h("td", { "data-col": "state", class: `state-${job.state}` }, job.state);
+  if (job.state !== "pending") return cell;
+  const position = job.queue_position ? ordinal(job.queue_position) : "";
+  const reason = job.reason && job.reason !== "Accepted" ? job.reason : "";
+  const why = [reason, position && (reason ? position : `${position} in queue`)].filter(Boolean).join(" · ");
+  const title = waitingText(job);
+  if (title) cell.title = title;
+  if (why) cell.dataset.why = why;
+  if (job.queue_position) cell.dataset.position = String(job.queue_position);
+  return cell;
+}
 
 /** The namespace filter: a token limited to namespaces picks one of its own (the list shows
  *  only those anyway); a token for every namespace types any name. */

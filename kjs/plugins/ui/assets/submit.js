@@ -14,7 +14,7 @@ const DEFAULTS = {
   command: [], args: [], env: {}, env_from: [], labels: {}, annotations: {}, image_pull_secrets: [],
   node_selector: {}, tolerations: [], cluster_selector: {}, backoff_limit: 0,
   ttl_seconds_after_finished: 600, restart_policy: "Never", log_collect: "on_failure",
-  mode: "native", suspend: false, concurrency_policy: "Allow",
+  mode: "native", suspend: false, concurrency_policy: "Allow", queue: "default",
 };
 /** Where null is a value of its own rather than "the default": no TTL means never deleted. */
 const KEEPS_NULL = new Set(["ttl_seconds_after_finished"]);
@@ -89,7 +89,10 @@ export async function submitPage({ main, params, signal }) {
   const before = original ? specOf(original) : null;
   // A token kept to some namespaces starts in its first one (it may not submit to "default").
   const namespace = session.who?.namespaces?.[0] || "default";
-  const start = before || { namespace, log_collect: "on_failure" };
+  // Likewise a token kept to some queues starts in its first one.
+  const ownQueues = session.who?.queues || [];
+  const queue = ownQueues.length && !ownQueues.includes("default") ? ownQueues[0] : "default";
+  const start = before || { namespace, queue, log_collect: "on_failure" };
 
   const controls = {};
   const errorSlot = (name) => h("p", { class: "field-error", "data-error-for": name, role: "alert" });
@@ -143,7 +146,9 @@ export async function submitPage({ main, params, signal }) {
       field("image", "Image", input("image", { required: true, placeholder: "busybox:1.36" })),
       field("log_collect", "Collect logs", select("log_collect", [["on_failure", "on failure"], ["always", "always"], ["never", "never"]])),
       field("command", "Command", input("command", { placeholder: "sh -c 'echo hello'" }), "One line, split like a shell would."),
-      field("args", "Arguments", input("args", { placeholder: "--verbose" }), "One line, split like a shell would.")),
+      field("args", "Arguments", input("args", { placeholder: "--verbose" }), "One line, split like a shell would."),
+      field("queue", "Queue", select("queue", [[start.queue || "default", start.queue || "default"]]),
+        "Where it waits its turn, within the queue's limits.")),
     cron,
     h("div", { class: "grid2" }, env.node("Environment", "+ Add variable", "env"), labels.node("Labels", "+ Add label", "labels")),
     more);
@@ -163,6 +168,26 @@ export async function submitPage({ main, params, signal }) {
 
   let base = { ...start }; // the fields the form does not show are kept from here
 
+  /** The queue select offers `name` (a job's own queue stays offered, whatever the list says). */
+  function queueOption(name) {
+    if (![...controls.queue.options].some((o) => o.value === name)) controls.queue.append(h("option", { value: name }, name));
+  }
+
+  /** The queues there are (only the token's own when it is kept to some), by name. */
+  async function loadQueues() {
+    let names;
+    try {
+      names = (await getJSON("queues", null, signal)).items.map((q) => q.name);
+    } catch (e) {
+      return; // an older server, or none readable: the job's queue (or default) stays the one offered
+    }
+    if (ownQueues.length) names = names.filter((n) => ownQueues.includes(n));
+    const chosen = controls.queue.value;
+    clear(controls.queue, names.map((n) => h("option", { value: n }, n)));
+    queueOption(chosen);
+    controls.queue.value = chosen;
+  }
+
   function fill(spec) {
     for (const name of REQUIRED) controls[name].value = spec[name] ?? "";
     for (const name of [...NUMBERS, ...TEXTS]) {
@@ -170,6 +195,8 @@ export async function submitPage({ main, params, signal }) {
       controls[name].value = value === null || value === undefined || isDefault(name, value) ? "" : String(value);
     }
     controls.log_collect.value = spec.log_collect || "on_failure";
+    queueOption(spec.queue || "default");
+    controls.queue.value = spec.queue || "default";
     controls.command.value = shellJoin(spec.command);
     controls.args.value = shellJoin(spec.args);
     controls.cluster.value = [].concat(spec.cluster ?? []).join(", ");
@@ -203,6 +230,7 @@ export async function submitPage({ main, params, signal }) {
       else errors.push({ field: name, message: "a whole number, or empty" });
     }
     spec.log_collect = controls.log_collect.value;
+    spec.queue = controls.queue.value || "default";
     for (const name of ["command", "args"]) {
       try {
         spec[name] = shellSplit(controls[name].value.trim());
@@ -350,6 +378,7 @@ export async function submitPage({ main, params, signal }) {
 
   main.append(form);
   fill(start);
+  loadQueues();
   controls.name.focus();
 }
 

@@ -1,0 +1,102 @@
+"""`/api/v1/queues`: the queues jobs are submitted to (docs/queues.md). Anyone who may read lists
+them, each with its `usage` (its jobs pending and placed, and what the placed ones request,
+read when asked); defining and deleting one is an admin's, not limited to namespaces (it
+concerns every namespace's jobs). The configuration's queues are read-only here (409)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, put
+from litestar.params import FromPath, JSONBody
+from msgspec import Struct
+
+from kjs.api.policy import EVERY_NAMESPACE, Action, access
+from kjs.api.schema import WITH_BODY, RawBody, answer, protected
+from kjs.core.queues import Queue, QueueDefinition
+from kjs.core.records import QueueUsage
+from kjs.core.usage import QueueUsageSummary, summarize
+from kjs.core.validation import decode
+from kjs.scheduler.queues import QueueService
+
+
+class QueueList(Struct, kw_only=True):
+    items: list[Queue]
+
+
+def _service(request: Request[Any, Any, Any]) -> QueueService:
+    service: QueueService = request.app.state.queues
+    return service
+
+
+class _UsageStore(Protocol):
+    def queue_usage(self) -> list[QueueUsage]: ...
+
+
+async def _with_usage(request: Request[Any, Any, Any], found: list[Queue]) -> list[Queue]:
+    """The queues with what their jobs hold now (one grouped read of an index for them all)."""
+    store: _UsageStore = request.app.state.components.store
+    usage = summarize(await asyncio.to_thread(store.queue_usage))
+    return [
+        msgspec.structs.replace(queue, usage=usage.get(queue.name, QueueUsageSummary()))
+        for queue in found
+    ]
+
+
+class QueuesController(Controller):
+    path = "/api/v1/queues"
+    tags = ("queues",)
+    return_dto = None  # answers are encoded as they are: `RawBody` only documents bodies
+
+    @get("/", **protected(Action.READ), summary="Every queue, by name (configuration and API)")
+    async def list_queues(self, request: Request[Any, Any, Any]) -> QueueList:
+        access(request).check(Action.READ, EVERY_NAMESPACE)
+        return QueueList(items=await _with_usage(request, await _service(request).list_queues()))
+
+    @get("/{name:str}", **protected(Action.READ, 400, 404), summary="One queue")
+    async def get_queue(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Queue:
+        access(request).check(Action.READ, EVERY_NAMESPACE)
+        (queue,) = await _with_usage(request, [await _service(request).get(name)])
+        return queue
+
+    @put(
+        "/{name:str}",
+        **protected(
+            Action.OPERATE,
+            *WITH_BODY,
+            409,
+            answers={201: answer(Queue, "The queue, created.")},
+        ),
+        dto=RawBody[QueueDefinition],
+        status_code=200,
+        summary="Define a queue, or replace its definition",
+        description=(
+            "The body is the whole definition (`name` may be left out; given, it must be the "
+            "path's). 201 when the queue is new, 200 when it replaces one. A queue of the "
+            "configuration (`[scheduling.queues]`, and `default`) cannot be replaced: 409."
+        ),
+    )
+    async def put_queue(
+        self, request: Request[Any, Any, Any], name: FromPath[str], data: JSONBody[bytes] = b""
+    ) -> Response[Queue]:
+        access(request).check(Action.OPERATE, EVERY_NAMESPACE)
+        definition = decode(data, QueueDefinition)
+        queue, created = await _service(request).put(name, definition)
+        (queue,) = await _with_usage(request, [queue])  # as a GET would answer it
+        return Response(queue, status_code=201 if created else 200)
+
+    @delete(
+        "/{name:str}",
+        **protected(Action.OPERATE, 400, 404, 409),
+        status_code=204,
+        summary="Delete a queue that has no unfinished job",
+        description=(
+            "409 while jobs of the queue are not final (it says how many), and for a queue of "
+            "the configuration."
+        ),
+    )
+    async def delete_queue(self, request: Request[Any, Any, Any], name: FromPath[str]) -> None:
+        access(request).check(Action.OPERATE, EVERY_NAMESPACE)
+        await _service(request).delete(name)
