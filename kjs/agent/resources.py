@@ -34,7 +34,10 @@ from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
 log = logging.getLogger(__name__)
 # The pods that occupy a node: bound to it and not terminal (kube-scheduler's selector).
 OCCUPYING = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
+# A broken watch lists again after RETRY_S, doubled at each failure in a row up to
+# MAX_RETRY_S: a refused read (403) or a struggling apiserver is not re-listed every second.
 RETRY_S = 1.0
+MAX_RETRY_S = 60.0
 
 
 class _Record(msgspec.Struct, rename="camel", gc=False):
@@ -305,6 +308,7 @@ class ResourceWatch:
     async def _run(self, kind: str) -> None:
         decoder: Any = NODES if kind == "nodes" else USAGE_PODS
         restarts = metrics.AGENT_WATCH_RESTARTS.labels(cluster=self.cluster_id, kind=kind)
+        delay = RETRY_S
         while True:
             try:
                 calls, kwargs = self._calls(kind)
@@ -322,6 +326,7 @@ class ResourceWatch:
                 del fresh
                 self._synced.add(kind)
                 self._broken.pop(kind, None)
+                delay = RETRY_S  # listed: the next failure starts the backoff again
                 await asyncio.gather(
                     *(self._follow(kind, call, v, decoder, kwargs) for call, v in versions)
                 )
@@ -333,8 +338,9 @@ class ResourceWatch:
                 if self._narrows(kind, e):
                     continue
                 level = logging.WARNING if isinstance(e, kube.RefusedError) else logging.INFO
-                log.log(level, "%s watch restarts: %s", kind, e)
-                await asyncio.sleep(RETRY_S)
+                log.log(level, "%s watch restarts in %.0f s: %s", kind, delay, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_S)
 
     def _narrows(self, kind: str, e: Exception) -> bool:
         """A refused cluster-wide pod read, for an agent limited to namespaces: read those."""

@@ -113,6 +113,7 @@ class CronJobsController(Controller):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         spec = decode(msgspec.json.encode({**msgspec.to_builtins(cron.spec), **changes}), CronSpec)
         door.move(cron.spec.namespace, spec.namespace)
+        door.check_queue(cron.spec.queue)  # the queue it starts runs in, and the new one
         door.check_queue(spec.queue)
         return await _json(request, await _service(request).update(cron_id, spec))
 
@@ -146,7 +147,9 @@ class CronJobsController(Controller):
         summary="Start runs again",
     )
     async def resume(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Cron:
-        await access(request).cron(cron_id, Action.SUBMIT)
+        door = access(request)
+        cron = await door.cron(cron_id, Action.SUBMIT)
+        door.check_queue(cron.spec.queue)  # resumed, it starts runs in that queue again
         return await _json(request, await _service(request).set_suspended(cron_id, False))
 
     @post(
@@ -156,7 +159,9 @@ class CronJobsController(Controller):
         summary="Run it once now",
     )
     async def trigger(self, request: Request[Any, Any, Any], cron_id: FromPath[str]) -> Job:
-        await access(request).cron(cron_id, Action.SUBMIT)
+        door = access(request)
+        cron = await door.cron(cron_id, Action.SUBMIT)
+        door.check_queue(cron.spec.queue)  # the run goes into the cron job's queue
         return job_view(await _service(request).trigger(cron_id))
 
     @get(

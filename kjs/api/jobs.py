@@ -492,7 +492,8 @@ class JobsController(Controller):
         merged = {**msgspec.to_builtins(job.spec), **changes}
         spec = decode(msgspec.json.encode(merged), JobSpec)
         door.move(job.spec.namespace, spec.namespace)
-        door.check_queue(spec.queue)  # an edit runs the job (again) in that queue
+        door.check_queue(job.spec.queue)  # the queue it is in, and the one it runs (again) in
+        door.check_queue(spec.queue)
         return job_view(await _service(request).update(job_id, spec))
 
     @delete(
@@ -513,7 +514,9 @@ class JobsController(Controller):
         summary="Run a job again as attempt n+1",
     )
     async def rerun(self, request: Request[Any, Any, Any], job_id: FromPath[str]) -> Job:
-        await access(request).job(job_id, Action.SUBMIT)
+        door = access(request)
+        job = await door.job(job_id, Action.SUBMIT)
+        door.check_queue(job.spec.queue)  # a rerun uses the queue's room again
         return job_view(await _service(request).rerun(job_id))
 
     @get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -278,10 +278,28 @@ class JobStore(Protocol):
         ...
 
     def due_jobs(
-        self, now: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS
+        self,
+        now: dt.datetime,
+        limit: int,
+        placement_key: str | AllKeys | None = ALL_KEYS,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
     ) -> list[JobRecord]:
-        """Pending jobs whose run_at has come (or have none), oldest first; with a
-        `placement_key`, only those of that key (None: the jobs that have no key)."""
+        """Pending jobs whose run_at has come (or have none), oldest first (`created_at`, then
+        id); with a `placement_key`, only those of that key (None: the jobs that have no key);
+        with `after`, only those past that (created_at, id) — the next page."""
+        ...
+
+    def dispatched_since(
+        self,
+        since: Mapping[str, dt.datetime],
+        states: Sequence[JobState],
+        whenever: Sequence[JobState] = (),
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per cluster id of `since`: (jobs, CPU millicores, memory bytes) of its jobs in
+        `states` dispatched at or after the cluster's moment, and of those in `whenever`
+        whatever their `dispatched_at` (absent: none). One grouped statement: what placement
+        subtracts from a cluster's reported free figures."""
         ...
 
     def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:
@@ -435,13 +453,18 @@ class ClusterStore(Protocol):
 
 
 class QueueInUse(Exception):
-    """`QueueStore.delete_queue` found unfinished jobs in the queue: nothing was deleted."""
+    """`QueueStore.delete_queue` found unfinished jobs in the queue, or cron jobs that start
+    runs in it: nothing was deleted."""
 
-    def __init__(self, name: str, unfinished: int) -> None:
-        super().__init__(f"queue {name!r} has {unfinished} unfinished job(s)")
+    def __init__(self, name: str, unfinished: int, crons: int = 0) -> None:
+        super().__init__(
+            f"queue {name!r} has {unfinished} unfinished job(s) and {crons} cron job(s)"
+        )
         self.name = name
         self.unfinished = unfinished
         """How many of its jobs are not final (pending … running, cancelling, lost)."""
+        self.crons = crons
+        """How many cron jobs (not deleted) name it."""
 
 
 @runtime_checkable

@@ -11,7 +11,6 @@ the `namespaces` whose jobs it takes (enforced at submit). Pure: no store, no HT
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Literal
 
@@ -20,16 +19,12 @@ from msgspec import Meta, Struct, field
 from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
 from kjs.core.requests import cpu_text, memory_text
 from kjs.core.usage import QueueUsageSummary
+from kjs.core.validation import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_MSG
 
 DEFAULT_QUEUE = "default"
 MAX_NAME = 63
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_RULE = (
-    "must be a lowercase RFC 1123 label of at most 63 characters: lower case alphanumeric "
-    "characters or '-', starting and ending with an alphanumeric character (e.g. 'team-a')"
-)
+_LABEL_RULE = f"must be at most 63 characters; {LABEL_MSG}"  # validation's rule and words
 
 Quantity = Annotated[
     str, Meta(description='A Kubernetes quantity: `"8"`, `"500m"` (CPU), `"16Gi"` (memory).')
@@ -128,7 +123,7 @@ def view(
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot name a queue (None: it can)."""
-    if len(name) > MAX_NAME or not _DNS1123_LABEL.fullmatch(name):
+    if len(name) > MAX_NAME or not DNS1123_LABEL.fullmatch(name):
         return _LABEL_RULE
     return None
 
@@ -158,12 +153,12 @@ def problems(definition: QueueDefinition, name: str) -> list[tuple[str, str]]:
     found += limit_problems("limits.", definition.limits)
     found += limit_problems("limits.per_cluster.", definition.limits.per_cluster)
     for i, namespace in enumerate(definition.namespaces):
-        if len(namespace) > MAX_NAME or not _DNS1123_LABEL.fullmatch(namespace):
+        if len(namespace) > MAX_NAME or not DNS1123_LABEL.fullmatch(namespace):
             found.append((f"namespaces[{i}]", _LABEL_RULE))
     if len(set(definition.namespaces)) != len(definition.namespaces):
         found.append(("namespaces", "names a namespace twice"))
     pc = definition.priority_class
-    if pc is not None and (len(pc) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(pc)):
+    if pc is not None and (len(pc) > 253 or not DNS1123_SUBDOMAIN.fullmatch(pc)):
         found.append(
             ("priority_class", "must be a PriorityClass name: a lowercase RFC 1123 subdomain")
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from msgspec import Struct
 
 from kjs.core.models import JobSpec
-from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
+from kjs.core.quantity import MAX_TOTAL, QuantityError, cpu_millicores, memory_bytes
 
 DEFAULT_CPU = "100m"
 DEFAULT_MEMORY = "128Mi"
@@ -77,10 +77,13 @@ def pod_requests(spec: JobSpec, defaults: Requests = DEFAULT_REQUESTS) -> Reques
 
 
 def job_requests(spec: JobSpec, defaults: Requests = DEFAULT_REQUESTS) -> Requests:
-    """The job's total request: one pod's times the pods it runs at once."""
+    """The job's total request: one pod's times the pods it runs at once, clamped to `MAX_TOTAL`
+    (so the stored figure fits a BIGINT and sums of many jobs stay exact)."""
     pod = pod_requests(spec, defaults)
     pods = pods_of(spec)
-    return Requests(pod.cpu_millis * pods, pod.memory_bytes * pods, pods)
+    return Requests(
+        min(pod.cpu_millis * pods, MAX_TOTAL), min(pod.memory_bytes * pods, MAX_TOTAL), pods
+    )
 
 
 def cpu_text(millis: int) -> str:

@@ -5,7 +5,7 @@ placed now (a queue or namespace at its limit, or no cluster of the route with r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import msgspec
 
@@ -74,12 +74,6 @@ def group_of(key: str | None) -> Group | None:
     return Group(queue, namespace, found)
 
 
-def route_of(key: str | None) -> Route | None:
-    """The route a placement key stands for (see `group_of`)."""
-    group = group_of(key)
-    return None if group is None else group.route
-
-
 def allows(route: Route, cluster: ClusterView) -> bool:
     """Whether the route lets its jobs go to this cluster (its ids and its selector)."""
     if isinstance(route.c, str):
@@ -88,15 +82,3 @@ def allows(route: Route, cluster: ClusterView) -> bool:
     elif route.c is not None and cluster.id not in route.c:
         return False
     return all(cluster.labels.get(k) == v for k, v in route.s.items())
-
-
-def has_room(route: Route, clusters: Sequence[ClusterView], in_flight: dict[str, int]) -> bool:
-    """Whether a cluster this route allows has room (the balancer's rule: running + pending +
-    in flight below capacity): if not, no job of this route can be placed now."""
-    allowed = {route.c} if isinstance(route.c, str) else set(route.c or ())
-    return any(
-        (route.c is None or c.id in allowed)
-        and all(c.labels.get(k) == v for k, v in route.s.items())
-        and c.running + c.pending + in_flight.get(c.id, 0) < c.capacity
-        for c in clusters
-    )

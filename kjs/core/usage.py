@@ -11,7 +11,8 @@ from msgspec import Meta, Struct
 from kjs.core.records import QueueUsage
 from kjs.core.states import JobState
 
-# Placed and not final: what a queue's limits count (`lost` too: its pods may still run).
+# Placed and not final: what a queue's or namespace's limits count (`lost` too: its pods may
+# still run). The one definition: the store's namespace usage and placement use it too.
 HOLDING = (
     JobState.DISPATCHED,
     JobState.CREATED,

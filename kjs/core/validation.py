@@ -14,7 +14,6 @@ import typing
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import httpx
@@ -23,6 +22,7 @@ import msgspec
 from kjs.core import cron
 from kjs.core.manifest import RESERVED_LABEL_PREFIXES, RESERVED_LABELS
 from kjs.core.models import CronSpec, JobSpec
+from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
 
 MAX_BODY_BYTES = 1024 * 1024
 """A request body's limit (the app's), and a job's: also each job of a batch, as JSON."""
@@ -33,13 +33,12 @@ MAX_BATCH_BODY_BYTES = 16 * 1024 * 1024
 MAX_RUN_AT_AHEAD = dt.timedelta(days=366)
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = _QUALIFIED_NAME
 _CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _CLUSTER_ID = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_QUANTITY = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?")
 # The distribution/reference grammar for image references.
 _IMAGE = re.compile(
     r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -153,13 +152,13 @@ class _Checker:
     def dns_label(self, field: str, value: str) -> None:
         if len(value) > 63:
             self.add(field, "must be no more than 63 characters")
-        if not _DNS1123_LABEL.fullmatch(value):
+        if not DNS1123_LABEL.fullmatch(value):
             self.add(field, LABEL_MSG)
 
     def subdomain(self, field: str, value: str) -> None:
         if len(value) > 253:
             self.add(field, "must be no more than 253 characters")
-        if not _DNS1123_SUBDOMAIN.fullmatch(value):
+        if not DNS1123_SUBDOMAIN.fullmatch(value):
             self.add(field, SUBDOMAIN_MSG)
 
     def qualified_name(self, field: str, key: str) -> None:
@@ -199,24 +198,15 @@ class _Checker:
         if not name or any(not 32 <= ord(ch) <= 126 or ch == "=" for ch in name):
             self.add(field, "must consist of printable ASCII characters except '='")
 
-    def quantity(self, field: str, value: str) -> Decimal | None:
-        if not _QUANTITY.fullmatch(value):
-            self.add(
-                field,
-                "quantities must match the regular expression "
-                "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-            )
-            return None
-        from kubernetes.utils.quantity import parse_quantity
-
+    def quantity(self, field: str, value: str) -> int | None:
+        """The amount in millicores (`cpu`) or bytes (`memory`): the parser placement counts
+        with (`kjs.core.quantity`), so what is accepted here is what is counted."""
+        parse = cpu_millicores if field.endswith("cpu") else memory_bytes
         try:
-            number: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
-        except (ValueError, InvalidOperation):
-            self.add(field, f"invalid quantity {value!r}")
+            return parse(value)
+        except QuantityError as e:
+            self.add(field, str(e))
             return None
-        if number < 0:
-            self.add(field, "must be greater than or equal to 0")
-        return number
 
 
 def _check_env(c: _Checker, spec: JobSpec) -> None:
@@ -246,7 +236,7 @@ def _check_env(c: _Checker, spec: JobSpec) -> None:
 def _check_resources(c: _Checker, spec: JobSpec) -> None:
     if spec.resources is None:
         return
-    parsed: dict[str, dict[str, Decimal | None]] = {}
+    parsed: dict[str, dict[str, int | None]] = {}
     for part in ("requests", "limits"):
         quantities = getattr(spec.resources, part)
         if quantities is None:

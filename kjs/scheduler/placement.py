@@ -13,12 +13,13 @@ when its queue and namespace are below their limits and one of the clusters its 
 room. A thousand jobs waiting for a full cluster, or behind their queue's `max_running`, cost one
 row of that summary, not a load.
 
-Room: a cluster whose agent reports its resources takes a job when its free CPU, memory and pods,
-less what this leader placed there since the report, cover the job's total request (and its
-largest free node one pod's); one without them (an older agent) by pod count, `capacity`. A
-queue's limits count its placed, unfinished jobs (`queue_usage`, read once per pass), in total
-and per cluster; `[scheduling.namespaces]` limits a namespace's. Each figure placed in a pass is
-added to the pass's view, so the next job sees it.
+Room: every cluster takes jobs up to its pod count, `capacity`; one whose agent reports its
+resources (not older than `[dispatch] unreachable_after_s`) also only when its free CPU, memory
+and pods, less what the store says was dispatched there since the report, cover the job's total
+request (and its largest free node one pod's). A queue's limits count its placed, unfinished
+jobs (`queue_usage`, read once per pass), in total and per cluster; `[scheduling.namespaces]`
+limits a namespace's; a job of a queue that does not exist waits (`QueueNotFound`). Each figure
+placed in a pass is added to the pass's view, so the next job sees it.
 
 Why pending: the due jobs a pass leaves pending get a `reason` and `message` per key (one UPDATE
 for the key, written only when what it says, or how many jobs it has, changed; a message whose
@@ -49,6 +50,7 @@ from kjs.core.render import render_for_dispatch
 from kjs.core.requests import Requests, job_requests
 from kjs.core.routing import Group, group_of
 from kjs.core.states import JobState
+from kjs.core.usage import HOLDING
 from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.room import PassView, has_limit
@@ -56,11 +58,13 @@ from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
 BATCH = 200
+# Pages of a key's due jobs one pass reads at most: jobs that fit nowhere (too big for every
+# cluster, or for their queue's remaining max_cpu) cost a pass a page each, but do not hide the
+# smaller ones behind them; past it, the next pass goes on from there.
+PAGES_PER_KEY = 10
 REASON_REFRESH_S = 30.0  # a pending reason whose figures alone changed is rewritten this often
-LEDGER_KEEP = dt.timedelta(minutes=5)  # dispatches older than any report still to come
 EXPLAIN_S = 2.0  # with no room anywhere, the due jobs are counted (to say why) this often
 QUEUES_TTL_S = 2.0  # the queues defined over the API are read again this often
-POD_START = dt.timedelta(seconds=10)  # from a dispatch to its pods, in a cluster's figures
 JOIN_MARGIN = dt.timedelta(seconds=5)  # a job committed late, created before the last write
 
 
@@ -75,18 +79,23 @@ class Said(NamedTuple):
 
 
 def _nowhere(clusters: Sequence[ClusterRecord], in_flight: dict[str, int]) -> bool:
-    """No cluster can take any job: none is ready, or every one is full by pod count (one
-    that reports its resources is judged per job)."""
-    return all(
-        c.resources is None and c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity
-        for c in clusters
-    )
+    """No cluster can take any job: none is ready, or every one is at its pod count,
+    `max_concurrent_jobs` (whether or not it reports resources)."""
+    return all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters)
+
+
+def _fresh(cluster: ClusterRecord, at: dt.datetime, max_age: dt.timedelta) -> ClusterRecord:
+    """The cluster without its resource figures when they are older than `max_age` (its agent
+    cannot watch nodes or pods): judged by pod count until it reports again."""
+    if cluster.resources is None or at - cluster.resources.at <= max_age:
+        return cluster
+    return msgspec.structs.replace(cluster, resources=None)
 
 
 # The states of a job whose Kubernetes Job takes a slot of its cluster (with DISPATCHED: on its
 # way there). `cancelling` and `lost` ones may still have pods running.
 OCCUPYING = (JobState.CREATED, JobState.RUNNING, JobState.CANCELLING, JobState.LOST)
-PLACED = (JobState.DISPATCHED, *OCCUPYING)  # what counts against a queue's limits
+PLACED = HOLDING  # what counts against a queue's limits (kjs.core.usage: the one definition)
 
 
 def routes_anywhere(plugins: Plugins) -> bool:
@@ -116,9 +125,8 @@ class Placement:
         self._said: dict[str, Said] = {}
         self._explained = -EXPLAIN_S  # when the due jobs were last counted (monotonic)
         self._queues: tuple[float, dict[str, QueueDefinition]] | None = None  # (read at, …)
-        # What this leader dispatched lately (when, where, its request): not yet in a
-        # cluster's reported free figures when dispatched after the report.
-        self._ledger: list[tuple[dt.datetime, str, Requests]] = []
+        # Per key, where the last pass stopped reading it (its page budget spent).
+        self._resume: dict[str | None, tuple[dt.datetime, str]] = {}
 
     async def place_due(self) -> int:
         """Place every due pending job that fits somewhere; returns how many.
@@ -126,11 +134,14 @@ class Placement:
         Key by key (queue, namespace, route), the key with the oldest due job first: a key whose
         queue or namespace is at a limit, or none of whose clusters has room, is skipped without
         loading its jobs (and says why); the others' jobs are loaded oldest first, BATCH at a
-        time. Jobs without a key are tried one by one. When no cluster has room at all, the due
-        jobs are not even counted, except every EXPLAIN_S to say why they wait."""
+        time, up to PAGES_PER_KEY pages while the key may take more. Jobs without a key are
+        tried one by one. When no cluster has room at all, the due jobs are not even counted,
+        except every EXPLAIN_S to say why they wait."""
         store = self.c.store
         at, clock = now(), time.monotonic()
-        known = await asyncio.to_thread(store.list_clusters)
+        # Figures older than a silent cluster's heartbeat are not trusted (see `_fresh`).
+        max_age = dt.timedelta(seconds=self.c.settings.dispatch.unreachable_after_s)
+        known = [_fresh(c, at, max_age) for c in await asyncio.to_thread(store.list_clusters)]
         states = {c.id: self.c.cluster_state(c, at) for c in known}
         ready = [c for c in known if states[c.id] == "ready"]
         loaded, in_flight = await self._in_use(ready) if ready else ([], {})
@@ -145,18 +156,50 @@ class Placement:
         judge_by_key = not routes_anywhere(self.c.plugins)
         placed = 0
         said: dict[str, Said] = {}
+        resume, self._resume = self._resume, {}
         for key, count in keys:
             group = group_of(key) if judge_by_key else None
             why = view.group_blocked(group) if group is not None else None
             if why is None:
-                jobs = await asyncio.to_thread(store.due_jobs, at, BATCH, placement_key=key)
-                done, why = await self._place(jobs, view, group)
+                done, why = await self._place_key(key, view, group, at, resume.get(key))
                 placed += done
                 count -= done
             if why is not None and key is not None and count > 0:
                 said[key] = await self._say(key, why, count, at)
         self._said = said  # keys no longer due are forgotten
         return placed
+
+    async def _place_key(
+        self,
+        key: str | None,
+        view: PassView,
+        group: Group | None,
+        at: dt.datetime,
+        resume: tuple[dt.datetime, str] | None,
+    ) -> tuple[int, tuple[str, str] | None]:
+        """Place a key's due jobs, a page at a time, oldest first: the next page only while
+        the key may take more (a page whose jobs all fit nowhere does not end it), at most
+        PAGES_PER_KEY. The first page is always the oldest jobs; the next ones go on from where
+        the last pass stopped (`resume`), so every job of a long key is looked at in turn."""
+        placed, first_why = 0, None
+        cursor: tuple[dt.datetime, str] | None = None
+        for page in range(PAGES_PER_KEY):
+            jobs = await asyncio.to_thread(
+                self.c.store.due_jobs, at, BATCH, placement_key=key, after=cursor
+            )
+            done, why, sized_out = await self._place(jobs, view, group)
+            placed += done
+            first_why = first_why or why
+            if not sized_out or len(jobs) < BATCH:
+                return placed, first_why  # the rest waits as this page did (or there is none)
+            if group is not None and (blocked := view.group_blocked(group)) is not None:
+                return placed, first_why or blocked  # full now: the rest waits unread
+            cursor = (jobs[-1].created_at, jobs[-1].id)
+            if page == 0 and resume is not None and resume > cursor:
+                cursor = resume
+        if cursor is not None:
+            self._resume[key] = cursor
+        return placed, first_why
 
     async def _say(self, key: str, why: tuple[str, str], count: int, at: dt.datetime) -> Said:
         """Write why the key's due jobs wait, unless it was written already. Jobs that joined
@@ -209,10 +252,22 @@ class Placement:
             if scheduling.namespaces
             else {}
         )
-        # A dispatch counts against a report sent up to this long after it: the clocks may
-        # differ, and its pods exist only once the agent and Kubernetes' Job controller made them.
-        skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s) + POD_START
-        self._ledger = [entry for entry in self._ledger if at - entry[0] < LEDGER_KEEP]
+        # What was dispatched to each cluster with figures that they may not count yet: from the
+        # store (a new leader knows it too). Jobs dispatched or created count until they run
+        # (their pods may not be bound yet: the agent counts only bound ones); the others when
+        # dispatched after the report, less the clocks' allowed skew.
+        skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s)
+        since = {c.id: c.resources.at - skew for c in ready if c.resources is not None}
+        unreported = (
+            await asyncio.to_thread(
+                self.c.store.dispatched_since,
+                since,
+                PLACED,
+                (JobState.DISPATCHED, JobState.CREATED),
+            )
+            if since
+            else {}
+        )
         return PassView(
             known=known,
             states=states,
@@ -222,8 +277,7 @@ class Placement:
             namespace_limits=scheduling.namespaces,
             usage=usage,
             namespace_usage=namespaces,
-            since_report=list(self._ledger),
-            skew=skew,
+            unreported=unreported,
             defaults=scheduling.default_requests.requests(),
         )
 
@@ -240,14 +294,16 @@ class Placement:
 
     async def _place(
         self, jobs: list[JobRecord], view: PassView, group: Group | None
-    ) -> tuple[int, tuple[str, str] | None]:
-        """Place these jobs (of one placement key) in order: how many, and why the first one
-        left pending waits. `group`: their common queue, namespace and route, when the key alone
-        decides where they may go (then the first job stopped by pod count or max_running ends
-        it: so it would be for the rest; one stopped by its size lets smaller ones try)."""
+    ) -> tuple[int, tuple[str, str] | None, bool]:
+        """Place these jobs (of one placement key) in order: how many, why the first one left
+        pending waits, and whether one waits for its size alone (then a smaller one further on
+        may go). `group`: their common queue, namespace and route, when the key alone decides
+        where they may go (then the first job stopped by pod count or max_running ends it: so it
+        would be for the rest; one stopped by its size lets smaller ones try)."""
         at = now()
         planned: list[tuple[str, Requests, JobRecord, JobUpdate]] = []
         first_why: tuple[str, str] | None = None
+        sized_out = False
         for job in jobs:
             if not self.failures.ready(job.id):
                 continue
@@ -256,7 +312,8 @@ class Placement:
             if why is not None:
                 first_why = first_why or why[:2]
                 if group is not None and why[2]:
-                    break  # no job of its queue (namespace) would be taken now
+                    return await self._commit(planned, view), first_why, False
+                sized_out = sized_out or not why[2]  # its queue's remaining CPU or memory
                 continue
             try:
                 candidates = view.candidates(job, need)
@@ -265,8 +322,11 @@ class Placement:
                 )
                 if cluster_id is None:
                     first_why = first_why or view.no_room(job, need)
-                    if group is not None and not view.has_figures(group.route):
-                        break  # pod-count clusters full now: so they are for the rest
+                    if not view.judged_by_size(job):
+                        if group is not None:  # pod-count clusters full: so for the rest
+                            return await self._commit(planned, view), first_why, False
+                    else:
+                        sized_out = True
                     continue
                 manifest = render_for_dispatch(job, self.c.plugins)
             except Exception as e:  # this job's fault (a plugin, its spec): not the others'
@@ -276,8 +336,14 @@ class Placement:
             self.failures.succeeded(job.id)
             planned.append((cluster_id, need, job, self._dispatch(job, cluster_id, manifest, at)))
             view.take(cluster_id, job, need)  # the next job sees it
+        return await self._commit(planned, view), first_why, sized_out
+
+    async def _commit(
+        self, planned: list[tuple[str, Requests, JobRecord, JobUpdate]], view: PassView
+    ) -> int:
+        """Write the planned dispatches: how many happened."""
         if not planned:
-            return 0, first_why
+            return 0
         # One transaction for the lot: a burst of submissions costs one commit per pass.
         results = await asyncio.to_thread(self.c.store.update_jobs, [u for *_, u in planned])
         placed = 0
@@ -285,11 +351,10 @@ class Placement:
             if result is None:  # changed meanwhile: it took no room
                 view.give_back(cluster_id, job, need)
                 continue
-            self._ledger.append((at, cluster_id, need))
             changes.state_changed(self.c.plugins, *result)
             metrics.DISPATCHES.labels(cluster=cluster_id).inc()
             placed += 1
-        return placed, first_why
+        return placed
 
     async def next_due_in(self) -> float | None:
         """Seconds until the earliest delayed job is due (None: none is waiting)."""

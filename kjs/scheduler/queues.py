@@ -79,8 +79,9 @@ class QueueService:
             deleted = await asyncio.to_thread(self.c.store.delete_queue, name)
         except QueueInUse as e:
             raise Conflict(
-                f"queue {name!r} has {e.unfinished} unfinished job(s): delete it once they "
-                "are final (or edit them into another queue)"
+                f"queue {name!r} has {e.unfinished} unfinished job(s) and {e.crons} cron job(s): "
+                "delete it once the jobs are final and the cron jobs deleted (or edit them into "
+                "another queue)"
             ) from e
         if not deleted:
             raise NotFound(f"queue {name!r} not found")

@@ -6,7 +6,6 @@ reason a job, or a whole placement key, has to wait. Every job placed in the pas
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterable, Mapping
 
 import msgspec
@@ -51,8 +50,9 @@ class PassView:
     namespace_limits: Mapping[str, ClusterLimits]
     usage: Iterable[QueueUsage]
     namespace_usage: Mapping[str, tuple[int, int, int]]
-    since_report: Iterable[tuple[dt.datetime, str, Requests]]  # (dispatched at, cluster, need)
-    skew: dt.timedelta
+    # Per cluster with figures: (jobs, CPU, memory) dispatched there that its report may not
+    # count yet (`Store.dispatched_since`).
+    unreported: Mapping[str, tuple[int, int, int]]
     defaults: Requests
 
     def __post_init__(self) -> None:
@@ -72,18 +72,18 @@ class PassView:
             ns: Held(jobs=n, cpu_millis=cpu, memory_bytes=mem)
             for ns, (n, cpu, mem) in self.namespace_usage.items()
         }
-        # Free figures less what was dispatched since they were reported (or in this pass).
+        # Free figures less what was dispatched since they were reported (or in this pass);
+        # the largest free node's less each pod placed there in this pass (as if all went to
+        # that node: it may not hold the next one).
         self.free: dict[str, list[int]] = {}
+        self.largest: dict[str, list[int]] = {}
         for c in self.ready:
             if c.resources is not None:
-                f = c.resources.free
-                self.free[c.id] = [f.cpu_millis, f.memory_bytes, f.pods]
-        for at, cluster_id, need in self.since_report:
-            cluster = next((c for c in self.ready if c.id == cluster_id), None)
-            if cluster is None or cluster.resources is None or cluster_id not in self.free:
-                continue
-            if at >= cluster.resources.at - self.skew:
-                self._use(cluster_id, need, 1)
+                f, big = c.resources.free, c.resources.largest_free_node
+                jobs, cpu, memory = self.unreported.get(c.id, (0, 0, 0))
+                # A job not in the figures yet holds at least one pod.
+                self.free[c.id] = [f.cpu_millis - cpu, f.memory_bytes - memory, f.pods - jobs]
+                self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -101,6 +101,10 @@ class PassView:
     def _count(self, cluster_id: str, job: JobRecord, need: Requests, sign: int) -> None:
         self.in_flight[cluster_id] = self.in_flight.get(cluster_id, 0) + sign
         self._use(cluster_id, need, sign)
+        if (largest := self.largest.get(cluster_id)) is not None:
+            pod = pod_requests(job.spec, self.defaults)
+            largest[0] -= sign * pod.cpu_millis
+            largest[1] -= sign * pod.memory_bytes
         queue, namespace = job.spec.queue, job.spec.namespace
         for held in (
             self._held(queue),
@@ -120,22 +124,27 @@ class PassView:
     # -- room ------------------------------------------------------------------------------------
 
     def _fits(self, cluster: ClusterRecord, job: JobRecord | None, need: Requests | None) -> bool:
-        """Room for the job (None: for the smallest job) on a ready cluster."""
-        free = self.free.get(cluster.id)
-        if free is None or cluster.resources is None:  # an older agent: pod count
-            used = cluster.running + cluster.pending + self.in_flight.get(cluster.id, 0)
-            return used < cluster.capacity
+        """Room for the job (None: for the smallest job) on a ready cluster: below its
+        `max_concurrent_jobs` always, and, when its agent reports resources, in its figures."""
+        if not self._below_capacity(cluster):
+            return False
+        free, largest = self.free.get(cluster.id), self.largest.get(cluster.id)
+        if free is None or largest is None:  # an older agent (or stale figures): pod count alone
+            return True
         if need is None or job is None:
             return free[0] > 0 and free[1] > 0 and free[2] > 0
-        largest = cluster.resources.largest_free_node
         pod = pod_requests(job.spec, self.defaults)
         return (
             free[0] >= need.cpu_millis
             and free[1] >= need.memory_bytes
             and free[2] >= need.pods
-            and largest.cpu_millis >= pod.cpu_millis
-            and largest.memory_bytes >= pod.memory_bytes
+            and largest[0] >= pod.cpu_millis
+            and largest[1] >= pod.memory_bytes
         )
+
+    def _below_capacity(self, cluster: ClusterRecord) -> bool:
+        used = cluster.running + cluster.pending + self.in_flight.get(cluster.id, 0)
+        return used < cluster.capacity
 
     def _per_cluster(self, queue: str, cluster_id: str, need: Requests | None) -> str | None:
         if queue not in self.per_cluster_limited:
@@ -150,6 +159,8 @@ class PassView:
         )
 
     def _limits(self, queue: str, namespace: str, need: Requests | None) -> Why | None:
+        if queue not in self.definitions:  # deleted, or gone from the config: no limits to keep
+            return "QueueNotFound", f"queue {queue} does not exist: edit the job into another queue"
         if queue in self.limited:
             definition = self.definitions[queue]
             why = limit_reached(
@@ -199,7 +210,7 @@ class PassView:
         parts = []
         for c in clusters[:5]:
             free = self.free.get(c.id)
-            if free is None:
+            if free is None or not self._below_capacity(c):
                 parts.append(f"{c.id} is at max_concurrent_jobs {c.capacity}")
             else:
                 parts.append(
@@ -250,6 +261,11 @@ class PassView:
             "NoCapacity",
             self._no_capacity([c for c in self.ready if allows(_route(job), c)], job, need),
         )
+
+    def judged_by_size(self, job: JobRecord) -> bool:
+        """Whether a cluster the job may go to reports free resources: then that it did not
+        fit says nothing of a smaller job."""
+        return self.has_figures(_route(job))
 
     def has_figures(self, route: Route) -> bool:
         """Whether a ready cluster this route allows reports free resources (then a job too big

@@ -53,6 +53,15 @@ def idempotency(
     )
 
 
+def waiting_for(run_at: dt.datetime | None) -> tuple[str | None, str | None]:
+    """A pending job's reason and message until placement considers it (docs/queues.md):
+    `WaitingForRunAt` while its run_at is ahead, else none (the next pass writes why it waits,
+    if it does)."""
+    if run_at is None:
+        return None, None
+    return "WaitingForRunAt", f"waiting for run_at {run_at.isoformat()}"
+
+
 def _request_bytes(spec: JobSpec) -> bytes:
     """The spec as its idempotency digest reads it: without `queue` when it is `default`, so
     that a key used before jobs had queues still replays the same request."""
@@ -130,6 +139,7 @@ class JobService:
         """A new job (or cron run), pending; a run_at in the past means now."""
         job_id, at = job_id or new_id(), now()
         run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
+        reason, message = waiting_for(run_at)
         return JobRecord(
             id=job_id,
             spec=spec,
@@ -139,9 +149,8 @@ class JobService:
             run_at=run_at,
             idempotency_key=idempotency_key,
             cron_id=cron_id,
-            # Why it waits, until placement first considers it (docs/queues.md).
-            reason=None if run_at is None else "WaitingForRunAt",
-            message=None if run_at is None else f"waiting for run_at {run_at.isoformat()}",
+            reason=reason,
+            message=message,
         )
 
     async def submit(
@@ -415,6 +424,8 @@ class JobService:
 
     def _next_attempt(self, current: JobRecord, spec: JobSpec) -> JobRecord:
         attempt, at = current.attempt + 1, now()
+        run_at = spec.run_at if spec.run_at and spec.run_at > at else None
+        reason, message = waiting_for(run_at)
         return msgspec.structs.replace(
             current,
             spec=spec,
@@ -427,9 +438,9 @@ class JobService:
             started_at=None,
             finished_at=None,
             exit_codes={},
-            reason=None,
-            message=None,
-            run_at=spec.run_at if spec.run_at and spec.run_at > at else None,
+            reason=reason,
+            message=message,
+            run_at=run_at,
         )
 
     async def rerun(self, job_id: str) -> JobRecord:
@@ -450,12 +461,16 @@ class JobService:
                 return None
             if current.state == JobState.PENDING:
                 at = now()
+                run_at = spec.run_at if spec.run_at and spec.run_at > at else None
+                reason, message = waiting_for(run_at)  # the next pass says why, if it waits
                 return msgspec.structs.replace(
                     current,
                     spec=spec,
                     updated_at=at,
                     k8s_name=manifests.k8s_name(spec.name, current.id, current.attempt),
-                    run_at=spec.run_at if spec.run_at and spec.run_at > at else None,
+                    run_at=run_at,
+                    reason=reason,
+                    message=message,
                 )
             return self._next_attempt(current, spec)
 

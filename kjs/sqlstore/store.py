@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +41,7 @@ from kjs.core.records import (
 from kjs.core.requests import DEFAULT_REQUESTS, Requests, job_requests
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
+from kjs.core.usage import HOLDING
 from kjs.sqlstore import tables as t
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ R = TypeVar("R")
 CREATE_JOBS_TRIES = 5
 # What `queue_usage` counts: the unfinished states, and `lost` (its pods may still run).
 USAGE_STATES = tuple(s for s in JobState if not s.is_final)
-PLACED_STATES = tuple(s for s in USAGE_STATES if s != JobState.PENDING)  # holding a cluster's room
 DEADLOCK_TRIES = 5
 _MYSQL_DEADLOCK = 1213  # ER_LOCK_DEADLOCK: InnoDB rolled the transaction back
 
@@ -896,6 +896,10 @@ class SqlStore:
         if after is not None:
             values = self._job_row(after)
             del values["id"]
+            if values["spec"] == row._mapping["spec"]:
+                # The request figure is the one computed when the spec was written (submit,
+                # edit): a state change keeps it, whatever this replica's default_requests.
+                del values["request_cpu_millis"], values["request_memory_bytes"]
             values["seq"] = seq
             conn.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(values))
             if after.spec.labels != before.spec.labels:
@@ -1016,6 +1020,14 @@ class SqlStore:
             counts.setdefault(cluster, {})[JobState(state)] = int(count)
         return counts
 
+    def _sum(self, column: sa.ColumnElement[int]) -> sa.ColumnElement[Any]:
+        """A sum of requested amounts that cannot fail: SQLite's `sum()` raises "integer
+        overflow" past int64, its `total()` is a float (exact to 2^53) and never does; MariaDB
+        sums a BIGINT as a DECIMAL."""
+        if self.engine.dialect.name == "sqlite":
+            return sa.func.total(column)
+        return sa.func.sum(column)
+
     def queue_usage(self, states: Sequence[JobState] | None = None) -> list[QueueUsage]:
         j = t.jobs.c
         wanted = USAGE_STATES if states is None else states
@@ -1026,8 +1038,8 @@ class SqlStore:
                     j.cluster_id,
                     j.queue,
                     sa.func.count(),
-                    sa.func.sum(j.request_cpu_millis),
-                    sa.func.sum(j.request_memory_bytes),
+                    self._sum(j.request_cpu_millis),
+                    self._sum(j.request_memory_bytes),
                 )
                 .where(j.state.in_([s.value for s in wanted]))
                 .group_by(j.state, j.cluster_id, j.queue)
@@ -1075,7 +1087,12 @@ class SqlStore:
         )
 
     def due_jobs(
-        self, now: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS
+        self,
+        now: dt.datetime,
+        limit: int,
+        placement_key: str | AllKeys | None = ALL_KEYS,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
     ) -> list[JobRecord]:
         j = t.jobs.c
         query = self._due(sa.select(t.jobs), now)
@@ -1083,9 +1100,48 @@ class SqlStore:
             query = query.where(j.placement_key.is_(None))
         elif not isinstance(placement_key, AllKeys):
             query = query.where(j.placement_key == placement_key)
+        if after is not None:  # the next page: a range of the key's index from the cursor on
+            query = query.where(
+                j.created_at >= after[0], _after([j.created_at, j.id], after, False)
+            )
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(j.created_at).limit(limit)).all()
+            rows = conn.execute(query.order_by(j.created_at, j.id).limit(limit)).all()
         return list(self._readable_jobs(rows))
+
+    def dispatched_since(
+        self,
+        since: Mapping[str, dt.datetime],
+        states: Sequence[JobState],
+        whenever: Sequence[JobState] = (),
+    ) -> dict[str, tuple[int, int, int]]:
+        j = t.jobs.c
+        if not since:
+            return {}
+        # The cluster as an expression: no index on it is read (see below).
+        cluster_of = sa.func.coalesce(j.cluster_id, "")
+        recent = [
+            sa.and_(cluster_of == cluster, j.dispatched_at >= at) for cluster, at in since.items()
+        ]
+        if whenever:
+            recent.append(j.state.in_([s.value for s in whenever]))
+        # Reads the placed states' ranges of an index led by state, and the row of each job
+        # found there for its dispatched_at: one per placed job (what clusters run now, not
+        # their history; SQLite, without statistics, would otherwise read every job a cluster
+        # ever had from its (cluster_id, created_at, id) index).
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    j.cluster_id,
+                    sa.func.count(),
+                    self._sum(j.request_cpu_millis),
+                    self._sum(j.request_memory_bytes),
+                )
+                .where(j.state.in_([s.value for s in (*states, *whenever)]))
+                .where(cluster_of.in_(list(since)))
+                .where(sa.or_(*recent))
+                .group_by(j.cluster_id)
+            ).all()
+        return {c: (int(n), int(cpu or 0), int(mem or 0)) for c, n, cpu, mem in rows}
 
     def _readable_jobs(self, rows: Sequence[sa.Row[Any]]) -> Iterator[JobRecord]:
         """The rows as jobs, less those that cannot be read (a row written by hand or by a bug):
@@ -1183,11 +1239,11 @@ class SqlStore:
                 sa.select(
                     j.namespace,
                     sa.func.count(),
-                    sa.func.sum(j.request_cpu_millis),
-                    sa.func.sum(j.request_memory_bytes),
+                    self._sum(j.request_cpu_millis),
+                    self._sum(j.request_memory_bytes),
                 )
                 .where(j.namespace.in_(list(namespaces)))
-                .where(j.state.in_([s.value for s in PLACED_STATES]))
+                .where(j.state.in_([s.value for s in HOLDING]))
                 .group_by(j.namespace)
             ).all()
         return {ns: (int(n), int(cpu or 0), int(mem or 0)) for ns, n, cpu, mem in rows}
@@ -1429,10 +1485,21 @@ class SqlStore:
                 .select_from(j)
                 .where(j.c.queue == name, j.c.state.not_in(final))
             ).scalar_one()
-            if unfinished:
-                raise QueueInUse(name, unfinished)
+            crons = self._crons_in_queue(conn, name)
+            if unfinished or crons:
+                raise QueueInUse(name, unfinished, crons)
             conn.execute(q.delete().where(q.c.name == name))
         return True
+
+    @staticmethod
+    def _crons_in_queue(conn: sa.Connection, name: str) -> int:
+        """Cron jobs (not deleted) whose runs go into queue `name`. The queue is inside the spec:
+        a LIKE narrows the rows (a queue name has no LIKE wildcard), the decoded spec decides."""
+        c = t.cronjobs.c
+        specs = conn.execute(
+            sa.select(c.spec).where(c.deleted.is_(False), c.spec.like(f'%"queue":"{name}"%'))
+        ).scalars()
+        return sum(msgspec.json.decode(spec, type=CronSpec).queue == name for spec in specs)
 
     # -- logs ------------------------------------------------------------------------------------
 

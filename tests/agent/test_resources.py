@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from kjs.agent.resources import NODES, USAGE_PODS, Amounts, NodeRecord, ResourceBook, UsagePod
 from kjs.agent.resources import pod_requests as requests_of
 
@@ -139,3 +141,44 @@ def test_the_book_keeps_no_more_than_each_pods_node_and_requests() -> None:
     kept = list(book._pods.values())
     assert len({id(node_name) for node_name, _, _ in kept}) == 1
     assert all(len(entry) == 3 for entry in kept)
+
+
+def test_a_watch_that_keeps_failing_lists_again_less_and_less_often_up_to_a_minute(
+    monkeypatch: Any,
+) -> None:
+    """A refused read (403) is not re-listed every second: 1, 2, 4 … 60 s; a list that works
+    starts the count again."""
+    import asyncio
+
+    from kjs.agent import kube, resources
+
+    outcomes = [kube.RefusedError("forbidden", 403)] * 8 + ["listed", RuntimeError("boom")]
+    waits: list[float] = []
+
+    async def list_objects(*_: Any, **__: Any) -> tuple[list[Any], str]:
+        outcome = outcomes.pop(0) if outcomes else kube.RefusedError("forbidden", 403)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return [], "1"
+
+    async def watch_objects(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("watch broke")
+        yield  # an async generator
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 11:
+            raise asyncio.CancelledError
+
+    class Core:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: None
+
+    monkeypatch.setattr(kube, "list_objects", list_objects)
+    monkeypatch.setattr(kube, "watch_objects", watch_objects)
+    monkeypatch.setattr(resources.asyncio, "sleep", sleep)
+    watch = resources.ResourceWatch(Core(), "c1", [])
+    with pytest.raises(asyncio.CancelledError):  # (the test's own way out of the loop)
+        asyncio.run(watch._run("nodes"))
+    # 8 refusals, a list then its watch breaking (from 1 s again), a failed list, a refusal.
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 1, 2, 4]

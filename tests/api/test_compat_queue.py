@@ -63,5 +63,33 @@ def test_a_token_limited_to_other_queues_may_not_create_through_them(tmp_path: P
 
 def test_a_compat_queue_that_is_no_queue_name_stops_the_server() -> None:
     settings = load(environ={}, overrides={"compat": {"queue": "Legacy Jobs"}})
-    with pytest.raises(ConfigError, match=r"^compat\.queue: must be a lowercase"):
+    with pytest.raises(ConfigError, match=r"^compat\.queue: .*a lowercase RFC 1123 label"):
         check_compat_open(settings)
+
+
+def test_a_compat_edit_needs_the_queue_the_job_is_in_too(tmp_path: Path) -> None:
+    """A job or cron job edited (over the REST API) into another queue cannot be edited back
+    through the compatibility routes by a token that may not use that queue."""
+    tokens = [
+        {"name": "root", "sha256": hash_token("r"), "scopes": ["admin"]},
+        {"name": "legacy", "sha256": hash_token("l"), "scopes": ["submit"], "queues": ["legacy"]},
+    ]
+    overrides = {
+        "data_dir": str(tmp_path),
+        "auth": {"tokens": tokens},
+        "compat": {"queue": "legacy"},
+        "scheduling": {"queues": {"legacy": {}, "batch": {}}},
+    }
+    root, legacy = {"Authorization": "Bearer r"}, {"Authorization": "Bearer l"}
+    with TestClient(create_app(load(environ={}, overrides=overrides))) as client:
+        for kind, fields, rest in (("once", ONCE, "jobs"), ("cron", CRON, "cronjobs")):
+            made = envelope(client.post(f"/api/{kind}_job/create", json=fields, headers=legacy))
+            assert made["code"] == 200, made
+            job_id = made["data"]["job_id"]
+            moved = client.patch(f"/api/v1/{rest}/{job_id}", json={"queue": "batch"}, headers=root)
+            assert moved.status_code == 200, moved.text
+            refused = client.post(
+                f"/api/{kind}_job/update", json={**fields, "job_id": job_id}, headers=legacy
+            )
+            assert "may not use queue 'batch'" in refused.text, refused.text
+            assert client.get(f"/api/v1/{rest}/{job_id}", headers=root).json()["queue"] == "batch"

@@ -185,6 +185,83 @@ def test_a_token_submits_only_to_its_queues(client: TestClient[Any]) -> None:
     assert cron.status_code == 201 and cron.json()["queue"] == "gpu"
 
 
+def test_a_token_acts_on_jobs_and_cron_jobs_only_in_its_queues(client: TestClient[Any]) -> None:
+    """Rerun, trigger, resume and edit use the queue the job or cron job is in: a token limited
+    to `gpu` cannot run anything in `batch` through them, nor edit a `batch` job into `gpu`."""
+    client.put(f"{Q}/gpu", json={}, headers=ROOT)
+    token = auth("gpu")
+    job = client.post("/api/v1/jobs", json={**JOB, "queue": "batch"}, headers=ROOT).json()
+    cron = client.post("/api/v1/cronjobs", json={**CRON, "queue": "batch"}, headers=ROOT).json()
+    assert client.post(f"/api/v1/cronjobs/{cron['id']}/suspend", headers=ROOT).status_code == 200
+    for refused in (
+        client.post(f"/api/v1/jobs/{job['id']}/rerun", headers=token),
+        client.patch(f"/api/v1/jobs/{job['id']}", json={"queue": "gpu"}, headers=token),
+        client.patch(f"/api/v1/jobs/{job['id']}", json={"args": ["x"]}, headers=token),
+        client.post(f"/api/v1/cronjobs/{cron['id']}/trigger", headers=token),
+        client.post(f"/api/v1/cronjobs/{cron['id']}/resume", headers=token),
+        client.patch(f"/api/v1/cronjobs/{cron['id']}", json={"queue": "gpu"}, headers=token),
+    ):
+        assert refused.status_code == 403, refused.text
+        assert "may not use queue 'batch'" in refused.json()["detail"], refused.text
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=ROOT).json()["queue"] == "batch"
+    assert client.get(f"/api/v1/cronjobs/{cron['id']}", headers=ROOT).json()["suspend"] is True
+    runs = client.get(f"/api/v1/cronjobs/{cron['id']}/runs", headers=ROOT).json()["items"]
+    assert runs == []
+    # In its own queue the same token may.
+    mine = client.post("/api/v1/cronjobs", json={**CRON, "queue": "gpu"}, headers=token).json()
+    run = client.post(f"/api/v1/cronjobs/{mine['id']}/trigger", headers=token)
+    assert run.status_code == 201 and run.json()["queue"] == "gpu"
+    edited = client.patch(f"/api/v1/jobs/{run.json()['id']}", json={"args": ["y"]}, headers=token)
+    assert edited.status_code == 200, edited.text
+
+
+def test_a_queue_a_cron_job_names_is_not_deleted(client: TestClient[Any]) -> None:
+    client.put(f"{Q}/etl", json={}, headers=ROOT)
+    cron = client.post("/api/v1/cronjobs", json={**CRON, "queue": "etl"}, headers=ROOT).json()
+    refused = client.delete(f"{Q}/etl", headers=ROOT)
+    assert refused.status_code == 409, refused.text
+    assert "0 unfinished job(s) and 1 cron job(s)" in refused.text
+    assert client.delete(f"/api/v1/cronjobs/{cron['id']}", headers=ROOT).status_code < 300
+    assert client.delete(f"{Q}/etl", headers=ROOT).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("resources", "field", "says"),
+    [
+        ({"requests": {"memory": "8Ei"}}, "resources.requests.memory", "at most 1Pi"),
+        ({"limits": {"cpu": "1e60"}}, "resources.limits.cpu", "at most 1125899906842624m"),
+        ({"requests": {"cpu": "1e400"}}, "resources.requests.cpu", "out of range"),
+    ],
+)
+def test_an_amount_beyond_the_bound_is_a_400_naming_the_field(
+    client: TestClient[Any], resources: dict[str, Any], field: str, says: str
+) -> None:
+    refused = client.post("/api/v1/jobs", json={**JOB, "resources": resources}, headers=ROOT)
+    assert refused.status_code == 400, refused.text
+    assert says in problem_fields(refused)[field]
+    limit = client.put(f"{Q}/big", json={"limits": {"max_memory": "8Ei"}}, headers=ROOT)
+    assert limit.status_code == 400 and "at most 1Pi" in problem_fields(limit)["limits.max_memory"]
+
+
+def test_the_largest_jobs_still_list_their_queue_s_usage(
+    client: TestClient[Any], agent: FakeAgent
+) -> None:
+    client.headers.update(ROOT)  # the stand-in agent's reads, too
+    agent.heartbeat(capacity=10)
+    largest = {"requests": {"cpu": "1125899906842624m", "memory": "1Pi"}}
+    for i in range(3):
+        job = {**JOB, "name": f"big{i}", "queue": "batch", "parallelism": 2**31 - 1}
+        created = client.post("/api/v1/jobs", json={**job, "resources": largest}, headers=ROOT)
+        assert created.status_code == 201, created.text
+    listed = client.get(Q, headers=ROOT)
+    assert listed.status_code == 200, listed.text
+    (batch,) = [q for q in listed.json()["items"] if q["name"] == "batch"]
+    assert batch["usage"]["pending"] == 3, batch  # summed in SQL, past int64 unclamped
+    # Placement still runs (the queue's usage is read on every pass: `batch` has limits).
+    small = client.post("/api/v1/jobs", json={**JOB, "name": "small"}, headers=ROOT).json()
+    wait_state(client, small["id"], "dispatched")
+
+
 def test_a_queue_with_unfinished_jobs_is_deleted_once_they_are_final(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:

@@ -55,11 +55,15 @@ def test_a_bad_queue_is_one_line_naming_its_key(
 
 
 def test_a_queue_name_that_is_no_label_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"^scheduling\.queues\.GPU: must be a lowercase"):
+    with pytest.raises(
+        ConfigError, match=r"^scheduling\.queues\.GPU: .*a lowercase RFC 1123 label"
+    ):
         load(environ={}, overrides={"scheduling": {"queues": {"GPU": {}}}})
 
 
 def test_a_token_s_queues_are_queue_names() -> None:
     token = {"name": "t", "sha256": "a" * 64, "queues": ["gpu", "Not A Queue"]}
-    with pytest.raises(ConfigError, match=r"^auth\.tokens\[0\]\.queues\[1\]: must be a lower"):
+    with pytest.raises(
+        ConfigError, match=r"^auth\.tokens\[0\]\.queues\[1\]: .*a lowercase RFC 1123"
+    ):
         load(environ={}, overrides={"auth": {"tokens": [token]}})

@@ -112,12 +112,32 @@ def test_malformed_json() -> None:
         (
             {"resources": {"requests": {"cpu": "lots"}}},
             "resources.requests.cpu",
-            "quantities must match",
+            "not a Kubernetes quantity",
+        ),
+        (
+            {"resources": {"requests": {"memory": "8Ei"}}},
+            "resources.requests.memory",
+            "must be at most 1Pi",
+        ),
+        (
+            {"resources": {"limits": {"cpu": "1e60"}}},
+            "resources.limits.cpu",
+            "must be at most 1125899906842624m",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "1e400"}}},
+            "resources.requests.cpu",
+            "exponent is out of range",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "\u0663"}}},
+            "resources.requests.cpu",
+            "not a Kubernetes quantity",
         ),
         (
             {"resources": {"requests": {"memory": "-1Gi"}}},
             "resources.requests.memory",
-            "greater than or equal to 0",
+            "is negative",
         ),
         (
             {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -39,6 +39,7 @@ class FakeStore:
         self.clusters = clusters
         self.jobs: dict[str, JobRecord] = {}
         self.reason_writes: list[tuple[str, str, str]] = []
+        self.pages_read = 0
 
     def add(self, job: JobRecord) -> JobRecord:
         self.jobs[job.id] = job
@@ -50,7 +51,7 @@ class FakeStore:
             for j in self.jobs.values()
             if j.state == JobState.PENDING and (j.run_at is None or j.run_at <= at)
         ]
-        return sorted(due, key=lambda j: j.created_at)
+        return sorted(due, key=lambda j: (j.created_at, j.id))
 
     def due_placement_keys(self, at: dt.datetime) -> list[tuple[str | None, int]]:
         keys: dict[str | None, int] = {}
@@ -60,13 +61,38 @@ class FakeStore:
         return list(keys.items())
 
     def due_jobs(
-        self, at: dt.datetime, limit: int, placement_key: str | AllKeys | None = ALL_KEYS
+        self,
+        at: dt.datetime,
+        limit: int,
+        placement_key: str | AllKeys | None = ALL_KEYS,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
     ) -> list[JobRecord]:
+        self.pages_read += 1
         return [
             j
             for j in self._due(at)
-            if placement_key is ALL_KEYS or placement_key_of(j.spec) == placement_key
+            if (placement_key is ALL_KEYS or placement_key_of(j.spec) == placement_key)
+            and (after is None or (j.created_at, j.id) > after)
         ][:limit]
+
+    def dispatched_since(
+        self,
+        since: Mapping[str, dt.datetime],
+        states: Sequence[JobState],
+        whenever: Sequence[JobState] = (),
+    ) -> dict[str, tuple[int, int, int]]:
+        found: dict[str, tuple[int, int, int]] = {}
+        for j in self.jobs.values():
+            if j.cluster_id not in since or j.dispatched_at is None:
+                continue
+            if j.state in whenever or (
+                j.state in states and j.dispatched_at >= since[j.cluster_id]
+            ):
+                n, cpu, mem = found.get(j.cluster_id, (0, 0, 0))
+                need = job_requests(j.spec)
+                found[j.cluster_id] = (n + 1, cpu + need.cpu_millis, mem + need.memory_bytes)
+        return found
 
     def list_clusters(self) -> list[ClusterRecord]:
         return list(self.clusters)
@@ -382,3 +408,112 @@ def test_with_no_room_anywhere_a_pass_does_not_count_the_due_jobs_again_at_once(
     counted = []
     store.due_placement_keys = lambda at: counted.append(at) or []  # type: ignore[method-assign]
     assert place(p) == 0 and counted == []
+
+
+@pytest.mark.parametrize(
+    ("big", "queues"),
+    [
+        ({"cpu": "64"}, {}),  # too big for every cluster
+        ({"cpu": "3", "queue": "q"}, {"q": {"limits": {"max_cpu": "2"}}}),  # for its queue
+    ],
+)
+def test_a_small_job_behind_more_than_a_page_of_jobs_that_fit_nowhere_is_placed(
+    big: dict[str, Any], queues: dict[str, Any]
+) -> None:
+    store = FakeStore([cluster("c1", cpu="8")])
+    stuck = [store.add(job(i, **big)) for i in range(250)]
+    small = store.add(job(300, cpu="1", queue=big.get("queue", "default")))
+    assert place(placement(store, queues=queues)) == 1
+    assert states(store, small) == ["dispatched"]
+    assert set(states(store, *stuck)) == {"pending"}
+    assert why(store, stuck[-1])[0] in ("NoCapacity", "QueueLimitReached")
+
+
+def test_a_long_key_is_read_a_bounded_number_of_pages_per_pass_then_on_from_there() -> None:
+    from kjs.scheduler.placement import BATCH, PAGES_PER_KEY
+
+    store = FakeStore([cluster("c1", cpu="8")])
+    for i in range(BATCH * PAGES_PER_KEY + 50):
+        store.add(job(i, cpu="64"))
+    small = store.add(job(BATCH * PAGES_PER_KEY + 100, cpu="1"))
+    p = placement(store)
+    assert place(p) == 0  # the budget ran out before the small one
+    assert store.pages_read == PAGES_PER_KEY
+    assert place(p) == 1  # the next pass: the oldest page, then on from where the last stopped
+    assert states(store, small) == ["dispatched"]
+
+
+def test_what_was_dispatched_since_the_report_comes_from_the_store_for_a_new_leader() -> None:
+    store = FakeStore([cluster("c1", cpu="2")])
+    reported = store.clusters[0].resources
+    assert reported is not None
+    store.add(
+        msgspec.structs.replace(
+            job(0, cpu="1500m"), state=JobState.RUNNING, cluster_id="c1", dispatched_at=now()
+        )
+    )  # placed after the report, by a leader that is gone: not in the figures yet
+    waiting = store.add(job(1, cpu="600m"))
+    assert place(placement(store)) == 0
+    assert why(store, waiting)[0] == "NoCapacity"
+    # A report that counts it (later than its dispatch, beyond the clocks' skew): it fits.
+    store.clusters = [cluster("c1", cpu="2")]
+    long_ago = now() - dt.timedelta(minutes=10)
+    for j in list(store.jobs.values()):
+        if j.state == JobState.RUNNING:
+            store.jobs[j.id] = msgspec.structs.replace(j, dispatched_at=long_ago)
+    assert place(placement(store)) == 1
+
+
+def test_a_job_whose_pods_are_not_running_yet_stays_counted_however_old_its_dispatch() -> None:
+    store = FakeStore([cluster("c1", cpu="2")])
+    long_ago = now() - dt.timedelta(minutes=10)
+    store.add(
+        msgspec.structs.replace(
+            job(0, cpu="1500m"), state=JobState.CREATED, cluster_id="c1", dispatched_at=long_ago
+        )
+    )  # its pods may not be bound yet: the agent's figures do not count unbound pods
+    waiting = store.add(job(1, cpu="600m"))
+    assert place(placement(store)) == 0
+    assert why(store, waiting)[0] == "NoCapacity"
+
+
+def test_each_pod_placed_in_a_pass_comes_off_the_largest_free_node() -> None:
+    store = FakeStore([cluster("c1", cpu="4", largest_cpu="1500m")])
+    first, second = store.add(job(1, cpu="1")), store.add(job(2, cpu="1"))
+    assert place(placement(store)) == 1
+    assert states(store, first, second) == ["dispatched", "pending"]
+    assert why(store, second)[0] == "NoCapacity"
+
+
+def test_max_concurrent_jobs_holds_for_a_cluster_that_reports_resources_too() -> None:
+    store = FakeStore([cluster("c1", cpu="8", capacity=1)])
+    first, second = store.add(job(1, cpu="1")), store.add(job(2, cpu="1"))
+    assert place(placement(store)) == 1
+    assert states(store, first, second) == ["dispatched", "pending"]
+    assert why(store, second) == (
+        "NoCapacity",
+        "needs 1 CPU, 128Mi memory; c1 is at max_concurrent_jobs 1",
+    )
+
+
+def test_figures_older_than_unreachable_after_s_are_not_trusted_pod_count_decides() -> None:
+    stale = cluster("c1", cpu="1", capacity=1)
+    assert stale.resources is not None
+    old = msgspec.structs.replace(stale.resources, at=now() - dt.timedelta(seconds=31))
+    store = FakeStore([msgspec.structs.replace(stale, resources=old)])
+    first, second = store.add(job(1, cpu="4")), store.add(job(2, cpu="4"))
+    assert place(placement(store)) == 1  # 4 CPU on "1 free": the old figure is not believed
+    assert states(store, first, second) == ["dispatched", "pending"]
+    assert why(store, second) == ("NoCapacity", "c1 is at max_concurrent_jobs 1")
+
+
+def test_a_job_of_a_queue_that_no_longer_exists_stays_pending_saying_so() -> None:
+    store = FakeStore([cluster("c1")])
+    orphan = store.add(job(1, queue="etl"))
+    other = store.add(job(2))
+    assert place(placement(store)) == 1
+    assert states(store, orphan, other) == ["pending", "dispatched"]
+    assert why(store, orphan) == (
+        "QueueNotFound",
+        "queue etl does not exist: edit the job into another queue",
+    )

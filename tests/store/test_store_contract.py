@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
+from kjs.core.quantity import MAX_TOTAL
 from kjs.core.states import JobState
 from kjs.plugins.store_mysql import engine_for as mysql_engine
 from kjs.plugins.store_sqlite import engine_for as sqlite_engine
@@ -165,7 +166,9 @@ def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
     wide = asking(1, "500m", "1Gi", 3)  # pending: 1.5 CPU, 3Gi
     running = asking(2, None, None, None, state=JobState.RUNNING, cluster_id="c1")
     done = asking(3, "4", "4Gi", 1, state=JobState.SUCCEEDED, cluster_id="c1")
-    jobs = [wide, running, done]
+    # Accepted before amounts had a bound: counted as the default, the total clamped.
+    huge = asking(4, "1e60", "8Ei", 2**31 - 1)
+    jobs = [wide, running, done, huge]
     with empty_store(migrated, request, tmp_path) as store:
         config = Config()
         config.set_main_option("script_location", str(SCRIPTS))
@@ -188,8 +191,9 @@ def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
             wide.id: (1500, 3 << 30, "default|ops|"),
             running.id: (100, 128 << 20, "default|ops|"),  # the built-in default
             done.id: (0, 0, ""),  # final: nothing counts it
+            huge.id: (100 * (2**31 - 1), MAX_TOTAL, "default|ops|"),
         }
-        assert store.due_placement_keys(NOW) == [("default|ops|", 1)]
+        assert store.due_placement_keys(NOW) == [("default|ops|", 2)]
 
 
 def test_the_migration_unscopes_existing_idempotency_keys(

@@ -185,6 +185,7 @@ class Compat:
             fields, kind="once", job_name=record.job_name, now=_now(), queue=self.queue
         )
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
+        self.access.check_queue((await self.jobs.get(record.job_id)).spec.queue)  # where it is
         self.access.check_queue(spec.queue)
         await self.jobs.update(record.job_id, spec, final_too=True)
         # If it was deleted, its name may have been taken since: then code 105.
@@ -238,6 +239,7 @@ class Compat:
             raise CompatError(INVALID_PARAMETER, NO_ROWS)
         spec = tr.cron_spec(fields, record.job_name, _now(), self.queue)
         self.access.check(Action.SUBMIT, spec.namespace, realm=REALM)  # and where it goes
+        self.access.check_queue((await self.crons.get(record.job_id)).spec.queue)  # where it is
         self.access.check_queue(spec.queue)
         await self.crons.update(record.job_id, spec)
         await self._save(_changed(record, fields))

@@ -2,8 +2,7 @@
 
 `choose(job, clusters, in_flight)` gets the ready clusters and the dispatches each has not
 acknowledged yet. A cluster has room when running + pending + in flight is below its capacity
-(0: unknown, no room), the rule placement also uses to skip routes whose clusters are all full
-(`kjs.core.routing.has_room`). A cluster is eligible for a job when its `cluster` (an id, or
+(0: unknown, no room). A cluster is eligible for a job when its `cluster` (an id, or
 ids in order of preference) names it, if set, and its labels match the `cluster_selector`.
 So `choose` returns the id of an eligible cluster with room, or None exactly when there is none;
 it changes neither the clusters nor `in_flight`.

@@ -32,8 +32,10 @@ from kjs.core.protocols import (
     QueueInUse,
     Store,
 )
+from kjs.core.quantity import MAX_AMOUNT, MAX_TOTAL
 from kjs.core.queues import ClusterLimits, QueueDefinition, QueueLimits, QueueRecord
 from kjs.core.records import ClusterRecord, ClusterResources, CronRecord, EventRecord, JobRecord
+from kjs.core.requests import Requests
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 
@@ -671,6 +673,41 @@ def test_a_jobs_request_follows_its_spec_when_it_is_edited(store: Store) -> None
     assert sum(u.cpu_millis for u in store.queue_usage()) == 3500
 
 
+def test_sums_of_the_largest_jobs_do_not_overflow(store: Store) -> None:
+    """A pod of the largest amounts kjs accepts, times the most pods: the job's figure is
+    clamped to MAX_TOTAL, and three of them (past int64 as plain sums) still add up."""
+    most_cpu, most_memory = f"{MAX_AMOUNT}m", "1Pi"
+    for n, state in ((1, JobState.PENDING), (2, JobState.RUNNING), (3, JobState.RUNNING)):
+        placed = {"cluster_id": "c1"} if state != JobState.PENDING else {}
+        store.create_job(asking(n, most_cpu, most_memory, 2**31 - 1, state=state, **placed))
+    usage = store.queue_usage()
+    assert sum(u.cpu_millis for u in usage) == sum(u.memory_bytes for u in usage) == 3 * MAX_TOTAL
+    placed_usage = store.namespace_usage(["ops", make_job(1).spec.namespace])
+    assert placed_usage[make_job(1).spec.namespace] == (2, 2 * MAX_TOTAL, 2 * MAX_TOTAL)
+
+
+def test_a_state_change_keeps_the_request_figure_of_when_the_spec_was_written(
+    store: Store,
+) -> None:
+    """The figure is computed at submit and edit with that replica's default_requests; another
+    replica's defaults do not flip it on every state change."""
+    job = store.create_job(asking(1, None, None, None))  # the defaults: 100m, 128Mi
+    if not hasattr(store, "default_requests"):
+        pytest.skip("this store has no default_requests to change")
+    mine = store.default_requests
+    setattr(store, "default_requests", Requests(5000, 5 << 30))  # another replica's  # noqa: B010
+    try:
+        store.update_job(job.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
+        (usage,) = store.queue_usage()
+        assert (usage.cpu_millis, usage.memory_bytes) == (100, 128 << 20)
+        edited = msgspec.structs.replace(job.spec, parallelism=2)  # an edit: computed anew
+        store.update_job(job.id, lambda j: msgspec.structs.replace(j, spec=edited))
+        (usage,) = store.queue_usage()
+        assert (usage.cpu_millis, usage.memory_bytes) == (10_000, 10 << 30)
+    finally:
+        setattr(store, "default_requests", mine)  # noqa: B010
+
+
 def test_namespace_usage_counts_the_placed_jobs_of_the_namespaces_asked(store: Store) -> None:
     store.create_job(asking(1, "1", "1Gi", 2, state=JobState.RUNNING, cluster_id="c1"))
     store.create_job(asking(2, "500m", None, None, state=JobState.LOST, cluster_id="c1"))
@@ -1092,6 +1129,30 @@ def test_a_queue_with_unfinished_jobs_is_not_deleted(store: Store) -> None:
     assert store.delete_queue("gpu") is False
 
 
+def test_a_queue_a_cron_job_names_is_not_deleted(store: Store) -> None:
+    store.put_queue(_queue("etl"))
+    spec = msgspec.convert(
+        {"name": "n", "namespace": "ops", "image": "alpine", "schedule": "0 3 * * *"}, CronSpec
+    )
+    elsewhere = msgspec.structs.replace(spec, queue="etl-2", env={"queue": "etl"})  # LIKE: yes
+    for i, cron_spec in enumerate((msgspec.structs.replace(spec, queue="etl"), elsewhere)):
+        store.create_cron(
+            CronRecord(
+                id=str(uuid.uuid4()),
+                spec=cron_spec,
+                k8s_name=f"n-{i}",
+                created_at=NOW,
+                updated_at=NOW,
+                next_run_at=NOW,
+            )
+        )
+    store.create_job(make_job(1, spec=msgspec.structs.replace(make_job(1).spec, queue="etl")))
+    with pytest.raises(QueueInUse) as in_use:
+        store.delete_queue("etl")
+    assert (in_use.value.unfinished, in_use.value.crons) == (1, 1)  # not the one only mentioning it
+    assert store.get_queue("etl") is not None
+
+
 def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: Store) -> None:
     gpu = msgspec.structs.replace(make_job(0).spec, queue="gpu")
 
@@ -1120,6 +1181,47 @@ def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: 
     # The first is placed: everyone moves up.
     store.update_job(first.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
     assert positions(*twins, last) == [1, 2, 3]
+
+
+def test_dispatched_since_sums_per_cluster_what_went_there_after_its_moment(
+    store: Store,
+) -> None:
+    """Placement subtracts it from a cluster's reported free figures: the jobs in `states`
+    dispatched at or after the cluster's moment, and those in `whenever` however long ago."""
+    before, after = NOW - dt.timedelta(minutes=5), NOW + dt.timedelta(seconds=1)
+    placed = [
+        (1, "1", JobState.RUNNING, "c1", after),  # counted
+        (2, "2", JobState.RUNNING, "c1", before),  # in the report already
+        (3, "500m", JobState.CREATED, "c1", before),  # counted: its pods may not be bound
+        (4, "4", JobState.SUCCEEDED, "c1", after),  # finished: holds nothing
+        (5, "3", JobState.DISPATCHED, "c2", after),  # counted
+        (6, "8", JobState.RUNNING, "c3", after),  # a cluster not asked about
+    ]
+    for n, cpu, state, cluster, at in placed:
+        store.create_job(
+            asking(n, cpu, "1Gi", 1, state=state, cluster_id=cluster, dispatched_at=at)
+        )
+    store.create_job(asking(7, "16", "1Gi", 1))  # pending
+    states = (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING, JobState.LOST)
+    unbound = (JobState.DISPATCHED, JobState.CREATED)
+    found = store.dispatched_since({"c1": NOW, "c2": NOW}, states, unbound)
+    assert found == {"c1": (2, 1500, 2 * 1024**3), "c2": (1, 3000, 1024**3)}
+    assert store.dispatched_since({}, states, unbound) == {}
+    assert store.dispatched_since({"c1": NOW}, states) == {"c1": (1, 1000, 1024**3)}
+
+
+def test_due_jobs_page_on_from_a_created_at_and_id_cursor(store: Store) -> None:
+    """Jobs created at the same moment are told apart by id: none is missed nor read twice."""
+    same = NOW + dt.timedelta(seconds=30)  # four jobs share it: a page ends among them
+    jobs = [store.create_job(make_job(n)) for n in range(2)]
+    jobs += [store.create_job(make_job(n, created_at=same)) for n in range(2, 6)]
+    order = sorted(jobs, key=lambda j: (j.created_at, j.id))
+    seen: list[str] = []
+    cursor: tuple[dt.datetime, str] | None = None
+    while page := store.due_jobs(NOW + dt.timedelta(hours=1), 2, after=cursor):
+        seen += [j.id for j in page]
+        cursor = (page[-1].created_at, page[-1].id)
+    assert seen == [j.id for j in order]
 
 
 # The suite itself: what `from kjs.testing.contracts.store import *` brings into a test module.
