@@ -14,9 +14,11 @@ from litestar.testing import TestClient
 
 from kjs.agent.run import running_agent
 from kjs.cli import main
+from kjs.core import messages
 from kjs.core.config import load
 from kjs.server import create_app
 from kjs.testing.pytest_plugin import Cluster
+from kjs.testing.waiting import wait_until
 from tests.api.conftest import FakeAgent, occupy, wait_state
 
 INSTALL = "pip install -e examples/kjs-filelogs -e examples/kjs-placement-hints"
@@ -73,9 +75,20 @@ def submit(client: TestClient[Any], namespace: str) -> dict[str, Any]:
     return job
 
 
+def dispatch_of(agent: FakeAgent, job_id: str) -> messages.Dispatch:
+    """The job's dispatch as the agent received it (the relay publishes it after the state is
+    stored: it may still be on its way)."""
+    found = wait_until(
+        lambda: [d for d in agent.dispatches() if d.job_id == job_id],
+        timeout=10,
+        what=f"{agent.cluster_id} to receive job {job_id}",
+    )
+    (dispatch,) = found
+    return dispatch
+
+
 def pod_spec(agent: FakeAgent, job_id: str) -> dict[str, Any]:
-    (dispatch,) = [d for d in agent.dispatches() if d.job_id == job_id]
-    spec: dict[str, Any] = dispatch.manifest["spec"]["template"]["spec"]
+    spec: dict[str, Any] = dispatch_of(agent, job_id).manifest["spec"]["template"]["spec"]
     return spec
 
 
@@ -100,8 +113,8 @@ def test_placement_hints_route_and_mark_pods_once_enabled(make_client: Any) -> N
     assert wait_state(client, other["id"], "dispatched")["cluster_id"] == "c1"
     assert pod_spec(c2, routed["id"])["priorityClassName"] == "batch-low"
     assert pod_spec(c1, other["id"])["priorityClassName"] == "batch-low"
-    (dispatch,) = [d for d in c2.dispatches() if d.job_id == routed["id"]]
-    assert dispatch.manifest["spec"]["template"]["metadata"]["labels"]["team"] == "data"
+    template = dispatch_of(c2, routed["id"]).manifest["spec"]["template"]
+    assert template["metadata"]["labels"]["team"] == "data"
 
 
 @pytest.mark.k8s

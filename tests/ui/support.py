@@ -3,7 +3,7 @@ did wrong, and how a test signs in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,13 @@ class KjsUi:
         )
 
 
-def kjs_up_with_tokens(data_dir: Path, cluster: Cluster, **settings: Any) -> Iterator[KjsUi]:
-    """`kjs up` with the admin and read-only tokens, once the agent's first heartbeat came."""
-    app = kjs_up_app(data_dir, cluster.id, cluster.kubeconfig, auth={"tokens": TOKENS}, **settings)
+def kjs_up_with_tokens(
+    data_dir: Path, cluster: Cluster, extra_tokens: Sequence[dict[str, Any]] = (), **settings: Any
+) -> Iterator[KjsUi]:
+    """`kjs up` with the admin and read-only tokens (and `extra_tokens`, e.g. `TEAM_A`), once
+    the agent's first heartbeat came."""
+    tokens = [*TOKENS, *extra_tokens]
+    app = kjs_up_app(data_dir, cluster.id, cluster.kubeconfig, auth={"tokens": tokens}, **settings)
     with live_server(app) as live:
         ui = KjsUi(live, cluster.id)
         wait_until(
@@ -84,6 +88,13 @@ def kjs_up_with_tokens(data_dir: Path, cluster: Cluster, **settings: Any) -> Ite
             what="the agent's first heartbeat",
         )
         yield ui
+
+
+def expect(target: Any) -> Any:
+    """Playwright's `expect` (imported when a browser test runs, not when tests are collected)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
 
 
 class Tab:
@@ -120,20 +131,3 @@ TEAM_A = {
     "scopes": ["submit"],
     "namespaces": ["team-a"],
 }
-
-
-def kjs_up_with_more_tokens(
-    data_dir: Path, cluster: Cluster, tokens: list[dict[str, Any]], **settings: Any
-) -> Iterator[KjsUi]:
-    """`kjs_up_with_tokens` with `tokens` (e.g. `TEAM_A`, limited to a namespace) taken too."""
-    app = kjs_up_app(
-        data_dir, cluster.id, cluster.kubeconfig, auth={"tokens": [*TOKENS, *tokens]}, **settings
-    )
-    with live_server(app) as live:
-        ui = KjsUi(live, cluster.id)
-        wait_until(
-            lambda: ui.api("GET", f"/api/v1/clusters/{cluster.id}").status_code == 200,
-            timeout=30,
-            what="the agent's first heartbeat",
-        )
-        yield ui

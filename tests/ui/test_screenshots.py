@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.support import ADMIN_TOKEN, LAPTOP, PHONE, KjsUi, Tab, sign_in
+from tests.ui.support import ADMIN_TOKEN, LAPTOP, PHONE, KjsUi, Tab, expect, sign_in
 
 pytestmark = [
     pytest.mark.k8s,
@@ -31,12 +31,6 @@ pytestmark = [
 OUT = Path(__file__).resolve().parents[2] / "docs" / "ui"
 SIZES = {"laptop": LAPTOP, "phone": PHONE}
 SCHEMES = ("light", "dark")
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _jobs(kjs_ui: KjsUi, namespace: str, gate: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.support import ADMIN_TOKEN, LAPTOP, PHONE, KjsUi, sign_in
+from tests.ui.support import ADMIN_TOKEN, LAPTOP, PHONE, KjsUi, expect, sign_in
 
 pytestmark = pytest.mark.k8s
 
@@ -56,12 +56,6 @@ TOO_WIDE = """() => {
     .map((e) => e.outerHTML.slice(0, 120));
   return { scrollWidth: document.documentElement.scrollWidth, width, out: out.slice(0, 5) };
 }"""
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _pages(kjs_ui: KjsUi, namespace: str, tmp_path: Path) -> list[tuple[str, str]]:

@@ -22,18 +22,13 @@ from tests.ui.support import (
     READ_TOKEN,
     KjsUi,
     Tab,
+    expect,
     mark_loaded,
     sign_in,
     still_loaded,
 )
 
 pytestmark = pytest.mark.k8s
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _wait_for_file(path: Path) -> str:

@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.ui.support import ADMIN_TOKEN, KjsUi, sign_in
+from tests.ui.support import ADMIN_TOKEN, KjsUi, expect, sign_in
 
 pytestmark = pytest.mark.k8s
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _endless(kjs_ui: KjsUi, namespace: str, name: str, path: Path) -> str:

@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.ui.support import ADMIN_TOKEN, KjsUi, mark_loaded, sign_in, still_loaded
+from tests.ui.support import ADMIN_TOKEN, KjsUi, expect, mark_loaded, sign_in, still_loaded
 
 pytestmark = pytest.mark.k8s
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _cron_waiting_for(kjs_ui: KjsUi, namespace: str, path: Path) -> str:

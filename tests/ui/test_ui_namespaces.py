@@ -16,7 +16,8 @@ from tests.ui.support import (
     TEAM_A_TOKEN,
     KjsUi,
     Tab,
-    kjs_up_with_more_tokens,
+    expect,
+    kjs_up_with_tokens,
     mark_loaded,
     sign_in,
     still_loaded,
@@ -25,15 +26,9 @@ from tests.ui.support import (
 pytestmark = pytest.mark.k8s
 
 
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
 @pytest.fixture
 def team_ui(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[KjsUi]:
-    yield from kjs_up_with_more_tokens(tmp_path / "kjs", k8s_clusters[0], [TEAM_A])
+    yield from kjs_up_with_tokens(tmp_path / "kjs", k8s_clusters[0], [TEAM_A])
 
 
 def _rows(page: Any, job_id: str) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from kjs.api.auth import hash_token
 from kjs.testing.pytest_plugin import Cluster
-from tests.ui.support import ADMIN_TOKEN, PHONE, KjsUi, kjs_up_with_more_tokens, sign_in
+from tests.ui.support import ADMIN_TOKEN, PHONE, KjsUi, expect, kjs_up_with_tokens, sign_in
 
 pytestmark = pytest.mark.k8s
 
@@ -23,17 +23,11 @@ TEAM_B_TOKEN = "ui-team-b-token"
 TEAM_B = {"name": "team-b", "sha256": hash_token(TEAM_B_TOKEN), "scopes": ["submit"]}
 
 
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
 @pytest.fixture
 def kjs_ui(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[KjsUi]:
     """`kjs up` with two queues — team-a runs one job at a time — and a token kept to team-b."""
     token = {**TEAM_B, "queues": ["team-b"]}
-    yield from kjs_up_with_more_tokens(
+    yield from kjs_up_with_tokens(
         tmp_path / "kjs", k8s_clusters[0], [token], scheduling={"queues": QUEUES}
     )
 

@@ -13,15 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ui.support import ADMIN_TOKEN, FINAL, KjsUi, Tab, sign_in
+from tests.ui.support import ADMIN_TOKEN, FINAL, KjsUi, Tab, expect, sign_in
 
 pytestmark = pytest.mark.k8s
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def _open_submit(kjs_ui: KjsUi, page: Any, query: str = "") -> Any:
