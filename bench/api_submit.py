@@ -104,13 +104,21 @@ def start_server(store: str, mysql_url: str | None) -> tuple[subprocess.Popen[by
             stderr=log,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_ready(proc, url, data_dir, timeout_s=60)
+    return proc, url, data_dir
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, data_dir: Path, timeout_s: float, poll_s: float = 0.1
+) -> None:
+    """Until the server at `url` answers /readyz; else kill it and exit naming its log."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, data_dir
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(poll_s)
     proc.kill()
     sys.exit(f"server did not start; see {data_dir}/server.log")
 

@@ -52,7 +52,8 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from list_jobs import fill  # bench/ is not a package: its sibling, by path
+from api_submit import wait_ready  # bench/ is not a package: its siblings, by path
+from list_jobs import fill
 
 from kjs.api.jobs import check_sort
 from kjs.core.protocols import JOB_SORTS
@@ -278,15 +279,8 @@ def start_server(
             stderr=log,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, data_dir
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit(f"server did not start; see {data_dir}/server.log")
+    wait_ready(proc, url, data_dir, timeout_s=120, poll_s=0.2)
+    return proc, url, data_dir
 
 
 def time_http(
