@@ -68,11 +68,10 @@ class Cluster:
         )
 
 
-def job_and_pod(namespace: str, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A Job as kjs renders it, and the pod the job controller would make for it (its uid and
-    the controller's labels are filled in once the Job exists)."""
-    spec = JobSpec(
-        name=f"fp{index}",
+def bench_spec(name: str, namespace: str, index: int) -> JobSpec:
+    """The job every pod of these benches runs (a small one, with requests)."""
+    return JobSpec(
+        name=name,
         namespace=namespace,
         image="busybox:1.36",
         command=["sh", "-c", "echo working; sleep 30"],
@@ -80,6 +79,12 @@ def job_and_pod(namespace: str, index: int) -> tuple[dict[str, Any], dict[str, A
         resources=Resources(requests=Quantities(cpu="100m", memory="64Mi")),
         labels={"team": "bench"},
     )
+
+
+def job_and_pod(namespace: str, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Job as kjs renders it, and the pod the job controller would make for it (its uid and
+    the controller's labels are filled in once the Job exists)."""
+    spec = bench_spec(f"fp{index}", namespace, index)
     job = manifest.render_job(spec, job_id=str(uuid.uuid4()))
     job["spec"]["managedBy"] = MANAGED_BY
     template = job["spec"]["template"]

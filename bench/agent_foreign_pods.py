@@ -31,9 +31,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.agent_footprint import AgentProcess, Cluster, empty_statuses
+from bench.agent_footprint import AgentProcess, Cluster, bench_spec, empty_statuses
 from kjs.core import manifest
-from kjs.core.models import JobSpec, Quantities, Resources
 from kjs.testing import env as testenv
 
 NODE = "kjs-bench-foreign-node"
@@ -61,15 +60,7 @@ def register_node(cluster: Cluster) -> None:
 
 
 def foreign_pod(namespace: str, index: int) -> dict[str, Any]:
-    spec = JobSpec(
-        name=f"other{index}",
-        namespace=namespace,
-        image="busybox:1.36",
-        command=["sh", "-c", "echo working; sleep 30"],
-        env={"MODE": "bench", "INDEX": str(index)},
-        resources=Resources(requests=Quantities(cpu="100m", memory="64Mi")),
-        labels={"team": "bench"},
-    )
+    spec = bench_spec(f"other{index}", namespace, index)
     template = manifest.render_job(spec, job_id=str(uuid.uuid4()))["spec"]["template"]
     return {
         "apiVersion": "v1",
