@@ -79,8 +79,10 @@ def pod_requests(spec: JobSpec, defaults: Requests = DEFAULT_REQUESTS) -> Reques
 def job_requests(spec: JobSpec, defaults: Requests = DEFAULT_REQUESTS) -> Requests:
     """The job's total request: one pod's times the pods it runs at once, clamped to `MAX_TOTAL`
     (so the stored figure fits a BIGINT and sums of many jobs stay exact)."""
-    pod = pod_requests(spec, defaults)
     pods = pods_of(spec)
+    if spec.resources is None and pods == 1:
+        return defaults  # most jobs: nothing to parse (placement asks this of every job)
+    pod = pod_requests(spec, defaults)
     return Requests(
         min(pod.cpu_millis * pods, MAX_TOTAL), min(pod.memory_bytes * pods, MAX_TOTAL), pods
     )

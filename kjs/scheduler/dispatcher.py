@@ -93,7 +93,8 @@ class Dispatcher:
     async def _place(self) -> float | None:
         if await self.placement.place_due():
             self.tasks.wake(RELAY)
-            return 0.0  # there may be more than one pass places: look again at once
+        if self.placement.unfinished:
+            return 0.0  # a key's page budget ran out with jobs still placed: go on at once
         return await self.placement.next_due_in()
 
     async def _relay(self) -> float | None:

@@ -33,7 +33,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple, cast
 
 import msgspec
@@ -66,6 +66,16 @@ REASON_REFRESH_S = 30.0  # a pending reason whose figures alone changed is rewri
 EXPLAIN_S = 2.0  # with no room anywhere, the due jobs are counted (to say why) this often
 QUEUES_TTL_S = 2.0  # the queues defined over the API are read again this often
 JOIN_MARGIN = dt.timedelta(seconds=5)  # a job committed late, created before the last write
+
+
+class Refused(NamedTuple):
+    """A key whose jobs a `select_cluster` plugin's pass placed none of: as the view stood then,
+    for how many jobs, why, and when (monotonic)."""
+
+    seen: Hashable
+    jobs: int
+    why: tuple[str, str]
+    at: float
 
 
 class Said(NamedTuple):
@@ -125,8 +135,16 @@ class Placement:
         self._said: dict[str, Said] = {}
         self._explained = -EXPLAIN_S  # when the due jobs were last counted (monotonic)
         self._queues: tuple[float, dict[str, QueueDefinition]] | None = None  # (read at, …)
+        # Per key a plugin refused whole (see `Refused`): not read again while nothing changed.
+        self._refused: dict[str, Refused] = {}
         # Per key, where the last pass stopped reading it (its page budget spent).
         self._resume: dict[str | None, tuple[dt.datetime, str]] = {}
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the last pass left a key unread for its page budget (not for want of
+        room): the next pass should come at once, not at the next wake-up."""
+        return bool(self._resume)
 
     async def place_due(self) -> int:
         """Place every due pending job that fits somewhere; returns how many.
@@ -156,17 +174,31 @@ class Placement:
         judge_by_key = not routes_anywhere(self.c.plugins)
         placed = 0
         said: dict[str, Said] = {}
+        refused: dict[str, Refused] = {}
         resume, self._resume = self._resume, {}
         for key, count in keys:
             group = group_of(key) if judge_by_key else None
             why = view.group_blocked(group) if group is not None else None
-            if why is None:
+            if why is None and key is not None and group is None:
+                # Judged job by job by a plugin: a key it refused whole is asked again when the
+                # view or the key changed, or EXPLAIN_S later (a plugin may look elsewhere too).
+                seen, last = view.seen(), self._refused.get(key)
+                if last and (last.seen, last.jobs) == (seen, count) and clock - last.at < EXPLAIN_S:
+                    refused[key], why = last, last.why
+                else:
+                    done, why = await self._place_key(key, view, group, at, resume.get(key))
+                    placed += done
+                    count -= done
+                    if not done and why is not None and key not in self._resume:
+                        refused[key] = Refused(seen, count, why, clock)
+            elif why is None:
                 done, why = await self._place_key(key, view, group, at, resume.get(key))
                 placed += done
                 count -= done
             if why is not None and key is not None and count > 0:
                 said[key] = await self._say(key, why, count, at)
         self._said = said  # keys no longer due are forgotten
+        self._refused = refused
         return placed
 
     async def _place_key(
@@ -187,7 +219,7 @@ class Placement:
             jobs = await asyncio.to_thread(
                 self.c.store.due_jobs, at, BATCH, placement_key=key, after=cursor
             )
-            done, why, sized_out = await self._place(jobs, view, group)
+            done, why, sized_out = await self._place(jobs, view, group, same_key=key is not None)
             placed += done
             first_why = first_why or why
             if not sized_out or len(jobs) < BATCH:
@@ -215,7 +247,7 @@ class Placement:
                 return last  # what it says holds (figures aside, until the refresh)
             if count > last.jobs:  # newcomers: only those created since the last write
                 since = last.written - JOIN_MARGIN
-                await asyncio.to_thread(
+                told = await asyncio.to_thread(
                     self.c.store.set_pending_reason,
                     key,
                     reason,
@@ -223,7 +255,14 @@ class Placement:
                     at,
                     created_after=since,
                 )
-                return Said(reason, last.message, count, last.checked, at)
+                if told >= count - last.jobs:
+                    return Said(reason, last.message, count, last.checked, at)
+                # Some joined with an older created_at (edited into this key, or back to
+                # pending): the whole key, now.
+                await asyncio.to_thread(
+                    self.c.store.set_pending_reason, key, reason, last.message, at
+                )
+                return Said(reason, last.message, count, clock, at)
             return Said(reason, last.message, count, last.checked, last.written)
         if last is not None and not stale and (last.reason, last.message) == (reason, message):
             return last
@@ -293,22 +332,26 @@ class Placement:
         return self._queues[1]
 
     async def _place(
-        self, jobs: list[JobRecord], view: PassView, group: Group | None
+        self, jobs: list[JobRecord], view: PassView, group: Group | None, *, same_key: bool
     ) -> tuple[int, tuple[str, str] | None, bool]:
         """Place these jobs (of one placement key) in order: how many, why the first one left
         pending waits, and whether one waits for its size alone (then a smaller one further on
         may go). `group`: their common queue, namespace and route, when the key alone decides
         where they may go (then the first job stopped by pod count or max_running ends it: so it
-        would be for the rest; one stopped by its size lets smaller ones try)."""
+        would be for the rest; one stopped by its size lets smaller ones try). `same_key`: they
+        share a queue, namespace and route (what depends on those alone is asked once)."""
         at = now()
         planned: list[tuple[str, Requests, JobRecord, JobUpdate]] = []
         first_why: tuple[str, str] | None = None
         sized_out = False
+        first = jobs[0] if jobs and same_key else None
+        limited = first is None or view.limits_apply(first.spec.queue, first.spec.namespace)
+        by_size = None if first is None else view.judged_by_size(first)
         for job in jobs:
             if not self.failures.ready(job.id):
                 continue
             need = job_requests(job.spec, view.defaults)  # never raises (bad quantity: default)
-            why = view.job_blocked(job, need)
+            why = view.job_blocked(job, need) if limited else None
             if why is not None:
                 first_why = first_why or why[:2]
                 if group is not None and why[2]:
@@ -322,7 +365,7 @@ class Placement:
                 )
                 if cluster_id is None:
                     first_why = first_why or view.no_room(job, need)
-                    if not view.judged_by_size(job):
+                    if not (view.judged_by_size(job) if by_size is None else by_size):
                         if group is not None:  # pod-count clusters full: so for the rest
                             return await self._commit(planned, view), first_why, False
                     else:

@@ -6,7 +6,7 @@ reason a job, or a whole placement key, has to wait. Every job placed in the pas
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 import msgspec
 
@@ -84,6 +84,37 @@ class PassView:
                 # A job not in the figures yet holds at least one pod.
                 self.free[c.id] = [f.cpu_millis - cpu, f.memory_bytes - memory, f.pods - jobs]
                 self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
+        self._changes = 0  # jobs taken (or given back) in this pass so far
+
+    def seen(self) -> Hashable:
+        """What this view shows a placement decision, as a value two passes can compare: the
+        clusters (state, labels, load, free figures), what queues and namespaces hold, and the
+        jobs this pass placed so far."""
+        clusters = tuple(
+            (
+                c.id,
+                self.states.get(c.id),
+                tuple(sorted(c.labels.items())),
+                c.capacity,
+                c.running,
+                c.pending,
+                self.in_flight.get(c.id, 0),
+                tuple(self.free.get(c.id, ())),
+                tuple(self.largest.get(c.id, ())),
+            )
+            for c in self.ready
+        )
+        held = tuple(
+            sorted(
+                (str(k), h.jobs, h.cpu_millis, h.memory_bytes) for k, h in self.queue_held.items()
+            )
+        )
+        spaces = tuple(
+            sorted(
+                (k, h.jobs, h.cpu_millis, h.memory_bytes) for k, h in self.namespace_held.items()
+            )
+        )
+        return clusters, tuple(sorted(self.states.items())), held, spaces, self._changes
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -99,6 +130,7 @@ class PassView:
             free[2] -= sign * need.pods
 
     def _count(self, cluster_id: str, job: JobRecord, need: Requests, sign: int) -> None:
+        self._changes += 1
         self.in_flight[cluster_id] = self.in_flight.get(cluster_id, 0) + sign
         self._use(cluster_id, need, sign)
         if (largest := self.largest.get(cluster_id)) is not None:
@@ -231,6 +263,15 @@ class PassView:
             group.route, group.queue, None, None
         )
 
+    def limits_apply(self, queue: str, namespace: str) -> bool:
+        """Whether a job's queue or namespace may keep it waiting (a limit, or no such queue):
+        most have none, and their jobs need no `job_blocked`."""
+        return (
+            queue not in self.definitions
+            or queue in self.limited
+            or namespace in self.namespace_limits
+        )
+
     def job_blocked(self, job: JobRecord, need: Requests) -> tuple[str, str, bool] | None:
         """Why this job's queue or namespace does not take it now, and whether no job of theirs
         would be taken either (a count limit, or a total at its cap)."""
@@ -242,6 +283,8 @@ class PassView:
     def candidates(self, job: JobRecord, need: Requests) -> list[ClusterRecord]:
         """The ready clusters the job fits on, its queue's per-cluster limits allowing, with
         this pass's free figures as their `resources.free` (what a balancer compares)."""
+        if not self.free and job.spec.queue not in self.per_cluster_limited:
+            return self.ready  # no figures, no per-cluster limit: the balancer judges pod counts
         found = []
         for c in self.ready:
             if self._per_cluster(job.spec.queue, c.id, need) or not self._fits(c, job, need):
@@ -270,4 +313,6 @@ class PassView:
     def has_figures(self, route: Route) -> bool:
         """Whether a ready cluster this route allows reports free resources (then a job too big
         for it does not mean a smaller one is too)."""
+        if not self.free:
+            return False
         return any(c.id in self.free and allows(route, c) for c in self.ready)

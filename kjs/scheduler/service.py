@@ -22,6 +22,7 @@ from kjs.core.protocols import Idempotency, IdempotencyConflict, JobChange
 from kjs.core.queues import DEFAULT_QUEUE
 from kjs.core.records import EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
+from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check_job
 from kjs.scheduler import changes, fencing, leader
@@ -463,6 +464,14 @@ class JobService:
                 at = now()
                 run_at = spec.run_at if spec.run_at and spec.run_at > at else None
                 reason, message = waiting_for(run_at)  # the next pass says why, if it waits
+                if (
+                    run_at is None
+                    and current.run_at is None
+                    and placement_key_of(spec) == placement_key_of(current.spec)
+                ):
+                    # Waiting where it waited: why holds (placement writes a key's reason only
+                    # when its jobs or what it says change).
+                    reason, message = current.reason, current.message
                 return msgspec.structs.replace(
                     current,
                     spec=spec,

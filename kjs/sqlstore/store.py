@@ -1156,7 +1156,7 @@ class SqlStore:
 
     def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:
         """Each placement key of the due jobs with how many, the one with the oldest job first
-        (read from the (state, placement_key, created_at, run_at) index alone)."""
+        (read from the (state, placement_key, created_at, id, run_at) index alone)."""
         j = t.jobs.c
         query = (
             self._due(sa.select(j.placement_key, sa.func.count()), now)

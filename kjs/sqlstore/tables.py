@@ -118,9 +118,9 @@ jobs = sa.Table(
         "request_cpu_millis",
         "request_memory_bytes",
     ),
-    # Due pending jobs per placement key, oldest first; run_at last so that counting the due
-    # jobs of each key reads this index alone.
-    sa.Index(None, "state", "placement_key", "created_at", "run_at"),
+    # Due pending jobs per placement key in placement's order (created_at, id); run_at last so
+    # that counting the due jobs of each key reads this index alone.
+    sa.Index(None, "state", "placement_key", "created_at", "id", "run_at"),
     # A queue's unfinished jobs (a queue in use is not deleted), and its due pending jobs in
     # placement's order, counted from here alone (`queue_positions`).
     sa.Index(None, "queue", "state", "created_at", "id", "run_at"),

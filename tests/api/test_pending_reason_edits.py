@@ -7,9 +7,11 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
 
-from tests.api.conftest import occupy
+from kjs.scheduler import placement
+from tests.api.conftest import FakeAgent, occupy
 
 JOBS = "/api/v1/jobs"
 
@@ -47,3 +49,44 @@ def test_a_new_attempt_due_later_waits_for_its_run_at(client: TestClient[Any]) -
     assert answer.status_code == 200, answer.text
     job = client.get(f"{JOBS}/{running.id}").json()
     assert (job["state"], job["attempt"], job["reason"]) == ("pending", 2, "WaitingForRunAt")
+
+
+def _submit(client: TestClient[Any], cluster: str, name: str = "w") -> str:
+    body = {"name": name, "namespace": "ml", "image": "busybox", "cluster": cluster}
+    answer = client.post(JOBS, json=body)
+    assert answer.status_code == 201, answer.text
+    job_id: str = answer.json()["id"]
+    return job_id
+
+
+def test_an_edited_job_says_why_it_waits_at_once_or_at_the_next_pass(
+    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Newcomers of a key are found by created_at from its last write on: no margin, so that the
+    # job edited into c2's key below is older than that write (as it would be after a while).
+    monkeypatch.setattr(placement, "JOIN_MARGIN", dt.timedelta(0))
+    for cluster, capacity in (("c1", 1), ("c2", 1), ("c3", 5)):
+        FakeAgent(client, cluster).heartbeat(capacity=capacity)
+    occupy(client, "c1")
+    occupy(client, "c2")
+    dispatcher = client.app.state.jobs.dispatcher
+    job_id = _submit(client, "c1")
+    for _ in range(2):
+        _submit(client, "c2", "other")
+    client.blocking_portal.call(dispatcher.dispatch_due)
+    said, message = reason(client, job_id)
+    assert said == "NoCapacity" and message is not None and "c1" in message
+
+    # Edited, still waiting for c1: why it waits holds, at once.
+    answer = client.patch(f"{JOBS}/{job_id}", json={"args": ["--verbose"]})
+    assert answer.status_code == 200, answer.text
+    assert reason(client, job_id) == (said, message)
+    assert answer.json()["reason"] == said
+
+    # Edited into c2's key (which said why already, before this job joined): the next pass
+    # says why, not a refresh half a minute later.
+    answer = client.patch(f"{JOBS}/{job_id}", json={"cluster": "c2"})
+    assert answer.status_code == 200, answer.text
+    client.blocking_portal.call(dispatcher.dispatch_due)
+    said, message = reason(client, job_id)
+    assert said == "NoCapacity" and message is not None and "c2" in message

@@ -138,6 +138,62 @@ def test_a_select_cluster_plugin_is_asked_about_jobs_whose_route_is_full(
     assert full.dispatches() == []
 
 
+class CountingPlugin:
+    """Asked about every job, sends none anywhere: counts the questions."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def select_cluster(self, job: Any, clusters: list[Any]) -> str | None:
+        self.asked += 1
+        return None
+
+
+def test_a_key_a_plugin_refused_is_not_read_again_until_the_view_or_the_key_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = CountingPlugin()
+    settings = load(
+        environ={}, overrides={"data_dir": str(tmp_path), "dispatch": {"sweep_s": SWEEP_S}}
+    )
+    app = create_app(settings, plugins=Plugins(autoload=False, extra=[counting]))
+    with TestClient(app) as client:
+        full = FakeAgent(client, "c1")
+        full.heartbeat(capacity=1)
+        busy = occupy(client, "c1")
+        FakeAgent(client, "c2").heartbeat(capacity=10)  # room somewhere: passes look at keys
+        block(client, 300, "c1")
+        dispatcher = client.app.state.jobs.dispatcher
+        assert client.blocking_portal.call(dispatcher.dispatch_due) == 0
+        assert counting.asked >= 200  # a page of the key, job by job
+        asked = counting.asked
+
+        # Nothing changed: the key is not read again (its jobs still say why they wait).
+        for _ in range(3):
+            assert client.blocking_portal.call(dispatcher.dispatch_due) == 0
+        assert counting.asked == asked
+        # The key changed (one more job): read again.
+        block(client, 1, "c1")
+        assert client.blocking_portal.call(dispatcher.dispatch_due) == 0
+        assert counting.asked > asked
+        asked = counting.asked
+
+        # The view changed (c1's slot freed): read again, and the oldest job placed.
+        release(client, busy)
+        client.blocking_portal.call(dispatcher.dispatch_due)
+        assert counting.asked > asked
+        wait_until(full.dispatches, timeout=SWEEP_S + 1, what="a dispatch to c1")
+
+        # Refusals are trusted for EXPLAIN_S at most (a plugin may look at more than the view).
+        from kjs.scheduler import placement
+
+        monkeypatch.setattr(placement, "EXPLAIN_S", 0.0)
+        asked = counting.asked
+        client.blocking_portal.call(dispatcher.dispatch_due)
+        assert counting.asked > asked
+
+
 def test_a_slot_is_free_once_its_job_s_final_state_is_stored_not_a_heartbeat_later(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:

@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 
 pytestmark = pytest.mark.mysql
 
-SCRIPT_HEADS = ["0012", "compat_0001"] if COMPAT else ["0012"]
+SCRIPT_HEADS = ["0013", "compat_0001"] if COMPAT else ["0013"]
 
 
 @pytest.mark.parametrize("round_", range(5))

@@ -57,15 +57,17 @@ class LeastLoadBalancer:
         self, job: JobView, clusters: Sequence[ClusterView], in_flight: dict[str, int]
     ) -> str | None:
         route, selector = job.spec.cluster, job.spec.cluster_selector
-        eligible = [c for c in clusters if all(c.labels.get(k) == v for k, v in selector.items())]
+        eligible = [c for c in clusters if c.id == route] if isinstance(route, str) else clusters
+        if selector:
+            eligible = [
+                c for c in eligible if all(c.labels.get(k) == v for k, v in selector.items())
+            ]
         with_room = [c for c in eligible if _has_room(c, in_flight)]
         if isinstance(route, list):
             by_id = {c.id: c for c in with_room}
             return next((cid for cid in route if cid in by_id), None)
-        if isinstance(route, str):
-            with_room = [c for c in with_room if c.id == route]
-        if not with_room:
-            return None
+        if len(with_room) <= 1:  # nothing to compare (placement asks this of every due job)
+            return with_room[0].id if with_room else None
         need = job_requests(job.spec) if isinstance(job.spec, JobSpec) else Requests(0, 0)
         best = min(with_room, key=lambda c: (_load(c, need, in_flight), c.id))
         return best.id
