@@ -290,16 +290,16 @@ class JobStore(Protocol):
         with `after`, only those past that (created_at, id) — the next page."""
         ...
 
-    def dispatched_since(
+    def started_since(
         self,
         since: Mapping[str, dt.datetime],
         states: Sequence[JobState],
         whenever: Sequence[JobState] = (),
     ) -> dict[str, tuple[int, int, int]]:
         """Per cluster id of `since`: (jobs, CPU millicores, memory bytes) of its jobs in
-        `states` dispatched at or after the cluster's moment, and of those in `whenever`
-        whatever their `dispatched_at` (absent: none). One grouped statement: what placement
-        subtracts from a cluster's reported free figures."""
+        `states` that started (`started_at`) after the cluster's moment or never did, and of
+        those in `whenever` whatever their `started_at` (absent: none). One grouped statement:
+        what placement subtracts from a cluster's reported free figures."""
         ...
 
     def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
 import logging
 import time
 from collections.abc import Hashable, Sequence
@@ -48,20 +49,18 @@ from kjs.core.queues import QueueDefinition
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.requests import Requests, job_requests
-from kjs.core.routing import Group, group_of
+from kjs.core.routing import group_of
 from kjs.core.states import JobState
 from kjs.core.usage import HOLDING
 from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.room import PassView, has_limit
+from kjs.scheduler.streams import BATCH, KeyStream
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
-BATCH = 200
-# Pages of a key's due jobs one pass reads at most: jobs that fit nowhere (too big for every
-# cluster, or for their queue's remaining max_cpu) cost a pass a page each, but do not hide the
-# smaller ones behind them; past it, the next pass goes on from there.
-PAGES_PER_KEY = 10
+# Placements one pass makes at most: a pass stays short (the next starts at once).
+PASS_PLACEMENTS = 2_000
 REASON_REFRESH_S = 30.0  # a pending reason whose figures alone changed is rewritten this often
 EXPLAIN_S = 2.0  # with no room anywhere, the due jobs are counted (to say why) this often
 QUEUES_TTL_S = 2.0  # the queues defined over the API are read again this often
@@ -76,6 +75,23 @@ class Refused(NamedTuple):
     jobs: int
     why: tuple[str, str]
     at: float
+
+
+class Planned(NamedTuple):
+    """A dispatch this pass will write: where, what the job asks, the job, its update."""
+
+    cluster_id: str
+    need: Requests
+    job: JobRecord
+    update: JobUpdate
+
+
+def queue_of(key: str | None) -> str:
+    """The queue of a placement key's jobs (NO_KEY for jobs without a key)."""
+    return NO_KEY if key is None else key.split("|", 1)[0]
+
+
+NO_KEY = ""  # no queue is named so: the jobs without a placement key, of any queue
 
 
 class Said(NamedTuple):
@@ -139,24 +155,28 @@ class Placement:
         self._refused: dict[str, Refused] = {}
         # Per key, where the last pass stopped reading it (its page budget spent).
         self._resume: dict[str | None, tuple[dt.datetime, str]] = {}
+        self._more = False  # the last pass stopped at PASS_PLACEMENTS
 
     @property
     def unfinished(self) -> bool:
-        """Whether the last pass left a key unread for its page budget (not for want of
-        room): the next pass should come at once, not at the next wake-up."""
-        return bool(self._resume)
+        """Whether the last pass stopped while it was still placing (its PASS_PLACEMENTS, or a
+        key's page budget): the next pass should come at once, not at the next wake-up."""
+        return self._more
 
     async def place_due(self) -> int:
         """Place every due pending job that fits somewhere; returns how many.
 
-        Key by key (queue, namespace, route), the key with the oldest due job first: a key whose
-        queue or namespace is at a limit, or none of whose clusters has room, is skipped without
-        loading its jobs (and says why); the others' jobs are loaded oldest first, BATCH at a
-        time, up to PAGES_PER_KEY pages while the key may take more. Jobs without a key are
-        tried one by one. When no cluster has room at all, the due jobs are not even counted,
-        except every EXPLAIN_S to say why they wait."""
+        The due jobs come by key (queue, namespace, route). A key whose queue or namespace is at
+        a limit, or none of whose clusters has room, is skipped without loading its jobs (and
+        says why). The others are taken in fair-share order: the next job comes from the queue
+        whose placed jobs hold the lowest dominant share of the clusters ÷ its weight (`PassView.
+        weighted_share`), and within a queue from its key with the oldest due job first, oldest
+        job first — read a page at a time as the pass gets to them (`KeyStream`). Jobs without a
+        key are tried first, one by one. When no cluster has room at all, the due jobs are not
+        even counted, except every EXPLAIN_S to say why they wait."""
         store = self.c.store
         at, clock = now(), time.monotonic()
+        self._more = False
         # Figures older than a silent cluster's heartbeat are not trusted (see `_fresh`).
         max_age = dt.timedelta(seconds=self.c.settings.dispatch.unreachable_after_s)
         known = [_fresh(c, at, max_age) for c in await asyncio.to_thread(store.list_clusters)]
@@ -164,74 +184,159 @@ class Placement:
         ready = [c for c in known if states[c.id] == "ready"]
         loaded, in_flight = await self._in_use(ready) if ready else ([], {})
         if _nowhere(loaded, in_flight) and clock - self._explained < EXPLAIN_S:
+            self._resume = {}
             return 0  # nothing can be placed, and why was said a moment ago
         keys = await asyncio.to_thread(store.due_placement_keys, at)
         self._explained = clock
         if not keys:
             self._said.clear()
+            self._resume = {}
             return 0
-        view = await self._view(known, states, loaded, in_flight, at)
+        queues_due = {queue_of(key) for key, _ in keys}
+        view = await self._view(known, states, loaded, in_flight, at, shares=len(queues_due) > 1)
         judge_by_key = not routes_anywhere(self.c.plugins)
-        placed = 0
+        resume, self._resume = self._resume, {}
         said: dict[str, Said] = {}
         refused: dict[str, Refused] = {}
-        resume, self._resume = self._resume, {}
+        by_queue: dict[str, list[KeyStream]] = {}
+        streams: list[KeyStream] = []
+        seen: Hashable = None  # the view as this pass starts (read once, when a key asks)
         for key, count in keys:
             group = group_of(key) if judge_by_key else None
             why = view.group_blocked(group) if group is not None else None
             if why is None and key is not None and group is None:
                 # Judged job by job by a plugin: a key it refused whole is asked again when the
                 # view or the key changed, or EXPLAIN_S later (a plugin may look elsewhere too).
-                seen, last = view.seen(), self._refused.get(key)
-                if last and (last.seen, last.jobs) == (seen, count) and clock - last.at < EXPLAIN_S:
-                    refused[key], why = last, last.why
-                else:
-                    done, why = await self._place_key(key, view, group, at, resume.get(key))
-                    placed += done
-                    count -= done
-                    if not done and why is not None and key not in self._resume:
-                        refused[key] = Refused(seen, count, why, clock)
-            elif why is None:
-                done, why = await self._place_key(key, view, group, at, resume.get(key))
-                placed += done
-                count -= done
-            if why is not None and key is not None and count > 0:
-                said[key] = await self._say(key, why, count, at)
+                last = self._refused.get(key)
+                if last is not None and last.jobs == count and clock - last.at < EXPLAIN_S:
+                    seen = view.seen() if seen is None else seen
+                    if last.seen == seen:
+                        refused[key], why = last, last.why
+            if why is not None:
+                if key is not None:
+                    said[key] = await self._say(key, why, count, at)
+                continue
+            stream = KeyStream(key, count, queue_of(key), group, resume.get(key))
+            streams.append(stream)
+            by_queue.setdefault(stream.queue, []).append(stream)
+        planned: list[Planned] = []
+        placed = 0
+        keyless = by_queue.pop(NO_KEY, [])
+        for stream in keyless:  # rare (a route too long for a key): each job on its own
+            placed += await self._drain(stream, view, at, planned)
+        placed += await self._fair(by_queue, view, at, planned)
+        placed += await self._commit(planned, view)
+        for stream in streams:
+            if stream.stopped_at is not None:
+                self._resume[stream.key] = stream.stopped_at
+                # Still placing when its page budget ran out: go on at once (one that only
+                # read jobs too big for any room waits for the next wake-up).
+                self._more = self._more or stream.placed > 0
+            key = stream.key
+            if key is None:
+                continue
+            judged_by_plugin = stream.seen is not None and stream.stopped_at is None
+            if stream.placed == 0 and stream.why is not None and judged_by_plugin:
+                refused[key] = Refused(stream.seen, stream.count, stream.why, clock)
+            if stream.why is not None and stream.waiting > 0:
+                said[key] = await self._say(key, stream.why, stream.waiting, at)
         self._said = said  # keys no longer due are forgotten
         self._refused = refused
         return placed
 
-    async def _place_key(
+    async def _fair(
         self,
-        key: str | None,
+        by_queue: dict[str, list[KeyStream]],
         view: PassView,
-        group: Group | None,
         at: dt.datetime,
-        resume: tuple[dt.datetime, str] | None,
-    ) -> tuple[int, tuple[str, str] | None]:
-        """Place a key's due jobs, a page at a time, oldest first: the next page only while
-        the key may take more (a page whose jobs all fit nowhere does not end it), at most
-        PAGES_PER_KEY. The first page is always the oldest jobs; the next ones go on from where
-        the last pass stopped (`resume`), so every job of a long key is looked at in turn."""
-        placed, first_why = 0, None
-        cursor: tuple[dt.datetime, str] | None = None
-        for page in range(PAGES_PER_KEY):
-            jobs = await asyncio.to_thread(
-                self.c.store.due_jobs, at, BATCH, placement_key=key, after=cursor
+        planned: list[Planned],
+    ) -> int:
+        """Take the queues' jobs in fair-share order (see `place_due`): one job at a time from
+        the queue with the lowest weighted share, which the job placed then raises."""
+        placed = 0
+        order = [(view.weighted_share(queue), queue) for queue in by_queue]
+        heapq.heapify(order)
+        while order:
+            _, queue = heapq.heappop(order)
+            streams = by_queue[queue]
+            stream = streams[0]
+            if stream.group is None and stream.seen is None:
+                stream.seen = view.seen()  # as the plugin is first shown this key
+            job = await stream.next_job(self.c.store, at)
+            if job is None:
+                streams.pop(0)  # this key is done for the pass: the queue's next one
+            else:
+                await self._try(job, stream, view, at, planned)
+                if len(planned) >= BATCH:  # one transaction a page: the relay starts sooner
+                    placed += await self._commit(planned, view)
+                    planned.clear()
+                if placed + len(planned) >= PASS_PLACEMENTS:
+                    self._more = True  # the rest at once, in another pass
+                    return placed
+            if streams:
+                heapq.heappush(order, (view.weighted_share(queue), queue))
+        return placed
+
+    async def _drain(
+        self, stream: KeyStream, view: PassView, at: dt.datetime, planned: list[Planned]
+    ) -> int:
+        """Take a stream's jobs in order (jobs without a key)."""
+        placed = 0
+        while (job := await stream.next_job(self.c.store, at)) is not None:
+            await self._try(job, stream, view, at, planned)
+            if len(planned) >= BATCH:
+                placed += await self._commit(planned, view)
+                planned.clear()
+        return placed
+
+    async def _try(
+        self,
+        job: JobRecord,
+        stream: KeyStream,
+        view: PassView,
+        at: dt.datetime,
+        planned: list[Planned],
+    ) -> None:
+        """Plan the job's dispatch where there is room, or say in its stream why it waits: a
+        job stopped by a pod count or a count limit means the key's other jobs would be too; one
+        stopped by its size lets smaller ones try."""
+        if not self.failures.ready(job.id):
+            return
+        if stream.limited is None:  # what depends on the key alone, asked once
+            stream.limited = stream.key is None or view.limits_apply(
+                job.spec.queue, job.spec.namespace
             )
-            done, why, sized_out = await self._place(jobs, view, group, same_key=key is not None)
-            placed += done
-            first_why = first_why or why
-            if not sized_out or len(jobs) < BATCH:
-                return placed, first_why  # the rest waits as this page did (or there is none)
-            if group is not None and (blocked := view.group_blocked(group)) is not None:
-                return placed, first_why or blocked  # full now: the rest waits unread
-            cursor = (jobs[-1].created_at, jobs[-1].id)
-            if page == 0 and resume is not None and resume > cursor:
-                cursor = resume
-        if cursor is not None:
-            self._resume[key] = cursor
-        return placed, first_why
+            stream.by_size = None if stream.key is None else view.judged_by_size(job)
+        need = job_requests(job.spec, view.defaults)  # never raises (bad quantity: default)
+        blocked = view.job_blocked(job, need) if stream.limited else None
+        if blocked is not None:
+            stream.refuse(blocked[:2], key_wide=blocked[2])
+            return
+        try:
+            candidates = view.candidates(job, need)
+            cluster_id = (
+                choose_cluster(self.c, job, candidates, view.in_flight) if candidates else None
+            )
+            if cluster_id is None:
+                by_size = view.judged_by_size(job) if stream.by_size is None else stream.by_size
+                why = stream.why or view.no_room(job, need)
+                key_wide = not by_size
+                if by_size and stream.group is not None:
+                    # Too big for what is left, or is nothing left? Then the rest waits unread.
+                    full = view.group_blocked(stream.group)
+                    why, key_wide = (stream.why or full, True) if full else (why, False)
+                stream.refuse(why, key_wide=key_wide)
+                return
+            manifest = render_for_dispatch(job, self.c.plugins)
+        except Exception as e:  # this job's fault (a plugin, its spec): not the others'
+            if self.failures.failed(job.id, e, f"job {job.id}"):
+                await self._park(job, e)
+            return
+        self.failures.succeeded(job.id)
+        update = self._dispatch(job, cluster_id, manifest, at)
+        planned.append(Planned(cluster_id, need, job, update))
+        view.take(cluster_id, job, need)  # the next job sees it
+        stream.placed += 1
 
     async def _say(self, key: str, why: tuple[str, str], count: int, at: dt.datetime) -> Said:
         """Write why the key's due jobs wait, unless it was written already. Jobs that joined
@@ -276,30 +381,37 @@ class Placement:
         ready: list[ClusterRecord],
         in_flight: dict[str, int],
         at: dt.datetime,
+        *,
+        shares: bool,
     ) -> PassView:
         """This pass's view: the clusters, their load and free figures, the queues' and
-        namespaces' limits and what their jobs hold (all read once)."""
+        namespaces' limits and what their jobs hold (all read once). `shares`: jobs of more than
+        one queue are due (fair share compares what the queues hold)."""
         scheduling = self.c.settings.scheduling
         definitions = await self._definitions()
-        # What the queues hold is read only when some queue has a limit to check it against.
+        # What the queues hold is read only when some queue has a limit to check it against, or
+        # queues are to share.
         limited = any(
             has_limit(d.limits) or has_limit(d.limits.per_cluster) for d in definitions.values()
         )
-        usage = await asyncio.to_thread(self.c.store.queue_usage, PLACED) if limited else []
+        wanted = limited or shares
+        usage = await asyncio.to_thread(self.c.store.queue_usage, PLACED) if wanted else []
         namespaces = (
             await asyncio.to_thread(self.c.store.namespace_usage, sorted(scheduling.namespaces))
             if scheduling.namespaces
             else {}
         )
-        # What was dispatched to each cluster with figures that they may not count yet: from the
-        # store (a new leader knows it too). Jobs dispatched or created count until they run
-        # (their pods may not be bound yet: the agent counts only bound ones); the others when
-        # dispatched after the report, less the clocks' allowed skew.
-        skew = dt.timedelta(seconds=self.c.settings.dispatch.clock_skew_s)
-        since = {c.id: c.resources.at - skew for c in ready if c.resources is not None}
+        # What each cluster with figures runs that they may not count yet: from the store (a
+        # new leader knows it too). Jobs dispatched or created count until they run (their pods
+        # may not be bound yet: the agent counts only bound ones); the others when they started
+        # after the report or never did. Both moments are the agent's clock: a job that started
+        # before the report had its pod bound then, and is in the figures (measured from the
+        # dispatch, the server's clock less a skew margin, a job shorter than the margin was
+        # counted twice, and a node never filled up with short jobs).
+        since = {c.id: c.resources.at for c in ready if c.resources is not None}
         unreported = (
             await asyncio.to_thread(
-                self.c.store.dispatched_since,
+                self.c.store.started_since,
                 since,
                 PLACED,
                 (JobState.DISPATCHED, JobState.CREATED),
@@ -331,71 +443,19 @@ class Placement:
             self._queues = (clock, found)
         return self._queues[1]
 
-    async def _place(
-        self, jobs: list[JobRecord], view: PassView, group: Group | None, *, same_key: bool
-    ) -> tuple[int, tuple[str, str] | None, bool]:
-        """Place these jobs (of one placement key) in order: how many, why the first one left
-        pending waits, and whether one waits for its size alone (then a smaller one further on
-        may go). `group`: their common queue, namespace and route, when the key alone decides
-        where they may go (then the first job stopped by pod count or max_running ends it: so it
-        would be for the rest; one stopped by its size lets smaller ones try). `same_key`: they
-        share a queue, namespace and route (what depends on those alone is asked once)."""
-        at = now()
-        planned: list[tuple[str, Requests, JobRecord, JobUpdate]] = []
-        first_why: tuple[str, str] | None = None
-        sized_out = False
-        first = jobs[0] if jobs and same_key else None
-        limited = first is None or view.limits_apply(first.spec.queue, first.spec.namespace)
-        by_size = None if first is None else view.judged_by_size(first)
-        for job in jobs:
-            if not self.failures.ready(job.id):
-                continue
-            need = job_requests(job.spec, view.defaults)  # never raises (bad quantity: default)
-            why = view.job_blocked(job, need) if limited else None
-            if why is not None:
-                first_why = first_why or why[:2]
-                if group is not None and why[2]:
-                    return await self._commit(planned, view), first_why, False
-                sized_out = sized_out or not why[2]  # its queue's remaining CPU or memory
-                continue
-            try:
-                candidates = view.candidates(job, need)
-                cluster_id = (
-                    choose_cluster(self.c, job, candidates, view.in_flight) if candidates else None
-                )
-                if cluster_id is None:
-                    first_why = first_why or view.no_room(job, need)
-                    if not (view.judged_by_size(job) if by_size is None else by_size):
-                        if group is not None:  # pod-count clusters full: so for the rest
-                            return await self._commit(planned, view), first_why, False
-                    else:
-                        sized_out = True
-                    continue
-                manifest = render_for_dispatch(job, self.c.plugins)
-            except Exception as e:  # this job's fault (a plugin, its spec): not the others'
-                if self.failures.failed(job.id, e, f"job {job.id}"):
-                    await self._park(job, e)
-                continue
-            self.failures.succeeded(job.id)
-            planned.append((cluster_id, need, job, self._dispatch(job, cluster_id, manifest, at)))
-            view.take(cluster_id, job, need)  # the next job sees it
-        return await self._commit(planned, view), first_why, sized_out
-
-    async def _commit(
-        self, planned: list[tuple[str, Requests, JobRecord, JobUpdate]], view: PassView
-    ) -> int:
+    async def _commit(self, planned: list[Planned], view: PassView) -> int:
         """Write the planned dispatches: how many happened."""
         if not planned:
             return 0
-        # One transaction for the lot: a burst of submissions costs one commit per pass.
-        results = await asyncio.to_thread(self.c.store.update_jobs, [u for *_, u in planned])
+        # One transaction for the lot: a burst of submissions costs one commit per page.
+        results = await asyncio.to_thread(self.c.store.update_jobs, [p.update for p in planned])
         placed = 0
-        for (cluster_id, need, job, _), result in zip(planned, results, strict=True):
+        for p, result in zip(planned, results, strict=True):
             if result is None:  # changed meanwhile: it took no room
-                view.give_back(cluster_id, job, need)
+                view.give_back(p.cluster_id, p.job, p.need)
                 continue
             changes.state_changed(self.c.plugins, *result)
-            metrics.DISPATCHES.labels(cluster=cluster_id).inc()
+            metrics.DISPATCHES.labels(cluster=p.cluster_id).inc()
             placed += 1
         return placed
 

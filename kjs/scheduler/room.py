@@ -51,7 +51,7 @@ class PassView:
     usage: Iterable[QueueUsage]
     namespace_usage: Mapping[str, tuple[int, int, int]]
     # Per cluster with figures: (jobs, CPU, memory) dispatched there that its report may not
-    # count yet (`Store.dispatched_since`).
+    # count yet (`Store.started_since`).
     unreported: Mapping[str, tuple[int, int, int]]
     defaults: Requests
 
@@ -85,6 +85,32 @@ class PassView:
                 self.free[c.id] = [f.cpu_millis - cpu, f.memory_bytes - memory, f.pods - jobs]
                 self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
         self._changes = 0  # jobs taken (or given back) in this pass so far
+        # What the ready clusters have, for the queues' shares: CPU and memory of those that
+        # report figures; slots (`max_concurrent_jobs`) when none does.
+        figures = [c.resources.allocatable for c in self.ready if c.resources is not None]
+        self.total_cpu = sum(a.cpu_millis for a in figures)
+        self.total_memory = sum(a.memory_bytes for a in figures)
+        self.total_slots = sum(c.capacity for c in self.ready)
+
+    # -- fair share ------------------------------------------------------------------------------
+
+    def share(self, queue: str) -> float:
+        """The queue's dominant share of the ready clusters: what its placed, unfinished jobs
+        request of their CPU or of their memory, whichever share is larger (of their slots when
+        no cluster reports figures). Needs the usage read (`usage`)."""
+        held = self.queue_held.get(queue)
+        if held is None:
+            return 0.0
+        if self.total_cpu > 0 or self.total_memory > 0:
+            cpu = held.cpu_millis / self.total_cpu if self.total_cpu > 0 else 0.0
+            memory = held.memory_bytes / self.total_memory if self.total_memory > 0 else 0.0
+            return max(cpu, memory)
+        return held.jobs / self.total_slots if self.total_slots > 0 else float(held.jobs)
+
+    def weighted_share(self, queue: str) -> float:
+        """The queue's share ÷ its weight: the queue with the lowest places next."""
+        definition = self.definitions.get(queue)
+        return self.share(queue) / (definition.weight if definition is not None else 1.0)
 
     def seen(self) -> Hashable:
         """What this view shows a placement decision, as a value two passes can compare: the

@@ -1108,7 +1108,7 @@ class SqlStore:
             rows = conn.execute(query.order_by(j.created_at, j.id).limit(limit)).all()
         return list(self._readable_jobs(rows))
 
-    def dispatched_since(
+    def started_since(
         self,
         since: Mapping[str, dt.datetime],
         states: Sequence[JobState],
@@ -1120,12 +1120,13 @@ class SqlStore:
         # The cluster as an expression: no index on it is read (see below).
         cluster_of = sa.func.coalesce(j.cluster_id, "")
         recent = [
-            sa.and_(cluster_of == cluster, j.dispatched_at >= at) for cluster, at in since.items()
+            sa.and_(cluster_of == cluster, sa.or_(j.started_at.is_(None), j.started_at > at))
+            for cluster, at in since.items()
         ]
         if whenever:
             recent.append(j.state.in_([s.value for s in whenever]))
         # Reads the placed states' ranges of an index led by state, and the row of each job
-        # found there for its dispatched_at: one per placed job (what clusters run now, not
+        # found there for its started_at: one per placed job (what clusters run now, not
         # their history; SQLite, without statistics, would otherwise read every job a cluster
         # ever had from its (cluster_id, created_at, id) index).
         with self.engine.connect() as conn:

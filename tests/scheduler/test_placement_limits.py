@@ -76,7 +76,7 @@ class FakeStore:
             and (after is None or (j.created_at, j.id) > after)
         ][:limit]
 
-    def dispatched_since(
+    def started_since(
         self,
         since: Mapping[str, dt.datetime],
         states: Sequence[JobState],
@@ -84,11 +84,10 @@ class FakeStore:
     ) -> dict[str, tuple[int, int, int]]:
         found: dict[str, tuple[int, int, int]] = {}
         for j in self.jobs.values():
-            if j.cluster_id not in since or j.dispatched_at is None:
+            if j.cluster_id not in since:
                 continue
-            if j.state in whenever or (
-                j.state in states and j.dispatched_at >= since[j.cluster_id]
-            ):
+            started_after = j.started_at is None or j.started_at > since[j.cluster_id]
+            if j.state in whenever or (j.state in states and started_after):
                 n, cpu, mem = found.get(j.cluster_id, (0, 0, 0))
                 need = job_requests(j.spec)
                 found[j.cluster_id] = (n + 1, cpu + need.cpu_millis, mem + need.memory_bytes)
@@ -430,7 +429,7 @@ def test_a_small_job_behind_more_than_a_page_of_jobs_that_fit_nowhere_is_placed(
 
 
 def test_a_long_key_is_read_a_bounded_number_of_pages_per_pass_then_on_from_there() -> None:
-    from kjs.scheduler.placement import BATCH, PAGES_PER_KEY
+    from kjs.scheduler.streams import BATCH, PAGES_PER_KEY
 
     store = FakeStore([cluster("c1", cpu="8")])
     for i in range(BATCH * PAGES_PER_KEY + 50):
@@ -443,25 +442,45 @@ def test_a_long_key_is_read_a_bounded_number_of_pages_per_pass_then_on_from_ther
     assert states(store, small) == ["dispatched"]
 
 
-def test_what_was_dispatched_since_the_report_comes_from_the_store_for_a_new_leader() -> None:
+def test_what_started_since_the_report_comes_from_the_store_for_a_new_leader() -> None:
     store = FakeStore([cluster("c1", cpu="2")])
     reported = store.clusters[0].resources
     assert reported is not None
     store.add(
         msgspec.structs.replace(
-            job(0, cpu="1500m"), state=JobState.RUNNING, cluster_id="c1", dispatched_at=now()
+            job(0, cpu="1500m"), state=JobState.RUNNING, cluster_id="c1", started_at=now()
         )
-    )  # placed after the report, by a leader that is gone: not in the figures yet
+    )  # started after the report, placed by a leader that is gone: not in the figures yet
     waiting = store.add(job(1, cpu="600m"))
     assert place(placement(store)) == 0
     assert why(store, waiting)[0] == "NoCapacity"
-    # A report that counts it (later than its dispatch, beyond the clocks' skew): it fits.
+    # A report from after it started counts it: it fits.
     store.clusters = [cluster("c1", cpu="2")]
-    long_ago = now() - dt.timedelta(minutes=10)
     for j in list(store.jobs.values()):
         if j.state == JobState.RUNNING:
-            store.jobs[j.id] = msgspec.structs.replace(j, dispatched_at=long_ago)
+            store.jobs[j.id] = msgspec.structs.replace(j, started_at=now() - dt.timedelta(hours=1))
     assert place(placement(store)) == 1
+
+
+def test_a_job_started_just_before_the_report_is_counted_once() -> None:
+    # Short jobs turn over faster than any margin: one that started a moment before the
+    # report is in its figures, and is not taken off them again (the node fills up).
+    store = FakeStore([cluster("c1", cpu="4")])  # 4 of 8 CPU free: the 4 below hold the rest
+    reported = store.clusters[0].resources
+    assert reported is not None
+    for i in range(4):
+        store.add(
+            msgspec.structs.replace(
+                job(i, cpu="1"),
+                state=JobState.RUNNING,
+                cluster_id="c1",
+                dispatched_at=reported.at - dt.timedelta(seconds=2),
+                started_at=reported.at - dt.timedelta(milliseconds=100),
+            )
+        )
+    waiting = [store.add(job(10 + i, cpu="1")) for i in range(4)]
+    assert place(placement(store)) == 4
+    assert set(states(store, *waiting)) == {"dispatched"}
 
 
 def test_a_job_whose_pods_are_not_running_yet_stays_counted_however_old_its_dispatch() -> None:

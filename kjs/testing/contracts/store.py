@@ -1183,31 +1183,37 @@ def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: 
     assert positions(*twins, last) == [1, 2, 3]
 
 
-def test_dispatched_since_sums_per_cluster_what_went_there_after_its_moment(
+def test_started_since_sums_per_cluster_what_its_report_may_not_count(
     store: Store,
 ) -> None:
     """Placement subtracts it from a cluster's reported free figures: the jobs in `states`
-    dispatched at or after the cluster's moment, and those in `whenever` however long ago."""
+    that started after the cluster's moment (or never did), and those in `whenever` however
+    long ago."""
     before, after = NOW - dt.timedelta(minutes=5), NOW + dt.timedelta(seconds=1)
     placed = [
         (1, "1", JobState.RUNNING, "c1", after),  # counted
         (2, "2", JobState.RUNNING, "c1", before),  # in the report already
-        (3, "500m", JobState.CREATED, "c1", before),  # counted: its pods may not be bound
+        (3, "500m", JobState.CREATED, "c1", None),  # counted: its pods may not be bound
         (4, "4", JobState.SUCCEEDED, "c1", after),  # finished: holds nothing
-        (5, "3", JobState.DISPATCHED, "c2", after),  # counted
+        (5, "3", JobState.DISPATCHED, "c2", None),  # counted
         (6, "8", JobState.RUNNING, "c3", after),  # a cluster not asked about
+        (7, "250m", JobState.LOST, "c2", None),  # never started: counted
+        (8, "2", JobState.CREATED, "c2", before),  # restarted? created whenever: counted
     ]
     for n, cpu, state, cluster, at in placed:
         store.create_job(
-            asking(n, cpu, "1Gi", 1, state=state, cluster_id=cluster, dispatched_at=at)
-        )
-    store.create_job(asking(7, "16", "1Gi", 1))  # pending
+            asking(
+                n, cpu, "1Gi", 1, state=state, cluster_id=cluster, dispatched_at=before,
+                started_at=at,
+            )
+        )  # fmt: skip
+    store.create_job(asking(9, "16", "1Gi", 1))  # pending
     states = (JobState.DISPATCHED, JobState.CREATED, JobState.RUNNING, JobState.LOST)
     unbound = (JobState.DISPATCHED, JobState.CREATED)
-    found = store.dispatched_since({"c1": NOW, "c2": NOW}, states, unbound)
-    assert found == {"c1": (2, 1500, 2 * 1024**3), "c2": (1, 3000, 1024**3)}
-    assert store.dispatched_since({}, states, unbound) == {}
-    assert store.dispatched_since({"c1": NOW}, states) == {"c1": (1, 1000, 1024**3)}
+    found = store.started_since({"c1": NOW, "c2": NOW}, states, unbound)
+    assert found == {"c1": (2, 1500, 2 * 1024**3), "c2": (3, 5250, 3 * 1024**3)}
+    assert store.started_since({}, states, unbound) == {}
+    assert store.started_since({"c1": NOW}, states) == {"c1": (2, 1500, 2 * 1024**3)}
 
 
 def test_due_jobs_page_on_from_a_created_at_and_id_cursor(store: Store) -> None:

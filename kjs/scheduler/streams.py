@@ -1,0 +1,111 @@
+"""A placement key's due jobs as one placement pass takes them (kjs.scheduler.placement): read a
+page at a time, oldest first, only as far as the pass gets — a key whose queue is served rarely
+(fair share) costs a page, not its whole line.
+
+The first page is always the key's oldest jobs; later pages go on from where the last pass
+stopped reading (`resume`), so every job of a long key is looked at in turn. A pass reads at most
+PAGES_PER_KEY pages of a key; one that is closed (nothing more of it can be placed now) is read no
+further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Hashable
+from typing import Protocol
+
+from kjs.core.records import JobRecord
+from kjs.core.routing import Group
+
+BATCH = 200  # jobs a page
+# Pages of a key's due jobs one pass reads at most: jobs that fit nowhere (too big for every
+# cluster, or for their queue's remaining max_cpu) cost a pass a page each, but do not hide the
+# smaller ones behind them; past it, the next pass goes on from there.
+PAGES_PER_KEY = 10
+
+Cursor = tuple[dt.datetime, str]  # (created_at, id) of the last job read
+Why = tuple[str, str]
+
+
+class DueJobs(Protocol):
+    """What a stream reads (a part of `kjs.core.protocols.JobStore`)."""
+
+    def due_jobs(
+        self, now: dt.datetime, limit: int, placement_key: str | None = ..., *, after: Cursor | None
+    ) -> list[JobRecord]: ...
+
+
+class KeyStream:
+    """One key's due jobs in this pass, and what became of them."""
+
+    def __init__(
+        self,
+        key: str | None,
+        count: int,
+        queue: str,
+        group: Group | None,
+        resume: Cursor | None,
+    ) -> None:
+        self.key, self.count, self.queue, self.group = key, count, queue, group
+        self._resume = resume
+        self._page: list[JobRecord] = []
+        self._next = 0  # index of the next job of the page
+        self._pages = 0
+        self.placed = 0
+        self.why: Why | None = None  # why the first job left pending waits
+        self.closed = False  # nothing more of it is placed in this pass
+        # A job of the current page was refused for something else than its size (the next
+        # page would be refused alike): the key ends with this page.
+        self.last_page = False
+        self.stopped_at: Cursor | None = None  # page budget spent here: the next pass goes on
+        # What depends on the key alone, asked of the pass's view once (at its first job):
+        # whether a limit may stop its jobs, and whether a cluster it may go to reports figures.
+        self.limited: bool | None = None
+        self.by_size: bool | None = None
+        # A key a plugin judges job by job: the view as it was first shown the key.
+        self.seen: Hashable = None
+
+    async def next_job(self, store: DueJobs, at: dt.datetime) -> JobRecord | None:
+        """The key's next due job, reading a page when the last one is done; None when the key
+        is done for this pass (closed, read to its end, or its page budget spent)."""
+        if self.closed:
+            return None
+        if self._next < len(self._page):
+            job = self._page[self._next]
+            self._next += 1
+            return job
+        if self._pages and (self.last_page or len(self._page) < BATCH):
+            self.closed = True  # the rest waits as this page did (or there is none)
+            return None
+        cursor = (self._page[-1].created_at, self._page[-1].id) if self._page else None
+        if self._pages >= PAGES_PER_KEY:
+            self.closed, self.stopped_at = True, cursor
+            return None
+        if self._pages == 1 and self._resume is not None and cursor and self._resume > cursor:
+            cursor = self._resume
+        self._page = await asyncio.to_thread(
+            store.due_jobs, at, BATCH, placement_key=self.key, after=cursor
+        )
+        self._pages += 1
+        self._next = 0
+        if not self._page:
+            self.closed = True
+            return None
+        return await self.next_job(store, at)
+
+    def refuse(self, why: Why, *, key_wide: bool) -> None:
+        """A job of the key stays pending for `why`: `key_wide`, the key's other jobs would too
+        (then a key judged by its key alone is closed; one a plugin judges job by job reads no
+        further page)."""
+        self.why = self.why or why
+        if key_wide:
+            if self.group is not None:
+                self.closed = True
+            else:
+                self.last_page = True
+
+    @property
+    def waiting(self) -> int:
+        """How many of its due jobs are left pending by this pass (so far)."""
+        return self.count - self.placed
