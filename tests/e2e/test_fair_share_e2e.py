@@ -111,8 +111,18 @@ def test_weights_1_to_3_give_a_a_quarter_of_the_cluster_and_alone_it_all(
     try:
         wait_until(a_fills_the_node, timeout=60, what="a alone to hold every CPU of the node")
     except AssertionError as e:
-        states = {s: counts(kjs_up, s) for s in ("pending", "dispatched", "created", "running",
-                                                  "cancelling", "cancelled", "succeeded")}
+        states = {
+            s: counts(kjs_up, s)
+            for s in (
+                "pending",
+                "dispatched",
+                "created",
+                "running",
+                "cancelling",
+                "cancelled",
+                "succeeded",
+            )
+        }
         pend = kjs_up.get("/api/v1/jobs", params={"state": "pending", "limit": 1}).json()
         raise AssertionError(
             f"{e}; held: {seen[-20:]}; states {states}; cluster "
