@@ -9,9 +9,9 @@ the store's `queue_positions` costs alone for one job and for the page's 50.
     python bench/queue_position.py --pending 10000 --repeat 50
     python bench/queue_position.py --position-index                # (queue, state) widened
 
-`--position-index` first replaces the index `jobs (queue, state)` by `jobs (queue, state,
-created_at, id, run_at)` (its prefix still serves what the narrower one served): the count is then
-a range of that index alone, rather than one row read per job ahead.
+`--position-index` keeps the index `jobs (queue, state, priority, created_at, id, run_at)` (as
+migrated; without the flag it is replaced by `jobs (queue, state)`): the count is then ranges of
+that index alone, rather than one row read per job ahead.
 
 The server runs in this process (uvicorn, the in-memory queue) with no cluster, so nothing is
 placed. Prints a line per figure; the last line is one JSON object (p50/p99 in ms; the issue's
@@ -42,15 +42,15 @@ from kjs.testing.procs import free_port
 
 QUEUE = "default"
 NARROW_INDEX = "ix_jobs_queue_state"
-WIDE_INDEX = "ix_jobs_queue_state_created_at_id_run_at"
+WIDE_INDEX = "ix_jobs_queue_state_priority_created_at_id_run_at"
 BATCH = 1_000
 
 
 def set_queue_index(engine: sa.Engine, *, wide: bool) -> None:
-    """`jobs (queue, state, created_at, id, run_at)` in place of `jobs (queue, state)` (wide),
-    or the schema as migrated (narrow)."""
+    """`jobs (queue, state, priority, created_at, id, run_at)` (wide, as migrated), or
+    `jobs (queue, state)` in its place (narrow)."""
     wanted, other = (WIDE_INDEX, NARROW_INDEX) if wide else (NARROW_INDEX, WIDE_INDEX)
-    columns = "queue, state, created_at, id, run_at" if wide else "queue, state"
+    columns = "queue, state, priority, created_at, id, run_at" if wide else "queue, state"
     with engine.begin() as conn:
         names = {ix["name"] for ix in sa.inspect(conn).get_indexes("jobs")}
         if other in names:
@@ -154,10 +154,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["page_ms"] = figures(await timed(page, args.repeat))
 
     now = clock.now()
-    page_keys = [(job.created_at, job.id) for job in (store.get_job(i) for i in ids[-50:]) if job]
+    page_keys = [
+        (job.priority, job.created_at, job.id)
+        for job in (store.get_job(i) for i in ids[-50:])
+        if job
+    ]
 
     async def store_one() -> None:
-        await asyncio.to_thread(store.queue_positions, QUEUE, [(last.created_at, last.id)], now)
+        one = [(last.priority, last.created_at, last.id)]
+        await asyncio.to_thread(store.queue_positions, QUEUE, one, now)
 
     async def store_page() -> None:
         await asyncio.to_thread(store.queue_positions, QUEUE, page_keys, now)

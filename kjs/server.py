@@ -239,6 +239,7 @@ def create_app(
             cronjobs.CronJobsController,
             clusters.ClustersController,
             queues.QueuesController,
+            queues.PriorityClassesController,
             whoami.whoami,
             health.healthz,
             health.readyz,

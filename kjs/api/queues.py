@@ -1,7 +1,10 @@
 """`/api/v1/queues`: the queues jobs are submitted to (docs/queues.md). Anyone who may read lists
 them, each with its `usage` (its jobs pending and placed, and what the placed ones request,
 read when asked); defining and deleting one is an admin's, not limited to namespaces (it
-concerns every namespace's jobs). The configuration's queues are read-only here (409)."""
+concerns every namespace's jobs). The configuration's queues are read-only here (409).
+
+`/api/v1/priority-classes`: the priority classes of the configuration (read-only), for anyone who
+may read."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from msgspec import Struct
 
 from kjs.api.policy import EVERY_NAMESPACE, Action, access
 from kjs.api.schema import WITH_BODY, RawBody, answer, protected
+from kjs.core.priorities import PriorityClassView
 from kjs.core.queues import Queue, QueueDefinition
 from kjs.core.records import QueueUsage
 from kjs.core.usage import QueueUsageSummary, summarize
@@ -24,6 +28,10 @@ from kjs.scheduler.queues import QueueService
 
 class QueueList(Struct, kw_only=True):
     items: list[Queue]
+
+
+class PriorityClassList(Struct, kw_only=True):
+    items: list[PriorityClassView]
 
 
 def _service(request: Request[Any, Any, Any]) -> QueueService:
@@ -100,3 +108,23 @@ class QueuesController(Controller):
     async def delete_queue(self, request: Request[Any, Any, Any], name: FromPath[str]) -> None:
         access(request).check(Action.OPERATE, EVERY_NAMESPACE)
         await _service(request).delete(name)
+
+
+class PriorityClassesController(Controller):
+    path = "/api/v1/priority-classes"
+    tags = ("queues",)
+    return_dto = None
+
+    @get(
+        "/",
+        **protected(Action.READ),
+        summary="Every priority class, highest value first (configuration only)",
+        description=(
+            "The classes of `[scheduling.priority_classes]`: `name`, `value` (within a queue, "
+            "higher is placed first), `preemptible`, `description`. Read-only: they change when "
+            "the server restarts with a new configuration."
+        ),
+    )
+    async def list_priority_classes(self, request: Request[Any, Any, Any]) -> PriorityClassList:
+        access(request).check(Action.READ, EVERY_NAMESPACE)
+        return PriorityClassList(items=_service(request).priority_classes())

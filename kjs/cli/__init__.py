@@ -40,6 +40,7 @@ COMMANDS = {
     "rerun": "kjs.cli.jobs:rerun",
     "clusters": "kjs.cli.jobs:clusters",
     "queues": "kjs.cli.jobs:queues",
+    "priority-classes": "kjs.cli.jobs:priority_classes",
     "cron": "kjs.cli.cron:cron",
     # no server needed
     "token": "kjs.cli.token:token",

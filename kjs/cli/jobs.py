@@ -31,6 +31,7 @@ from kjs.cli.output import (
     CLUSTERS,
     EVENTS,
     JOBS,
+    PRIORITY_CLASSES,
     QUEUES,
     JsonPath,
     Printer,
@@ -38,6 +39,7 @@ from kjs.cli.output import (
     dump_yaml,
     no_headers_option,
     output_option,
+    priority_line,
     waiting_line,
 )
 
@@ -198,6 +200,10 @@ def _print_dry_run(manifests: list[dict[str, Any]], output: str) -> None:
 @click.option("--cluster", help="A cluster id to run on.")
 @click.option("--queue", help="The queue to submit to (default: `default`; see `kjs queues`).")
 @click.option(
+    "--priority-class",
+    help="Its priority class (default: its queue's; see `kjs priority-classes`).",
+)
+@click.option(
     "--log-collect",
     type=click.Choice(["always", "on_failure", "never"]),
     help="Which logs to keep (default on_failure).",
@@ -337,10 +343,12 @@ def get(
             watch_cursor = client.list(limit=1).watch_cursor if watch else None
             job = client.get(job_id)
             printer.one(builtins(job))
-            # For a person (not a script): why it waits, and where it stands in its queue.
-            line = waiting_line(builtins(job)) if output in ("table", "wide") else None
-            if line and not no_headers:
-                click.echo(line)
+            # For a person (not a script): its priority, why it waits, and where it stands in
+            # its queue.
+            if output in ("table", "wide") and not no_headers:
+                for line in (priority_line(builtins(job)), waiting_line(builtins(job))):
+                    if line:
+                        click.echo(line)
             if not watch or job.is_final:
                 return
 
@@ -601,4 +609,19 @@ def queues(url: str, token: str | None, output: str, no_headers: bool, name: str
             printer.one(builtins(client.queue(name)))
             return
         items = builtins(client.queues())
+    printer.listing(items, {"items": items})
+
+
+@click.command("priority-classes")
+@url_option
+@token_option
+@output_option()
+@no_headers_option
+def priority_classes(url: str, token: str | None, output: str, no_headers: bool) -> None:
+    """List the priority classes jobs may name (`--priority-class`), highest value first: within
+    a queue, jobs of a higher value are placed first. Defined in the server's configuration
+    (`[scheduling.priority_classes]`)."""
+    printer = Printer(PRIORITY_CLASSES, output, headers=not no_headers)
+    with connected(url, token) as client:
+        items = builtins(client.priority_classes())
     printer.listing(items, {"items": items})

@@ -178,6 +178,7 @@ JOBS = Kind(
         Column("STATE", _field("state")),
         Column("QUEUE", _field("queue"), wide=True),
         Column("POSITION", _field("queue_position"), wide=True),
+        Column("PRIORITY", _field("priority"), wide=True),
         Column("CLUSTER", _field("cluster_id"), wide=True),
         Column("ATTEMPT", _field("attempt"), wide=True),
         Column("REASON", _field("reason"), wide=True),
@@ -280,6 +281,16 @@ def _usage(
     return value
 
 
+PRIORITY_CLASSES = Kind(
+    "priorityclass",
+    [
+        Column("NAME", _field("name")),
+        Column("VALUE", _field("value")),
+        Column("PREEMPTIBLE", _field("preemptible")),
+        Column("DESCRIPTION", _field("description")),
+    ],
+    name_of=lambda row, _i: str(row.get("name", "")),
+)
 QUEUES = Kind(
     "queue",
     [
@@ -323,6 +334,17 @@ def waiting_line(job: Mapping[str, Any]) -> str | None:
     if position:
         line += f" — {ordinal(position)} in queue {job.get('queue', 'default')}"
     return line
+
+
+def priority_line(job: Mapping[str, Any]) -> str | None:
+    """A job's priority and where it comes from, for a person: `priority 1000 (class high)`,
+    `priority 1000 (queue gpu's class)`; None for a job of no class and priority 0."""
+    priority, named = job.get("priority", 0), job.get("priority_class")
+    if named:
+        return f"priority {priority} (class {named})"
+    if priority:
+        return f"priority {priority} (queue {job.get('queue', 'default')}'s class)"
+    return None
 
 
 def _free(row: Mapping[str, Any], figure: str, show: Callable[[int], str]) -> str:

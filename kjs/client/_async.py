@@ -36,6 +36,7 @@ from kjs.client._models import (
     Event,
     Job,
     JobPage,
+    PriorityClass,
     Queue,
     WatchEvent,
 )
@@ -469,6 +470,10 @@ class AsyncClient:
 
     async def queue(self, name: str) -> Queue:
         return await self._send(calls.queue(name))
+
+    async def priority_classes(self) -> builtins.list[PriorityClass]:
+        """The server's priority classes (its configuration's), highest value first."""
+        return await self._send(calls.priority_classes())
 
     async def put_queue(self, name: str, definition: Mapping[str, Any]) -> Queue:
         """Define a queue, or replace its definition (`weight`, `limits`, `namespaces`,

@@ -26,6 +26,8 @@ from kjs.client._models import (
     Job,
     JobBatch,
     JobPage,
+    PriorityClass,
+    PriorityClassList,
     Queue,
     QueueList,
     decoder,
@@ -76,6 +78,7 @@ _items = decoder(Items).decode
 _dry_run = decoder(DryRun).decode
 _queue = decoder(Queue).decode
 _queues = decoder(QueueList).decode
+_priority_classes = decoder(PriorityClassList).decode
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -329,6 +332,10 @@ def put_queue(name: str, definition: Mapping[str, Any]) -> Call[Queue]:
     return Call(
         "PUT", f"/queues/{_segment(name)}", _queue, body=encode(definition), headers=dict(_JSON)
     )
+
+
+def priority_classes() -> Call[list[PriorityClass]]:
+    return Call("GET", "/priority-classes", lambda body: _priority_classes(body).items)
 
 
 def delete_queue(name: str) -> Call[None]:

@@ -49,6 +49,8 @@ class _JobTemplate(Struct, kw_only=True):
     cluster_selector: dict[str, str] = field(default_factory=dict)
     queue: str = "default"
     """The queue it belongs to (`default` from a server without queues)."""
+    priority_class: str | None = None
+    """Its priority class as given (None: its queue's, if the queue names one)."""
     log_collect: str = "on_failure"
     callback_url: str | None = None
 
@@ -78,6 +80,9 @@ class Job(_JobTemplate, kw_only=True):
     queue_position: int | None = None
     """While pending and due: its place in its queue's line (1 = next), as of the read (a
     job read from a list or `get`; None in a watch's events and from older servers)."""
+    priority: int = 0
+    """Its priority class's value when it was last written (submitted, edited, rerun); 0
+    without a class. Within a queue, higher is placed first."""
 
     @property
     def is_final(self) -> bool:
@@ -250,6 +255,20 @@ class JobBatch(Struct):
 
 class QueueList(Struct):
     items: list[Queue]
+
+
+class PriorityClass(Struct, kw_only=True):
+    """A priority class of the server's configuration (`[scheduling.priority_classes]`)."""
+
+    name: str
+    value: int
+    """Within a queue, jobs of a higher value are placed first."""
+    preemptible: bool = False
+    description: str | None = None
+
+
+class PriorityClassList(Struct):
+    items: list[PriorityClass]
 
 
 class EventList(Struct):

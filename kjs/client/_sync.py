@@ -31,6 +31,7 @@ from kjs.client._models import (
     Event,
     Job,
     JobPage,
+    PriorityClass,
     Queue,
     WatchEvent,
 )
@@ -473,6 +474,10 @@ class Client:
 
     def queue(self, name: str) -> Queue:
         return self._send(calls.queue(name))
+
+    def priority_classes(self) -> builtins.list[PriorityClass]:
+        """The server's priority classes (its configuration's), highest value first."""
+        return self._send(calls.priority_classes())
 
     def put_queue(self, name: str, definition: Mapping[str, Any]) -> Queue:
         """Define a queue, or replace its definition (`weight`, `limits`, `namespaces`,

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta, Struct, field
 
+from kjs.core import priorities
+from kjs.core.priorities import PriorityClass
 from kjs.core.quantity import QuantityError, cpu_millicores, memory_bytes
 from kjs.core.queues import ClusterLimits, QueueDefinition, limit_problems, name_problem, problems
 from kjs.core.requests import DEFAULT_CPU, DEFAULT_MEMORY, Requests, default_requests
@@ -141,8 +143,16 @@ class SchedulingSettings(Struct, forbid_unknown_fields=True):
     """Queues defined here, one table each: `[scheduling.queues.gpu]` with `weight` (> 0,
     default 1), `limits` (`max_running`, `max_cpu`, `max_memory`, and `per_cluster` with the same
     keys; quantities as strings, `"8"`, `"16Gi"`), `namespaces` (the namespaces it takes; empty:
-    every one) and `priority_class`. They are read-only over the API. The queue `default`
-    always exists (no limits, weight 1) unless defined here."""
+    every one) and `priority_class` (the class of its jobs that name none; it must be defined
+    in `priority_classes`). They are read-only over the API. The queue `default` always exists
+    (no limits, weight 1) unless defined here."""
+    priority_classes: dict[str, PriorityClass] = field(default_factory=dict)
+    """Priority classes, one table each: `[scheduling.priority_classes.high]` with `value` (an
+    integer, -1,000,000,000 … 1,000,000,000: within a queue, higher is placed first),
+    `preemptible` (default false) and an optional `description`. Names are DNS-1123 subdomains.
+    A job names one in `priority_class` (else it takes its queue's; else none: priority 0).
+    The value is read when a job is written: a new value applies to jobs written after it
+    changes. Read-only over the API (`GET /api/v1/priority-classes`)."""
     default_requests: DefaultRequests = field(default_factory=lambda: DefaultRequests())
     """What one pod of a job that names no `resources.requests` (nor limits) counts as, for
     queue and namespace limits and for placement on clusters that report their free resources
@@ -522,6 +532,11 @@ def _queue_tables(merged: dict[str, Any]) -> None:
                 value = table.get(key)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     table[key] = str(value)
+    classes = scheduling.get("priority_classes")
+    if isinstance(classes, dict):
+        for name, table in list(classes.items()):
+            where = f"scheduling.priority_classes.{name}"
+            classes[name] = _validate_section(where, PriorityClass, table)
     queues = scheduling.get("queues")
     if not isinstance(queues, dict):
         return
@@ -545,6 +560,13 @@ def _check_queues(scheduling: SchedulingSettings, tokens: list[Token]) -> None:
                 "" if key == "name" and name_problem(name) else f".{key}"
             )
             raise ConfigError(f"{where}: {why}")
+    for name in scheduling.priority_classes:
+        if (bad := priorities.name_problem(name)) is not None:
+            raise ConfigError(f"scheduling.priority_classes.{name}: {bad}")
+    for name, definition in scheduling.queues.items():
+        pc = definition.priority_class
+        if pc is not None and (bad := priorities.unknown(pc, scheduling.priority_classes)):
+            raise ConfigError(f"scheduling.queues.{name}.priority_class: {bad}")
     for key, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
         try:
             parse(getattr(scheduling.default_requests, key))

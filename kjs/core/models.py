@@ -101,6 +101,15 @@ class JobSpec(Struct, forbid_unknown_fields=True, kw_only=True):
         str,
         Meta(description="The queue it belongs to (a DNS-1123 label); `default` if not given."),
     ] = "default"
+    priority_class: Annotated[
+        str | None,
+        Meta(
+            description=(
+                "Its priority class (`[scheduling.priority_classes]`); none: its queue's, if "
+                "the queue names one, else priority 0."
+            )
+        ),
+    ] = None
     log_collect: LogCollect = "on_failure"
     callback_url: str | None = None
 
@@ -146,6 +155,15 @@ class Job(JobSpec, kw_only=True):
             )
         ),
     ] = None
+    priority: Annotated[
+        int,
+        Meta(
+            description=(
+                "Its priority class's value when it was last written (submitted, edited, "
+                "rerun); 0 without a class. Within a queue, higher is placed first."
+            )
+        ),
+    ] = 0
 
 
 class Cron(CronSpec, kw_only=True):

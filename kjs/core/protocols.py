@@ -309,12 +309,13 @@ class JobStore(Protocol):
         ...
 
     def queue_positions(
-        self, queue: str, keys: Sequence[tuple[dt.datetime, str]], now: dt.datetime
+        self, queue: str, keys: Sequence[tuple[int, dt.datetime, str]], now: dt.datetime
     ) -> list[int]:
-        """For each (created_at, id) of a due pending job of `queue`, in the order given: its
-        place among the queue's due pending jobs (as `due_jobs` means them), oldest
-        `created_at` first then id, 1 = next. One statement however many keys (a list page
-        asks for all of its jobs of a queue at once), reading an index, not the jobs' rows."""
+        """For each (priority, created_at, id) of a due pending job of `queue`, in the order
+        given: its place among the queue's due pending jobs (as `due_jobs` means them), highest
+        `priority` first, then oldest `created_at`, then id, 1 = next. One statement however
+        many keys (a list page asks for all of its jobs of a queue at once), reading an index,
+        not the jobs' rows."""
         ...
 
     def count_jobs_by_cluster(self, state: JobState) -> dict[str, int]: ...

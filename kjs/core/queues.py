@@ -2,8 +2,8 @@
 (`[scheduling.queues.<name>]`, read-only over the API) or over the API (`PUT /api/v1/queues/{name}`,
 kept in the store); `default` always exists.
 
-What a definition holds: a `weight` and a `priority_class` (stored and shown now, used by fair
-share and priorities later), `limits` (checked here, enforced by placement in a later slice), and
+What a definition holds: a `weight` (used by fair share), a `priority_class` (its jobs' default
+class, `kjs.core.priorities`), `limits` (checked here, enforced by placement in a later slice), and
 the `namespaces` whose jobs it takes (enforced at submit). Pure: no store, no HTTP; the service
 (`kjs.scheduler.queues`) puts it together.
 """
@@ -66,7 +66,12 @@ class QueueDefinition(Struct, forbid_unknown_fields=True, kw_only=True):
     ] = field(default_factory=list)
     priority_class: Annotated[
         str | None,
-        Meta(description="The Kubernetes PriorityClass of its jobs' pods (priorities, later)."),
+        Meta(
+            description=(
+                "The priority class of its jobs that name none (one of "
+                "`[scheduling.priority_classes]`); none: priority 0."
+            )
+        ),
     ] = None
 
 
@@ -160,7 +165,7 @@ def problems(definition: QueueDefinition, name: str) -> list[tuple[str, str]]:
     pc = definition.priority_class
     if pc is not None and (len(pc) > 253 or not DNS1123_SUBDOMAIN.fullmatch(pc)):
         found.append(
-            ("priority_class", "must be a PriorityClass name: a lowercase RFC 1123 subdomain")
+            ("priority_class", "must be a priority class name: a lowercase RFC 1123 subdomain")
         )
     return found
 

@@ -33,6 +33,8 @@ class JobRecord(Struct, kw_only=True):
     message: str | None = None
     cron_id: str | None = None
     idempotency_key: str | None = None
+    priority: int = 0
+    """Its priority class's value, resolved when the job was written (`kjs.core.priorities`)."""
 
     # JobView, for plugins
     @property
@@ -141,6 +143,7 @@ def job_view(job: JobRecord, queue_position: int | None = None) -> Job:
         message=job.message,
         cron_id=job.cron_id,
         queue_position=queue_position,
+        priority=job.priority,
     )
     return Job(**fields)
 

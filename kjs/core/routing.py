@@ -1,10 +1,11 @@
-"""A job's placement group — its queue, its namespace and its route (`cluster`,
+"""A job's placement group — its queue, its namespace, its priority and its route (`cluster`,
 `cluster_selector`) — as its placement key: one short canonical string, stored and indexed next
 to the job, so that placement can tell from the key alone whether any job of that group can be
 placed now (a queue or namespace at its limit, or no cluster of the route with room: none can)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import msgspec
@@ -13,6 +14,7 @@ from kjs.core.models import JobSpec
 from kjs.core.protocols import ClusterView
 
 PLACEMENT_KEY_MAX = 512  # characters; a longer route gets no key (NULL) and is tried job by job
+_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,9}")  # a priority as placement_key_of writes it
 
 
 class Route(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -39,22 +41,24 @@ def placement_key(
     return key if len(key) <= PLACEMENT_KEY_MAX else None
 
 
-def placement_key_of(spec: JobSpec) -> str | None:
-    """The placement key of a job spec (what the store keeps next to the job):
-    `queue|namespace|route`, the route as `placement_key` spells it (queue and namespace are
-    DNS labels: no `|` in them). None when the route has no key."""
+def placement_key_of(spec: JobSpec, priority: int = 0) -> str | None:
+    """The placement key of a job (what the store keeps next to it): `queue|namespace|priority|
+    route`, the priority as a decimal integer (the job's resolved `JobRecord.priority`), the
+    route as `placement_key` spells it (queue and namespace are DNS labels: no `|` in them).
+    None when the route has no key."""
     route = placement_key(spec.cluster, spec.cluster_selector)
     if route is None:
         return None
-    key = f"{spec.queue}|{spec.namespace}|{route}"
+    key = f"{spec.queue}|{spec.namespace}|{priority}|{route}"
     return key if len(key) <= PLACEMENT_KEY_MAX else None
 
 
 class Group(msgspec.Struct, frozen=True):
-    """The jobs of one placement key: one queue, one namespace, one route."""
+    """The jobs of one placement key: one queue, one namespace, one priority, one route."""
 
     queue: str
     namespace: str
+    priority: int
     route: Route
 
 
@@ -63,15 +67,15 @@ def group_of(key: str | None) -> Group | None:
     read): its jobs are then tried one by one."""
     if key is None:
         return None
-    parts = key.split("|", 2)
-    if len(parts) != 3:
-        return None
-    queue, namespace, route = parts
+    parts = key.split("|", 3)
+    if len(parts) != 4 or not _INTEGER.fullmatch(parts[2]):
+        return None  # e.g. a key from before priorities (`queue|namespace|route`)
+    queue, namespace, priority, route = parts
     try:
         found = Route() if route == "" else msgspec.json.decode(route, type=Route)
     except msgspec.DecodeError:
         return None
-    return Group(queue, namespace, found)
+    return Group(queue, namespace, int(priority), found)
 
 
 def allows(route: Route, cluster: ClusterView) -> bool:

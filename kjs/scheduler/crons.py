@@ -295,7 +295,8 @@ class CronService:
         else:
             if spec.concurrency_policy == "Replace" and active:
                 await self._cancel_active_runs(cron.id)
-            run = self.jobs.new_record(run_spec, cron_id=cron.id)
+            priority = await self.jobs.queues.priority_of(run_spec)  # the cron's class, as now
+            run = self.jobs.new_record(run_spec, cron_id=cron.id, priority=priority)
         ok = await asyncio.to_thread(self.c.store.fire_cron, cron.id, tick, upcoming, run)
         if ok and run is not None:
             changes.accepted([run], f"cron {cron.id}")

@@ -2,7 +2,8 @@
 job or a page of jobs is read, never stored — so it is current as of the read (fresher than a
 figure kept per scheduling pass) and costs the submit nothing.
 
-The order is the one placement takes a queue's due jobs in: oldest `created_at` first, then id.
+The order is the one placement takes a queue's due jobs in: highest priority first (the value of
+the job's priority class, `JobRecord.priority`), then oldest `created_at`, then id.
 A job that is not pending, or not due yet (`run_at` ahead), has no position.
 """
 
@@ -22,7 +23,7 @@ class PositionStore(Protocol):
     """What positions read (a part of `kjs.core.protocols.JobStore`)."""
 
     def queue_positions(
-        self, queue: str, keys: Sequence[tuple[dt.datetime, str]], now: dt.datetime
+        self, queue: str, keys: Sequence[tuple[int, dt.datetime, str]], now: dt.datetime
     ) -> list[int]: ...
 
 
@@ -40,7 +41,7 @@ async def queue_positions(store: PositionStore, jobs: Sequence[JobRecord]) -> di
             by_queue.setdefault(job.spec.queue, []).append(job)
     positions: dict[str, int] = {}
     for queue, queued in by_queue.items():
-        keys = [(job.created_at, job.id) for job in queued]
+        keys = [(job.priority, job.created_at, job.id) for job in queued]
         found = await asyncio.to_thread(store.queue_positions, queue, keys, now)
         positions.update(zip((job.id for job in queued), found, strict=True))
     return positions

@@ -1,5 +1,6 @@
 """What the API can do with queues, and the queue checks every job passes at submit (REST,
-compatibility routes, plugins' routes: all go through `JobService`). Transport-free.
+compatibility routes, plugins' routes: all go through `JobService`), with its priority class:
+one that is defined, resolved to the priority the job is stored with. Transport-free.
 
 The configuration's queues (`[scheduling.queues]`, and `default`) are read-only; the others live
 in the store (`QueueStore`). A name defined in both is the configuration's.
@@ -9,21 +10,44 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from kjs.core import queues
+from kjs.core import priorities, queues
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
 from kjs.core.models import JobSpec
+from kjs.core.priorities import PriorityClassView
 from kjs.core.protocols import QueueInUse
 from kjs.core.queues import Queue, QueueDefinition, QueueRecord
 from kjs.core.validation import FieldError, InvalidInput
+
+
+class Admission(NamedTuple):
+    """What submitting one job found: why its queue refuses it and why its priority class is
+    not one there is (None: no such problem), and the priority it gets."""
+
+    queue: str | None
+    priority_class: str | None
+    priority: int
+
+    def errors(self) -> list[FieldError]:
+        return [
+            FieldError(name, problem)
+            for name, problem in (("queue", self.queue), ("priority_class", self.priority_class))
+            if problem is not None
+        ]
 
 
 class QueueService:
     def __init__(self, components: Components) -> None:
         self.c = components
         self.configured = queues.configured(components.settings.scheduling.queues)
+        self.classes = components.settings.scheduling.priority_classes
+
+    def priority_classes(self) -> list[PriorityClassView]:
+        """Every priority class of the configuration, highest value first."""
+        return priorities.listed(self.classes)
 
     def _read_only(self, name: str, doing: str) -> Conflict:
         return Conflict(
@@ -51,6 +75,10 @@ class QueueService:
         """Create or replace an API queue; returns it and whether it is new. A 400 names each
         field that does not fit; a configuration queue is a Conflict."""
         errors = [FieldError(f, why) for f, why in queues.problems(definition, name)]
+        pc = definition.priority_class
+        named = pc is not None and not any(e.field == "priority_class" for e in errors)
+        if named and (unknown := priorities.unknown(pc or "", self.classes)) is not None:
+            errors.append(FieldError("priority_class", unknown))
         if errors:
             raise InvalidInput(errors)
         if name in self.configured:
@@ -104,23 +132,48 @@ class QueueService:
         """Every queue's name (for the message of an unknown one)."""
         return [q.name for q in await self.list_queues()]
 
-    async def admission_errors(self, specs: Sequence[JobSpec]) -> list[str | None]:
-        """Per job, why its queue does not take it (None: it does): an unknown queue, or one
-        whose `namespaces` leave its namespace out."""
+    async def admit(self, specs: Sequence[JobSpec]) -> list[Admission]:
+        """Per job: why its queue does not take it (an unknown queue, or one whose `namespaces`
+        leave its namespace out), why its `priority_class` is not one there is, and its
+        priority (its class's value, else its queue's class's, else 0)."""
         found = await self.definitions([s.queue for s in specs])
         names: list[str] | None = None
         if any(s.queue not in found for s in specs):
             names = await self.known()
-        return [
-            queues.admission_problem(s.queue, found.get(s.queue), s.namespace, names or ())
-            for s in specs
-        ]
+        admitted = []
+        for spec in specs:
+            queue = found.get(spec.queue)
+            pc = spec.priority_class
+            admitted.append(
+                Admission(
+                    queue=queues.admission_problem(spec.queue, queue, spec.namespace, names or ()),
+                    priority_class=None if pc is None else priorities.unknown(pc, self.classes),
+                    priority=self._priority(spec, queue),
+                )
+            )
+        return admitted
 
-    async def check(self, spec: JobSpec) -> None:
-        """A 400 naming `queue` unless the job's queue exists and takes its namespace."""
-        (problem,) = await self.admission_errors([spec])
-        if problem is not None:
-            raise InvalidInput([FieldError("queue", problem)])
+    def _priority(self, spec: JobSpec, queue: QueueDefinition | None) -> int:
+        default = queue.priority_class if queue is not None else None
+        return priorities.value_of(priorities.effective(spec.priority_class, default), self.classes)
+
+    async def admission_errors(self, specs: Sequence[JobSpec]) -> list[str | None]:
+        """Per job, why its queue does not take it (None: it does)."""
+        return [a.queue for a in await self.admit(specs)]
+
+    async def check(self, spec: JobSpec) -> int:
+        """A 400 naming `queue` unless the job's queue exists and takes its namespace, and
+        naming `priority_class` unless its class is defined; else its priority."""
+        (admitted,) = await self.admit([spec])
+        if errors := admitted.errors():
+            raise InvalidInput(errors)
+        return admitted.priority
+
+    async def priority_of(self, spec: JobSpec) -> int:
+        """The priority a job gets now, without checks: for a rerun, or a cron job's run, whose
+        class or queue may have left the configuration since (then 0, or its queue's)."""
+        found = await self.definitions([spec.queue])
+        return self._priority(spec, found.get(spec.queue))
 
 
 def _view(record: QueueRecord) -> Queue:

@@ -64,12 +64,16 @@ def waiting_for(run_at: dt.datetime | None) -> tuple[str | None, str | None]:
 
 
 def _request_bytes(spec: JobSpec) -> bytes:
-    """The spec as its idempotency digest reads it: without `queue` when it is `default`, so
-    that a key used before jobs had queues still replays the same request."""
-    if spec.queue != DEFAULT_QUEUE:
+    """The spec as its idempotency digest reads it: without `queue` when it is `default`, and
+    without `priority_class` when it has none, so that a key used before jobs had queues (or
+    priority classes) still replays the same request."""
+    if spec.queue != DEFAULT_QUEUE and spec.priority_class is not None:
         return msgspec.json.encode(spec)
     fields = msgspec.to_builtins(spec)
-    del fields["queue"]
+    if spec.queue == DEFAULT_QUEUE:
+        del fields["queue"]
+    if spec.priority_class is None:
+        del fields["priority_class"]
     return msgspec.json.encode(fields)
 
 
@@ -122,12 +126,14 @@ class JobService:
             spec, now=at, allow_private_callbacks=self.c.settings.webhooks.allow_private
         )
 
-    async def _check(self, spec: JobSpec) -> None:
+    async def _check(self, spec: JobSpec) -> int:
+        """A 400 naming each field that does not fit; else the job's priority."""
         errors = self._rule_errors(spec, now())
         if errors:
             raise InvalidInput(errors)
-        await self.queues.check(spec)
+        priority = await self.queues.check(spec)
         await self.check_routes(spec)
+        return priority
 
     def new_record(
         self,
@@ -136,8 +142,10 @@ class JobService:
         idempotency_key: str | None = None,
         cron_id: str | None = None,
         job_id: str | None = None,
+        priority: int = 0,
     ) -> JobRecord:
-        """A new job (or cron run), pending; a run_at in the past means now."""
+        """A new job (or cron run), pending, of `priority` (`QueueService.check`); a run_at in
+        the past means now."""
         job_id, at = job_id or new_id(), now()
         run_at = spec.run_at if spec.run_at is not None and spec.run_at > at else None
         reason, message = waiting_for(run_at)
@@ -152,6 +160,7 @@ class JobService:
             cron_id=cron_id,
             reason=reason,
             message=message,
+            priority=priority,
         )
 
     async def submit(
@@ -171,8 +180,14 @@ class JobService:
             existing = await self._replayed(key, idempotency_key)
             if existing is not None:
                 return existing, False
-        await self._check(spec)
-        job = self.new_record(spec, idempotency_key=idempotency_key, cron_id=cron_id, job_id=job_id)
+        priority = await self._check(spec)
+        job = self.new_record(
+            spec,
+            idempotency_key=idempotency_key,
+            cron_id=cron_id,
+            job_id=job_id,
+            priority=priority,
+        )
         try:
             (stored,) = await self.writer.write([(job, key)])
         except IdempotencyConflict as e:  # the same key, sent at once with another request
@@ -199,15 +214,13 @@ class JobService:
             )
         at = now()
         known = await self._known_clusters() if any(_routes(i.spec) for i in items) else set()
-        refused: list[str | None] = await self.queues.admission_errors([i.spec for i in items])
+        admitted = await self.queues.admit([i.spec for i in items])
         errors: list[FieldError] = []
         keys: list[Idempotency | None] = []
-        for index, ((spec, raw_key), queue_problem) in enumerate(zip(items, refused, strict=True)):
+        for index, ((spec, raw_key), admission) in enumerate(zip(items, admitted, strict=True)):
             path = f"items[{index}]"
             found = (
-                self._rule_errors(spec, at)
-                or ([FieldError("queue", queue_problem)] if queue_problem else [])
-                or _unknown_routes(spec, known)
+                self._rule_errors(spec, at) or admission.errors() or _unknown_routes(spec, known)
             )
             errors += [FieldError(f"{path}.{e.field}", e.message) for e in found]
             try:
@@ -221,7 +234,10 @@ class JobService:
         if errors:
             raise InvalidInput(errors)
         records = [
-            self.new_record(i.spec, idempotency_key=i.idempotency_key or None) for i in items
+            self.new_record(
+                i.spec, idempotency_key=i.idempotency_key or None, priority=admission.priority
+            )
+            for i, admission in zip(items, admitted, strict=True)
         ]
         try:
             stored = await self.writer.write(list(zip(records, keys, strict=True)))
@@ -259,8 +275,8 @@ class JobService:
 
     async def dry_run(self, spec: JobSpec) -> dict[str, Any]:
         """The Kubernetes object the job would become, without accepting it."""
-        await self._check(spec)
-        return render_for_dispatch(self.new_record(spec), self.c.plugins)
+        priority = await self._check(spec)
+        return render_for_dispatch(self.new_record(spec, priority=priority), self.c.plugins)
 
     async def get(self, job_id: str) -> JobRecord:
         job = await asyncio.to_thread(self.c.store.get_job, job_id)
@@ -423,7 +439,7 @@ class JobService:
 
         return await self._update(job_id, change, control, reason="CancelRequested")
 
-    def _next_attempt(self, current: JobRecord, spec: JobSpec) -> JobRecord:
+    def _next_attempt(self, current: JobRecord, spec: JobSpec, priority: int) -> JobRecord:
         attempt, at = current.attempt + 1, now()
         run_at = spec.run_at if spec.run_at and spec.run_at > at else None
         reason, message = waiting_for(run_at)
@@ -442,12 +458,16 @@ class JobService:
             reason=reason,
             message=message,
             run_at=run_at,
+            priority=priority,
         )
 
     async def rerun(self, job_id: str) -> JobRecord:
-        """Start attempt n+1 (its agent deletes the previous attempt's object first)."""
-        await self.get(job_id)
-        return await self._update(job_id, lambda j: self._next_attempt(j, j.spec), reason="Rerun")
+        """Start attempt n+1 (its agent deletes the previous attempt's object first), with its
+        class's value as it is now."""
+        priority = await self.queues.priority_of((await self.get(job_id)).spec)
+        return await self._update(
+            job_id, lambda j: self._next_attempt(j, j.spec, priority), reason="Rerun"
+        )
 
     async def update(self, job_id: str, spec: JobSpec, *, final_too: bool = False) -> JobRecord:
         """Pending: edited in place. Dispatched, created, running: a new attempt. Final: 409
@@ -455,7 +475,7 @@ class JobService:
         job = await self.get(job_id)
         if job.state.is_final and not final_too:
             raise Conflict(f"job {job_id} is {job.state}: rerun it instead")
-        await self._check(spec)
+        priority = await self._check(spec)
 
         def change(current: JobRecord) -> JobRecord | None:
             if current.state.is_final and not final_too:
@@ -467,7 +487,8 @@ class JobService:
                 if (
                     run_at is None
                     and current.run_at is None
-                    and placement_key_of(spec) == placement_key_of(current.spec)
+                    and placement_key_of(spec, priority)
+                    == placement_key_of(current.spec, current.priority)
                 ):
                     # Waiting where it waited: why holds (placement writes a key's reason only
                     # when its jobs or what it says change).
@@ -480,8 +501,9 @@ class JobService:
                     run_at=run_at,
                     reason=reason,
                     message=message,
+                    priority=priority,
                 )
-            return self._next_attempt(current, spec)
+            return self._next_attempt(current, spec, priority)
 
         updated = await self._update(job_id, change, reason="Updated")
         if updated.state.is_final and not final_too:

@@ -493,8 +493,9 @@ class SqlStore:
             "message": job.message,
             "cron_id": job.cron_id,
             "idempotency_key": job.idempotency_key,
-            "placement_key": placement_key_of(job.spec),
+            "placement_key": placement_key_of(job.spec, job.priority),
             "queue": job.spec.queue,
+            "priority": job.priority,
             "request_cpu_millis": requests.cpu_millis,
             "request_memory_bytes": requests.memory_bytes,
         }
@@ -520,6 +521,7 @@ class SqlStore:
             message=m["message"],
             cron_id=m["cron_id"],
             idempotency_key=m["idempotency_key"],
+            priority=m["priority"],
         )
 
     def _insert_outbox(
@@ -1169,36 +1171,59 @@ class SqlStore:
         return [(key, int(count)) for key, count in rows]
 
     def queue_positions(
-        self, queue: str, keys: Sequence[tuple[dt.datetime, str]], now: dt.datetime
+        self, queue: str, keys: Sequence[tuple[int, dt.datetime, str]], now: dt.datetime
     ) -> list[int]:
-        """Each (created_at, id)'s place among the queue's due pending jobs, oldest first (1 =
-        next), in one statement: a count per gap between consecutive keys, summed here, so the
-        line is read once up to the newest key however many keys there are. Each gap is a range
-        of an index on (queue, state, created_at, id, run_at) where there is one (read alone);
-        else of (queue, state) or (state, created_at, id), with a row read per job ahead
+        """Each (priority, created_at, id)'s place among the queue's due pending jobs in
+        placement's order — highest priority first, then oldest, then by id (1 = next) — in one
+        statement: counts of the gaps between consecutive keys in that order, summed here, so
+        the line is read once up to the last key however many keys there are. Each count is a
+        range of the index on (queue, state, priority, created_at, id, run_at), read alone: the
+        jobs of one priority from one key to the next, or of the priorities between two keys'
         (bench/queue_position.py)."""
         if not keys:
             return []
         j = t.jobs.c
-        ordered = sorted(set(keys))
-        gaps = []
+        ordered = sorted(set(keys), key=lambda k: (-k[0], k[1], k[2]))
+
+        def count(*bounds: Any) -> Any:
+            return self._due(sa.select(sa.func.count()), now).where(j.queue == queue, *bounds)
+
+        def before(key: tuple[int, dt.datetime, str]) -> list[Any]:
+            # A bound on created_at alone too: the range both databases seek.
+            at_and_id = [j.created_at, j.id]
+            return [j.priority == key[0], j.created_at <= key[1], _after(at_and_id, key[1:], True)]
+
+        def from_on(key: tuple[int, dt.datetime, str]) -> list[Any]:  # itself included
+            at, job_id = key[1:]
+            return [
+                j.priority == key[0],
+                j.created_at >= at,
+                sa.or_(j.created_at > at, sa.and_(j.created_at == at, j.id >= job_id)),
+            ]
+
+        gaps: list[tuple[int, Any]] = []  # (the key it is ahead of, its count)
         for i, key in enumerate(ordered):
-            # Before this key (a bound on created_at alone too: the range both databases seek).
-            bounds = [j.created_at <= key[0], _after([j.created_at, j.id], key, True)]
-            if i:  # ... and from the previous key on, itself included
-                low_at, low_id = ordered[i - 1]
-                bounds += [
-                    j.created_at >= low_at,
-                    sa.or_(j.created_at > low_at, sa.and_(j.created_at == low_at, j.id >= low_id)),
+            if i == 0:  # every higher priority, then this one's jobs before it
+                gaps += [(i, count(j.priority > key[0])), (i, count(*before(key)))]
+                continue
+            previous = ordered[i - 1]
+            if previous[0] == key[0]:  # from the previous key on, to this one
+                gaps.append((i, count(*from_on(previous), *before(key)[1:])))
+            else:  # the rest of the previous key's priority, those between, this one's start
+                gaps += [
+                    (i, count(*from_on(previous))),
+                    (i, count(j.priority < previous[0], j.priority > key[0])),
+                    (i, count(*before(key))),
                 ]
-            gap = self._due(sa.select(sa.func.count()), now).where(j.queue == queue, *bounds)
-            gaps.append(gap.scalar_subquery())
         with self.engine.connect() as conn:
-            counts = conn.execute(sa.select(*gaps)).one()
-        positions, before = {}, 0
-        for key, count in zip(ordered, counts, strict=True):
-            before += int(count)
-            positions[key] = before + 1
+            counts = conn.execute(sa.select(*(g.scalar_subquery() for _, g in gaps))).one()
+        ahead = [0] * len(ordered)
+        for (i, _), n in zip(gaps, counts, strict=True):
+            ahead[i] += int(n)
+        positions, before_it = {}, 0
+        for key, n in zip(ordered, ahead, strict=True):
+            before_it += n
+            positions[key] = before_it + 1
         return [positions[key] for key in keys]
 
     def set_pending_reason(

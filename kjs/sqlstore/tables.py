@@ -94,6 +94,9 @@ jobs = sa.Table(
     # cluster for limits and usage.
     sa.Column("request_cpu_millis", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("request_memory_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    # Its priority class's value when it was written (kjs.core.priorities): placement's order
+    # within a queue, highest first.
+    sa.Column("priority", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index(None, "seq"),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
     sa.Index(None, "created_at", "id"),
@@ -122,8 +125,9 @@ jobs = sa.Table(
     # that counting the due jobs of each key reads this index alone.
     sa.Index(None, "state", "placement_key", "created_at", "id", "run_at"),
     # A queue's unfinished jobs (a queue in use is not deleted), and its due pending jobs in
-    # placement's order, counted from here alone (`queue_positions`).
-    sa.Index(None, "queue", "state", "created_at", "id", "run_at"),
+    # placement's order (priority descending: ranges of it), counted from here alone
+    # (`queue_positions`).
+    sa.Index(None, "queue", "state", "priority", "created_at", "id", "run_at"),
 )
 
 # The Kubernetes object of each attempt as it was dispatched (`GET /jobs/{id}/manifest`): the

@@ -49,7 +49,10 @@ ROOT = auth("root")
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"auth": {"tokens": TOKENS}, "scheduling": {"queues": CONFIGURED}}
+    return {
+        "auth": {"tokens": TOKENS},
+        "scheduling": {"queues": CONFIGURED, "priority_classes": {"low": {"value": -10}}},
+    }
 
 
 def problem_fields(response: Any) -> dict[str, str]:
@@ -298,7 +301,7 @@ def test_a_cron_job_s_runs_are_in_its_queue(client: TestClient[Any]) -> None:
 def test_an_idempotency_key_of_before_queues_still_replays() -> None:
     """The request digest of a job in `default` is the one it had before jobs had a queue."""
     spec = msgspec.convert(JOB, JobSpec)
-    before = msgspec.json.encode(spec).replace(b',"queue":"default"', b"")
+    before = msgspec.json.encode(spec).replace(b',"queue":"default","priority_class":null', b"")
     assert idempotency("k", "p", spec).request == hashlib.sha256(before).hexdigest()
     elsewhere = msgspec.structs.replace(spec, queue="batch")
     assert idempotency("k", "p", elsewhere).request != idempotency("k", "p", spec).request

@@ -92,6 +92,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/queues/{name:str}"): row("read", From.QUEUES),
     ("PUT", "/api/v1/queues/{name:str}"): row("admin", From.QUEUES),
     ("DELETE", "/api/v1/queues/{name:str}"): row("admin", From.QUEUES, 204),
+    ("GET", "/api/v1/priority-classes"): row("read", From.QUEUES),
     ("GET", "/api/v1/whoami"): row("read", From.SELF),
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,

@@ -93,6 +93,7 @@ def test_get_in_every_format(server: LiveServer) -> None:
         "STATE",
         "QUEUE",
         "POSITION",
+        "PRIORITY",
         "CLUSTER",
         "ATTEMPT",
         "REASON",

@@ -31,7 +31,9 @@ def sha256(token: str) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One open server for the whole run: each test tells its jobs apart by a label."""
     data_dir = tmp_path_factory.mktemp("sdk-server")
-    with live_server(create_app(load(environ={}, overrides={"data_dir": str(data_dir)}))) as live:
+    classes = {"high": {"value": 1000}, "low": {"value": -10, "preemptible": True}}
+    overrides = {"data_dir": str(data_dir), "scheduling": {"priority_classes": classes}}
+    with live_server(create_app(load(environ={}, overrides=overrides))) as live:
         yield live
 
 

@@ -225,6 +225,11 @@ weight = 2.5
 namespaces = ["ml"]
 priority_class = "high"
 
+[scheduling.priority_classes.high]
+value = 1000
+preemptible = true
+description = "interactive work"
+
 [scheduling.queues.gpu.limits]
 max_running = 4
 max_cpu = "8"

@@ -97,6 +97,7 @@ def _before_0010(row: dict[str, Any]) -> dict[str, Any]:
     """A job's row as a database older than revision 0010 (queues) holds it."""
     del row["queue"]
     del row["request_cpu_millis"], row["request_memory_bytes"]  # revision 0012's
+    del row["priority"]  # revision 0014's
     return row
 
 
@@ -119,21 +120,21 @@ def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
             for job in jobs:
                 row = store._job_row(job)
                 del row["placement_key"], row["queue"]  # the columns of revision 0003 only
-                del row["request_cpu_millis"], row["request_memory_bytes"]
+                del row["request_cpu_millis"], row["request_memory_bytes"], row["priority"]
                 conn.execute(tables.jobs.insert(), row)
         store.migrate()
         with store.engine.connect() as conn:
             keys = dict(
                 conn.execute(sa.select(tables.jobs.c.id, tables.jobs.c.placement_key)).all()
             )
-        # As revision 0012 spells them: queue|namespace|route.
+        # As revision 0014 spells them: queue|namespace|priority|route.
         assert keys == {
-            jobs[0].id: 'default|ops|{"c":"c1"}',
-            jobs[1].id: 'default|ops|{"c":["c2","c1"],"s":{"zone":"a"}}',
-            jobs[2].id: "default|ops|",
+            jobs[0].id: 'default|ops|0|{"c":"c1"}',
+            jobs[1].id: 'default|ops|0|{"c":["c2","c1"],"s":{"zone":"a"}}',
+            jobs[2].id: "default|ops|0|",
             jobs[3].id: None,  # finished: it gets one from update_job if it is ever rerun
         }
-        due = store.due_jobs(NOW, 10, placement_key='default|ops|{"c":"c1"}')
+        due = store.due_jobs(NOW, 10, placement_key='default|ops|0|{"c":"c1"}')
         assert [j.id for j in due] == [jobs[0].id]
 
 
@@ -177,7 +178,7 @@ def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
             command.upgrade(config, "0011")  # the revision before requests
             for job in jobs:
                 row = store._job_row(job)
-                del row["request_cpu_millis"], row["request_memory_bytes"]
+                del row["request_cpu_millis"], row["request_memory_bytes"], row["priority"]
                 row["placement_key"] = ""  # as revision 0004 spelled "any cluster"
                 conn.execute(tables.jobs.insert(), row)
         store.migrate()
@@ -188,12 +189,12 @@ def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
             ).all()
             assert schema_diff(conn, tables.metadata) == []
         assert {r[0]: tuple(r[1:]) for r in rows} == {
-            wide.id: (1500, 3 << 30, "default|ops|"),
-            running.id: (100, 128 << 20, "default|ops|"),  # the built-in default
+            wide.id: (1500, 3 << 30, "default|ops|0|"),
+            running.id: (100, 128 << 20, "default|ops|0|"),  # the built-in default
             done.id: (0, 0, ""),  # final: nothing counts it
-            huge.id: (100 * (2**31 - 1), MAX_TOTAL, "default|ops|"),
+            huge.id: (100 * (2**31 - 1), MAX_TOTAL, "default|ops|0|"),
         }
-        assert store.due_placement_keys(NOW) == [("default|ops|", 2)]
+        assert store.due_placement_keys(NOW) == [("default|ops|0|", 2)]
 
 
 def test_the_migration_unscopes_existing_idempotency_keys(

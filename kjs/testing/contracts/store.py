@@ -87,6 +87,7 @@ def test_a_job_round_trips_with_every_field(store: Store) -> None:
         message="m",
         cron_id=str(uuid.uuid4()),
         idempotency_key="k-1",
+        priority=-42,
     )
     store.create_job(job)
     assert store.get_job(job.id) == job
@@ -577,25 +578,26 @@ def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: Store
     later = store.create_job(routed(6, "c1", run_at=NOW + dt.timedelta(hours=1)))
     long = store.create_job(routed(7, selector={f"k{i}": "v" * 60 for i in range(10)}))
     c1 = placement_key_of(a.spec)
-    # queue|namespace|route: one canonical string per route (the selector's keys sorted), ""
-    # for any cluster, and no key (None) when the route is longer than the column.
+    # queue|namespace|priority|route: one canonical string per route (the selector's keys
+    # sorted), "" for any cluster, and no key (None) when the route is longer than the column.
     assert (
-        placement_key_of(both.spec) == 'default|ops|{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
+        placement_key_of(both.spec)
+        == 'default|ops|0|{"c":["c2","c1"],"s":{"gpu":"yes","zone":"a"}}'
     )
-    assert c1 == 'default|ops|{"c":"c1"}' and placement_key_of(anywhere.spec) == "default|ops|"
+    assert c1 == 'default|ops|0|{"c":"c1"}' and placement_key_of(anywhere.spec) == "default|ops|0|"
     assert placement_key_of(long.spec) is None
     assert store.due_placement_keys(NOW) == [
         (c1, 2),
-        ('default|ops|{"s":{"zone":"a"}}', 1),
-        ("default|ops|", 1),
+        ('default|ops|0|{"s":{"zone":"a"}}', 1),
+        ("default|ops|0|", 1),
         (placement_key_of(both.spec), 1),
         (None, 1),
     ]
     assert [j.id for j in store.due_jobs(NOW, 10, placement_key=c1)] == [a.id, b.id]
     assert [j.id for j in store.due_jobs(NOW, 1, placement_key=c1)] == [a.id]
-    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="default|ops|")] == [anywhere.id]
+    assert [j.id for j in store.due_jobs(NOW, 10, placement_key="default|ops|0|")] == [anywhere.id]
     assert [j.id for j in store.due_jobs(NOW, 10, placement_key=None)] == [long.id]
-    assert store.due_jobs(NOW, 10, placement_key='default|ops|{"c":"nowhere"}') == []
+    assert store.due_jobs(NOW, 10, placement_key='default|ops|0|{"c":"nowhere"}') == []
     # Without a key: every due job, as before.
     assert [j.id for j in store.due_jobs(NOW, 10)] == [
         j.id for j in (a, zone, anywhere, b, both, long)
@@ -606,7 +608,7 @@ def test_due_jobs_are_grouped_by_placement_key_the_oldest_key_first(store: Store
 
 
 def test_an_edit_or_a_state_change_keeps_the_placement_key_right(store: Store) -> None:
-    P = "default|ops|"  # the keys. common prefix: queue|namespace|
+    P = "default|ops|0|"  # the keys' common prefix: queue|namespace|priority|
     a = store.create_job(routed(1, "c1"))
     b = store.create_job(routed(2, "c1"))
     store.update_job(  # rerouted
@@ -1168,7 +1170,7 @@ def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: 
     now = NOW + dt.timedelta(minutes=1)
 
     def positions(*jobs: JobRecord, queue: str = "gpu", at: dt.datetime = now) -> list[int]:
-        return store.queue_positions(queue, [(j.created_at, j.id) for j in jobs], at)
+        return store.queue_positions(queue, [(j.priority, j.created_at, j.id) for j in jobs], at)
 
     assert positions(last, first, *twins) == [4, 1, 2, 3]  # the order asked, not sorted
     assert positions(twins[1]) == [3] and positions(last) == [4]
@@ -1181,6 +1183,38 @@ def test_queue_positions_count_the_queue_s_due_pending_jobs_oldest_first(store: 
     # The first is placed: everyone moves up.
     store.update_job(first.id, lambda j: msgspec.structs.replace(j, state=JobState.DISPATCHED))
     assert positions(*twins, last) == [1, 2, 3]
+
+
+def test_queue_positions_put_higher_priorities_first(store: Store) -> None:
+    gpu = msgspec.structs.replace(make_job(0).spec, queue="gpu")
+
+    def queued(n: int, priority: int, **changes: object) -> JobRecord:
+        return store.create_job(make_job(n, spec=gpu, priority=priority, **changes))
+
+    old_low, high, mid, high_later = queued(1, 0), queued(2, 100), queued(3, 10), queued(4, 100)
+    lowest, new_low = queued(5, -1_000_000_000), queued(6, 0)
+    queued(7, 50_000, state=JobState.RUNNING, cluster_id="c1")  # placed: not in the line
+    queued(8, 60_000, run_at=NOW + dt.timedelta(hours=1))  # not due yet
+    store.create_job(make_job(9, priority=1_000))  # another queue's
+    now = NOW + dt.timedelta(minutes=1)
+
+    def positions(*jobs: JobRecord) -> list[int]:
+        return store.queue_positions("gpu", [(j.priority, j.created_at, j.id) for j in jobs], now)
+
+    # Placement's order: the highest priority first, then the oldest, then by id.
+    line = [high, high_later, mid, old_low, new_low, lowest]
+    assert [positions(j) for j in line] == [[1], [2], [3], [4], [5], [6]]
+    # One statement for many keys, in the order asked, across priorities and within one.
+    assert positions(lowest, old_low, high_later, mid, new_low, high) == [6, 4, 2, 3, 5, 1]
+    assert positions(high, lowest) == [1, 6]  # the priorities between them are counted
+    assert positions(mid, new_low) == [3, 5]
+    stored = store.get_job(mid.id)
+    assert stored is not None and stored.priority == 10
+    assert placement_key_of(mid.spec, 10) == "gpu|ops|10|"
+    assert ("gpu|ops|10|", 1) in store.due_placement_keys(now)
+    # A higher one arrives last: it goes ahead of everyone of a lower priority.
+    urgent = queued(20, 101)
+    assert positions(urgent, high, lowest) == [1, 2, 7]
 
 
 def test_started_since_sums_per_cluster_what_its_report_may_not_count(

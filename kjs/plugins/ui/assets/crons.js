@@ -10,7 +10,7 @@
 //   same visible-tab timer as the list.
 import { getJSON, send } from "./api.js";
 import { may, navigate } from "./app.js";
-import { followJobs, jobHeader, jobRow } from "./jobs.js";
+import { JOB_COLUMNS, followJobs, jobHeader, jobRow } from "./jobs.js";
 import { duration, h, localTime, morph, shortId, since, syncRows, toast, toYAML, whileVisible } from "./util.js";
 import { shownSpec, specOf } from "./job.js";
 
@@ -158,7 +158,7 @@ export async function cronPage({ main, signal }, id) {
   const shown = new Map(); // job id → <tr>
   function drawRuns(items) {
     const rows = items.slice(0, RUNS_SHOWN).map((job) => jobRow(job, { selectable: false }));
-    if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 9, class: "empty muted" }, "No runs yet.")));
+    if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: JOB_COLUMNS.length, class: "empty muted" }, "No runs yet.")));
     syncRows(runs, rows, "data-job-id");
     shown.clear();
     for (const row of runs.rows) if (row.dataset.jobId) shown.set(row.dataset.jobId, row);

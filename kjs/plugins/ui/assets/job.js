@@ -3,12 +3,13 @@
 import { ApiError, getJSON, readText, request, send, token, watch, withQuery, API } from "./api.js";
 import { may, navigate } from "./app.js";
 import { between, clear, duration, h, localTime, shortId, stateBadge, toast, toYAML, whileVisible } from "./util.js";
-import { ordinal } from "./jobs.js";
+import { ordinal, priorityText } from "./jobs.js";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "lost"]);
 const STATUS_FIELDS = new Set([
   "id", "state", "attempt", "cluster_id", "k8s_name", "created_at", "updated_at", "dispatched_at",
   "started_at", "finished_at", "exit_codes", "reason", "message", "cron_id", "queue_position",
+  "priority",
 ]);
 const PENDING_REFRESH_MS = 5000; // a pending job's place moves without an event: read it again
 const LOG_LINES_SHOWN = 2000; // the DOM keeps this many; the rest is one click (or a download) away
@@ -96,6 +97,7 @@ export async function jobPage({ main, signal, onLeave }, id) {
       fact("Namespace", job.namespace),
       fact("Queue", job.queue || "default"),
       job.queue_position ? fact("Place in queue", ordinal(job.queue_position)) : null,
+      fact("Priority", h("span", { "data-testid": "job-priority" }, priorityText(job))),
       fact("Cluster", job.cluster_id || "—"),
       fact("Attempt", String(job.attempt)),
       fact("Image", h("code", {}, job.image)),

@@ -27,7 +27,7 @@ const FILTER_NAMES = {
   name_prefix: "name prefix", created_after: "created after", created_before: "created before",
 };
 /** The columns of a jobs table, in `jobRow`'s order (after the select box). */
-export const JOB_COLUMNS = ["Name", "State", "Id", "Namespace", "Queue", "Cluster", "Attempt", "Age", "Duration"];
+export const JOB_COLUMNS = ["Name", "State", "Id", "Namespace", "Queue", "Priority", "Cluster", "Attempt", "Age", "Duration"];
 const PAGE_SIZE = 50;
 
 export async function jobsPage({ main, params, signal, onLeave }) {
@@ -320,6 +320,7 @@ export function jobRow(job, { selectable = true } = {}) {
     h("td", { "data-col": "id", class: "id-col" }, shortId(job.id)),
     h("td", { "data-col": "namespace" }, job.namespace),
     h("td", { "data-col": "queue", class: "queue-col" }, job.queue || "default"),
+    h("td", { "data-col": "priority", class: "queue-col num", title: priorityText(job) }, String(job.priority ?? 0)),
     h("td", { "data-col": "cluster" }, job.cluster_id || "—"),
     h("td", { "data-col": "attempt", class: "num" }, String(job.attempt)),
     h("td", { "data-col": "age", "data-tick-since": job.created_at, title: localTime(job.created_at) }, duration(since(job.created_at))),
@@ -347,7 +348,15 @@ export function followJobs(query, from, onChange, signal, onGone) {
   again();
 }
 
-const COLUMN_CLASS = { Name: "name", Id: "id-col", Queue: "queue-col", Attempt: "num" };
+const COLUMN_CLASS = { Name: "name", Id: "id-col", Queue: "queue-col", Priority: "queue-col num", Attempt: "num" };
+
+/** A job's priority and where it comes from: "1000 (class high)", "1000 (its queue's class)",
+ *  "0 (no class)". */
+export function priorityText(job) {
+  const value = job.priority ?? 0;
+  if (job.priority_class) return `${value} (class ${job.priority_class})`;
+  return value ? `${value} (its queue's class)` : `${value} (no class)`;
+}
 
 /** 1st, 2nd, 3rd, 4th, 11th, 12th, 21st, … */
 export function ordinal(n) {

@@ -19,7 +19,8 @@ const DEFAULTS = {
 /** Where null is a value of its own rather than "the default": no TTL means never deleted. */
 const KEEPS_NULL = new Set(["ttl_seconds_after_finished"]);
 const NUMBERS = ["parallelism", "completions", "backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"];
-const TEXTS = ["service_account", "run_at", "callback_url", "image_pull_policy"];
+const TEXTS = ["service_account", "run_at", "callback_url", "image_pull_policy", "priority_class"];
+const QUEUE_S_CLASS = "Its queue's (or none)";
 const REQUIRED = ["name", "namespace", "image"];
 const QUANTITIES = [["requests", "cpu"], ["requests", "memory"], ["limits", "cpu"], ["limits", "memory"]];
 
@@ -131,6 +132,8 @@ export async function submitPage({ main, params, signal }) {
       field("cluster_selector", "Cluster selector", input("cluster_selector", { placeholder: "region=eu, gpu=true" }), "Clusters with these labels: key=value, comma-separated."),
       field("image_pull_policy", "Image pull policy", select("image_pull_policy",
         [["", "Kubernetes' default"], ["Always", "Always"], ["IfNotPresent", "IfNotPresent"], ["Never", "Never"]])),
+      field("priority_class", "Priority class", select("priority_class", [["", QUEUE_S_CLASS]]),
+        "Within its queue, a higher priority goes first."),
       field("service_account", "Service account", input("service_account", { placeholder: "default" })),
       field("run_at", "Run at", input("run_at", { placeholder: "2026-01-31T09:00Z (now if empty)" })),
       field("callback_url", "Callback URL", input("callback_url", { type: "url", placeholder: "https://…/webhook" }), "kjs posts the final state here.")));
@@ -173,6 +176,28 @@ export async function submitPage({ main, params, signal }) {
     if (![...controls.queue.options].some((o) => o.value === name)) controls.queue.append(h("option", { value: name }, name));
   }
 
+  /** The class select offers `name` (a job's own class stays offered, whatever the list says). */
+  function classOption(name) {
+    if (name && ![...controls.priority_class.options].some((o) => o.value === name)) {
+      controls.priority_class.append(h("option", { value: name }, name));
+    }
+  }
+
+  /** The server's priority classes, highest first, each with its value. */
+  async function loadClasses() {
+    let classes;
+    try {
+      classes = (await getJSON("priority-classes", null, signal)).items;
+    } catch (e) {
+      return; // an older server: the job's class (if any) stays the one offered
+    }
+    const chosen = controls.priority_class.value;
+    clear(controls.priority_class, h("option", { value: "" }, QUEUE_S_CLASS),
+      classes.map((c) => h("option", { value: c.name }, `${c.name} (${c.value})`)));
+    classOption(chosen);
+    controls.priority_class.value = chosen;
+  }
+
   /** The queues there are (only the token's own when it is kept to some), by name. */
   async function loadQueues() {
     let names;
@@ -190,6 +215,7 @@ export async function submitPage({ main, params, signal }) {
 
   function fill(spec) {
     for (const name of REQUIRED) controls[name].value = spec[name] ?? "";
+    classOption(spec.priority_class);
     for (const name of [...NUMBERS, ...TEXTS]) {
       const value = spec[name];
       controls[name].value = value === null || value === undefined || isDefault(name, value) ? "" : String(value);
@@ -379,6 +405,7 @@ export async function submitPage({ main, params, signal }) {
   main.append(form);
   fill(start);
   loadQueues();
+  loadClasses();
   controls.name.focus();
 }
 

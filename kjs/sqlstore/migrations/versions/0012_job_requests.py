@@ -22,7 +22,7 @@ from alembic import context, op
 
 from kjs.core.models import JobSpec
 from kjs.core.requests import job_requests
-from kjs.core.routing import placement_key_of
+from kjs.core.routing import PLACEMENT_KEY_MAX, placement_key
 
 revision = "0012"
 down_revision = "0011"
@@ -97,10 +97,17 @@ def _values_of(job_id: str, spec: str) -> dict[str, object]:
     requests = job_requests(job_spec)
     return {
         "job_id": job_id,
-        "key": placement_key_of(job_spec),
+        "key": _key_of(job_spec),
         "cpu": requests.cpu_millis,
         "memory": requests.memory_bytes,
     }
+
+
+def _key_of(spec: JobSpec) -> str | None:
+    """The key as of this revision, `queue|namespace|route` (0014 adds the priority)."""
+    route = placement_key(spec.cluster, spec.cluster_selector)
+    key = None if route is None else f"{spec.queue}|{spec.namespace}|{route}"
+    return key if key is not None and len(key) <= PLACEMENT_KEY_MAX else None
 
 
 def downgrade() -> None:
