@@ -18,6 +18,7 @@ total (times its parallelism, clamped to `MAX_TOTAL`) and sums of many jobs stay
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 
@@ -79,6 +80,9 @@ def _ceil(value: Decimal, most: str) -> int:
         raise QuantityError(f"{value} is out of range") from e
 
 
+# Placement reads every waiting job's quantities on every pass: the same few texts (`"500m"`,
+# `"1Gi"`) over and over. Pure functions of the text: remembered (a bad one raises each time).
+@functools.lru_cache(maxsize=4096)
 def cpu_millicores(text: str) -> int:
     """A CPU quantity in millicores, rounded up (`"2"` → 2000, `"250m"` → 250); at most
     `MAX_AMOUNT` millicores."""
@@ -87,6 +91,7 @@ def cpu_millicores(text: str) -> int:
         return _ceil(_non_negative(text) * 1000, f"{MAX_AMOUNT}m")
 
 
+@functools.lru_cache(maxsize=4096)
 def memory_bytes(text: str) -> int:
     """A memory quantity in bytes, rounded up (`"16Gi"` → 17179869184, `"1k"` → 1000); at most
     `MAX_AMOUNT` bytes (1Pi)."""

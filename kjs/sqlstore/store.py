@@ -341,6 +341,116 @@ def _accepted_event(job: JobRecord) -> dict[str, Any]:
     }
 
 
+UPDATE_CHUNK = 500  # job ids read (and locked) by one statement of update_jobs
+
+
+class _UpdateBatch:
+    """The writes of one `update_jobs` transaction, gathered and sent as a few statements: the
+    jobs read and locked by id (in id order), each change applied in memory in the updates'
+    order, then one executemany per set of changed columns, and one each for the events,
+    manifests and outbox rows. Per job, a statement each cost more than the writes themselves."""
+
+    def __init__(self, store: SqlStore, conn: sa.Connection, seq: int) -> None:
+        self.store, self.conn, self.next_seq = store, conn, seq
+        self.rows: dict[str, dict[str, Any]] = {}  # as stored (then as changed so far)
+        self.jobs: dict[str, JobRecord] = {}
+        self.changed: dict[str, dict[str, Any]] = {}  # per job: its columns to set
+        self.events: list[dict[str, Any]] = []
+        self.manifests: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.acknowledged: set[str] = set()
+
+    def lock(self, ids: Sequence[str]) -> None:
+        j = t.jobs
+        for row in self.conn.execute(
+            sa.select(j).where(j.c.id.in_(ids)).order_by(j.c.id).with_for_update()
+        ):
+            self.rows[row.id] = dict(row._mapping)
+            self.jobs[row.id] = self.store._job(row)
+
+    def apply(self, update: JobUpdate) -> tuple[JobRecord, JobRecord] | None:
+        job_id = update.job_id
+        before = self.jobs.get(job_id)
+        if before is None:
+            return None
+        after = update.change(before)
+        if after is not None:
+            self._change(job_id, before, after, update)
+        if update.acknowledge is not None and update.acknowledge(after or before):
+            # Its open dispatch goes, and so would the ones this transaction added before.
+            self.acknowledged.add(job_id)
+            self.outbox = [row for row in self.outbox if row["job_id"] != job_id]
+        return None if after is None else (before, after)
+
+    def _change(self, job_id: str, before: JobRecord, after: JobRecord, update: JobUpdate) -> None:
+        stored = self.rows[job_id]
+        spec = _json.encode(after.spec).decode()
+        # The request figure is the one computed when the spec was written (submit, edit): a
+        # state change keeps it, whatever this replica's default_requests.
+        values = self.store._job_row(after, spec=spec, requests=spec != stored["spec"])
+        # Only the columns that change: SQLite rewrites the entries of every index that has a
+        # column the UPDATE sets (the jobs table has many), changed or not.
+        values = {k: v for k, v in values.items() if k != "id" and stored[k] != v}
+        values["seq"] = self.next_seq
+        self.next_seq += 1
+        stored.update(values)
+        self.changed.setdefault(job_id, {}).update(values)
+        self.jobs[job_id] = after
+        if after.spec.labels != before.spec.labels:
+            labels = t.job_labels
+            self.conn.execute(labels.delete().where(labels.c.job_id == job_id))
+            if after.spec.labels:
+                self.conn.execute(
+                    labels.insert(),
+                    [
+                        {"job_id": job_id, "key": k, "value": v}
+                        for k, v in after.spec.labels.items()
+                    ],
+                )
+        for topic, body in update.outbox(after):
+            self.outbox.append(
+                {
+                    "topic": topic,
+                    "body": body,
+                    "job_id": job_id if topic.startswith("kjs.dispatch.") else None,
+                    "available_at": after.updated_at,
+                    "attempts": 0,
+                }
+            )
+        if update.manifest is not None:
+            # An attempt is dispatched once: every way back to pending takes a new attempt (a
+            # move off a silent cluster, a rerun, an edit of a dispatched job): this row is new.
+            self.manifests.append(
+                {"job_id": job_id, "attempt": after.attempt, "manifest": update.manifest}
+            )
+        if (event := update.event(after)) is not None:
+            row = msgspec.to_builtins(event, builtin_types=(dt.datetime,))
+            del row["seq"]  # the table's id
+            self.events.append(row)
+
+    def write(self) -> None:
+        """Everything gathered, in as few statements as the changes allow."""
+        conn, j = self.conn, t.jobs
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for job_id, values in self.changed.items():
+            by_columns.setdefault(tuple(sorted(values)), []).append({**values, "_id": job_id})
+        for columns, params in by_columns.items():
+            statement = (
+                j.update()
+                .where(j.c.id == sa.bindparam("_id"))
+                .values({c: sa.bindparam(c) for c in columns})
+            )
+            conn.execute(statement, params)
+        if self.acknowledged:
+            conn.execute(t.outbox.delete().where(t.outbox.c.job_id.in_(sorted(self.acknowledged))))
+        if self.outbox:
+            conn.execute(t.outbox.insert(), self.outbox)
+        if self.manifests:
+            conn.execute(t.job_manifests.insert(), self.manifests)
+        if self.events:
+            conn.execute(t.job_events.insert(), self.events)
+
+
 class SqlStore:
     """One engine, one transaction per method. Writers lock the rows they change."""
 
@@ -471,9 +581,13 @@ class SqlStore:
         last = rows[limit - 1]._mapping
         return items, _cursor(sort, [last[key] for key in keys])
 
-    def _job_row(self, job: JobRecord) -> dict[str, Any]:
-        requests = job_requests(job.spec, self.default_requests)
-        return {
+    def _job_row(
+        self, job: JobRecord, *, spec: str | None = None, requests: bool = True
+    ) -> dict[str, Any]:
+        """The job's row; `spec` its spec's JSON when known already. Without `requests`, no
+        request figures (a state change keeps the ones computed when the spec was written)."""
+        figures = job_requests(job.spec, self.default_requests) if requests else None
+        row = {
             "id": job.id,
             "name": job.spec.name,
             "namespace": job.spec.namespace,
@@ -481,7 +595,7 @@ class SqlStore:
             "attempt": job.attempt,
             "cluster_id": job.cluster_id,
             "k8s_name": job.k8s_name,
-            "spec": _json.encode(job.spec).decode(),
+            "spec": _json.encode(job.spec).decode() if spec is None else spec,
             "run_at": job.run_at,
             "created_at": job.created_at,
             "updated_at": job.updated_at,
@@ -496,9 +610,11 @@ class SqlStore:
             "placement_key": placement_key_of(job.spec, job.priority),
             "queue": job.spec.queue,
             "priority": job.priority,
-            "request_cpu_millis": requests.cpu_millis,
-            "request_memory_bytes": requests.memory_bytes,
         }
+        if figures is not None:
+            row["request_cpu_millis"] = figures.cpu_millis
+            row["request_memory_bytes"] = figures.memory_bytes
+        return row
 
     @staticmethod
     def _job(row: sa.Row[Any]) -> JobRecord:
@@ -862,13 +978,17 @@ class SqlStore:
         order = sorted(range(len(updates)), key=lambda i: updates[i].job_id)
 
         def write(conn: sa.Connection) -> list[tuple[JobRecord, JobRecord] | None]:
+            first = _take_seqs(conn, len(updates))
+            batch = _UpdateBatch(self, conn, first)
+            ids = sorted({u.job_id for u in updates})
+            for start in range(0, len(ids), UPDATE_CHUNK):
+                batch.lock(ids[start : start + UPDATE_CHUNK])
             results: list[tuple[JobRecord, JobRecord] | None] = [None] * len(updates)
-            first = next_seq = _take_seqs(conn, len(updates))
             for i in order:
-                results[i] = self._update_one(conn, updates[i], next_seq)
-                next_seq += results[i] is not None  # an unchanged job takes no seq
-            if next_seq < first + len(updates):  # some unused (placement's passes use all)
-                _give_back_seqs(conn, next_seq - 1)
+                results[i] = batch.apply(updates[i])
+            batch.write()
+            if batch.next_seq < first + len(updates):  # some unused (placement uses all)
+                _give_back_seqs(conn, batch.next_seq - 1)
             return results
 
         return self._write_retried(write)
@@ -885,45 +1005,6 @@ class SqlStore:
                     raise
                 log.info("deadlock victim; writing again (%d): %s", attempt, e.orig)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _update_one(
-        self, conn: sa.Connection, update: JobUpdate, seq: int
-    ) -> tuple[JobRecord, JobRecord] | None:
-        job_id = update.job_id
-        row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id).with_for_update()).first()
-        if row is None:
-            return None
-        before = self._job(row)
-        after = update.change(before)
-        if after is not None:
-            values = self._job_row(after)
-            del values["id"]
-            if values["spec"] == row._mapping["spec"]:
-                # The request figure is the one computed when the spec was written (submit,
-                # edit): a state change keeps it, whatever this replica's default_requests.
-                del values["request_cpu_millis"], values["request_memory_bytes"]
-            values["seq"] = seq
-            conn.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(values))
-            if after.spec.labels != before.spec.labels:
-                conn.execute(t.job_labels.delete().where(t.job_labels.c.job_id == job_id))
-                if after.spec.labels:
-                    conn.execute(
-                        t.job_labels.insert(),
-                        [
-                            {"job_id": job_id, "key": k, "value": v}
-                            for k, v in after.spec.labels.items()
-                        ],
-                    )
-            self._insert_outbox(conn, update.outbox(after), job_id, after.updated_at)
-            if update.manifest is not None:
-                self._put_manifest(conn, job_id, after.attempt, update.manifest)
-            if (ev := update.event(after)) is not None:
-                event_row = msgspec.to_builtins(ev, builtin_types=(dt.datetime,))
-                del event_row["seq"]  # the table's id
-                conn.execute(t.job_events.insert(), event_row)
-        if update.acknowledge is not None and update.acknowledge(after or before):
-            conn.execute(t.outbox.delete().where(t.outbox.c.job_id == job_id))
-        return None if after is None else (before, after)
 
     @staticmethod
     def _put_manifest(conn: sa.Connection, job_id: str, attempt: int, manifest: bytes) -> None:
