@@ -91,6 +91,12 @@ def queue_of(key: str | None) -> str:
     return NO_KEY if key is None else key.split("|", 1)[0]
 
 
+def priority_of(key: str | None) -> int:
+    """The priority of a placement key's jobs (0 for no key, or one from before priorities)."""
+    parts = key.split("|", 3) if key is not None else ()
+    return int(parts[2]) if len(parts) == 4 and parts[2].lstrip("-").isdigit() else 0
+
+
 NO_KEY = ""  # no queue is named so: the jobs without a placement key, of any queue
 
 
@@ -170,8 +176,8 @@ class Placement:
         a limit, or none of whose clusters has room, is skipped without loading its jobs (and
         says why). The others are taken in fair-share order: the next job comes from the queue
         whose placed jobs hold the lowest dominant share of the clusters ÷ its weight (`PassView.
-        weighted_share`), and within a queue from its key with the oldest due job first, oldest
-        job first — read a page at a time as the pass gets to them (`KeyStream`). Jobs without a
+        weighted_share`), and within a queue from its keys of the highest priority first, then
+        the key with the oldest due job, oldest job first — read a page at a time as the pass gets to them (`KeyStream`). Jobs without a
         key are tried first, one by one. When no cluster has room at all, the due jobs are not
         even counted, except every EXPLAIN_S to say why they wait."""
         store = self.c.store
@@ -219,6 +225,8 @@ class Placement:
             stream = KeyStream(key, count, queue_of(key), group, resume.get(key))
             streams.append(stream)
             by_queue.setdefault(stream.queue, []).append(stream)
+        for queued in by_queue.values():  # a queue's higher priorities first (stable: oldest)
+            queued.sort(key=lambda stream: -priority_of(stream.key))
         planned: list[Planned] = []
         placed = 0
         keyless = by_queue.pop(NO_KEY, [])

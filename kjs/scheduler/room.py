@@ -85,6 +85,7 @@ class PassView:
                 self.free[c.id] = [f.cpu_millis - cpu, f.memory_bytes - memory, f.pods - jobs]
                 self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
         self._changes = 0  # jobs taken (or given back) in this pass so far
+        self._pods: dict[str, Requests] = {}  # job id: one pod's request (`_pod`)
         # What the ready clusters have, for the queues' shares: CPU and memory of those that
         # report figures; slots (`max_concurrent_jobs`) when none does.
         figures = [c.resources.allocatable for c in self.ready if c.resources is not None]
@@ -160,7 +161,7 @@ class PassView:
         self.in_flight[cluster_id] = self.in_flight.get(cluster_id, 0) + sign
         self._use(cluster_id, need, sign)
         if (largest := self.largest.get(cluster_id)) is not None:
-            pod = pod_requests(job.spec, self.defaults)
+            pod = self._pod(job)
             largest[0] -= sign * pod.cpu_millis
             largest[1] -= sign * pod.memory_bytes
         queue, namespace = job.spec.queue, job.spec.namespace
@@ -191,7 +192,7 @@ class PassView:
             return True
         if need is None or job is None:
             return free[0] > 0 and free[1] > 0 and free[2] > 0
-        pod = pod_requests(job.spec, self.defaults)
+        pod = self._pod(job)
         return (
             free[0] >= need.cpu_millis
             and free[1] >= need.memory_bytes
@@ -199,6 +200,13 @@ class PassView:
             and largest[0] >= pod.cpu_millis
             and largest[1] >= pod.memory_bytes
         )
+
+    def _pod(self, job: JobRecord) -> Requests:
+        """One pod's request of the job, worked out once a pass (asked for every cluster)."""
+        pod = self._pods.get(job.id)
+        if pod is None:
+            pod = self._pods[job.id] = pod_requests(job.spec, self.defaults)
+        return pod
 
     def _below_capacity(self, cluster: ClusterRecord) -> bool:
         used = cluster.running + cluster.pending + self.in_flight.get(cluster.id, 0)

@@ -114,3 +114,15 @@ def test_a_pass_stops_at_its_placement_budget_and_asks_for_another_at_once(
     assert placed_by_queue(store) == {"a": 50, "b": 50}
     assert place(p) == 50
     assert not p.unfinished
+
+
+def test_within_a_queue_higher_priorities_go_first_then_the_oldest() -> None:
+    store = FakeStore([cluster("c1", capacity=3)])
+    old = [store.add(job(i, queue="a")) for i in range(3)]  # priority 0, oldest
+    urgent = [
+        store.add(msgspec.structs.replace(job(10 + i, queue="a"), priority=100)) for i in range(2)
+    ]
+    later = store.add(msgspec.structs.replace(job(20, queue="a"), priority=100))
+    assert place(placement(store, queues={"a": {}})) == 3
+    assert [store.jobs[j.id].state for j in [*urgent, later]] == [JobState.DISPATCHED] * 3
+    assert {store.jobs[j.id].state for j in old} == {JobState.PENDING}

@@ -56,7 +56,7 @@ class FakeStore:
     def due_placement_keys(self, at: dt.datetime) -> list[tuple[str | None, int]]:
         keys: dict[str | None, int] = {}
         for job in self._due(at):
-            key = placement_key_of(job.spec)
+            key = placement_key_of(job.spec, job.priority)
             keys[key] = keys.get(key, 0) + 1
         return list(keys.items())
 
@@ -72,7 +72,7 @@ class FakeStore:
         return [
             j
             for j in self._due(at)
-            if (placement_key is ALL_KEYS or placement_key_of(j.spec) == placement_key)
+            if (placement_key is ALL_KEYS or placement_key_of(j.spec, j.priority) == placement_key)
             and (after is None or (j.created_at, j.id) > after)
         ][:limit]
 
@@ -161,7 +161,10 @@ class FakeStore:
         for j in self._due(at):
             if created_after is not None and j.created_at <= created_after:
                 continue
-            if placement_key_of(j.spec) == key and (j.reason, j.message) != (reason, message):
+            if placement_key_of(j.spec, j.priority) == key and (j.reason, j.message) != (
+                reason,
+                message,
+            ):
                 self.jobs[j.id] = msgspec.structs.replace(j, reason=reason, message=message)
                 changed += 1
         return changed
