@@ -172,14 +172,15 @@ class Placement:
     async def place_due(self) -> int:
         """Place every due pending job that fits somewhere; returns how many.
 
-        The due jobs come by key (queue, namespace, route). A key whose queue or namespace is at
-        a limit, or none of whose clusters has room, is skipped without loading its jobs (and
-        says why). The others are taken in fair-share order: the next job comes from the queue
-        whose placed jobs hold the lowest dominant share of the clusters ÷ its weight (`PassView.
-        weighted_share`), and within a queue from its keys of the highest priority first, then
-        the key with the oldest due job, oldest job first — read a page at a time as the pass gets to them (`KeyStream`). Jobs without a
-        key are tried first, one by one. When no cluster has room at all, the due jobs are not
-        even counted, except every EXPLAIN_S to say why they wait."""
+        The due jobs come by key (queue, namespace, priority, route). A key whose queue or
+        namespace is at a limit, or none of whose clusters has room, is skipped without loading
+        its jobs (and says why). The others are taken in fair-share order: the next job comes
+        from the queue whose placed jobs hold the lowest dominant share of the clusters ÷ its
+        weight (`PassView.weighted_share`), and within a queue from its keys of the highest
+        priority first, then the key with the oldest due job, oldest job first — read a page at
+        a time as the pass gets to them (`KeyStream`). Jobs without a key are tried first, one
+        by one. When no cluster has room at all, the due jobs are not even counted, except every
+        EXPLAIN_S to say why they wait."""
         store = self.c.store
         at, clock = now(), time.monotonic()
         self._more = False
