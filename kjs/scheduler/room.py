@@ -10,6 +10,7 @@ from collections.abc import Hashable, Iterable, Mapping
 
 import msgspec
 
+from kjs.core import shares
 from kjs.core.messages import ResourceAmounts
 from kjs.core.queues import ClusterLimits, Held, QueueDefinition, limit_reached
 from kjs.core.records import ClusterRecord, JobRecord, QueueUsage
@@ -86,12 +87,7 @@ class PassView:
                 self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
         self._changes = 0  # jobs taken (or given back) in this pass so far
         self._pods: dict[str, Requests] = {}  # job id: one pod's request (`_pod`)
-        # What the ready clusters have, for the queues' shares: CPU and memory of those that
-        # report figures; slots (`max_concurrent_jobs`) when none does.
-        figures = [c.resources.allocatable for c in self.ready if c.resources is not None]
-        self.total_cpu = sum(a.cpu_millis for a in figures)
-        self.total_memory = sum(a.memory_bytes for a in figures)
-        self.total_slots = sum(c.capacity for c in self.ready)
+        self.totals = shares.totals(self.ready)  # what the queues' shares are of
 
     # -- fair share ------------------------------------------------------------------------------
 
@@ -102,11 +98,7 @@ class PassView:
         held = self.queue_held.get(queue)
         if held is None:
             return 0.0
-        if self.total_cpu > 0 or self.total_memory > 0:
-            cpu = held.cpu_millis / self.total_cpu if self.total_cpu > 0 else 0.0
-            memory = held.memory_bytes / self.total_memory if self.total_memory > 0 else 0.0
-            return max(cpu, memory)
-        return held.jobs / self.total_slots if self.total_slots > 0 else float(held.jobs)
+        return shares.dominant_share(held.jobs, held.cpu_millis, held.memory_bytes, self.totals)
 
     def weighted_share(self, queue: str) -> float:
         """The queue's share ÷ its weight: the queue with the lowest places next."""
