@@ -249,7 +249,10 @@ class Placement:
                 refused[key] = Refused(stream.seen, stream.count, stream.why, clock)
             if stream.why is not None and stream.waiting > 0:
                 said[key] = await self._say(key, stream.why, stream.waiting, at)
-        self._said = said  # keys no longer due are forgotten
+        # Keys no longer due are forgotten; one still due that this pass placed jobs of, or did
+        # not get to, keeps what its jobs were told (not written again when it waits again).
+        kept = {key: self._said[key] for key, _ in keys if key in self._said and key not in said}
+        self._said = kept | said
         self._refused = refused
         return placed
 

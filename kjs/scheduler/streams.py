@@ -18,7 +18,10 @@ from typing import Protocol
 from kjs.core.records import JobRecord
 from kjs.core.routing import Group
 
-BATCH = 200  # jobs a page
+BATCH = 200  # jobs a page, once a key keeps being read
+# The first pages of a key judged by its key are smaller: with fair share a pass takes a few
+# jobs of many keys, and a page costs the decoding of every job on it.
+FIRST_PAGES = (25, 100)
 # Pages of a key's due jobs one pass reads at most: jobs that fit nowhere (too big for every
 # cluster, or for their queue's remaining max_cpu) cost a pass a page each, but do not hide the
 # smaller ones behind them; past it, the next pass goes on from there.
@@ -52,6 +55,7 @@ class KeyStream:
         self._page: list[JobRecord] = []
         self._next = 0  # index of the next job of the page
         self._pages = 0
+        self._size = BATCH  # of the page last read
         self.placed = 0
         self.why: Why | None = None  # why the first job left pending waits
         self.closed = False  # nothing more of it is placed in this pass
@@ -75,7 +79,7 @@ class KeyStream:
             job = self._page[self._next]
             self._next += 1
             return job
-        if self._pages and (self.last_page or len(self._page) < BATCH):
+        if self._pages and (self.last_page or len(self._page) < self._size):
             self.closed = True  # the rest waits as this page did (or there is none)
             return None
         cursor = (self._page[-1].created_at, self._page[-1].id) if self._page else None
@@ -84,8 +88,12 @@ class KeyStream:
             return None
         if self._pages == 1 and self._resume is not None and cursor and self._resume > cursor:
             cursor = self._resume
+        # (A key a plugin judges job by job reads whole pages: its jobs are asked about even
+        # when their route is full, and it ends at its first page that places none.)
+        small = self.group is not None and self._pages < len(FIRST_PAGES)
+        self._size = FIRST_PAGES[self._pages] if small else BATCH
         self._page = await asyncio.to_thread(
-            store.due_jobs, at, BATCH, placement_key=self.key, after=cursor
+            store.due_jobs, at, self._size, placement_key=self.key, after=cursor
         )
         self._pages += 1
         self._next = 0
