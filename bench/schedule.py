@@ -75,6 +75,7 @@ from _simclusters import Shape, SimCluster, SimClusters
 
 from kjs.core.config import load
 from kjs.core.models import JobSpec
+from kjs.core.plugins import Plugins
 from kjs.core.states import JobState
 from kjs.core.usage import summarize
 from kjs.server import create_app
@@ -250,7 +251,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.mysql_url:
         overrides |= {"store": "mysql", "mysql": {"url": args.mysql_url}}
-    app = create_app(load(environ={}, overrides=overrides))
+    # kjs alone: no plugin installed in this environment (a `select_cluster` one would have
+    # every job judged one by one, as it may send any job anywhere).
+    app = create_app(load(environ={}, overrides=overrides), plugins=Plugins(autoload=False))
     import uvicorn
 
     server = uvicorn.Server(
