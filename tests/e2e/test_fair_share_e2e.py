@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
-from tests.live import kjs_up_app
+from tests.e2e.test_queue_limits_e2e import kjs_up_with_queues
 
 pytestmark = pytest.mark.k8s
 QUEUES = {"a": {"weight": 1}, "b": {"weight": 3}}
@@ -29,24 +29,7 @@ MEASURE_S = 25.0  # ... for this long: b (6 slots, 1.5 jobs/s) still has work at
 
 @pytest.fixture
 def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[Any]]:
-    cluster = k8s_clusters[0]
-    app = kjs_up_app(
-        tmp_path,
-        cluster.id,
-        cluster.kubeconfig,
-        agent={"heartbeat_s": 1.0},
-        scheduling={"queues": QUEUES},
-    )
-    with TestClient(app) as client:
-        wait_until(
-            lambda: (
-                (c := client.get(f"/api/v1/clusters/{cluster.id}")).status_code == 200
-                and c.json()["resources"]
-            ),
-            timeout=30,
-            what="the agent's first heartbeat with resources",
-        )
-        yield client
+    yield from kjs_up_with_queues(k8s_clusters[0], tmp_path, QUEUES)
 
 
 def submit_all(client: TestClient[Any], ns: str, queue: str) -> list[str]:

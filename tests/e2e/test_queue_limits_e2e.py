@@ -20,15 +20,16 @@ pytestmark = pytest.mark.k8s
 QUEUES = {"team-a": {"limits": {"max_running": 1}}, "team-b": {}}
 
 
-@pytest.fixture
-def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[Any]]:
-    cluster = k8s_clusters[0]
+def kjs_up_with_queues(
+    cluster: Cluster, data_dir: Path, queues: dict[str, Any]
+) -> Iterator[TestClient[Any]]:
+    """`kjs up` on the test cluster with these queues, once its agent reports resources."""
     app = kjs_up_app(
-        tmp_path,
+        data_dir,
         cluster.id,
         cluster.kubeconfig,
         agent={"heartbeat_s": 1.0},
-        scheduling={"queues": QUEUES},
+        scheduling={"queues": queues},
     )
     with TestClient(app) as client:
         wait_until(
@@ -40,6 +41,11 @@ def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[A
             what="the agent's first heartbeat with resources",
         )
         yield client
+
+
+@pytest.fixture
+def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[Any]]:
+    yield from kjs_up_with_queues(k8s_clusters[0], tmp_path, QUEUES)
 
 
 def submit(client: TestClient[Any], ns: str, name: str, **fields: Any) -> str:
