@@ -223,6 +223,10 @@ class JobStore(Protocol):
         ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
+    def get_jobs(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """Each of these jobs (None for an id that is none), in the order asked, in one read."""
+        ...
+
     def get_job_by_idempotency(self, scope: str) -> tuple[JobRecord, str | None] | None:
         """The job of an idempotency scope, with the request digest stored with it."""
         ...
@@ -288,6 +292,13 @@ class JobStore(Protocol):
         """Pending jobs whose run_at has come (or have none), oldest first (`created_at`, then
         id); with a `placement_key`, only those of that key (None: the jobs that have no key);
         with `after`, only those past that (created_at, id) — the next page."""
+        ...
+
+    def due_pages(
+        self, now: dt.datetime, pages: Sequence[tuple[str | None, int]]
+    ) -> list[list[JobRecord]]:
+        """The first page of each of these placement keys, `(key, limit)`, as `due_jobs` reads
+        it, in one call (one thread hop for a pass that starts on many small keys)."""
         ...
 
     def started_since(

@@ -781,6 +781,16 @@ class SqlStore:
             row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
         return self._job(row) if row else None
 
+    def get_jobs(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        found: dict[str, JobRecord] = {}
+        unique = sorted(set(job_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(unique), UPDATE_CHUNK):
+                chunk = unique[start : start + UPDATE_CHUNK]
+                for row in conn.execute(sa.select(t.jobs).where(t.jobs.c.id.in_(chunk))):
+                    found[row.id] = self._job(row)
+        return [found.get(job_id) for job_id in job_ids]
+
     def get_job_by_idempotency(self, scope: str) -> tuple[JobRecord, str | None] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t.jobs).where(t.jobs.c.idempotency_scope == scope)).first()
@@ -1226,6 +1236,11 @@ class SqlStore:
                 .group_by(j.cluster_id)
             ).all()
         return {c: (int(n), int(cpu or 0), int(mem or 0)) for c, n, cpu, mem in rows}
+
+    def due_pages(
+        self, now: dt.datetime, pages: Sequence[tuple[str | None, int]]
+    ) -> list[list[JobRecord]]:
+        return [self.due_jobs(now, limit, placement_key=key) for key, limit in pages]
 
     def _readable_jobs(self, rows: Sequence[sa.Row[Any]]) -> Iterator[JobRecord]:
         """The rows as jobs, less those that cannot be read (a row written by hand or by a bug):

@@ -76,6 +76,11 @@ class FakeStore:
             and (after is None or (j.created_at, j.id) > after)
         ][:limit]
 
+    def due_pages(
+        self, at: dt.datetime, pages: Sequence[tuple[str | None, int]]
+    ) -> list[list[JobRecord]]:
+        return [self.due_jobs(at, limit, key) for key, limit in pages]
+
     def started_since(
         self,
         since: Mapping[str, dt.datetime],

@@ -74,6 +74,14 @@ def make_job(n: int = 0, **changes: object) -> JobRecord:
     return msgspec.structs.replace(job, **changes)
 
 
+def test_jobs_are_read_many_at_once_in_the_order_asked(store: Store) -> None:
+    a, b = store.create_job(make_job(1)), store.create_job(make_job(2))
+    found = store.get_jobs([b.id, "no-such-job", a.id, b.id])
+    assert [j.id if j else None for j in found] == [b.id, None, a.id, b.id]
+    assert found[0] == store.get_job(b.id)
+    assert store.get_jobs([]) == []
+
+
 def test_a_job_round_trips_with_every_field(store: Store) -> None:
     job = make_job(
         state=JobState.RUNNING,
@@ -1248,6 +1256,24 @@ def test_started_since_sums_per_cluster_what_its_report_may_not_count(
     assert found == {"c1": (2, 1500, 2 * 1024**3), "c2": (3, 5250, 3 * 1024**3)}
     assert store.started_since({}, states, unbound) == {}
     assert store.started_since({"c1": NOW}, states) == {"c1": (2, 1500, 2 * 1024**3)}
+
+
+def test_due_pages_read_the_first_page_of_each_key_asked(store: Store) -> None:
+    def routed(n: int, cluster: str) -> JobRecord:
+        job = make_job(n)
+        return msgspec.structs.replace(job, spec=msgspec.structs.replace(job.spec, cluster=cluster))
+
+    c1 = [store.create_job(routed(n, "c1")) for n in range(3)]
+    c2 = [store.create_job(routed(10 + n, "c2")) for n in range(2)]
+    key1, key2 = placement_key_of(c1[0].spec), placement_key_of(c2[0].spec)
+    later = NOW + dt.timedelta(days=1)
+    pages = store.due_pages(later, [(key2, 5), (key1, 2), ("no|such|0|key", 5)])
+    assert [[j.id for j in page] for page in pages] == [
+        [j.id for j in c2],
+        [j.id for j in c1[:2]],
+        [],
+    ]
+    assert pages[1] == store.due_jobs(later, 2, placement_key=key1)
 
 
 def test_due_jobs_page_on_from_a_created_at_and_id_cursor(store: Store) -> None:
