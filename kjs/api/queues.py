@@ -1,7 +1,9 @@
 """`/api/v1/queues`: the queues jobs are submitted to (docs/queues.md). Anyone who may read lists
 them, each with its `usage` (its jobs pending and placed, and what the placed ones request,
-read when asked); defining and deleting one is an admin's, not limited to namespaces (it
-concerns every namespace's jobs). The configuration's queues are read-only here (409).
+read when asked) and its fair share (`share`, `weighted_share`: of the ready clusters, measured
+as placement measures it, `kjs.scheduler.fairshare`); defining and deleting one is an admin's,
+not limited to namespaces (it concerns every namespace's jobs). The configuration's queues are
+read-only here (409).
 
 `/api/v1/priority-classes`: the priority classes of the configuration (read-only), for anyone who
 may read."""
@@ -18,11 +20,13 @@ from msgspec import Struct
 
 from kjs.api.policy import EVERY_NAMESPACE, Action, access
 from kjs.api.schema import WITH_BODY, RawBody, answer, protected
+from kjs.core.clock import now
 from kjs.core.priorities import PriorityClassView
 from kjs.core.queues import Queue, QueueDefinition
-from kjs.core.records import QueueUsage
+from kjs.core.records import ClusterRecord, QueueUsage
 from kjs.core.usage import QueueUsageSummary, summarize
 from kjs.core.validation import decode
+from kjs.scheduler.fairshare import FairShare, share_of
 from kjs.scheduler.queues import QueueService
 
 
@@ -41,16 +45,26 @@ def _service(request: Request[Any, Any, Any]) -> QueueService:
 
 class _UsageStore(Protocol):
     def queue_usage(self) -> list[QueueUsage]: ...
+    def list_clusters(self) -> list[ClusterRecord]: ...
 
 
 async def _with_usage(request: Request[Any, Any, Any], found: list[Queue]) -> list[Queue]:
-    """The queues with what their jobs hold now (one grouped read of an index for them all)."""
-    store: _UsageStore = request.app.state.components.store
+    """The queues with what their jobs hold now (one grouped read of an index for them all)
+    and their shares of the ready clusters (one read of the clusters' rows)."""
+    components = request.app.state.components
+    store: _UsageStore = components.store
     usage = summarize(await asyncio.to_thread(store.queue_usage))
-    return [
-        msgspec.structs.replace(queue, usage=usage.get(queue.name, QueueUsageSummary()))
-        for queue in found
-    ]
+    totals = FairShare.of(components).totals(await asyncio.to_thread(store.list_clusters), now())
+    answered = []
+    for queue in found:
+        held = usage.get(queue.name, QueueUsageSummary())
+        share = share_of(held, queue.weight, totals)
+        answered.append(
+            msgspec.structs.replace(
+                queue, usage=held, share=share.share, weighted_share=share.weighted
+            )
+        )
+    return answered
 
 
 class QueuesController(Controller):

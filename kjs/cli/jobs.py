@@ -37,6 +37,7 @@ from kjs.cli.output import (
     Printer,
     dump_json,
     dump_yaml,
+    jobs_with_shares,
     no_headers_option,
     output_option,
     priority_line,
@@ -439,10 +440,13 @@ def list_jobs(
     """List jobs, newest first (or --sort): --limit of them (more with --all or --cursor)."""
     filters = drop_unset({**filters, "labels": labels_of(label)})
     ordered = {**filters, "sort": sort} if sort else filters  # a watch has no order of its own
-    printer = Printer(JOBS, output, headers=not no_headers)
 
     def run() -> None:
         with connected(url, token) as client:
+            kind = JOBS
+            if output == "wide":  # the queues' shares: one read for the whole listing
+                kind = jobs_with_shares(_queue_shares(client))
+            printer = Printer(kind, output, headers=not no_headers)
             if all_ and not watch and cursor is None:
                 jobs, next_cursor, watch_cursor = list(client.iter_jobs(**ordered)), None, None
             else:
@@ -471,6 +475,17 @@ def list_jobs(
 
 
 # -- logs, events, cancel, rerun ------------------------------------------------------------
+
+
+def _queue_shares(client: Client) -> dict[str, float | None]:
+    """Each queue's fair share, for `ls -o wide`'s SHARE column: blank when the token may not
+    list the queues or the server has no such route."""
+    from kjs.client import Forbidden, NotFound
+
+    try:
+        return {queue.name: queue.share for queue in client.queues()}
+    except (Forbidden, NotFound):
+        return {}
 
 
 @click.command()

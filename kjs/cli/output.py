@@ -192,6 +192,23 @@ JOBS = Kind(
         Column("AGE", _age_of("created_at")),
     ],
 )
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage, one decimal (`25.0%`); blank when there is none."""
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def jobs_with_shares(shares: Mapping[str, float | None]) -> Kind:
+    """JOBS with a SHARE column after PRIORITY (`-o wide`): the fair share of each job's queue,
+    from one read of the queues for the whole listing (blank for a queue it does not name)."""
+    share = Column(
+        "SHARE", lambda row, _now: percent(shares.get(row.get("queue") or "default")), wide=True
+    )
+    at = [c.header for c in JOBS.columns].index("PRIORITY") + 1
+    return Kind(JOBS.name, [*JOBS.columns[:at], share, *JOBS.columns[at:]], JOBS.name_of)
+
+
 CRONJOBS = Kind(
     "cronjob",
     [
@@ -297,6 +314,8 @@ QUEUES = Kind(
         Column("NAME", _field("name")),
         Column("SOURCE", _field("source")),
         Column("WEIGHT", lambda row, _now: f"{row.get('weight', 1):g}"),
+        Column("SHARE", lambda row, _now: percent(row.get("share"))),
+        Column("WEIGHTED", lambda row, _now: percent(row.get("weighted_share"))),
         Column("PENDING", _usage("pending", str)),
         Column("RUNNING", _usage("running", str)),
         Column("CPU", _usage("cpu_millis", lambda millis: _cores(millis))),

@@ -233,11 +233,19 @@ class Queue(Struct, kw_only=True):
     namespaces: list[str] = field(default_factory=list)
     """The namespaces whose jobs it takes; empty: every one."""
     priority_class: str | None = None
+    preemption: bool = True
+    """Whether its jobs that fit nowhere may preempt running jobs of a lower, preemptible class."""
     created_at: dt.datetime | None = None
     """None for a queue of the configuration."""
     updated_at: dt.datetime | None = None
     usage: QueueUsage | None = None
     """Its jobs now (None from a server older than queue usage)."""
+    share: float | None = None
+    """Its fair share now: what its placed, unfinished jobs request of the ready clusters' CPU
+    or memory, whichever is larger (of their job slots without figures), 0..1; None from a
+    server older than fair share."""
+    weighted_share: float | None = None
+    """`share` ÷ `weight`: the server places next from the queue lowest in it."""
 
 
 # -- envelopes: what the SDK unwraps ---------------------------------------------------------

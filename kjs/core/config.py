@@ -143,9 +143,10 @@ class SchedulingSettings(Struct, forbid_unknown_fields=True):
     """Queues defined here, one table each: `[scheduling.queues.gpu]` with `weight` (> 0,
     default 1), `limits` (`max_running`, `max_cpu`, `max_memory`, and `per_cluster` with the same
     keys; quantities as strings, `"8"`, `"16Gi"`), `namespaces` (the namespaces it takes; empty:
-    every one) and `priority_class` (the class of its jobs that name none; it must be defined
-    in `priority_classes`). They are read-only over the API. The queue `default` always exists
-    (no limits, weight 1) unless defined here."""
+    every one), `priority_class` (the class of its jobs that name none; it must be defined
+    in `priority_classes`) and `preemption` (default true: its jobs that fit nowhere may preempt
+    running jobs of a lower, preemptible class). They are read-only over the API. The queue
+    `default` always exists (no limits, weight 1) unless defined here."""
     priority_classes: dict[str, PriorityClass] = field(default_factory=dict)
     """Priority classes, one table each: `[scheduling.priority_classes.high]` with `value` (an
     integer, -1,000,000,000 … 1,000,000,000: within a queue, higher is placed first),

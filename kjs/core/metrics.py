@@ -127,7 +127,32 @@ QUEUE_REQUESTED_MEMORY = Gauge(
     "Memory requested by a queue's placed, unfinished jobs (requests x parallelism)",
     ["queue"],
 )
-QUEUE_GAUGES = (QUEUE_JOBS, QUEUE_REQUESTED_CPU, QUEUE_REQUESTED_MEMORY)
+# Fair share (docs/queues.md "Fair share"): what placement compares the queues by.
+QUEUE_SHARE = Gauge(
+    "kjs_queue_share",
+    "A queue's dominant share of the ready clusters: what its placed, unfinished jobs request "
+    "of their CPU or memory, whichever is larger (of their job slots without figures)",
+    ["queue"],
+)
+QUEUE_WEIGHTED_SHARE = Gauge(
+    "kjs_queue_weighted_share",
+    "A queue's share divided by its weight: placement places next from the lowest",
+    ["queue"],
+)
+QUEUE_GAUGES = (
+    QUEUE_JOBS,
+    QUEUE_REQUESTED_CPU,
+    QUEUE_REQUESTED_MEMORY,
+    QUEUE_SHARE,
+    QUEUE_WEIGHTED_SHARE,
+)
+# Counted by placement's preemption (issue 19): each job of the queue cancelled to make room.
+QUEUE_PREEMPTIONS = Counter(
+    "kjs_queue_preemptions_total",
+    "Jobs of a queue preempted (cancelled, then started again) to make room for a higher "
+    "priority job",
+    ["queue"],
+)
 CLUSTER_GAUGES = (
     CLUSTER_CAPACITY,
     CLUSTER_RUNNING,

@@ -3,8 +3,9 @@
 kept in the store); `default` always exists.
 
 What a definition holds: a `weight` (used by fair share), a `priority_class` (its jobs' default
-class, `kjs.core.priorities`), `limits` (checked here, enforced by placement in a later slice), and
-the `namespaces` whose jobs it takes (enforced at submit). Pure: no store, no HTTP; the service
+class, `kjs.core.priorities`), whether its jobs may preempt others (`preemption`), `limits`
+(checked here, enforced by placement), and the `namespaces` whose jobs it takes (enforced at
+submit). Pure: no store, no HTTP; the service
 (`kjs.scheduler.queues`) puts it together.
 """
 
@@ -58,7 +59,8 @@ class QueueDefinition(Struct, forbid_unknown_fields=True, kw_only=True):
         str | None, Meta(description="Optional: when given, the path's (or the table's) name.")
     ] = None
     weight: Annotated[
-        float, Meta(gt=0, description="Its share against other queues (fair share, later).")
+        float,
+        Meta(gt=0, description="Its share against the other queues: fair share (docs/queues.md)."),
     ] = 1.0
     limits: QueueLimits = field(default_factory=QueueLimits)
     namespaces: Annotated[
@@ -73,6 +75,15 @@ class QueueDefinition(Struct, forbid_unknown_fields=True, kw_only=True):
             )
         ),
     ] = None
+    preemption: Annotated[
+        bool,
+        Meta(
+            description=(
+                "Whether its jobs that fit nowhere may preempt running jobs of a lower, "
+                "preemptible priority class (docs/queues.md, Preemption)."
+            )
+        ),
+    ] = True
 
 
 QueueSource = Literal["config", "api"]
@@ -90,11 +101,26 @@ class Queue(Struct, kw_only=True):
     limits: QueueLimits
     namespaces: list[str]
     priority_class: str | None
+    preemption: bool
     created_at: Annotated[dt.datetime | None, Meta(description="None for a config queue.")]
     updated_at: dt.datetime | None
     usage: Annotated[
         QueueUsageSummary | None,
         Meta(description="Its jobs now, read with the queue (`GET /api/v1/queues`)."),
+    ] = None
+    share: Annotated[
+        float | None,
+        Meta(
+            description=(
+                "Its fair share now: what its placed, unfinished jobs request of the ready "
+                "clusters' CPU or memory, whichever is larger (of their job slots when no "
+                "cluster reports figures); 0..1 (docs/queues.md, Fair share)."
+            )
+        ),
+    ] = None
+    weighted_share: Annotated[
+        float | None,
+        Meta(description="`share` ÷ `weight`: placement places next from the queue lowest in it."),
     ] = None
 
 
@@ -121,6 +147,7 @@ def view(
         limits=definition.limits,
         namespaces=list(definition.namespaces),
         priority_class=definition.priority_class,
+        preemption=definition.preemption,
         created_at=created_at,
         updated_at=updated_at,
     )

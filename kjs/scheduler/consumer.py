@@ -22,7 +22,7 @@ from kjs.core.group_commit import GroupCommit
 from kjs.core.protocols import Delivery, JobUpdate
 from kjs.core.records import ClusterRecord, ClusterResources, CronRecord, EventRecord, JobRecord
 from kjs.core.states import JobState, next_state
-from kjs.scheduler import changes, fencing, leader
+from kjs.scheduler import changes, fencing, leader, preemption
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class StatusConsumer:
             before, after = result
             changes.state_changed(self.c.plugins, before, after)
             _observe_latencies(before, after, event)
-            if after.state.is_final:
+            if after.state.is_final or after.attempt != before.attempt:  # (a preempted one's)
                 self.on_change(leader.PLACEMENT, leader.RELAY, leader.WEBHOOKS)
         return True
 
@@ -238,6 +238,10 @@ class StatusConsumer:
         if new is None:
             return StatusConsumer._detail(job, event, state)
         at = now()
+        if new in (JobState.CANCELLED, JobState.FAILED) and preemption.preempted(job):
+            # Its cancel for another job's room is confirmed: it waits again, as a new attempt
+            # (not final: no webhook). One that succeeded first keeps its success.
+            return preemption.requeued(job, new, at)
         changes: dict[str, object] = {"state": new, "updated_at": at}
         if event.exit_codes:
             changes["exit_codes"] = {**job.exit_codes, **event.exit_codes}
@@ -272,6 +276,8 @@ class StatusConsumer:
 
     @staticmethod
     def _event_record(job: JobRecord, event: messages.StatusEvent) -> EventRecord | None:
+        if job.attempt != event.attempt:  # a preempted attempt ended: the job waits again
+            return preemption.requeued_event(job, event.at)
         codes = [code for containers in event.exit_codes.values() for code in containers.values()]
         return EventRecord(
             job_id=job.id,

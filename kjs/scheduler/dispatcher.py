@@ -23,6 +23,7 @@ from kjs.core import aio, messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.scheduler import gauges
+from kjs.scheduler.fairshare import FairShare
 from kjs.scheduler.gauges import LeaderGauges
 from kjs.scheduler.leader import GAUGES, PLACEMENT, RELAY, ItemFailures, LeaderTasks, Work
 from kjs.scheduler.placement import Placement
@@ -48,7 +49,7 @@ class Dispatcher:
         sweep = components.settings.dispatch.sweep_s
         self.add_task(PLACEMENT, self._place, sweep)
         self.add_task(RELAY, self._relay, sweep)
-        self.gauges = LeaderGauges(components.store, components.election)
+        self.gauges = LeaderGauges(components.store, components.election, FairShare.of(components))
         self.add_task(GAUGES, self.gauges.refresh, gauges.EVERY_S)
         self.tasks.on_lost(self.gauges.clear)
 
@@ -91,7 +92,8 @@ class Dispatcher:
             await asyncio.sleep(WAKE_EVERY_S)
 
     async def _place(self) -> float | None:
-        if await self.placement.place_due():
+        # Placed jobs' dispatches and preempted jobs' cancels are in the outbox: out at once.
+        if await self.placement.place_due() or self.placement.preempted:
             self.tasks.wake(RELAY)
         if self.placement.unfinished:
             return 0.0  # a key's page budget ran out with jobs still placed: go on at once

@@ -1,6 +1,7 @@
 """Figures an operator graphs, computed by the leader from the store (a task of its own), not
 per scrape: jobs by state and cluster, what waits in the outbox, each queue's jobs pending and
-running and what the running ones request (`queue_usage`, one grouped read of an index), and each
+running and what the running ones request (`queue_usage`, one grouped read of an index) and its
+fair share (`kjs.scheduler.fairshare`: as placement measures it), and each
 cluster's capacity, load, room, heartbeat age and resources (CPU, memory, pods allocatable and
 free, as its agent last reported).
 
@@ -21,9 +22,11 @@ from typing import Protocol
 
 from kjs.core import clock, metrics
 from kjs.core.protocols import OutboxDepth
+from kjs.core.queues import QueueRecord
 from kjs.core.records import ClusterRecord, QueueUsage
 from kjs.core.states import JobState
 from kjs.core.usage import QueueUsageSummary, summarize
+from kjs.scheduler.fairshare import FairShare, share_of
 from kjs.scheduler.placement import OCCUPYING
 
 # No configuration key for these (a module constant): 10 s is finer than most scrape intervals.
@@ -43,6 +46,7 @@ class GaugeStore(Protocol):
     def outbox_depth(self, now: dt.datetime) -> OutboxDepth: ...
     def list_clusters(self) -> list[ClusterRecord]: ...
     def queue_usage(self) -> list[QueueUsage]: ...
+    def list_queues(self) -> list[QueueRecord]: ...
 
 
 class Leadership(Protocol):
@@ -51,9 +55,14 @@ class Leadership(Protocol):
 
 
 class LeaderGauges:
-    def __init__(self, store: GaugeStore, election: Leadership) -> None:
+    def __init__(
+        self, store: GaugeStore, election: Leadership, fair_share: FairShare | None = None
+    ) -> None:
+        """`fair_share`: which clusters are ready and the queues' weights (None: no share
+        gauges)."""
         self.store = store
         self.election = election
+        self.fair_share = fair_share
         self._counts: dict[tuple[JobState, str | None], int] = {}
         self._passes = 0  # since leading began: the first counts every state
         self._job_labels: set[tuple[str, str]] = set()
@@ -68,6 +77,7 @@ class LeaderGauges:
         depth = await asyncio.to_thread(self.store.outbox_depth, at)
         clusters = await asyncio.to_thread(self.store.list_clusters)
         usage = await asyncio.to_thread(self.store.queue_usage)
+        stored = await asyncio.to_thread(self.store.list_queues) if self.fair_share else []
         if not self.election.is_leader:
             return  # lost while reading (and cleared): export nothing stale
         self._passes += 1
@@ -79,7 +89,9 @@ class LeaderGauges:
         metrics.WEBHOOKS_PENDING.labels(state="due").set(depth.webhooks_due)
         metrics.WEBHOOKS_PENDING.labels(state="waiting").set(depth.webhooks_waiting)
         self._set_clusters(clusters, at)
-        self._set_queues(summarize(usage))
+        held = summarize(usage)
+        self._set_queues(held)
+        self._set_shares(held, clusters, stored, at)
 
     def clear(self) -> None:
         """Leadership lost: remove every leader-only figure (the next leader's are current)."""
@@ -101,6 +113,22 @@ class LeaderGauges:
             metrics.QUEUE_JOBS.labels(queue=queue, state="running").set(summary.running)
             metrics.QUEUE_REQUESTED_CPU.labels(queue=queue).set(summary.cpu_millis)
             metrics.QUEUE_REQUESTED_MEMORY.labels(queue=queue).set(summary.memory_bytes)
+
+    def _set_shares(
+        self,
+        usage: dict[str, QueueUsageSummary],
+        clusters: list[ClusterRecord],
+        stored: list[QueueRecord],
+        at: dt.datetime,
+    ) -> None:
+        if self.fair_share is None:
+            return
+        totals = self.fair_share.totals(clusters, at)
+        weights = self.fair_share.weights(stored)
+        for queue in self._queues:  # every queue `_set_queues` shows, 0 when it holds nothing
+            share = share_of(usage.get(queue), weights.get(queue, 1.0), totals)
+            metrics.QUEUE_SHARE.labels(queue=queue).set(share.share)
+            metrics.QUEUE_WEIGHTED_SHARE.labels(queue=queue).set(share.weighted)
 
     def _set_jobs(self, clusters: list[ClusterRecord]) -> None:
         # Every state of every cluster, 0 included: a series that exists reads 0, not "no data".

@@ -21,6 +21,11 @@ jobs (`queue_usage`, read once per pass), in total and per cluster; `[scheduling
 limits a namespace's; a job of a queue that does not exist waits (`QueueNotFound`). Each figure
 placed in a pass is added to the pass's view, so the next job sees it.
 
+Preemption: after its placements, a pass lets the first job of each key that found no room
+(`NoCapacity`) preempt lower-priority, preemptible jobs when its queue allows it
+(`kjs.scheduler.preemption`); the room a preemption frees is held for its preemptor in later
+passes' views, whatever fair share would serve first.
+
 Why pending: the due jobs a pass leaves pending get a `reason` and `message` per key (one UPDATE
 for the key, written only when what it says, or how many jobs it has, changed; a message whose
 figures alone changed at most every REASON_REFRESH_S). Not a watch event: a pending job's reason
@@ -54,6 +59,7 @@ from kjs.core.states import JobState
 from kjs.core.usage import HOLDING
 from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
+from kjs.scheduler.preemption import NO_CAPACITY, Preemptions, Want
 from kjs.scheduler.room import PassView, has_limit
 from kjs.scheduler.streams import BATCH, KeyStream
 from kjs.scheduler.webhooks import order_for
@@ -116,7 +122,9 @@ def _nowhere(clusters: Sequence[ClusterRecord], in_flight: dict[str, int]) -> bo
     return all(c.running + c.pending + in_flight.get(c.id, 0) >= c.capacity for c in clusters)
 
 
-def _fresh(cluster: ClusterRecord, at: dt.datetime, max_age: dt.timedelta) -> ClusterRecord:
+def without_stale_figures(
+    cluster: ClusterRecord, at: dt.datetime, max_age: dt.timedelta
+) -> ClusterRecord:
     """The cluster without its resource figures when they are older than `max_age` (its agent
     cannot watch nodes or pods): judged by pod count until it reports again."""
     if cluster.resources is None or at - cluster.resources.at <= max_age:
@@ -162,6 +170,10 @@ class Placement:
         # Per key, where the last pass stopped reading it (its page budget spent).
         self._resume: dict[str | None, tuple[dt.datetime, str]] = {}
         self._more = False  # the last pass stopped at PASS_PLACEMENTS
+        self.preemptions = Preemptions(components)
+        self.preempted = 0  # jobs the last pass preempted
+        # This pass's jobs per cluster and state (`_in_use`): what preemption reads by.
+        self._counts: dict[str, dict[JobState, int]] = {}
 
     @property
     def unfinished(self) -> bool:
@@ -184,11 +196,16 @@ class Placement:
         store = self.c.store
         at, clock = now(), time.monotonic()
         self._more = False
-        # Figures older than a silent cluster's heartbeat are not trusted (see `_fresh`).
+        self.preempted = 0
+        # Figures older than a silent cluster's heartbeat are not trusted (`without_stale_figures`).
         max_age = dt.timedelta(seconds=self.c.settings.dispatch.unreachable_after_s)
-        known = [_fresh(c, at, max_age) for c in await asyncio.to_thread(store.list_clusters)]
+        known = [
+            without_stale_figures(c, at, max_age)
+            for c in await asyncio.to_thread(store.list_clusters)
+        ]
         states = {c.id: self.c.cluster_state(c, at) for c in known}
         ready = [c for c in known if states[c.id] == "ready"]
+        self._counts = {}
         loaded, in_flight = await self._in_use(ready) if ready else ([], {})
         if _nowhere(loaded, in_flight) and clock - self._explained < EXPLAIN_S:
             self._resume = {}
@@ -201,6 +218,9 @@ class Placement:
             return 0
         queues_due = {queue_of(key) for key, _ in keys}
         view = await self._view(known, states, loaded, in_flight, at, shares=len(queues_due) > 1)
+        preemptions = self.preemptions
+        await preemptions.prepare(self._counts)
+        wants: list[Want] = []  # keys without room whose jobs may preempt
         judge_by_key = not routes_anywhere(self.c.plugins)
         resume, self._resume = self._resume, {}
         said: dict[str, Said] = {}
@@ -222,12 +242,23 @@ class Placement:
             if why is not None:
                 if key is not None:
                     said[key] = await self._say(key, why, count, at)
+                    priority = priority_of(key)
+                    if why[0] == NO_CAPACITY and preemptions.may_preempt(
+                        queue_of(key), priority, view.definitions
+                    ):
+                        wants.append(Want(key, priority))
                 continue
             stream = KeyStream(key, count, queue_of(key), group, resume.get(key))
+            stream.may_preempt = key is not None and preemptions.may_preempt(
+                stream.queue, priority_of(key), view.definitions
+            )
             streams.append(stream)
             by_queue.setdefault(stream.queue, []).append(stream)
         for queued in by_queue.values():  # a queue's higher priorities first (stable: oldest)
             queued.sort(key=lambda stream: -priority_of(stream.key))
+        # The room its victims free is kept for a preemptor (after the keys were judged: its
+        # own key must not look full to it).
+        preemptions.hold(view)
         planned: list[Planned] = []
         placed = 0
         keyless = by_queue.pop(NO_KEY, [])
@@ -235,6 +266,9 @@ class Placement:
             placed += await self._drain(stream, view, at, planned)
         placed += await self._fair(by_queue, view, at, planned)
         placed += await self._commit(planned, view)
+        wants += [Want(s.key, priority_of(s.key), *s.short) for s in streams if s.short and s.key]
+        if wants:  # (their cancels are in the outbox: the relay's to send)
+            self.preempted = await preemptions.run(wants, view, at)
         for stream in streams:
             if stream.stopped_at is not None:
                 self._resume[stream.key] = stream.stopped_at
@@ -254,6 +288,8 @@ class Placement:
         kept = {key: self._said[key] for key, _ in keys if key in self._said and key not in said}
         self._said = kept | said
         self._refused = refused
+        if preemptions.in_flight:  # a preemptor's key was told why it waits: it is preempting
+            await preemptions.reassert([k for k, s in said.items() if s.written == at], at)
         return placed
 
     async def _fair(
@@ -309,6 +345,22 @@ class Placement:
         at: dt.datetime,
         planned: list[Planned],
     ) -> None:
+        """`_plan` the job; a preemptor whose victims are gone takes the room held for it (and
+        holds it again if it still does not fit)."""
+        held = self.preemptions.release(view, job) if view.reserved else None
+        placed = stream.placed
+        await self._plan(job, stream, view, at, planned)
+        if held is not None and stream.placed == placed:
+            view.reserve(held[0], job.id, held[1])
+
+    async def _plan(
+        self,
+        job: JobRecord,
+        stream: KeyStream,
+        view: PassView,
+        at: dt.datetime,
+        planned: list[Planned],
+    ) -> None:
         """Plan the job's dispatch where there is room, or say in its stream why it waits: a
         job stopped by a pod count or a count limit means the key's other jobs would be too; one
         stopped by its size lets smaller ones try."""
@@ -331,7 +383,13 @@ class Placement:
             )
             if cluster_id is None:
                 by_size = view.judged_by_size(job) if stream.by_size is None else stream.by_size
-                why = stream.why or view.no_room(job, need)
+                # Its own reason: the key's first, or (until one is found) whether it may
+                # preempt — the first job of the key short of room only.
+                wanted = stream.may_preempt and stream.short is None
+                own = view.no_room(job, need) if wanted or stream.why is None else None
+                why = stream.why or own or view.no_room(job, need)
+                if wanted and own is not None and own[0] == NO_CAPACITY:
+                    stream.short = (job, need)
                 key_wide = not by_size
                 if by_size and stream.group is not None:
                     # Too big for what is left, or is nothing left? Then the rest waits unread.
@@ -488,6 +546,7 @@ class Placement:
         counts = await asyncio.to_thread(
             self.c.store.count_jobs_by_cluster_and_state, (JobState.DISPATCHED, *OCCUPYING)
         )
+        self._counts = counts
         loaded = []
         for c in clusters:
             count = counts.get(c.id, {})

@@ -91,6 +91,7 @@ class QueueService:
                 limits=definition.limits,
                 namespaces=definition.namespaces,
                 priority_class=definition.priority_class,
+                preemption=definition.preemption,
             ),
             created_at=at,
             updated_at=at,

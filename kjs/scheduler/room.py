@@ -86,6 +86,9 @@ class PassView:
                 self.free[c.id] = [f.cpu_millis - cpu, f.memory_bytes - memory, f.pods - jobs]
                 self.largest[c.id] = [big.cpu_millis, big.memory_bytes]
         self._changes = 0  # jobs taken (or given back) in this pass so far
+        # Per preemptor (job id): the room its preemption frees, held from the other jobs of the
+        # pass (`reserve`; kjs.scheduler.preemption).
+        self.reserved: dict[str, tuple[str, Requests]] = {}
         self._pods: dict[str, Requests] = {}  # job id: one pod's request (`_pod`)
         self.totals = shares.totals(self.ready)  # what the queues' shares are of
 
@@ -171,6 +174,24 @@ class PassView:
     def give_back(self, cluster_id: str, job: JobRecord, need: Requests) -> None:
         """A planned placement that did not happen (the job changed meanwhile)."""
         self._count(cluster_id, job, need, -1)
+
+    def reserve(self, cluster_id: str, job_id: str, need: Requests) -> None:
+        """Hold room on `cluster_id` for a preemptor (`job_id`, asking `need`): the other jobs of
+        the pass see it taken, so the room its victims free is not filled before its turn."""
+        self.reserved[job_id] = (cluster_id, need)
+        self._hold(cluster_id, need, 1)
+
+    def release(self, job_id: str) -> tuple[str, Requests] | None:
+        """The preemptor's turn: the room held for it (if any) is free again; returns it."""
+        held = self.reserved.pop(job_id, None)
+        if held is not None:
+            self._hold(held[0], held[1], -1)
+        return held
+
+    def _hold(self, cluster_id: str, need: Requests, sign: int) -> None:
+        self._changes += 1
+        self.in_flight[cluster_id] = self.in_flight.get(cluster_id, 0) + sign
+        self._use(cluster_id, need, sign)
 
     # -- room ------------------------------------------------------------------------------------
 
@@ -329,6 +350,38 @@ class PassView:
         return self._route_problem(_route(job), job.spec.queue, job, need) or (
             "NoCapacity",
             self._no_capacity([c for c in self.ready if allows(_route(job), c)], job, need),
+        )
+
+    def open_clusters(self, job: JobRecord, need: Requests) -> list[ClusterRecord]:
+        """The ready clusters the job's route allows and its queue's per-cluster limits leave
+        open: where only room may be missing (the clusters preemption may make room on)."""
+        route = _route(job)
+        return [
+            c
+            for c in self.ready
+            if allows(route, c) and self._per_cluster(job.spec.queue, c.id, need) is None
+        ]
+
+    def fits(self, cluster: ClusterRecord, job: JobRecord, need: Requests) -> bool:
+        """Whether the job fits on the ready cluster now, as this pass sees it."""
+        return self._fits(cluster, job, need)
+
+    def fits_with(
+        self, cluster: ClusterRecord, need: Requests, freed: Requests, slots: int
+    ) -> bool:
+        """Whether a job asking `need` would fit on the cluster once jobs holding `freed` (and
+        `slots` of its `max_concurrent_jobs`) are gone. By the cluster's figures when it reports
+        them, else by its slots alone. (Not by node: the freed room may be spread over nodes.)"""
+        used = cluster.running + cluster.pending + self.in_flight.get(cluster.id, 0) - slots
+        if used >= cluster.capacity:
+            return False
+        free = self.free.get(cluster.id)
+        if free is None:
+            return True
+        return (
+            free[0] + freed.cpu_millis >= need.cpu_millis
+            and free[1] + freed.memory_bytes >= need.memory_bytes
+            and free[2] + freed.pods >= need.pods
         )
 
     def judged_by_size(self, job: JobRecord) -> bool:

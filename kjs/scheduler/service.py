@@ -25,7 +25,7 @@ from kjs.core.render import render_for_dispatch
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
 from kjs.core.validation import MAX_BATCH_ITEMS, FieldError, InvalidInput, check_job
-from kjs.scheduler import changes, fencing, leader
+from kjs.scheduler import changes, fencing, leader, preemption
 from kjs.scheduler.dispatcher import Dispatcher
 from kjs.scheduler.job_writer import JobWriter
 from kjs.scheduler.queues import QueueService
@@ -415,7 +415,9 @@ class JobService:
             return job
 
         def change(current: JobRecord) -> JobRecord | None:
-            if current.state.is_final or current.state == JobState.CANCELLING:
+            if current.state.is_final or (
+                current.state == JobState.CANCELLING and not preemption.preempted(current)
+            ):
                 return None
             at = now()
             if current.state == JobState.PENDING:
@@ -426,8 +428,14 @@ class JobService:
                     finished_at=at,
                     reason="Cancelled",
                 )
+            # (Being preempted, it would start again: cancelled, it ends.)
+            message = None if preemption.preempted(current) else current.message
             return msgspec.structs.replace(
-                current, state=JobState.CANCELLING, updated_at=at, reason="CancelRequested"
+                current,
+                state=JobState.CANCELLING,
+                updated_at=at,
+                reason="CancelRequested",
+                message=message,
             )
 
         def control(current: JobRecord) -> list[tuple[str, bytes]]:

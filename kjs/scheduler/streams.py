@@ -16,6 +16,7 @@ from collections.abc import Hashable
 from typing import Protocol
 
 from kjs.core.records import JobRecord
+from kjs.core.requests import Requests
 from kjs.core.routing import Group
 
 BATCH = 200  # jobs a page, once a key keeps being read
@@ -69,6 +70,10 @@ class KeyStream:
         self.by_size: bool | None = None
         # A key a plugin judges job by job: the view as it was first shown the key.
         self.seen: Hashable = None
+        # Preemption (kjs.scheduler.preemption): whether its jobs may preempt, and the first of
+        # them that found no room for want of it (with what it asks).
+        self.may_preempt = False
+        self.short: tuple[JobRecord, Requests] | None = None
 
     async def next_job(self, store: DueJobs, at: dt.datetime) -> JobRecord | None:
         """The key's next due job, reading a page when the last one is done; None when the key

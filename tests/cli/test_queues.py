@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.cli.support import run
+from kjs.testing.waiting import wait_until
+from tests.cli.support import ScriptedAgent, run, state_of
 from tests.live import LiveServer
 
 
@@ -51,12 +52,14 @@ def test_queues_lists_and_shows_them(server: LiveServer) -> None:
     define(server, "batch", {"weight": 2, "limits": limits, "namespaces": ["etl", "ml"]})
     table = run(server, "queues").stdout.splitlines()
     assert table[0].split() == [
-        "NAME", "SOURCE", "WEIGHT", "PENDING", "RUNNING", "CPU", "MEMORY", "MAX", "RUNNING",
-        "MAX", "CPU", "MAX", "MEMORY", "NAMESPACES", "AGE",
+        "NAME", "SOURCE", "WEIGHT", "SHARE", "WEIGHTED", "PENDING", "RUNNING", "CPU", "MEMORY",
+        "MAX", "RUNNING", "MAX", "CPU", "MAX", "MEMORY", "NAMESPACES", "AGE",
     ]  # fmt: skip
     rows = {line.split()[0]: line.split() for line in table[1:]}
-    # Nothing in it yet: 0 pending, 0 running, nothing requested; then its limit.
-    assert rows["batch"][:8] == ["batch", "api", "2", "0", "0", "0", "0", "3"]
+    # Nothing in it yet: no share, 0 pending, 0 running, nothing requested; then its limit.
+    assert rows["batch"][:10] == [
+        "batch", "api", "2", "0.0%", "0.0%", "0", "0", "0", "0", "3",
+    ]  # fmt: skip
     assert "etl,ml" in rows["batch"]
     assert rows["default"][:3] == ["default", "config", "1"] and "*" in rows["default"]
     wide = run(server, "queues", "-o", "wide").stdout
@@ -102,4 +105,34 @@ def test_a_pending_job_says_where_it_stands_in_its_queue(server: LiveServer) -> 
     assert positions == {"first": "1", "second": "2", "elsewhere": "1"}
     table = run(server, "queues").stdout.splitlines()
     rows = {line.split()[0]: line.split() for line in table[1:]}
-    assert rows["gpu"][3:5] == ["2", "0"] and rows["default"][3:5] == ["1", "0"]
+    assert rows["gpu"][5:7] == ["2", "0"] and rows["default"][5:7] == ["1", "0"]
+
+
+def test_queues_and_the_wide_listing_show_each_queue_s_fair_share(
+    server: LiveServer, agent: ScriptedAgent
+) -> None:
+    # One cluster of 10 job slots (its agent reports no resource figures): a job holds 10 %.
+    define(server, "gpu", {"weight": 2})
+    for name, queue in (("a", "gpu"), ("b", "gpu"), ("c", "default")):
+        submitted = run(
+            server, "submit", "--name", name, "--namespace", "default", "--image", "busybox",
+            "--queue", queue, "-o", "json",
+        )  # fmt: skip
+        job_id = json.loads(submitted.stdout)["id"]
+        wait_until(
+            lambda job_id=job_id: state_of(server, job_id) == "created", timeout=10, what="placed"
+        )
+    table = run(server, "queues").stdout.splitlines()
+    header = table[0].split()
+    assert header[3:5] == ["SHARE", "WEIGHTED"]
+    rows = {line.split()[0]: line.split()[3:5] for line in table[1:]}
+    assert rows == {"gpu": ["20.0%", "10.0%"], "default": ["10.0%", "10.0%"]}
+    wide = run(server, "ls", "-o", "wide").stdout.splitlines()
+    header = wide[0].split()
+    assert header.index("SHARE") == header.index("PRIORITY") + 1
+    at = wide[0].index(" SHARE ") + 1  # placed jobs have no POSITION: read by the column's start
+    shares = {row.split()[1]: row[at:].split()[0] for row in wide[1:]}
+    assert shares == {"a": "20.0%", "b": "20.0%", "c": "10.0%"}
+    assert "SHARE" not in run(server, "ls").stdout.splitlines()[0].split()
+    listed = json.loads(run(server, "ls", "-o", "json").stdout)["items"]
+    assert all("share" not in job for job in listed)  # a column, not a field of the job

@@ -16,6 +16,7 @@ def test_define_list_read_and_delete_a_queue(kjs: Client, tag: str) -> None:
     assert isinstance(created, Queue)
     assert (created.name, created.source, created.weight) == (name, "api", 2.0)
     assert created.limits["max_cpu"] == "4" and created.namespaces == ["sdk"]
+    assert (created.share, created.weighted_share) == (0.0, 0.0)  # it holds nothing yet
     assert kjs.queue(name) == created
     listed = {q.name: q for q in kjs.queues()}
     assert listed[name] == created and listed["default"].source == "config"

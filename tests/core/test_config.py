@@ -224,6 +224,7 @@ name = "gpu"
 weight = 2.5
 namespaces = ["ml"]
 priority_class = "high"
+preemption = false
 
 [scheduling.priority_classes.high]
 value = 1000

@@ -52,6 +52,10 @@ ISSUE_FAMILIES = {
     "queue jobs pending and running": "kjs_queue_jobs",
     "queue cpu requested": "kjs_queue_requested_cpu_millicores",
     "queue memory requested": "kjs_queue_requested_memory_bytes",
+    # Issue 19: each queue's fair share (and ÷ its weight), and its jobs preempted.
+    "queue share": "kjs_queue_share",
+    "queue share over weight": "kjs_queue_weighted_share",
+    "queue preemptions": "kjs_queue_preemptions_total",
     "leader per replica": "kjs_leader",
     "agent create latency": "kjs_agent_create_seconds",
     "agent watch restarts": "kjs_agent_watch_restarts_total",
@@ -173,6 +177,9 @@ def test_jobs_run_and_every_panel_queries_a_metric_that_exists_and_every_figure_
     assert value(samples, "kjs_cluster_cpu_allocatable_millicores", cluster=cluster) == 8000
     assert value(samples, "kjs_cluster_memory_free_bytes", cluster=cluster) > 0
     assert value(samples, "kjs_outbox_depth", state="due") == 0
+    # Nothing holds a place any more: the default queue's share is there, and 0.
+    assert samples[("kjs_queue_share", frozenset({("queue", "default")}))] == 0
+    assert samples[("kjs_queue_weighted_share", frozenset({("queue", "default")}))] == 0
     assert value(samples, "kjs_webhook_deliveries_pending", state="due") == 0
     assert value(samples, "kjs_webhook_deliveries_total", outcome="retry") >= 1
     assert value(samples, "kjs_job_accepted_to_created_seconds_count") >= 3

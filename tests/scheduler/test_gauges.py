@@ -13,9 +13,11 @@ from prometheus_client import REGISTRY
 from kjs.core import clock
 from kjs.core.messages import ResourceAmounts
 from kjs.core.protocols import OutboxDepth
+from kjs.core.queues import QueueDefinition, QueueRecord
 from kjs.core.records import ClusterRecord, ClusterResources, QueueUsage
 from kjs.core.states import JobState
 from kjs.scheduler import gauges
+from kjs.scheduler.fairshare import FairShare
 from kjs.scheduler.gauges import LeaderGauges
 from kjs.scheduler.leader import GAUGES, LeaderTasks
 
@@ -29,6 +31,7 @@ class FakeStore:
         self.clusters: list[ClusterRecord] = []
         self.asked: list[set[JobState]] = []
         self.usage: list[QueueUsage] = []
+        self.queues: list[QueueRecord] = []
 
     def count_jobs_by_state(
         self, states: Sequence[JobState]
@@ -44,6 +47,9 @@ class FakeStore:
 
     def queue_usage(self) -> list[QueueUsage]:
         return self.usage
+
+    def list_queues(self) -> list[QueueRecord]:
+        return self.queues
 
 
 class Switch:
@@ -195,6 +201,58 @@ async def test_each_queue_s_pending_and_running_jobs_and_what_the_running_reques
     assert value("kjs_queue_requested_cpu_millicores", queue="team-a") == 0
     leader_gauges.clear()
     assert value("kjs_queue_jobs", queue="team-a", state="running") is None
+
+
+def heard_from(cluster: ClusterRecord, at: dt.datetime) -> str:
+    """The test's readiness rule: a cluster is ready once it sent a heartbeat."""
+    return "ready" if cluster.last_heartbeat is not None else "unreachable"
+
+
+def eight_cpus(at: dt.datetime) -> ClusterResources:
+    eight = ResourceAmounts(cpu_millis=8000, memory_bytes=32 << 30, pods=110)
+    return ClusterResources(allocatable=eight, free=eight, largest_free_node=eight, at=at)
+
+
+async def test_each_queue_s_share_of_the_ready_clusters_and_that_share_over_its_weight(
+    store: FakeStore,
+) -> None:
+    # Weights 1:3 on one ready 8-CPU cluster: 2 and 6 one-CPU jobs are the fair split.
+    at = clock.now()
+    ready, silent = store.clusters
+    store.clusters = [
+        msgspec.structs.replace(ready, resources=eight_cpus(at)),
+        msgspec.structs.replace(silent, resources=eight_cpus(at)),  # not ready: not counted
+    ]
+    stored = QueueDefinition(weight=1)
+    store.queues = [QueueRecord(name="team-a", definition=stored, created_at=at, updated_at=at)]
+    fair_share = FairShare(
+        cluster_state=heard_from,
+        figures_max_age=dt.timedelta(seconds=60),
+        configured={"team-b": QueueDefinition(weight=3), "default": QueueDefinition()},
+    )
+    store.usage = [
+        usage("team-a", JobState.RUNNING, 2),
+        usage("team-a", JobState.PENDING, 50),  # waiting jobs hold nothing
+        usage("team-b", JobState.RUNNING, 6),
+    ]
+    leader_gauges = LeaderGauges(store, Switch(), fair_share)
+    leader_gauges.clear()
+    await leader_gauges.refresh()
+    assert value("kjs_queue_share", queue="team-a") == 0.25  # 2 of 8 CPUs (2 of 32 GiB less)
+    assert value("kjs_queue_share", queue="team-b") == 0.75
+    assert value("kjs_queue_weighted_share", queue="team-a") == 0.25
+    assert value("kjs_queue_weighted_share", queue="team-b") == 0.25
+    assert value("kjs_queue_share", queue="default") == 0  # holds nothing: 0, not "no data"
+    # Figures older than the agent may be trusted: its 10 job slots are what shares are of.
+    store.clusters[0] = msgspec.structs.replace(
+        store.clusters[0], resources=eight_cpus(at - dt.timedelta(seconds=61))
+    )
+    await leader_gauges.refresh()
+    assert value("kjs_queue_share", queue="team-a") == 0.2
+    assert value("kjs_queue_weighted_share", queue="team-b") == 0.6 / 3
+    leader_gauges.clear()  # leadership lost: only the leader's figures are current
+    assert value("kjs_queue_share", queue="team-a") is None
+    assert value("kjs_queue_weighted_share", queue="team-b") is None
 
 
 async def test_final_states_are_counted_on_the_first_pass_then_one_pass_in_several(

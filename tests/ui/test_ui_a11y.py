@@ -82,6 +82,7 @@ def _pages(kjs_ui: KjsUi, namespace: str, tmp_path: Path) -> list[tuple[str, str
         ("/ui/crons", f"tr[data-cron-id='{cron_id}']"),
         (f"/ui/crons/{cron_id}", "[data-testid=next-runs]"),
         ("/ui/clusters", f"tr[data-cluster-id='{kjs_ui.cluster_id}']"),
+        ("/ui/queues", "tr[data-queue='default'] td[data-col=share] meter"),
         ("/ui/signin", "form[data-testid=signin]"),
     ]
 

@@ -1,7 +1,8 @@
 """Queues in the web UI (issue 18) on `kjs up` with a test cluster: a job waiting in a queue at
 its limit shows why and its place, on its page and in the jobs table; the table has a Queue
 column (hidden on a phone, like Id); the submit form sends a job to the queue picked; and the
-Queues page lists each queue with its limits and usage."""
+Queues page lists each queue with its limits, usage and fair share, which the jobs table shows
+too (issue 19)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.ui.support import ADMIN_TOKEN, PHONE, KjsUi, expect, kjs_up_with_toke
 
 pytestmark = pytest.mark.k8s
 
-QUEUES = {"team-a": {"limits": {"max_running": 1}}, "team-b": {}}
+QUEUES = {"team-a": {"limits": {"max_running": 1}}, "team-b": {"weight": 2}}
 TEAM_B_TOKEN = "ui-team-b-token"
 TEAM_B = {"name": "team-b", "sha256": hash_token(TEAM_B_TOKEN), "scopes": ["submit"]}
 
@@ -131,5 +132,42 @@ def test_the_queues_page_lists_limits_and_usage(
         expect(row.locator("td[data-col=running]")).to_have_text("1 / 1")
         expect(row.locator("td[data-col=pending]")).to_have_text("2")
         expect(page.locator("[data-testid=queues-table] tr[data-queue]")).to_have_count(3)
+    finally:
+        gate.touch()
+
+
+def test_the_queues_page_and_the_jobs_table_show_each_queue_s_share(
+    kjs_ui: KjsUi, page: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    # Two jobs of 2 CPUs each on the test node's 8: team-b holds half, a quarter ÷ its weight 2.
+    gate = tmp_path / "gate"
+    wait = f"while [ ! -e {gate} ]; do sleep 0.1; done"
+    two_cpus = {"requests": {"cpu": "2"}}
+    jobs = [
+        kjs_ui.submit(k8s_namespace, f"half-{i}", wait, queue="team-b", resources=two_cpus)
+        for i in range(2)
+    ]
+    try:
+        for job in jobs:
+            kjs_ui.wait_for_state(job, "running")
+        sign_in(page, ADMIN_TOKEN)
+        page.goto(kjs_ui.url + "/ui/queues")
+        table = page.locator("[data-testid=queues-table]")
+        expect(table.locator("th", has_text="Share ÷ weight")).to_be_visible()
+        team_b = table.locator("tr[data-queue='team-b']")
+        expect(team_b.locator("td[data-col=share]")).to_have_text("50.0%")
+        expect(team_b.locator("td[data-col=weighted-share]")).to_have_text("25.0%")
+        expect(team_b.locator("td[data-col=share] meter")).to_have_attribute("value", "0.5")
+        expect(table.locator("tr[data-queue='team-a'] td[data-col=share]")).to_have_text("0.0%")
+
+        page.goto(kjs_ui.url + f"/ui/jobs?namespace={k8s_namespace}")
+        jobs_table = page.locator("[data-testid=jobs-table]")
+        headers = jobs_table.locator("thead th")
+        expect(headers.nth(headers.all_inner_texts().index("Priority") + 1)).to_have_text("Share")
+        share = jobs_table.locator(f"tr[data-job-id='{jobs[0]}'] td[data-col=share]")
+        expect(share).to_have_text("50.0%")
+        expect(share).to_have_attribute("title", re.compile(r"÷ its weight: 25\.0%"))
+        page.set_viewport_size(PHONE)  # hidden on a phone, like the queue and priority
+        expect(share).to_be_hidden()
     finally:
         gate.touch()

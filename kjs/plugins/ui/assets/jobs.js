@@ -2,7 +2,8 @@
 // the jobs watch, and multi-select cancel.
 import { ApiError, getJSON, request, watch } from "./api.js";
 import { may, navigate, session } from "./app.js";
-import { between, clear, duration, h, localTime, morph, shortId, since, stateBadge, toast, typing } from "./util.js";
+import { percent } from "./queues.js";
+import { between, clear, duration, h, localTime, morph, shortId, since, stateBadge, toast, typing, whileVisible } from "./util.js";
 
 export const STATES = ["pending", "dispatched", "created", "running", "succeeded", "failed", "cancelled", "lost"];
 const FINAL = new Set(["succeeded", "failed", "cancelled", "lost"]);
@@ -28,7 +29,10 @@ const FILTER_NAMES = {
 };
 /** The columns of a jobs table, in `jobRow`'s order (after the select box). */
 export const JOB_COLUMNS = ["Name", "State", "Id", "Namespace", "Queue", "Priority", "Cluster", "Attempt", "Age", "Duration"];
+/** The jobs page's columns: with each job's queue's fair share after its priority. */
+const PAGE_COLUMNS = JOB_COLUMNS.flatMap((t) => (t === "Priority" ? [t, "Share"] : [t]));
 const PAGE_SIZE = 50;
+const SHARES_EVERY_MS = 10000; // the queues' shares are read again this often while visible
 
 export async function jobsPage({ main, params, signal, onLeave }) {
   const filters = Object.fromEntries(FILTERS.map((f) => [f, f === "label" ? params.getAll(f) : params.get(f) || ""]));
@@ -36,6 +40,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
   let cursor = params.get("cursor") || null;
   let rows = new Map(); // job id → <tr>
   let watcher = null;
+  let queues = new Map(); // queue name → the queue, with its share (read with the list)
 
   const form = filterForm(filters, () => {
     applyForm();
@@ -56,7 +61,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
         "tr",
         {},
         may("submit") ? h("th", { class: "select" }, selectAll) : null,
-        JOB_COLUMNS.map((t) => h("th", { scope: "col", class: COLUMN_CLASS[t] }, t))
+        PAGE_COLUMNS.map((t) => h("th", { scope: "col", class: COLUMN_CLASS[t] }, t))
       )
     ),
     tbody
@@ -131,7 +136,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
     }
     let page;
     try {
-      page = await getJSON("jobs", listQuery(), signal);
+      [page] = await Promise.all([getJSON("jobs", listQuery(), signal), readShares()]);
     } catch (e) {
       if (e instanceof ApiError && e.status === 400) {
         showFieldErrors(form, e);
@@ -142,7 +147,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
     }
     showFieldErrors(form, null);
     rows = new Map();
-    clear(tbody, page.items.map((job) => remember(jobRow(job))));
+    clear(tbody, page.items.map((job) => remember(row(job))));
     empty.hidden = page.items.length > 0;
     prev.disabled = cursors.length === 0;
     next.disabled = !page.next_cursor;
@@ -154,6 +159,29 @@ export async function jobsPage({ main, params, signal, onLeave }) {
   function remember(tr) {
     rows.set(tr.dataset.jobId, tr);
     return tr;
+  }
+
+  function row(job) {
+    return jobRow(job, { queues });
+  }
+
+  // One read of the queues for the whole page (not one per job); a server that cannot answer
+  // them leaves the column at "—".
+  async function readShares() {
+    try {
+      const list = await getJSON("queues", null, signal);
+      queues = new Map(list.items.map((q) => [q.name, q]));
+    } catch (e) {
+      if (signal.aborted) throw e;
+    }
+  }
+
+  async function refreshShares() {
+    await readShares();
+    for (const tr of rows.values()) {
+      const cell = tr.querySelector("td[data-col=share]");
+      if (cell) morph(cell, shareCell(cell.dataset.queue, queues));
+    }
   }
 
   // Live: changes after the list, with the same filters (the server filters; so do we).
@@ -202,7 +230,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
       if (job.state === "pending" && job.queue_position == null && kept) job = { ...job, queue_position: Number(kept) };
       // In place: the row keeps its focus (j/k) and its ticked box.
       const box = existing.querySelector("[data-select]");
-      rows.set(job.id, morph(existing, jobRow(job)));
+      rows.set(job.id, morph(existing, row(job)));
       if (box && box.disabled && box.checked) {
         box.checked = false; // a finished job cannot be cancelled
         selectionChanged();
@@ -211,7 +239,7 @@ export async function jobsPage({ main, params, signal, onLeave }) {
     }
     const newestFirst = !filters.sort || filters.sort === "-created_at";
     if (type === "ADDED" && cursors.length === 0 && newestFirst && matches(job, filters)) {
-      tbody.prepend(remember(jobRow(job)));
+      tbody.prepend(remember(row(job)));
       empty.hidden = true;
       while (rows.size > PAGE_SIZE) {
         const last = tbody.lastElementChild;
@@ -288,10 +316,22 @@ export async function jobsPage({ main, params, signal, onLeave }) {
   onLeave(() => document.removeEventListener("keydown", keys));
 
   await load();
+  whileVisible(refreshShares, SHARES_EVERY_MS, signal);
 }
 
-/** A job's row; `selectable`: with the checkbox of the page's bulk actions (the jobs page). */
-export function jobRow(job, { selectable = true } = {}) {
+/** The fair share of a job's queue, as `queues` (name → queue) has it: "25.0%", "—" unknown. */
+function shareCell(name, queues) {
+  const queue = queues.get(name);
+  const title = queue && queue.share != null
+    ? `Queue ${name} holds ${percent(queue.share)} of the ready clusters (÷ its weight: ${percent(queue.weighted_share)})`
+    : null;
+  return h("td", { "data-col": "share", "data-queue": name, class: "queue-col num", title },
+    percent(queue ? queue.share : null));
+}
+
+/** A job's row; `selectable`: with the checkbox of the page's bulk actions (the jobs page);
+ *  `queues` (name → queue): with its queue's share after its priority (the jobs page). */
+export function jobRow(job, { selectable = true, queues = null } = {}) {
   const final = FINAL.has(job.state);
   const started = job.started_at || job.dispatched_at;
   const durationCell = h("td", { "data-col": "duration" });
@@ -321,6 +361,7 @@ export function jobRow(job, { selectable = true } = {}) {
     h("td", { "data-col": "namespace" }, job.namespace),
     h("td", { "data-col": "queue", class: "queue-col" }, job.queue || "default"),
     h("td", { "data-col": "priority", class: "queue-col num", title: priorityText(job) }, String(job.priority ?? 0)),
+    queues ? shareCell(job.queue || "default", queues) : null,
     h("td", { "data-col": "cluster" }, job.cluster_id || "—"),
     h("td", { "data-col": "attempt", class: "num" }, String(job.attempt)),
     h("td", { "data-col": "age", "data-tick-since": job.created_at, title: localTime(job.created_at) }, duration(since(job.created_at))),
@@ -348,7 +389,7 @@ export function followJobs(query, from, onChange, signal, onGone) {
   again();
 }
 
-const COLUMN_CLASS = { Name: "name", Id: "id-col", Queue: "queue-col", Priority: "queue-col num", Attempt: "num" };
+const COLUMN_CLASS = { Name: "name", Id: "id-col", Queue: "queue-col", Priority: "queue-col num", Share: "queue-col num", Attempt: "num" };
 
 /** A job's priority and where it comes from: "1000 (class high)", "1000 (its queue's class)",
  *  "0 (no class)". */

@@ -1,12 +1,30 @@
-// Queues, read-only: each queue's weight, limits and what its jobs hold now (pending, running,
-// CPU and memory requested), refreshed while the tab is visible. Defining queues stays with the
+// Queues, read-only: each queue's weight, limits, what its jobs hold now (pending, running, CPU
+// and memory requested) and its fair share (of the ready clusters, and ÷ its weight), refreshed
+// while the tab is visible. Defining queues stays with the
 // configuration and the API (docs/queues.md).
 import { getJSON } from "./api.js";
 import { h, syncRows, whileVisible } from "./util.js";
 
 const REFRESH_MS = 5000;
-const COLUMNS = ["Queue", "Pending", "Running", "CPU", "Memory", "Weight", "Namespaces", "Source"];
-const COLUMN_CLASS = { Queue: "name", Pending: "num", Running: "num", CPU: "num", Memory: "num", Weight: "num" };
+const COLUMNS = ["Queue", "Pending", "Running", "CPU", "Memory", "Share", "Share ÷ weight", "Weight", "Namespaces", "Source"];
+const COLUMN_CLASS = {
+  Queue: "name", Pending: "num", Running: "num", CPU: "num", Memory: "num", Share: "num", "Share ÷ weight": "num", Weight: "num",
+};
+
+/** A share as a percentage, one decimal: 0.25 → "25.0%" ("—" from a server without shares). */
+export function percent(share) {
+  return share === null || share === undefined ? "—" : `${(share * 100).toFixed(1)}%`;
+}
+
+/** A share's cell: its percentage, over a bar (a meter, hidden from screen readers: the text says
+ *  it; no inline style, which the page's Content-Security-Policy refuses). */
+function shareCell(col, share, title) {
+  return h("td", { "data-col": col, class: "num share", title },
+    share === null || share === undefined
+      ? null
+      : h("meter", { min: "0", max: "1", value: String(Math.min(share, 1)), "aria-hidden": "true" }),
+    h("span", { "data-share": "" }, percent(share)));
+}
 
 /** Millicores as cores: 1500 → "1.5". */
 function cores(millis) {
@@ -39,6 +57,10 @@ function queueRow(q) {
       against(cores(usage.cpu_millis), limits.max_cpu)),
     h("td", { "data-col": "memory", class: "num", title: "Memory its running jobs request" },
       against(binary(usage.memory_bytes), limits.max_memory)),
+    shareCell("share", q.share,
+      "What its running jobs request of the ready clusters' CPU or memory, whichever is larger"),
+    shareCell("weighted-share", q.weighted_share,
+      "Its share ÷ its weight: while queues wait, the lowest is placed next"),
     h("td", { "data-col": "weight", class: "num" }, String(q.weight)),
     h("td", { "data-col": "namespaces" }, (q.namespaces || []).join(", ") || h("span", { class: "muted" }, "any")),
     h("td", { "data-col": "source" }, q.source,
@@ -52,7 +74,7 @@ export async function queuesPage({ main, signal }) {
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Queues"),
       h("span", { class: "live muted on", title: `Refreshed every ${REFRESH_MS / 1000} s while this tab is visible` }, "● live")),
-    h("p", { class: "muted" }, "Running counts the jobs placed and not final; CPU and memory are what they request. A limit shows after the slash."),
+    h("p", { class: "muted" }, "Running counts the jobs placed and not final; CPU and memory are what they request. A limit shows after the slash. Share is what they request of the ready clusters (CPU or memory, whichever is larger); while queues wait, the one lowest in share ÷ weight goes next."),
     h("div", { class: "table-wrap" }, h("table", { "data-testid": "queues-table", class: "table" },
       h("thead", {}, h("tr", {}, COLUMNS.map((t) => h("th", { scope: "col", class: COLUMN_CLASS[t] }, t)))),
       tbody))
