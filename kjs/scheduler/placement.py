@@ -61,7 +61,7 @@ from kjs.scheduler import changes
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.preemption import NO_CAPACITY, Preemptions, Want
 from kjs.scheduler.room import PassView, has_limit
-from kjs.scheduler.streams import BATCH, KeyStream
+from kjs.scheduler.streams import BATCH, FirstPages, KeyStream
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,7 @@ class Placement:
         said: dict[str, Said] = {}
         refused: dict[str, Refused] = {}
         by_queue: dict[str, list[KeyStream]] = {}
+        first_pages = FirstPages(store, at)  # keys' first pages, several in one read
         streams: list[KeyStream] = []
         seen: Hashable = None  # the view as this pass starts (read once, when a key asks)
         for key, count in keys:
@@ -248,7 +249,7 @@ class Placement:
                     ):
                         wants.append(Want(key, priority))
                 continue
-            stream = KeyStream(key, count, queue_of(key), group, resume.get(key))
+            stream = KeyStream(key, count, queue_of(key), group, resume.get(key), first_pages)
             stream.may_preempt = key is not None and preemptions.may_preempt(
                 stream.queue, priority_of(key), view.definitions
             )
@@ -393,8 +394,8 @@ class Placement:
                 key_wide = not by_size
                 if by_size and stream.group is not None:
                     # Too big for what is left, or is nothing left? Then the rest waits unread.
-                    full = view.group_blocked(stream.group)
-                    why, key_wide = (stream.why or full, True) if full else (why, False)
+                    # (Said as the job's own reason, with what it needs, when it has one.)
+                    key_wide = view.group_blocked(stream.group) is not None
                 stream.refuse(why, key_wide=key_wide)
                 return
             manifest = render_for_dispatch(job, self.c.plugins)

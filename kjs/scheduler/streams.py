@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Protocol
 
 from kjs.core.records import JobRecord
@@ -39,6 +39,48 @@ class DueJobs(Protocol):
         self, now: dt.datetime, limit: int, placement_key: str | None = ..., *, after: Cursor | None
     ) -> list[JobRecord]: ...
 
+    def due_pages(
+        self, now: dt.datetime, pages: Sequence[tuple[str | None, int]]
+    ) -> list[list[JobRecord]]: ...
+
+
+PREFETCH = 16  # first pages one read brings: the stream's and its queue's next ones
+
+
+class FirstPages:
+    """The first pages of a pass's keys, read several at a time: when a key judged by its key
+    needs its first page, those of its queue's next keys not read yet come in the same call
+    (`Store.due_pages`). Many small keys (a route each) cost a thread hop per PREFETCH keys,
+    not per key."""
+
+    def __init__(self, store: DueJobs, at: dt.datetime) -> None:
+        self.store, self.at = store, at
+        self._unread: dict[str, list[KeyStream]] = {}  # per queue, in the order registered
+        self._read: dict[int, list[JobRecord]] = {}  # id(stream): its first page
+
+    def register(self, stream: KeyStream) -> None:
+        if stream.group is not None and stream.key is not None:
+            self._unread.setdefault(stream.queue, []).append(stream)
+
+    async def first_page(self, stream: KeyStream) -> list[JobRecord]:
+        if (page := self._read.pop(id(stream), None)) is not None:
+            return page
+        unread = self._unread.get(stream.queue, [])
+        # The queue's keys in the order the pass takes them: higher priorities first.
+        others = sorted(
+            (s for s in unread if s is not stream),
+            key=lambda s: -(s.group.priority if s.group is not None else 0),
+        )
+        batch = [stream, *others[: PREFETCH - 1]]
+        pages = await asyncio.to_thread(
+            self.store.due_pages, self.at, [(s.key, FIRST_PAGES[0]) for s in batch]
+        )
+        taken = {id(s) for s in batch}
+        self._unread[stream.queue] = [s for s in unread if id(s) not in taken]
+        for s, page in zip(batch, pages, strict=True):
+            self._read[id(s)] = page
+        return self._read.pop(id(stream))
+
 
 class KeyStream:
     """One key's due jobs in this pass, and what became of them."""
@@ -50,9 +92,13 @@ class KeyStream:
         queue: str,
         group: Group | None,
         resume: Cursor | None,
+        first_pages: FirstPages | None = None,
     ) -> None:
         self.key, self.count, self.queue, self.group = key, count, queue, group
         self._resume = resume
+        self._first_pages = first_pages
+        if first_pages is not None:
+            first_pages.register(self)
         self._page: list[JobRecord] = []
         self._next = 0  # index of the next job of the page
         self._pages = 0
@@ -97,9 +143,12 @@ class KeyStream:
         # when their route is full, and it ends at its first page that places none.)
         small = self.group is not None and self._pages < len(FIRST_PAGES)
         self._size = FIRST_PAGES[self._pages] if small else BATCH
-        self._page = await asyncio.to_thread(
-            store.due_jobs, at, self._size, placement_key=self.key, after=cursor
-        )
+        if small and self._pages == 0 and self._first_pages is not None:
+            self._page = await self._first_pages.first_page(self)
+        else:
+            self._page = await asyncio.to_thread(
+                store.due_jobs, at, self._size, placement_key=self.key, after=cursor
+            )
         self._pages += 1
         self._next = 0
         if not self._page:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 
 import msgspec
 import pytest
 
 from kjs.core.clock import now
+from kjs.core.records import JobRecord
 from kjs.core.states import JobState
 from kjs.scheduler import placement as placement_module
 from tests.scheduler.test_placement_limits import FakeStore, cluster, job, place, placement
@@ -126,3 +128,21 @@ def test_within_a_queue_higher_priorities_go_first_then_the_oldest() -> None:
     assert place(placement(store, queues={"a": {}})) == 3
     assert [store.jobs[j.id].state for j in [*urgent, later]] == [JobState.DISPATCHED] * 3
     assert {store.jobs[j.id].state for j in old} == {JobState.PENDING}
+
+
+def test_many_small_keys_are_read_several_at_a_time() -> None:
+    # 40 keys of one job each (a route each): their first pages come 16 to a read.
+    store = FakeStore([cluster(f"c{i}", capacity=10) for i in range(40)])
+    for i in range(40):
+        store.add(job(i, queue="a", cluster=f"c{i}"))
+    reads: list[int] = []
+    due_pages = store.due_pages
+
+    def counted(at: dt.datetime, pages: Sequence[tuple[str | None, int]]) -> list[list[JobRecord]]:
+        reads.append(len(pages))
+        return due_pages(at, pages)
+
+    store.due_pages = counted  # type: ignore[method-assign]
+    assert place(placement(store, queues={"a": {}})) == 40
+    assert reads == [16, 16, 8]
+    assert store.pages_read == 40  # one page each, read in three calls
