@@ -373,6 +373,8 @@ class Placement:
             )
             stream.by_size = None if stream.key is None else view.judged_by_size(job)
         need = job_requests(job.spec, view.defaults)  # never raises (bad quantity: default)
+        if stream.dominated(job, need):  # no smaller than one that found no room: neither does it
+            return
         blocked = view.job_blocked(job, need) if stream.limited else None
         if blocked is not None:
             stream.refuse(blocked[:2], key_wide=blocked[2])
@@ -396,7 +398,7 @@ class Placement:
                     # Too big for what is left, or is nothing left? Then the rest waits unread.
                     # (Said as the job's own reason, with what it needs, when it has one.)
                     key_wide = view.group_blocked(stream.group) is not None
-                stream.refuse(why, key_wide=key_wide)
+                stream.refuse(why, key_wide=key_wide, need=None if key_wide else need)
                 return
             manifest = render_for_dispatch(job, self.c.plugins)
         except Exception as e:  # this job's fault (a plugin, its spec): not the others'

@@ -45,6 +45,9 @@ class DueJobs(Protocol):
 
 
 PREFETCH = 16  # first pages one read brings: the stream's and its queue's next ones
+# Jobs in a row no smaller than one of the key that found no room: past it, the key ends for this
+# pass, and the next pass goes on from there (smaller ones further on are reached in turn).
+DOMINATED_RUN = 400
 
 
 class FirstPages:
@@ -120,6 +123,10 @@ class KeyStream:
         # them that found no room for want of it (with what it asks).
         self.may_preempt = False
         self.short: tuple[JobRecord, Requests] | None = None
+        # The smallest of what jobs of the key that found no room asked (`_sizes`), and how many
+        # jobs in a row since asked no less (`dominated`).
+        self._smallest: tuple[float, ...] | None = None
+        self._run = 0
 
     async def next_job(self, store: DueJobs, at: dt.datetime) -> JobRecord | None:
         """The key's next due job, reading a page when the last one is done; None when the key
@@ -156,10 +163,31 @@ class KeyStream:
             return None
         return await self.next_job(store, at)
 
-    def refuse(self, why: Why, *, key_wide: bool) -> None:
+    def dominated(self, job: JobRecord, need: Requests) -> bool:
+        """Whether the job asks, in total and per pod, at least what a job of the key that found
+        no room in this pass asked (room only shrinks during a pass: it finds none either).
+        After DOMINATED_RUN such jobs in a row the key ends here for this pass."""
+        smallest = self._smallest
+        if smallest is None or any(
+            mine < theirs for mine, theirs in zip(_sizes(need), smallest, strict=True)
+        ):
+            self._run = 0
+            return False
+        self._run += 1
+        if self._run >= DOMINATED_RUN:
+            self.closed, self.stopped_at = True, (job.created_at, job.id)
+        return True
+
+    def refuse(self, why: Why, *, key_wide: bool, need: Requests | None = None) -> None:
         """A job of the key stays pending for `why`: `key_wide`, the key's other jobs would too
         (then a key judged by its key alone is closed; one a plugin judges job by job reads no
-        further page)."""
+        further page). `need`: it found no room for its size (what it asks)."""
+        if need is not None and self.group is not None:
+            sizes = _sizes(need)
+            if self._smallest is None:
+                self._smallest = sizes
+            else:
+                self._smallest = tuple(map(min, sizes, self._smallest))
         self.why = self.why or why
         if key_wide:
             if self.group is not None:
@@ -171,3 +199,15 @@ class KeyStream:
     def waiting(self) -> int:
         """How many of its due jobs are left pending by this pass (so far)."""
         return self.count - self.placed
+
+
+def _sizes(need: Requests) -> tuple[float, ...]:
+    """What a job asks, to compare: in total (CPU, memory, pods) and per pod (CPU, memory)."""
+    pods = max(need.pods, 1)
+    return (
+        need.cpu_millis,
+        need.memory_bytes,
+        need.pods,
+        need.cpu_millis / pods,
+        need.memory_bytes / pods,
+    )
