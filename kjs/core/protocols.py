@@ -51,6 +51,17 @@ class JobUpdate:
 
 
 @dataclass(frozen=True)
+class PendingReason:
+    """One placement key's pending reason to write (`JobStore.set_pending_reasons`)."""
+
+    placement_key: str
+    reason: str
+    message: str
+    created_after: dt.datetime | None = None
+    at_least: int = 0
+
+
+@dataclass(frozen=True)
 class JobChange:
     """One item of a job watch: the job as read now, at the seq of its last change. `kind` is
     ADDED when the job was created after the watcher's position, DELETED for a job retention
@@ -362,6 +373,12 @@ class JobStore(Protocol):
         `created_after`, when given): `reason` and `message` set on those that say otherwise, in
         one statement; how many changed. Not a change a watch reports (the job's state and spec
         are as they were)."""
+        ...
+
+    def set_pending_reasons(self, now: dt.datetime, told: Sequence[PendingReason]) -> None:
+        """Many `set_pending_reason`s in one transaction, in order: each with `created_after`
+        that changes fewer than `at_least` jobs is done again for its whole key (jobs joined it
+        with an older `created_at`)."""
         ...
 
     def count_jobs_by_state(

@@ -49,7 +49,7 @@ from kjs.core import messages, metrics, queues
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.plugins import Plugins
-from kjs.core.protocols import ClusterView, JobUpdate, JobView
+from kjs.core.protocols import ClusterView, JobUpdate, JobView, PendingReason
 from kjs.core.queues import QueueDefinition
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
@@ -163,6 +163,7 @@ class Placement:
         self.failures = ItemFailures(PLACEMENT)
         # Per key, the reason written last (and for how many jobs, when).
         self._said: dict[str, Said] = {}
+        self._telling: list[PendingReason] = []  # reasons `_say` wrote this pass, to write
         self._explained = -EXPLAIN_S  # when the due jobs were last counted (monotonic)
         self._queues: tuple[float, dict[str, QueueDefinition]] | None = None  # (read at, …)
         # Per key a plugin refused whole (see `Refused`): not read again while nothing changed.
@@ -197,6 +198,7 @@ class Placement:
         at, clock = now(), time.monotonic()
         self._more = False
         self.preempted = 0
+        self._telling = []
         # Figures older than a silent cluster's heartbeat are not trusted (`without_stale_figures`).
         max_age = dt.timedelta(seconds=self.c.settings.dispatch.unreachable_after_s)
         known = [
@@ -289,6 +291,9 @@ class Placement:
         kept = {key: self._said[key] for key, _ in keys if key in self._said and key not in said}
         self._said = kept | said
         self._refused = refused
+        # What the pass says, in one transaction at its end (a write each cost a commit each).
+        telling, self._telling = self._telling, []
+        await asyncio.to_thread(store.set_pending_reasons, at, telling)
         if preemptions.in_flight:  # a preemptor's key was told why it waits: it is preempting
             await preemptions.reassert([k for k, s in said.items() if s.written == at], at)
         return placed
@@ -424,27 +429,16 @@ class Placement:
             if last.jobs == count:
                 return last  # what it says holds (figures aside, until the refresh)
             if count > last.jobs:  # newcomers: only those created since the last write
+                # (Fewer changed than joined: some joined with an older created_at — edited
+                # into this key, or back to pending — and the store writes the whole key.)
                 since = last.written - JOIN_MARGIN
-                told = await asyncio.to_thread(
-                    self.c.store.set_pending_reason,
-                    key,
-                    reason,
-                    last.message,
-                    at,
-                    created_after=since,
-                )
-                if told >= count - last.jobs:
-                    return Said(reason, last.message, count, last.checked, at)
-                # Some joined with an older created_at (edited into this key, or back to
-                # pending): the whole key, now.
-                await asyncio.to_thread(
-                    self.c.store.set_pending_reason, key, reason, last.message, at
-                )
-                return Said(reason, last.message, count, clock, at)
+                told = PendingReason(key, reason, last.message, since, count - last.jobs)
+                self._telling.append(told)
+                return Said(reason, last.message, count, last.checked, at)
             return Said(reason, last.message, count, last.checked, last.written)
         if last is not None and not stale and (last.reason, last.message) == (reason, message):
             return last
-        await asyncio.to_thread(self.c.store.set_pending_reason, key, reason, message, at)
+        self._telling.append(PendingReason(key, reason, message))
         return Said(reason, message, count, clock, at)
 
     async def _view(

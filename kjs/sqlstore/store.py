@@ -27,6 +27,7 @@ from kjs.core.protocols import (
     JobChange,
     JobUpdate,
     OutboxDepth,
+    PendingReason,
     QueueInUse,
 )
 from kjs.core.queues import QueueDefinition, QueueRecord
@@ -1331,6 +1332,37 @@ class SqlStore:
         *,
         created_after: dt.datetime | None = None,
     ) -> int:
+        with self._tx() as conn:
+            return self._set_pending_reason(
+                conn, placement_key, reason, message, now, created_after=created_after
+            )
+
+    def set_pending_reasons(self, now: dt.datetime, told: Sequence[PendingReason]) -> None:
+        if not told:
+            return
+        with self._tx() as conn:  # one transaction: a pass's reasons cost one commit
+            for one in told:
+                changed = self._set_pending_reason(
+                    conn,
+                    one.placement_key,
+                    one.reason,
+                    one.message,
+                    now,
+                    created_after=one.created_after,
+                )
+                if one.created_after is not None and changed < one.at_least:
+                    self._set_pending_reason(conn, one.placement_key, one.reason, one.message, now)
+
+    @staticmethod
+    def _set_pending_reason(
+        conn: sa.Connection,
+        placement_key: str,
+        reason: str,
+        message: str,
+        now: dt.datetime,
+        *,
+        created_after: dt.datetime | None = None,
+    ) -> int:
         j = t.jobs.c
         query = (
             sa.update(t.jobs)
@@ -1349,8 +1381,7 @@ class SqlStore:
         )
         if created_after is not None:  # a range of the (state, placement_key, created_at) index
             query = query.where(j.created_at > created_after)
-        with self._tx() as conn:
-            return int(conn.execute(query).rowcount or 0)
+        return int(conn.execute(query).rowcount or 0)
 
     def namespace_usage(self, namespaces: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         j = t.jobs.c

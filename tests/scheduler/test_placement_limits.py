@@ -19,7 +19,7 @@ from kjs.core.config import Settings, load
 from kjs.core.messages import ResourceAmounts
 from kjs.core.models import JobSpec
 from kjs.core.plugins import Plugins
-from kjs.core.protocols import ALL_KEYS, AllKeys, JobUpdate
+from kjs.core.protocols import ALL_KEYS, AllKeys, JobUpdate, PendingReason
 from kjs.core.queues import QueueRecord
 from kjs.core.records import ClusterRecord, ClusterResources, JobRecord, QueueUsage
 from kjs.core.requests import job_requests
@@ -173,6 +173,14 @@ class FakeStore:
                 self.jobs[j.id] = msgspec.structs.replace(j, reason=reason, message=message)
                 changed += 1
         return changed
+
+    def set_pending_reasons(self, at: dt.datetime, told: Sequence[PendingReason]) -> None:
+        for one in told:
+            changed = self.set_pending_reason(
+                one.placement_key, one.reason, one.message, at, created_after=one.created_after
+            )
+            if one.created_after is not None and changed < one.at_least:
+                self.set_pending_reason(one.placement_key, one.reason, one.message, at)
 
     def next_run_at(self, after: dt.datetime | None = None) -> dt.datetime | None:
         return None

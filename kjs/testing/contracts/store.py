@@ -29,6 +29,7 @@ from kjs.core.protocols import (
     JobUpdate,
     LeaseStore,
     LogStore,
+    PendingReason,
     QueueInUse,
     Store,
 )
@@ -761,6 +762,28 @@ def test_a_pending_reason_is_set_on_the_due_jobs_of_one_key(store: Store) -> Non
     assert store.job_changes(position, limit=10)[0] == [
         c for c in store.job_changes(position, limit=10)[0] if c.job.id == newer.id
     ]
+
+
+def test_pending_reasons_are_written_together_and_a_short_newcomers_range_widens(
+    store: Store,
+) -> None:
+    a, b = store.create_job(routed(1, "c1")), store.create_job(routed(2, "c2"))
+    key_a, key_b = placement_key_of(a.spec), placement_key_of(b.spec)
+    assert key_a is not None and key_b is not None
+    store.set_pending_reasons(
+        NOW, [PendingReason(key_a, "NoCapacity", "c1 is full"), PendingReason(key_b, "X", "y")]
+    )
+    assert store.get_job(a.id).reason == "NoCapacity"  # type: ignore[union-attr]
+    assert store.get_job(b.id).reason == "X"  # type: ignore[union-attr]
+    # Newcomers after a moment: one expected, none created since (the job joined the key with
+    # an older created_at): the whole key is written.
+    after = NOW + dt.timedelta(hours=1)
+    store.set_pending_reasons(NOW, [PendingReason(key_a, "Cordoned", "c1", after, at_least=1)])
+    assert store.get_job(a.id).reason == "Cordoned"  # type: ignore[union-attr]
+    # Expected as many as changed: the range alone.
+    store.set_pending_reasons(NOW, [PendingReason(key_b, "Z", "z", after, at_least=0)])
+    assert store.get_job(b.id).reason == "X"  # type: ignore[union-attr]
+    store.set_pending_reasons(NOW, [])
 
 
 def test_clusters_keep_their_cordon_across_heartbeats(store: Store) -> None:
