@@ -204,7 +204,9 @@ class PassView:
         if free is None or largest is None:  # an older agent (or stale figures): pod count alone
             return True
         if need is None or job is None:
-            return free[0] > 0 and free[1] > 0 and free[2] > 0
+            # (Its largest free node too: once this pass has placed a node's worth of pods
+            # there, no job fits, whatever the cluster's total.)
+            return min(free[0], free[1], free[2], largest[0], largest[1]) > 0
         pod = self._pod(job)
         return (
             free[0] >= need.cpu_millis
