@@ -53,6 +53,9 @@ class _JobTemplate(Struct, kw_only=True):
     """Its priority class as given (None: its queue's, if the queue names one)."""
     log_collect: str = "on_failure"
     callback_url: str | None = None
+    gang: str | None = None
+    """Its gang's id: placed with the gang's other jobs on one cluster, all at once."""
+    gang_size: int | None = None
 
 
 class Job(_JobTemplate, kw_only=True):

@@ -112,6 +112,24 @@ class JobSpec(Struct, forbid_unknown_fields=True, kw_only=True):
     ] = None
     log_collect: LogCollect = "on_failure"
     callback_url: str | None = None
+    gang: Annotated[
+        str | None,
+        Meta(
+            description=(
+                "A gang id (DNS-1123 label): the batch's jobs with this id are placed on one "
+                "cluster all at once, or not at all. Batch route only; with `gang_size`."
+            )
+        ),
+    ] = None
+    gang_size: (
+        Annotated[
+            int,
+            Meta(
+                ge=2, le=1000, description="How many jobs the gang has (2 to 1,000); with `gang`."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class CronSpec(JobSpec, kw_only=True):

@@ -287,6 +287,10 @@ class JobStore(Protocol):
         """The job's events with a seq after `after`, in the order stored (seq increasing)."""
         ...
 
+    def gang_holder(self, namespace: str, gang: str) -> str | None:
+        """The id of an unfinished job of `gang` (`JobSpec.gang`) in `namespace`, if any."""
+        ...
+
     def job_manifest(self, job_id: str, attempt: int) -> bytes | None:
         """The manifest (JSON) an attempt was dispatched with (`JobUpdate.manifest`; the last
         one written if it was dispatched again), None if it never was. Removed with its job."""

@@ -23,6 +23,9 @@ class Route(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
 
     c: str | list[str] | None = None
     s: dict[str, str] = msgspec.field(default_factory=dict)
+    # A gang's id (`JobSpec.gang`): its members share a key no other job has, so placement
+    # finds them together (kjs.scheduler.gangs). Not a routing rule: `allows` ignores it.
+    g: str | None = None
 
 
 # Sorted keys: one route, one key, however the selector was written.
@@ -30,14 +33,14 @@ _key_encoder = msgspec.json.Encoder(order="sorted")
 
 
 def placement_key(
-    cluster: str | list[str] | None, cluster_selector: Mapping[str, str]
+    cluster: str | list[str] | None, cluster_selector: Mapping[str, str], gang: str | None = None
 ) -> str | None:
     """A job's routing requirement as a short canonical string: "" for "any cluster", else
     canonical JSON such as `{"c":["c1","c2"],"s":{"zone":"a"}}`; None when longer than
     PLACEMENT_KEY_MAX (placement then tries such a job on its own)."""
-    if cluster is None and not cluster_selector:
+    if cluster is None and not cluster_selector and gang is None:
         return ""
-    key = _key_encoder.encode(Route(c=cluster, s=dict(cluster_selector))).decode()
+    key = _key_encoder.encode(Route(c=cluster, s=dict(cluster_selector), g=gang)).decode()
     return key if len(key) <= PLACEMENT_KEY_MAX else None
 
 
@@ -46,7 +49,7 @@ def placement_key_of(spec: JobSpec, priority: int = 0) -> str | None:
     route`, the priority as a decimal integer (the job's resolved `JobRecord.priority`), the
     route as `placement_key` spells it (queue and namespace are DNS labels: no `|` in them).
     None when the route has no key."""
-    route = placement_key(spec.cluster, spec.cluster_selector)
+    route = placement_key(spec.cluster, spec.cluster_selector, spec.gang)
     if route is None:
         return None
     key = f"{spec.queue}|{spec.namespace}|{priority}|{route}"

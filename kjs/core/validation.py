@@ -414,6 +414,10 @@ def check_job(
     _check_time(c, "run_at", spec.run_at, now)
     _check_placement(c, spec)
     c.dns_label("queue", spec.queue)
+    if spec.gang is not None:
+        c.dns_label("gang", spec.gang)
+    if (spec.gang is None) != (spec.gang_size is None):  # the one without the other
+        c.add("gang" if spec.gang is None else "gang_size", "gang and gang_size go together")
     if spec.callback_url is not None:
         _check_callback(c, spec.callback_url, allow_private=allow_private_callbacks)
     return c.errors
@@ -438,6 +442,8 @@ def check_cron(
     if spec.mode == "native" and isinstance(spec.cluster, list) and len(spec.cluster) > 1:
         c.add("cluster", "a native cron job lives on one cluster: name one, or use mode managed")
     _check_time(c, "start_at", spec.start_at, now)
+    if spec.gang is not None or spec.gang_size is not None:
+        c.add("gang" if spec.gang is not None else "gang_size", "a cron job cannot be a gang")
     return errors + c.errors
 
 

@@ -35,6 +35,7 @@ is read, not watched (docs/queues.md).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import heapq
 import logging
@@ -54,10 +55,10 @@ from kjs.core.queues import QueueDefinition
 from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.render import render_for_dispatch
 from kjs.core.requests import Requests, job_requests
-from kjs.core.routing import group_of
+from kjs.core.routing import Group, group_of
 from kjs.core.states import JobState
 from kjs.core.usage import HOLDING
-from kjs.scheduler import changes
+from kjs.scheduler import changes, gangs
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.preemption import NO_CAPACITY, Preemptions, Want
 from kjs.scheduler.room import PassView, has_limit
@@ -104,6 +105,22 @@ def priority_of(key: str | None) -> int:
 
 
 NO_KEY = ""  # no queue is named so: the jobs without a placement key, of any queue
+
+
+class GangKey(NamedTuple):
+    """A gang's placement key in a pass: its due jobs, and its group (the gang in its route)."""
+
+    key: str
+    due: int
+    group: Group
+
+
+def _gang_group(key: str | None) -> Group | None:
+    """The group of a gang's key; None for any other key (most: told by a substring alone)."""
+    if key is None or '"g":' not in key:
+        return None
+    group = group_of(key)
+    return group if group is not None and group.route.g is not None else None
 
 
 class Said(NamedTuple):
@@ -175,6 +192,8 @@ class Placement:
         self.preempted = 0  # jobs the last pass preempted
         # This pass's jobs per cluster and state (`_in_use`): what preemption reads by.
         self._counts: dict[str, dict[JobState, int]] = {}
+        # This pass's gangs left waiting: (key, why, how many due jobs).
+        self._gang_waits: list[tuple[str, tuple[str, str], int]] = []
 
     @property
     def unfinished(self) -> bool:
@@ -231,7 +250,10 @@ class Placement:
         first_pages = FirstPages(store, at)  # keys' first pages, several in one read
         streams: list[KeyStream] = []
         seen: Hashable = None  # the view as this pass starts (read once, when a key asks)
+        gang_keys: dict[str, list[GangKey]] = {}  # per queue: the gangs' keys (kjs.scheduler.gangs)
+        self._gang_waits = []
         for key, count in keys:
+            gang = _gang_group(key)
             group = group_of(key) if judge_by_key else None
             why = view.group_blocked(group) if group is not None else None
             if why is None and key is not None and group is None:
@@ -246,10 +268,15 @@ class Placement:
                 if key is not None:
                     said[key] = await self._say(key, why, count, at)
                     priority = priority_of(key)
-                    if why[0] == NO_CAPACITY and preemptions.may_preempt(
-                        queue_of(key), priority, view.definitions
+                    if (
+                        why[0] == NO_CAPACITY
+                        and gang is None  # a gang does not preempt (docs/queues.md "Gangs")
+                        and preemptions.may_preempt(queue_of(key), priority, view.definitions)
                     ):
                         wants.append(Want(key, priority))
+                continue
+            if gang is not None and key is not None:
+                gang_keys.setdefault(queue_of(key), []).append(GangKey(key, count, gang))
                 continue
             stream = KeyStream(key, count, queue_of(key), group, resume.get(key), first_pages)
             stream.may_preempt = key is not None and preemptions.may_preempt(
@@ -267,7 +294,7 @@ class Placement:
         keyless = by_queue.pop(NO_KEY, [])
         for stream in keyless:  # rare (a route too long for a key): each job on its own
             placed += await self._drain(stream, view, at, planned)
-        placed += await self._fair(by_queue, view, at, planned)
+        placed += await self._fair(by_queue, view, at, planned, gang_keys)
         placed += await self._commit(planned, view)
         wants += [Want(s.key, priority_of(s.key), *s.short) for s in streams if s.short and s.key]
         if wants:  # (their cancels are in the outbox: the relay's to send)
@@ -286,6 +313,8 @@ class Placement:
                 refused[key] = Refused(stream.seen, stream.count, stream.why, clock)
             if stream.why is not None and stream.waiting > 0:
                 said[key] = await self._say(key, stream.why, stream.waiting, at)
+        for key, why, waiting in self._gang_waits:
+            said[key] = await self._say(key, why, waiting, at)
         # Keys no longer due are forgotten; one still due that this pass placed jobs of, or did
         # not get to, keeps what its jobs were told (not written again when it waits again).
         kept = {key: self._said[key] for key, _ in keys if key in self._said and key not in said}
@@ -304,15 +333,23 @@ class Placement:
         view: PassView,
         at: dt.datetime,
         planned: list[Planned],
+        gang_keys: dict[str, list[GangKey]],
     ) -> int:
         """Take the queues' jobs in fair-share order (see `place_due`): one job at a time from
-        the queue with the lowest weighted share, which the job placed then raises."""
+        the queue with the lowest weighted share, which the job placed then raises. A queue's
+        gangs come first in its turns, a whole gang as one turn."""
         placed = 0
-        order = [(view.weighted_share(queue), queue) for queue in by_queue]
+        order = [(view.weighted_share(queue), queue) for queue in by_queue.keys() | gang_keys]
         heapq.heapify(order)
         while order:
             _, queue = heapq.heappop(order)
-            streams = by_queue[queue]
+            if waiting_gangs := gang_keys.get(queue):
+                placed += await self._place_gang(waiting_gangs.pop(0), view, at)
+                heapq.heappush(order, (view.weighted_share(queue), queue))
+                continue
+            streams = by_queue.get(queue)
+            if not streams:
+                continue
             stream = streams[0]
             if stream.group is None and stream.seen is None:
                 stream.seen = view.seen()  # as the plugin is first shown this key
@@ -330,6 +367,70 @@ class Placement:
             if streams:
                 heapq.heappush(order, (view.weighted_share(queue), queue))
         return placed
+
+    async def _place_gang(self, gang: GangKey, view: PassView, at: dt.datetime) -> int:
+        """Place a gang's due members on one cluster with room for all of them, in one
+        transaction, or none (saying why in `_gang_waits`); returns how many were placed.
+        Members back to pending for another attempt go on their own."""
+        name = gang.group.route.g or ""
+        jobs = await asyncio.to_thread(
+            self.c.store.due_jobs, at, gangs.MAX_GANG + 1, placement_key=gang.key, after=None
+        )
+        first, again = gangs.split_members(jobs)
+        placed = 0
+        for job in again:  # the gang was placed once: each retry alone
+            placed += await self._place_together(gang, name, [job], view, at)
+        if not first:
+            return placed
+        size = first[0].spec.gang_size or len(first)
+        if len(first) < size:
+            why = gangs.waiting_for_gang(name, len(first), size)
+            self._gang_waits.append((gang.key, why, len(first)))
+            return placed
+        return placed + await self._place_together(gang, name, first[:size], view, at)
+
+    async def _place_together(
+        self, gang: GangKey, name: str, jobs: list[JobRecord], view: PassView, at: dt.datetime
+    ) -> int:
+        if not all(self.failures.ready(j.id) for j in jobs):
+            return 0  # a member in backoff: the gang waits for it
+        needs = [job_requests(j.spec, view.defaults) for j in jobs]
+        fitting = gangs.clusters_for(view, gang.group, jobs, needs)
+        if not fitting:
+            self._gang_waits.append(
+                (gang.key, gangs.why_not(view, name, gang.group, jobs, needs), gang.due)
+            )
+            return 0
+        updates = []
+        try:
+            chosen = choose_cluster(self.c, jobs[0], fitting, view.in_flight)
+            cluster_id = chosen if chosen in {c.id for c in fitting} else fitting[0].id
+            for job in jobs:
+                try:
+                    manifest = render_for_dispatch(job, self.c.plugins)
+                except Exception as e:  # this member's fault: the gang waits (or it is parked)
+                    if self.failures.failed(job.id, e, f"job {job.id}"):
+                        await self._park(job, e)
+                    return 0
+                updates.append(_whole(self._dispatch(job, cluster_id, manifest, at)))
+        except Exception as e:  # a plugin's choice failed: as one job's would
+            if self.failures.failed(jobs[0].id, e, f"job {jobs[0].id}"):
+                await self._park(jobs[0], e)
+            return 0
+        for job, need in zip(jobs, needs, strict=True):
+            self.failures.succeeded(job.id)
+            view.take(cluster_id, job, need)
+        try:
+            results = await asyncio.to_thread(self.c.store.update_jobs, updates)
+        except gangs.GangBroken:  # a member changed meanwhile: none placed, tried next pass
+            for job, need in zip(jobs, needs, strict=True):
+                view.give_back(cluster_id, job, need)
+            return 0
+        for result in results:
+            if result is not None:
+                changes.state_changed(self.c.plugins, *result)
+                metrics.DISPATCHES.labels(cluster=cluster_id).inc()
+        return sum(r is not None for r in results)
 
     async def _drain(
         self, stream: KeyStream, view: PassView, at: dt.datetime, planned: list[Planned]
@@ -631,3 +732,17 @@ class Placement:
         if job.attempt <= 1:
             return None
         return manifests.k8s_name(job.spec.name, job.id, job.attempt - 1)
+
+
+def _whole(update: JobUpdate) -> JobUpdate:
+    """A gang member's update that rolls the gang's transaction back when the member changed
+    meanwhile (its change finds it no longer pending): all of the gang, or none."""
+    inner = update.change
+
+    def change(current: JobRecord) -> JobRecord | None:
+        after = inner(current)
+        if after is None:
+            raise gangs.GangBroken(current.id)
+        return after
+
+    return dataclasses.replace(update, change=change)

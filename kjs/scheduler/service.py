@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from kjs.core import gangs, messages, metrics
 from kjs.core import manifest as manifests
-from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.errors import Conflict, NotFound
@@ -126,9 +126,13 @@ class JobService:
             spec, now=at, allow_private_callbacks=self.c.settings.webhooks.allow_private
         )
 
-    async def _check(self, spec: JobSpec) -> int:
-        """A 400 naming each field that does not fit; else the job's priority."""
-        errors = self._rule_errors(spec, now())
+    async def _check(self, spec: JobSpec, *, edits: JobSpec | None = None) -> int:
+        """A 400 naming each field that does not fit; else the job's priority. `edits`: the
+        job's spec this one replaces (its gang stays); else gang fields are the batch's."""
+        gang_errors = (
+            gangs.single_route_errors(spec) if edits is None else gangs.edit_errors(edits, spec)
+        )
+        errors = self._rule_errors(spec, now()) + gang_errors
         if errors:
             raise InvalidInput(errors)
         priority = await self.queues.check(spec)
@@ -231,8 +235,10 @@ class JobService:
                 )
             except InvalidInput as e:
                 errors += e.errors
+        errors += gangs.batch_errors([i.spec for i in items])
         if errors:
             raise InvalidInput(errors)
+        await self._gangs_unused(items)
         records = [
             self.new_record(
                 i.spec, idempotency_key=i.idempotency_key or None, priority=admission.priority
@@ -251,6 +257,20 @@ class JobService:
         results = [(job, job.id == record.id) for job, record in zip(stored, records, strict=True)]
         self._announce([job for job, new in results if new], principal)
         return results
+
+    async def _gangs_unused(self, items: Sequence[BatchItem]) -> None:
+        """A 409 when a gang id of the batch is held by unfinished jobs in its namespace (its
+        members would share their placement key with the new ones)."""
+        for index, item in enumerate(items):
+            spec = item.spec
+            if spec.gang is None or any(i.spec.gang == spec.gang for i in items[:index]):
+                continue
+            holder = await asyncio.to_thread(self.c.store.gang_holder, spec.namespace, spec.gang)
+            if holder is not None:
+                raise Conflict(
+                    f"items[{index}].gang {spec.gang} is held by unfinished job {holder} "
+                    f"in namespace {spec.namespace}: pick another id, or cancel that gang"
+                )
 
     def _announce(self, accepted: list[JobRecord], principal: str) -> None:
         """Jobs new in the store: told, counted, and placement woken for them."""
@@ -483,7 +503,7 @@ class JobService:
         job = await self.get(job_id)
         if job.state.is_final and not final_too:
             raise Conflict(f"job {job_id} is {job.state}: rerun it instead")
-        priority = await self._check(spec)
+        priority = await self._check(spec, edits=job.spec)
 
         def change(current: JobRecord) -> JobRecord | None:
             if current.state.is_final and not final_too:

@@ -41,7 +41,7 @@ from kjs.core.records import (
 )
 from kjs.core.requests import DEFAULT_REQUESTS, Requests, job_requests
 from kjs.core.routing import placement_key_of
-from kjs.core.states import JobState
+from kjs.core.states import FINAL_STATES, JobState
 from kjs.core.usage import HOLDING
 from kjs.sqlstore import tables as t
 
@@ -611,6 +611,7 @@ class SqlStore:
             "placement_key": placement_key_of(job.spec, job.priority),
             "queue": job.spec.queue,
             "priority": job.priority,
+            "gang": job.spec.gang,
         }
         if figures is not None:
             row["request_cpu_millis"] = figures.cpu_millis
@@ -1024,6 +1025,16 @@ class SqlStore:
         conn.execute(
             t.job_manifests.insert(), {"job_id": job_id, "attempt": attempt, "manifest": manifest}
         )
+
+    def gang_holder(self, namespace: str, gang: str) -> str | None:
+        j = t.jobs.c
+        final = [str(s) for s in FINAL_STATES]
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(j.id)
+                .where(j.namespace == namespace, j.gang == gang, j.state.not_in(final))
+                .limit(1)
+            ).scalar()
 
     def job_manifest(self, job_id: str, attempt: int) -> bytes | None:
         m = t.job_manifests.c

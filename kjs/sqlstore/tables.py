@@ -97,6 +97,9 @@ jobs = sa.Table(
     # Its priority class's value when it was written (kjs.core.priorities): placement's order
     # within a queue, highest first.
     sa.Column("priority", sa.BigInteger, nullable=False, server_default="0"),
+    # Its gang's id (`JobSpec.gang`; NULL: none): a batch may not reuse one held by unfinished
+    # jobs of the namespace (`gang_holder`). Placement finds a gang by its placement key.
+    sa.Column("gang", sa.String(63)),
     sa.Index(None, "seq"),
     # Keyset pagination: newest first, by (created_at, id), optionally within one filter.
     sa.Index(None, "created_at", "id"),
@@ -128,6 +131,7 @@ jobs = sa.Table(
     # placement's order (priority descending: ranges of it), counted from here alone
     # (`queue_positions`).
     sa.Index(None, "queue", "state", "priority", "created_at", "id", "run_at"),
+    sa.Index(None, "namespace", "gang", "state"),
 )
 
 # The Kubernetes object of each attempt as it was dispatched (`GET /jobs/{id}/manifest`): the

@@ -15,7 +15,7 @@ from tests.deployment import fresh_database
 
 pytestmark = pytest.mark.mysql
 
-SCRIPT_HEADS = ["0014", "compat_0001"] if COMPAT else ["0014"]
+SCRIPT_HEADS = ["0015", "compat_0001"] if COMPAT else ["0015"]
 
 
 @pytest.mark.parametrize("round_", range(5))

@@ -41,6 +41,7 @@ def test_a_0013_database_gets_priorities_and_keys_that_carry_them(
             for job in jobs:
                 row = store._job_row(job)
                 del row["priority"]  # revision 0014's
+                del row["gang"]  # revision 0015's
                 # The key as revision 0012 spelled it: queue|namespace|route.
                 queue, namespace, _, route = row["placement_key"].split("|", 3)
                 row["placement_key"] = f"{queue}|{namespace}|{route}"

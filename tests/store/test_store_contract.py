@@ -98,6 +98,7 @@ def _before_0010(row: dict[str, Any]) -> dict[str, Any]:
     del row["queue"]
     del row["request_cpu_millis"], row["request_memory_bytes"]  # revision 0012's
     del row["priority"]  # revision 0014's
+    del row["gang"]  # revision 0015's
     return row
 
 
@@ -121,6 +122,7 @@ def test_the_migration_gives_existing_unfinished_jobs_their_placement_key(
                 row = store._job_row(job)
                 del row["placement_key"], row["queue"]  # the columns of revision 0003 only
                 del row["request_cpu_millis"], row["request_memory_bytes"], row["priority"]
+                del row["gang"]  # revision 0015's
                 conn.execute(tables.jobs.insert(), row)
         store.migrate()
         with store.engine.connect() as conn:
@@ -179,6 +181,7 @@ def test_the_migration_gives_unfinished_jobs_their_requests_and_queue_keys(
             for job in jobs:
                 row = store._job_row(job)
                 del row["request_cpu_millis"], row["request_memory_bytes"], row["priority"]
+                del row["gang"]  # revision 0015's
                 row["placement_key"] = ""  # as revision 0004 spelled "any cluster"
                 conn.execute(tables.jobs.insert(), row)
         store.migrate()
