@@ -36,6 +36,7 @@ from kjs.core.records import ClusterRecord, EventRecord, JobRecord
 from kjs.core.requests import Requests, job_requests
 from kjs.core.states import JobState
 from kjs.scheduler import changes, fencing
+from kjs.scheduler.reconcile import cluster_jobs
 from kjs.scheduler.room import PassView
 
 log = logging.getLogger(__name__)
@@ -296,20 +297,7 @@ class Preemptions:
     # -- reading -------------------------------------------------------------------------------
 
     async def _jobs(self, cluster_id: str, state: JobState) -> list[JobRecord]:
-        """Every job of the cluster in `state`, page by page."""
-        jobs: list[JobRecord] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await asyncio.to_thread(
-                self.c.store.list_jobs,
-                limit=PAGE,
-                cursor=cursor,
-                cluster_id=cluster_id,
-                state=state.value,
-            )
-            jobs.extend(page)
-            if cursor is None:
-                return jobs
+        return await cluster_jobs(self.c.store, cluster_id, state, PAGE)
 
     def _count(self, cluster_id: str, state: JobState) -> int:
         return self._counts.get(cluster_id, {}).get(state, 0)

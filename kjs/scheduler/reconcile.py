@@ -19,6 +19,7 @@ import msgspec
 
 from kjs.core import clock, messages
 from kjs.core.components import Components
+from kjs.core.protocols import JobStore
 from kjs.core.records import JobRecord
 from kjs.core.states import JobState
 
@@ -90,17 +91,19 @@ class Reconciler:
         return (len(refs) + CHUNK - 1) // CHUNK
 
     async def _jobs(self, cluster_id: str, state: JobState) -> list[JobRecord]:
-        """Every job of the cluster in `state`, page by page."""
-        jobs: list[JobRecord] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await asyncio.to_thread(
-                self.c.store.list_jobs,
-                limit=CHUNK,
-                cursor=cursor,
-                cluster_id=cluster_id,
-                state=state.value,
-            )
-            jobs.extend(page)
-            if cursor is None:
-                return jobs
+        return await cluster_jobs(self.c.store, cluster_id, state, CHUNK)
+
+
+async def cluster_jobs(
+    store: JobStore, cluster_id: str, state: JobState, page: int
+) -> list[JobRecord]:
+    """Every job of the cluster in `state`, read `page` at a time (also used by preemption)."""
+    jobs: list[JobRecord] = []
+    cursor: str | None = None
+    while True:
+        found, cursor = await asyncio.to_thread(
+            store.list_jobs, limit=page, cursor=cursor, cluster_id=cluster_id, state=state.value
+        )
+        jobs.extend(found)
+        if cursor is None:
+            return jobs

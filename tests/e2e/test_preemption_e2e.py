@@ -15,8 +15,7 @@ from litestar.testing import TestClient
 from kjs.testing.pytest_plugin import Cluster
 from kjs.testing.waiting import wait_until
 from tests.deployment import WEBHOOK_SECRET, WebhookReceiver
-from tests.e2e.test_queue_limits_e2e import cancel_all, job, reaches
-from tests.live import kjs_up_app
+from tests.e2e.test_queue_limits_e2e import cancel_all, job, kjs_up_with_queues, reaches
 
 pytestmark = pytest.mark.k8s
 CLASSES = {"batch-low": {"value": -100, "preemptible": True}, "urgent": {"value": 100}}
@@ -32,25 +31,13 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def kjs_up(k8s_clusters: list[Cluster], tmp_path: Path) -> Iterator[TestClient[Any]]:
-    cluster = k8s_clusters[0]
-    app = kjs_up_app(
+    yield from kjs_up_with_queues(
+        k8s_clusters[0],
         tmp_path,
-        cluster.id,
-        cluster.kubeconfig,
-        agent={"heartbeat_s": 1.0},
+        {},
         scheduling={"priority_classes": CLASSES},
         webhooks={"secret": WEBHOOK_SECRET, "allow_private": True},
     )
-    with TestClient(app) as client:
-        wait_until(
-            lambda: (
-                (c := client.get(f"/api/v1/clusters/{cluster.id}")).status_code == 200
-                and c.json()["resources"]
-            ),
-            timeout=30,
-            what="the agent's first heartbeat with resources",
-        )
-        yield client
 
 
 def submit(client: TestClient[Any], ns: str, name: str, cls: str, cpu: str, url: str) -> str:

@@ -21,15 +21,18 @@ QUEUES = {"team-a": {"limits": {"max_running": 1}}, "team-b": {}}
 
 
 def kjs_up_with_queues(
-    cluster: Cluster, data_dir: Path, queues: dict[str, Any]
+    cluster: Cluster, data_dir: Path, queues: dict[str, Any], **overrides: Any
 ) -> Iterator[TestClient[Any]]:
-    """`kjs up` on the test cluster with these queues, once its agent reports resources."""
+    """`kjs up` on the test cluster with these queues (and settings), once its agent reports
+    resources."""
+    scheduling = {"queues": queues, **overrides.pop("scheduling", {})}
     app = kjs_up_app(
         data_dir,
         cluster.id,
         cluster.kubeconfig,
         agent={"heartbeat_s": 1.0},
-        scheduling={"queues": queues},
+        scheduling=scheduling,
+        **overrides,
     )
     with TestClient(app) as client:
         wait_until(
