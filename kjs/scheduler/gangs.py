@@ -8,7 +8,7 @@ every limit a single job meets is met by the whole gang), and why they wait when
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kjs.core.gangs import MAX_GANG as MAX_GANG
 from kjs.core.records import ClusterRecord, JobRecord
@@ -46,44 +46,56 @@ def waiting_for_gang(gang: str, due: int, size: int) -> Why:
     )
 
 
-def _fits_all(
-    view: PassView, cluster: ClusterRecord, jobs: Sequence[JobRecord], needs: Sequence[Requests]
-) -> bool:
-    """Whether every job fits on `cluster` at once: each is taken on the view in turn (so the
-    next sees it) and all are given back."""
-    taken = 0
-    try:
-        for job, need in zip(jobs, needs, strict=True):
-            if view.job_blocked(job, need) is not None:
-                return False
-            open_ids = {c.id for c in view.open_clusters(job, need)}
-            if cluster.id not in open_ids or not view.fits(cluster, job, need):
-                return False
-            view.take(cluster.id, job, need)
-            taken += 1
-        return True
-    finally:
-        for job, need in zip(jobs[:taken], needs[:taken], strict=True):
-            view.give_back(cluster.id, job, need)
-
-
-def _limited(
-    view: PassView, cluster: ClusterRecord, jobs: Sequence[JobRecord], needs: Sequence[Requests]
+def _first_refusal(
+    view: PassView,
+    cluster: ClusterRecord,
+    jobs: Sequence[JobRecord],
+    needs: Sequence[Requests],
+    refusal: Callable[[JobRecord, Requests], Why | None],
 ) -> Why | None:
-    """The queue or namespace limit the gang's members reach, taken one after another (on any
-    cluster: these limits are not per cluster); all given back."""
+    """Take the gang's jobs on `cluster` one after another (so each sees the ones before) until
+    `refusal` names why one would not be taken; all taken are given back."""
     taken = 0
     try:
         for job, need in zip(jobs, needs, strict=True):
-            blocked = view.job_blocked(job, need)
-            if blocked is not None:
-                return blocked[0], blocked[1]
+            if (why := refusal(job, need)) is not None:
+                return why
             view.take(cluster.id, job, need)
             taken += 1
         return None
     finally:
         for job, need in zip(jobs[:taken], needs[:taken], strict=True):
             view.give_back(cluster.id, job, need)
+
+
+def _fits_all(
+    view: PassView, cluster: ClusterRecord, jobs: Sequence[JobRecord], needs: Sequence[Requests]
+) -> bool:
+    """Whether every job fits on `cluster` at once."""
+    no_room: Why = ("NoRoom", cluster.id)  # (only whether there is one is asked)
+
+    def refusal(job: JobRecord, need: Requests) -> Why | None:
+        if view.job_blocked(job, need) is not None:
+            return no_room
+        open_ids = {c.id for c in view.open_clusters(job, need)}
+        if cluster.id not in open_ids or not view.fits(cluster, job, need):
+            return no_room
+        return None
+
+    return _first_refusal(view, cluster, jobs, needs, refusal) is None
+
+
+def _limited(
+    view: PassView, cluster: ClusterRecord, jobs: Sequence[JobRecord], needs: Sequence[Requests]
+) -> Why | None:
+    """The queue or namespace limit the gang's members reach, taken one after another (on any
+    cluster: these limits are not per cluster)."""
+
+    def refusal(job: JobRecord, need: Requests) -> Why | None:
+        blocked = view.job_blocked(job, need)
+        return None if blocked is None else (blocked[0], blocked[1])
+
+    return _first_refusal(view, cluster, jobs, needs, refusal)
 
 
 def clusters_for(
