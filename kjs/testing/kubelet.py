@@ -320,9 +320,11 @@ class PodRun:
         succeeded = bool(codes) and all(code == 0 for code in codes)
         self.phase = "Succeeded" if succeeded else "Failed"
         await self.push_status()
-        await self.kubelet.release(self.uid)
-        if self.terminating.is_set():
-            await self.kubelet.finish_deletion(self)
+        try:
+            await self.kubelet.release(self.uid)  # (schedules waiting pods: may fail on theirs)
+        finally:
+            if self.terminating.is_set():
+                await self.kubelet.finish_deletion(self)
 
     async def _run_container(self, c: ContainerRun, *, announce: bool = False) -> None:
         backoff = 1.0
@@ -567,6 +569,13 @@ class Kubelet:
         while True:
             try:
                 listing = await self.api.call("GET", "/api/v1/pods")
+                listed = {pod["metadata"]["uid"] for pod in listing["items"]}
+                # Deleted while the watch was down (no DELETED event will come): forgotten now,
+                # or their room would stay taken.
+                for uid in (
+                    self.runs.keys() | self.assigned.keys() | self.unschedulable.keys()
+                ) - listed:
+                    await self.forget(uid)
                 for pod in listing["items"]:
                     await self.handle("MODIFIED", pod)
                 version = listing["metadata"]["resourceVersion"]
@@ -588,13 +597,7 @@ class Kubelet:
         uid, node = meta["uid"], spec.get("nodeName")
         deleting = meta.get("deletionTimestamp") is not None
         if kind == "DELETED":
-            self.unschedulable.pop(uid, None)
-            await self.release(uid)
-            run = self.runs.pop(uid, None)
-            if run and run.task and not run.task.done():
-                run.task.cancel()  # force-deleted while running
-            if run and self.by_name.get((run.namespace, run.name)) is run:
-                del self.by_name[(run.namespace, run.name)]
+            await self.forget(uid)
             return
         if not node:
             if not deleting and uid not in self.assigned:
@@ -619,6 +622,16 @@ class Kubelet:
             if run.termination is None:  # the pod is updated again while it terminates
                 run.termination = asyncio.create_task(run.terminate(grace))
 
+    async def forget(self, uid: str) -> None:
+        """The pod is gone: its room, its run and its place in the queue with it."""
+        self.unschedulable.pop(uid, None)
+        await self.release(uid)
+        run = self.runs.pop(uid, None)
+        if run and run.task and not run.task.done():
+            run.task.cancel()  # force-deleted while running
+        if run and self.by_name.get((run.namespace, run.name)) is run:
+            del self.by_name[(run.namespace, run.name)]
+
     def unfit_reason(self, pod: Json) -> str | None:
         """Why the pod cannot go on this node now, worded as kube-scheduler words it."""
         selector = pod["spec"].get("nodeSelector") or {}
@@ -638,12 +651,15 @@ class Kubelet:
     async def schedule(self, pod: Json) -> None:
         """Bind the pod to this node if it fits; else mark it Unschedulable until room appears."""
         meta = pod["metadata"]
+        uid = meta["uid"]
+        if uid in self.assigned or uid in self.runs:
+            return  # bound already (by a concurrent call: its room is counted once)
         reason = self.unfit_reason(pod)
         if reason is None:
-            self.unschedulable.pop(meta["uid"], None)
-            self.assigned[meta["uid"]] = pod_requests(pod)
+            self.unschedulable.pop(uid, None)
+            self.assigned[uid] = pod_requests(pod)
             if not await self._bind(pod):
-                del self.assigned[meta["uid"]]
+                self.assigned.pop(uid, None)
             return
         already = self.unschedulable.get(meta["uid"])
         self.unschedulable[meta["uid"]] = (pod, reason)
@@ -669,8 +685,11 @@ class Kubelet:
         """A pod finished or went away: its room goes to pods waiting for it."""
         if self.assigned.pop(uid, None) is None:
             return
-        for pod, _ in list(self.unschedulable.values()):
-            await self.schedule(pod)
+        for waiting, (pod, _) in list(self.unschedulable.items()):
+            # Scheduled, deleted or run meanwhile (another release, while this one awaited):
+            # scheduling it again would count its room twice, or for good.
+            if waiting in self.unschedulable:
+                await self.schedule(pod)
 
     async def _bind(self, pod: Json) -> bool:
         meta = pod["metadata"]

@@ -43,7 +43,29 @@ def kjs_up_with_queues(
             timeout=30,
             what="the agent's first heartbeat with resources",
         )
+        wait_for_an_idle_node(client, cluster)
         yield client
+
+
+def wait_for_an_idle_node(client: TestClient[Any], cluster: Cluster) -> None:
+    """Wait until no pod holds CPU on the node: these tests fill it and count what runs, and an
+    earlier test's pods (in a namespace still being deleted) may take a while to go."""
+
+    def idle() -> bool:
+        figures = client.get(f"/api/v1/clusters/{cluster.id}").json()["resources"]
+        return (
+            bool(figures) and figures["free"]["cpu_millis"] == figures["allocatable"]["cpu_millis"]
+        )
+
+    try:
+        wait_until(idle, timeout=90, what="the node's CPU to be free of earlier tests' pods")
+    except AssertionError as e:
+        holding = [
+            f"{p.metadata.namespace}/{p.metadata.name} ({p.status.phase})"
+            for p in cluster.core.list_pod_for_all_namespaces().items
+            if p.status.phase not in ("Succeeded", "Failed")
+        ]
+        raise AssertionError(f"{e}; pods not finished: {holding}") from None
 
 
 @pytest.fixture
@@ -71,11 +93,17 @@ def job(client: TestClient[Any], job_id: str) -> dict[str, Any]:
 
 
 def reaches(client: TestClient[Any], job_id: str, state: str, timeout: float = 30) -> None:
-    wait_until(
-        lambda: job(client, job_id)["state"] == state,
-        timeout=timeout,
-        what=f"job {job_id} to be {state}",
-    )
+    seen: list[dict[str, Any]] = []
+
+    def there() -> bool:
+        seen[:] = [job(client, job_id)]
+        return bool(seen[0]["state"] == state)
+
+    try:
+        wait_until(there, timeout=timeout, what=f"job {job_id} to be {state}")
+    except AssertionError as e:  # say where it stopped, and why (its reason)
+        last = {k: seen[0].get(k) for k in ("state", "reason", "message", "cluster_id")}
+        raise AssertionError(f"{e}; the job: {last}") from None
 
 
 def cancel_all(client: TestClient[Any], cluster: Cluster, ns: str, *job_ids: str) -> None:

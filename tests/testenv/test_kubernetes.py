@@ -462,3 +462,28 @@ def test_a_container_whose_secret_is_missing_never_starts_and_says_why(
     )
     (pod,) = job_pods(cluster, k8s_namespace, "needs-secret")
     assert cluster.core.read_namespaced_pod_log(pod.metadata.name, k8s_namespace) == "t0k\n"
+
+
+def test_pods_churning_on_a_full_node_give_all_their_room_back(
+    k8s_clusters: list[Cluster], k8s_namespace: str
+) -> None:
+    """Short pods waiting for each other's room end in bursts; every end schedules the waiting
+    ones again, concurrently. Afterwards the whole node is free: a pod asking all of it runs."""
+    cluster = k8s_clusters[0]
+    churn = job("churn", "sleep 0.2", completions=60, parallelism=16)
+    churn["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
+    cluster.batch.create_namespaced_job(k8s_namespace, churn)
+    wait_until(
+        lambda: condition(cluster, k8s_namespace, "churn"), timeout=120, what="the churn to end"
+    )
+    whole = job("whole", "echo whole")
+    whole["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "8"}}
+    cluster.batch.create_namespaced_job(k8s_namespace, whole)
+    assert (
+        wait_until(
+            lambda: condition(cluster, k8s_namespace, "whole"),
+            timeout=60,
+            what="a pod asking the whole node to run after the churn",
+        )
+        == "Complete"
+    )
