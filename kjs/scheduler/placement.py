@@ -247,7 +247,13 @@ class Placement:
         said: dict[str, Said] = {}
         refused: dict[str, Refused] = {}
         by_queue: dict[str, list[KeyStream]] = {}
-        first_pages = FirstPages(store, at)  # keys' first pages, several in one read
+        # Keys' first pages, several in one read; not those whose route or limits filled up
+        # earlier in the pass (unless room is held for a preemptor: see `_fair`).
+        first_pages = FirstPages(
+            store,
+            at,
+            lambda s: bool(view.reserved) or s.group is None or view.group_blocked(s.group) is None,
+        )
         streams: list[KeyStream] = []
         seen: Hashable = None  # the view as this pass starts (read once, when a key asks)
         gang_keys: dict[str, list[GangKey]] = {}  # per queue: the gangs' keys (kjs.scheduler.gangs)
@@ -353,6 +359,16 @@ class Placement:
             stream = streams[0]
             if stream.group is None and stream.seen is None:
                 stream.seen = view.seen()  # as the plugin is first shown this key
+            # Its route or limits filled up earlier in this pass: the key waits unread (most
+            # keys, late in a pass, when clusters fill up). Not while room is held for a
+            # preemptor: its key must not look full to it.
+            if (
+                stream.group is not None
+                and stream.needs_page
+                and not view.reserved
+                and (why := view.group_blocked(stream.group)) is not None
+            ):
+                stream.refuse(why, key_wide=True)
             job = await stream.next_job(self.c.store, at)
             if job is None:
                 streams.pop(0)  # this key is done for the pass: the queue's next one

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 from kjs.core.records import JobRecord
@@ -44,7 +44,7 @@ class DueJobs(Protocol):
     ) -> list[list[JobRecord]]: ...
 
 
-PREFETCH = 16  # first pages one read brings: the stream's and its queue's next ones
+PREFETCH = 16  # first pages one read brings: the stream's and other queues' next ones
 # Jobs in a row no smaller than one of the key that found no room: past it, the key ends for this
 # pass, and the next pass goes on from there (smaller ones further on are reached in turn).
 DOMINATED_RUN = 400
@@ -52,12 +52,17 @@ DOMINATED_RUN = 400
 
 class FirstPages:
     """The first pages of a pass's keys, read several at a time: when a key judged by its key
-    needs its first page, those of its queue's next keys not read yet come in the same call
-    (`Store.due_pages`). Many small keys (a route each) cost a thread hop per PREFETCH keys,
-    not per key."""
+    needs its first page, the next key of each other queue not read yet comes in the same call
+    (`Store.due_pages`, one statement), then, room left, its own queue's next keys. Fair share
+    takes a few jobs of every queue in turn, and a queue's first key usually gives it all its
+    turns of a pass: a pass over Q queues costs about Q / PREFETCH reads, not one per queue;
+    many small keys of one queue (a route each) cost one read per PREFETCH keys."""
 
-    def __init__(self, store: DueJobs, at: dt.datetime) -> None:
+    def __init__(
+        self, store: DueJobs, at: dt.datetime, open_: Callable[[KeyStream], bool] = lambda s: True
+    ) -> None:
         self.store, self.at = store, at
+        self.open = open_  # whether a key may take jobs now (else it is not read ahead)
         self._unread: dict[str, list[KeyStream]] = {}  # per queue, in the order registered
         self._read: dict[int, list[JobRecord]] = {}  # id(stream): its first page
 
@@ -68,21 +73,39 @@ class FirstPages:
     async def first_page(self, stream: KeyStream) -> list[JobRecord]:
         if (page := self._read.pop(id(stream), None)) is not None:
             return page
-        unread = self._unread.get(stream.queue, [])
-        # The queue's keys in the order the pass takes them: higher priorities first.
-        others = sorted(
-            (s for s in unread if s is not stream),
-            key=lambda s: -(s.group.priority if s.group is not None else 0),
-        )
-        batch = [stream, *others[: PREFETCH - 1]]
+        batch = [stream]
+        for unread in self._unread.values():
+            if len(batch) >= PREFETCH:
+                break
+            if (head := _next_of(unread, stream)) is not None and self.open(head):
+                batch.append(head)
+        # Room left: the queue's own next keys (many small keys of one queue, a route each).
+        own = [s for s in self._unread.get(stream.queue, ()) if s is not stream and self.open(s)]
+        own.sort(key=lambda s: -_priority(s))  # (stable: the oldest first within a priority)
+        batch += own[: PREFETCH - len(batch)]
         pages = await asyncio.to_thread(
             self.store.due_pages, self.at, [(s.key, FIRST_PAGES[0]) for s in batch]
         )
-        taken = {id(s) for s in batch}
-        self._unread[stream.queue] = [s for s in unread if id(s) not in taken]
         for s, page in zip(batch, pages, strict=True):
+            self._unread[s.queue].remove(s)
             self._read[id(s)] = page
         return self._read.pop(id(stream))
+
+
+def _next_of(unread: list[KeyStream], besides: KeyStream) -> KeyStream | None:
+    """The key of a queue the pass takes next (its highest priority, then the oldest), if it is
+    not `besides` (nor of its queue: that one is being read)."""
+    best: KeyStream | None = None
+    for s in unread:
+        if s.queue == besides.queue:
+            return None
+        if best is None or _priority(s) > _priority(best):
+            best = s
+    return best
+
+
+def _priority(stream: KeyStream) -> int:
+    return stream.group.priority if stream.group is not None else 0
 
 
 class KeyStream:
@@ -162,6 +185,11 @@ class KeyStream:
             self.closed = True
             return None
         return await self.next_job(store, at)
+
+    @property
+    def needs_page(self) -> bool:
+        """Whether its next job takes a read (its page is done, and it is not closed)."""
+        return not self.closed and self._next >= len(self._page)
 
     def dominated(self, job: JobRecord, need: Requests) -> bool:
         """Whether the job asks, in total and per pod, at least what a job of the key that found

@@ -146,3 +146,23 @@ def test_many_small_keys_are_read_several_at_a_time() -> None:
     assert place(placement(store, queues={"a": {}})) == 40
     assert reads == [16, 16, 8]
     assert store.pages_read == 40  # one page each, read in three calls
+
+
+def test_the_first_keys_of_many_queues_are_read_several_at_a_time() -> None:
+    # 40 queues taking turns (fair share): each queue's first key comes with 15 other queues'.
+    store = FakeStore([cluster("c1", capacity=1_000)])
+    names = [f"q{i:02}" for i in range(40)]
+    for n, name in enumerate(names):
+        for i in range(3):
+            store.add(job(100 * n + i, queue=name))
+    reads: list[int] = []
+    due_pages = store.due_pages
+
+    def counted(at: dt.datetime, pages: Sequence[tuple[str | None, int]]) -> list[list[JobRecord]]:
+        reads.append(len(pages))
+        return due_pages(at, pages)
+
+    store.due_pages = counted  # type: ignore[method-assign]
+    assert place(placement(store, queues={name: {} for name in names})) == 120
+    assert reads == [16, 16, 8]
+    assert placed_by_queue(store) == dict.fromkeys(names, 3)
