@@ -72,6 +72,21 @@ class JobChange:
     job: JobRecord
 
 
+@dataclass(frozen=True)
+class PendingFeed:
+    """What changed among pending jobs since a watch position (`JobStore.pending_since`): the
+    jobs pending now among those changed (with their placement key), the ids of those no longer
+    pending (or deleted), and the position this answer is complete up to. `snapshot`: `jobs`
+    is every pending job (asked from no position, or one older than the history kept); the
+    reader replaces what it had. `more`: changes past `position` were left for the next call."""
+
+    jobs: list[tuple[str | None, JobRecord]]
+    gone: list[str]
+    position: int
+    snapshot: bool = False
+    more: bool = False
+
+
 class NameTaken(Exception):
     """A store refused a name that must be unique (the compatibility layer's job names)."""
 
@@ -326,6 +341,13 @@ class JobStore(Protocol):
         `states` that started (`started_at`) after the cluster's moment or never did, and of
         those in `whenever` whatever their `started_at` (absent: none). One grouped statement:
         what placement subtracts from a cluster's reported free figures."""
+        ...
+
+    def pending_since(self, after: int | None, limit: int) -> PendingFeed:
+        """The pending jobs changed after watch position `after` (`watch_position`, the jobs'
+        seq): at most `limit` changes a call. None (or a position older than the history kept):
+        every pending job, as a snapshot. Placement's leader keeps its due jobs in memory by it
+        (`kjs.scheduler.dueindex`); a store without it is read a page at a time instead."""
         ...
 
     def due_placement_keys(self, now: dt.datetime) -> list[tuple[str | None, int]]:

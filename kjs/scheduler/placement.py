@@ -59,10 +59,11 @@ from kjs.core.routing import Group, group_of
 from kjs.core.states import JobState
 from kjs.core.usage import HOLDING
 from kjs.scheduler import changes, gangs
+from kjs.scheduler.dueindex import DueIndex
 from kjs.scheduler.leader import PLACEMENT, ItemFailures
 from kjs.scheduler.preemption import NO_CAPACITY, Preemptions, Want
 from kjs.scheduler.room import PassView, has_limit
-from kjs.scheduler.streams import BATCH, FirstPages, KeyStream
+from kjs.scheduler.streams import BATCH, DueJobs, FirstPages, KeyStream
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,12 @@ class Placement:
         self._counts: dict[str, dict[JobState, int]] = {}
         # This pass's gangs left waiting: (key, why, how many due jobs).
         self._gang_waits: list[tuple[str, tuple[str, str], int]] = []
+        # The due jobs in memory, kept from the store's change feed (a store without one is
+        # read a page at a time); what this pass reads its keys' jobs from.
+        self._index = (
+            DueIndex() if callable(getattr(components.store, "pending_since", None)) else None
+        )
+        self._due: DueJobs = self._index if self._index is not None else components.store
 
     @property
     def unfinished(self) -> bool:
@@ -231,7 +238,7 @@ class Placement:
         if _nowhere(loaded, in_flight) and clock - self._explained < EXPLAIN_S:
             self._resume = {}
             return 0  # nothing can be placed, and why was said a moment ago
-        keys = await asyncio.to_thread(store.due_placement_keys, at)
+        keys = await self._due_keys(at)
         self._explained = clock
         if not keys:
             self._said.clear()
@@ -250,7 +257,7 @@ class Placement:
         # Keys' first pages, several in one read; not those whose route or limits filled up
         # earlier in the pass (unless room is held for a preemptor: see `_fair`).
         first_pages = FirstPages(
-            store,
+            self._due,
             at,
             lambda s: bool(view.reserved) or s.group is None or view.group_blocked(s.group) is None,
         )
@@ -369,7 +376,7 @@ class Placement:
                 and (why := view.group_blocked(stream.group)) is not None
             ):
                 stream.refuse(why, key_wide=True)
-            job = await stream.next_job(self.c.store, at)
+            job = await stream.next_job(self._due, at)
             if job is None:
                 streams.pop(0)  # this key is done for the pass: the queue's next one
             else:
@@ -390,7 +397,7 @@ class Placement:
         Members back to pending for another attempt go on their own."""
         name = gang.group.route.g or ""
         jobs = await asyncio.to_thread(
-            self.c.store.due_jobs, at, gangs.MAX_GANG + 1, placement_key=gang.key, after=None
+            self._due.due_jobs, at, gangs.MAX_GANG + 1, placement_key=gang.key, after=None
         )
         first, again = gangs.split_members(jobs)
         placed = 0
@@ -453,7 +460,7 @@ class Placement:
     ) -> int:
         """Take a stream's jobs in order (jobs without a key)."""
         placed = 0
-        while (job := await stream.next_job(self.c.store, at)) is not None:
+        while (job := await stream.next_job(self._due, at)) is not None:
             await self._try(job, stream, view, at, planned)
             if len(planned) >= BATCH:
                 placed += await self._commit(planned, view)
@@ -615,6 +622,19 @@ class Placement:
             unreported=unreported,
             defaults=scheduling.default_requests.requests(),
         )
+
+    async def _due_keys(self, at: dt.datetime) -> list[tuple[str | None, int]]:
+        """The due jobs' keys with how many each, the oldest first: from the index, brought up
+        to date first (in the same thread hop), or from the store."""
+        index, store = self._index, self.c.store
+        if index is None:
+            return await asyncio.to_thread(store.due_placement_keys, at)
+
+        def read() -> list[tuple[str | None, int]]:
+            index.refresh(store)
+            return index.due_placement_keys(at)
+
+        return await asyncio.to_thread(read)
 
     async def _definitions(self) -> dict[str, QueueDefinition]:
         """Every queue's definition: the configuration's, and the store's read again at most

@@ -59,6 +59,13 @@ def lease_store(store: Store) -> LeaseStore:
     return store
 
 
+def with_feed(store: Store) -> Store:
+    """The store, if it offers `pending_since` (optional: placement reads pages without it)."""
+    if not callable(getattr(store, "pending_since", None)):
+        pytest.skip(f"{type(store).__name__} offers no pending_since (optional)")
+    return store
+
+
 def make_job(n: int = 0, **changes: object) -> JobRecord:
     spec = msgspec.convert(
         {"name": f"job-{n}", "namespace": "ops", "image": "alpine", "labels": {"team": "data"}},
@@ -1039,6 +1046,60 @@ def test_a_job_removed_by_retention_is_a_deletion_until_it_is_forgotten(store: S
     with pytest.raises(Gone):
         store.job_changes(position, limit=10)
     assert store.job_changes(change.seq, limit=10) == ([], change.seq)
+
+
+def test_pending_jobs_come_whole_then_as_they_change(store: Store) -> None:
+    """`pending_since`: every pending job with its placement key (a snapshot), then the pending
+    jobs among those changed since, and the ids of those no longer pending or deleted."""
+    store = with_feed(store)
+    waiting = store.create_job(make_job(1))
+    store.create_job(make_job(2, state=JobState.RUNNING, cluster_id="c1"))
+    first = store.pending_since(None, 100)
+    assert first.snapshot and not first.more
+    assert first.jobs == [(placement_key_of(waiting.spec), store.get_job(waiting.id))]
+    assert first.position == store.watch_position()
+
+    new = store.create_job(make_job(3))
+    edited = msgspec.structs.replace(waiting, spec=msgspec.structs.replace(waiting.spec, queue="q"))
+    store.update_jobs([JobUpdate(waiting.id, lambda j: edited)])
+    feed = store.pending_since(first.position, 100)
+    assert not feed.snapshot and not feed.more and feed.gone == []
+    assert {job.id: key for key, job in feed.jobs} == {
+        new.id: placement_key_of(new.spec),
+        waiting.id: placement_key_of(edited.spec),
+    }
+    assert store.get_job(waiting.id) in [job for _, job in feed.jobs]
+
+    placed = msgspec.structs.replace(edited, state=JobState.DISPATCHED, cluster_id="c1")
+    store.update_jobs([JobUpdate(waiting.id, lambda j: placed)])
+    after = store.pending_since(feed.position, 100)
+    assert (after.jobs, after.gone) == ([], [waiting.id])
+    assert store.pending_since(after.position, 100).jobs == []
+
+
+def test_pending_changes_come_a_limit_at_a_time_and_deletions_too(store: Store) -> None:
+    store = with_feed(store)
+    start = store.pending_since(None, 100).position
+    jobs = [store.create_job(make_job(n)) for n in range(3)]
+    seen: list[str] = []
+    position, calls = start, 0
+    while True:
+        feed = store.pending_since(position, 2)
+        seen += [job.id for _, job in feed.jobs]
+        position, calls = feed.position, calls + 1
+        if not feed.more:
+            break
+    assert sorted(seen) == sorted(j.id for j in jobs) and calls == 2  # each once, 2 calls
+    done = store.create_job(
+        make_job(9, state=JobState.SUCCEEDED, finished_at=NOW - dt.timedelta(days=2))
+    )
+    store.delete_older_than(NOW - dt.timedelta(days=1))
+    feed = store.pending_since(position, 100)
+    assert done.id in feed.gone and feed.jobs == []
+    # A position older than the history kept: a snapshot again.
+    store.delete_older_than(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    again = store.pending_since(start, 100)
+    assert again.snapshot and {job.id for _, job in again.jobs} == {j.id for j in jobs}
 
 
 def test_a_position_the_store_never_gave_is_gone(store: Store) -> None:
