@@ -73,6 +73,7 @@ class Dispatcher:
 
     async def close(self) -> None:
         await self.tasks.close()
+        await self.placement.settled()  # the last pass's reasons: written, not dropped
         if self._teller is not None:
             await aio.stop_tasks([self._teller])
 
@@ -107,8 +108,11 @@ class Dispatcher:
         return wait
 
     async def dispatch_due(self) -> int:
-        """Place every due pending job that has a cluster with room; returns how many."""
-        return await self.placement.place_due()
+        """Place every due pending job that has a cluster with room; returns how many (once
+        what the pass says of the others is written)."""
+        placed = await self.placement.place_due()
+        await self.placement.settled()
+        return placed
 
     async def relay_outbox(self) -> int:
         """Publish what is due in the outbox; returns how many messages went out."""

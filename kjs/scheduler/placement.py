@@ -184,6 +184,7 @@ class Placement:
         self._telling: list[PendingReason] = []  # reasons `_say` wrote this pass, to write
         self._explained = -EXPLAIN_S  # when the due jobs were last counted (monotonic)
         self._queues: tuple[float, dict[str, QueueDefinition]] | None = None  # (read at, …)
+        self._reasons: asyncio.Task[None] | None = None  # the last pass's reasons, being written
         # Per key a plugin refused whole (see `Refused`): not read again while nothing changed.
         self._refused: dict[str, Refused] = {}
         # Per key, where the last pass stopped reading it (its page budget spent).
@@ -333,12 +334,39 @@ class Placement:
         kept = {key: self._said[key] for key, _ in keys if key in self._said and key not in said}
         self._said = kept | said
         self._refused = refused
-        # What the pass says, in one transaction at its end (a write each cost a commit each).
+        # What the pass says, in one transaction after its end (a write each cost a commit
+        # each), while the next pass goes on (`_tell`). A preemptor's key told why it waits is
+        # told it is preempting after that.
         telling, self._telling = self._telling, []
-        await asyncio.to_thread(store.set_pending_reasons, at, telling)
-        if preemptions.in_flight:  # a preemptor's key was told why it waits: it is preempting
-            await preemptions.reassert([k for k, s in said.items() if s.written == at], at)
+        rewritten = [k for k, s in said.items() if s.written == at] if preemptions.in_flight else []
+        self._tell(at, telling, rewritten)
         return placed
+
+    def _tell(self, at: dt.datetime, telling: list[PendingReason], rewritten: list[str]) -> None:
+        """Write the pass's pending reasons in the background, after the last pass's (so the
+        newer wins): the next pass does not wait for them (a pending job's reason is read, not
+        acted on). A failed write is logged; the reasons are written again at the latest
+        REASON_REFRESH_S later."""
+        previous, store = self._reasons, self.c.store
+        if not telling and not rewritten:
+            return
+        if previous is not None and previous.done():
+            previous = None
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])  # (its failure is its own: logged)
+            await asyncio.to_thread(store.set_pending_reasons, at, telling)
+            if rewritten:
+                await self.preemptions.reassert(rewritten, at)
+
+        self._reasons = asyncio.create_task(write(), name="pending reasons")
+        self._reasons.add_done_callback(_log_failure)
+
+    async def settled(self) -> None:
+        """Wait for the reasons the last pass left to write (`_tell`)."""
+        if self._reasons is not None and not self._reasons.done():
+            await asyncio.wait([self._reasons])
 
     async def _fair(
         self,
@@ -768,6 +796,11 @@ class Placement:
         if job.attempt <= 1:
             return None
         return manifests.k8s_name(job.spec.name, job.id, job.attempt - 1)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("pending reasons not written: %s", error, exc_info=error)
 
 
 def _whole(update: JobUpdate) -> JobUpdate:

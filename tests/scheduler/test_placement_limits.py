@@ -255,7 +255,14 @@ def placement(store: FakeStore, **scheduling: Any) -> Placement:
 
 
 def place(p: Placement) -> int:
-    return asyncio.run(p.place_due())
+    """A pass, and what it says of the jobs it leaves waiting written."""
+
+    async def placed_and_said() -> int:
+        placed = await p.place_due()
+        await p.settled()
+        return placed
+
+    return asyncio.run(placed_and_said())
 
 
 def states(store: FakeStore, *jobs: JobRecord) -> list[str]:
