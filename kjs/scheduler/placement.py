@@ -70,6 +70,10 @@ log = logging.getLogger(__name__)
 # Placements one pass makes at most: a pass stays short (the next starts at once).
 PASS_PLACEMENTS = 2_000
 REASON_REFRESH_S = 30.0  # a pending reason whose figures alone changed is rewritten this often
+# A key's reason stays at least this long when it changes between these (as room and limits
+# turn over): each change rewrites every job of the key.
+REASON_HOLD_S = 2.0
+CROWDED = {"NoCapacity", "QueueLimitReached", "NamespaceLimitReached"}
 EXPLAIN_S = 2.0  # with no room anywhere, the due jobs are counted (to say why) this often
 QUEUES_TTL_S = 2.0  # the queues defined over the API are read again this often
 JOIN_MARGIN = dt.timedelta(seconds=5)  # a job committed late, created before the last write
@@ -577,6 +581,15 @@ class Placement:
         clock = time.monotonic()
         last = self._said.get(key)
         stale = last is None or clock - last.checked >= REASON_REFRESH_S
+        if (
+            last is not None
+            and {last.reason, reason} <= CROWDED
+            and clock - last.checked < REASON_HOLD_S
+        ):
+            # Room and limits turn over as jobs start and end: a key at its queue's limit one
+            # pass and short of room the next says the first a moment longer, rather than have
+            # all its jobs rewritten every pass.
+            reason, message = last.reason, last.message
         if last is not None and last.reason == reason and not stale:
             if last.jobs == count:
                 return last  # what it says holds (figures aside, until the refresh)
