@@ -73,7 +73,7 @@ class Dispatcher:
 
     async def close(self) -> None:
         await self.tasks.close()
-        await self.placement.settled()  # the last pass's reasons: written, not dropped
+        await self.placement.close()  # the last pass's reasons: written, not dropped
         if self._teller is not None:
             await aio.stop_tasks([self._teller])
 

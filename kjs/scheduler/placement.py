@@ -206,6 +206,7 @@ class Placement:
             DueIndex() if callable(getattr(components.store, "pending_since", None)) else None
         )
         self._due: DueJobs = self._index if self._index is not None else components.store
+        self._loading: asyncio.Task[None] | None = None  # the index's first load, if under way
 
     @property
     def unfinished(self) -> bool:
@@ -240,10 +241,11 @@ class Placement:
         ready = [c for c in known if states[c.id] == "ready"]
         self._counts = {}
         loaded, in_flight = await self._in_use(ready) if ready else ([], {})
-        if _nowhere(loaded, in_flight) and clock - self._explained < EXPLAIN_S:
+        nowhere = _nowhere(loaded, in_flight)
+        if nowhere and clock - self._explained < EXPLAIN_S:
             self._resume = {}
             return 0  # nothing can be placed, and why was said a moment ago
-        keys = await self._due_keys(at)
+        keys = await self._due_keys(at, explain_only=nowhere)
         self._explained = clock
         if not keys:
             self._said.clear()
@@ -371,6 +373,13 @@ class Placement:
         """Wait for the reasons the last pass left to write (`_tell`)."""
         if self._reasons is not None and not self._reasons.done():
             await asyncio.wait([self._reasons])
+
+    async def close(self) -> None:
+        """Stop the index's first load (if under way) and write the last pass's reasons."""
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+            await asyncio.wait([self._loading])
+        await self.settled()
 
     async def _fair(
         self,
@@ -664,18 +673,40 @@ class Placement:
             defaults=scheduling.default_requests.requests(),
         )
 
-    async def _due_keys(self, at: dt.datetime) -> list[tuple[str | None, int]]:
+    async def _due_keys(
+        self, at: dt.datetime, *, explain_only: bool
+    ) -> list[tuple[str | None, int]]:
         """The due jobs' keys with how many each, the oldest first: from the index, brought up
-        to date first (in the same thread hop), or from the store."""
+        to date first (in the same thread hop), or from the store — also when no cluster can
+        take any job (`explain_only`): the pass only says why they wait, and the index catches
+        up once there is room (jobs submitted meanwhile are read then, once)."""
         index, store = self._index, self.c.store
-        if index is None:
+        if index is None or explain_only or not self._index_loaded(index):
+            self._due = store
             return await asyncio.to_thread(store.due_placement_keys, at)
+        self._due = index
 
         def read() -> list[tuple[str | None, int]]:
             index.refresh(store)
             return index.due_placement_keys(at)
 
         return await asyncio.to_thread(read)
+
+    def _index_loaded(self, index: DueIndex) -> bool:
+        """Whether the index holds every pending job; if not, its first load is started in the
+        background (a few seconds for 100,000 jobs): passes meanwhile read the store."""
+        loading = self._loading
+        if loading is not None and loading.done():
+            self._loading = None
+            if not loading.cancelled() and (error := loading.exception()) is not None:
+                log.warning("due jobs not loaded (read from the store meanwhile): %s", error)
+        if index.position is not None and self._loading is None:
+            return True
+        if self._loading is None:
+            self._loading = asyncio.create_task(
+                asyncio.to_thread(index.refresh, self.c.store), name="due jobs' first load"
+            )
+        return False
 
     async def _definitions(self) -> dict[str, QueueDefinition]:
         """Every queue's definition: the configuration's, and the store's read again at most

@@ -5,7 +5,9 @@ read again."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -16,6 +18,8 @@ from kjs.core.states import JobState
 from kjs.scheduler.dueindex import DueIndex
 from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.store import NOW, make_job
+from tests.scheduler.test_placement_limits import cluster, placement
+from tests.scheduler.test_placement_limits import job as new_job
 from tests.store.test_store_contract import migrated, store  # noqa: F401  (fixtures)
 
 LATER = NOW + dt.timedelta(hours=1)
@@ -78,3 +82,39 @@ def test_the_index_answers_as_the_store_as_jobs_change(store: SqlStore) -> None:
     assert later.id in due and later.id not in [
         j.id for key, _ in index.due_placement_keys(LATER) for j in index.due_jobs(LATER, 50, key)
     ]
+
+
+def test_placement_reads_the_store_while_the_index_loads_then_only_the_index(
+    store: SqlStore,  # noqa: F811
+) -> None:
+    store.upsert_cluster(cluster("c1", capacity=3))
+    first = [store.create_job(new_job(n)) for n in range(2)]
+    reads: list[str] = []
+
+    def counted(name: str) -> Callable[..., Any]:
+        method = getattr(store, name)
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            reads.append(name)
+            return method(*args, **kwargs)
+
+        return read
+
+    for name in ("due_placement_keys", "due_pages", "due_jobs"):
+        setattr(store, name, counted(name))
+    p = placement(store)
+
+    async def passes() -> list[int]:
+        placed = [await p.place_due()]  # the index starts loading: this pass reads the store
+        assert reads and p._loading is not None
+        await asyncio.wait([p._loading])
+        reads.clear()
+        later = store.create_job(new_job(5))
+        placed.append(await p.place_due())  # from the index, the new job included
+        assert store.get_job(later.id).state == JobState.DISPATCHED  # type: ignore[union-attr]
+        await p.close()
+        return placed
+
+    assert asyncio.run(passes()) == [2, 1]
+    assert reads == []  # nothing of the due jobs read from the database
+    assert {store.get_job(j.id).state for j in first} == {JobState.DISPATCHED}  # type: ignore[union-attr]
