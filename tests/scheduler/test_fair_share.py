@@ -130,11 +130,8 @@ def test_within_a_queue_higher_priorities_go_first_then_the_oldest() -> None:
     assert {store.jobs[j.id].state for j in old} == {JobState.PENDING}
 
 
-def test_many_small_keys_are_read_several_at_a_time() -> None:
-    # 40 keys of one job each (a route each): their first pages come 16 to a read.
-    store = FakeStore([cluster(f"c{i}", capacity=10) for i in range(40)])
-    for i in range(40):
-        store.add(job(i, queue="a", cluster=f"c{i}"))
+def count_first_page_reads(store: FakeStore) -> list[int]:
+    """The keys each `due_pages` call of the store reads, as the calls come."""
     reads: list[int] = []
     due_pages = store.due_pages
 
@@ -143,6 +140,15 @@ def test_many_small_keys_are_read_several_at_a_time() -> None:
         return due_pages(at, pages)
 
     store.due_pages = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_many_small_keys_are_read_several_at_a_time() -> None:
+    # 40 keys of one job each (a route each): their first pages come 16 to a read.
+    store = FakeStore([cluster(f"c{i}", capacity=10) for i in range(40)])
+    for i in range(40):
+        store.add(job(i, queue="a", cluster=f"c{i}"))
+    reads = count_first_page_reads(store)
     assert place(placement(store, queues={"a": {}})) == 40
     assert reads == [16, 16, 8]
     assert store.pages_read == 40  # one page each, read in three calls
@@ -155,14 +161,7 @@ def test_the_first_keys_of_many_queues_are_read_several_at_a_time() -> None:
     for n, name in enumerate(names):
         for i in range(3):
             store.add(job(100 * n + i, queue=name))
-    reads: list[int] = []
-    due_pages = store.due_pages
-
-    def counted(at: dt.datetime, pages: Sequence[tuple[str | None, int]]) -> list[list[JobRecord]]:
-        reads.append(len(pages))
-        return due_pages(at, pages)
-
-    store.due_pages = counted  # type: ignore[method-assign]
+    reads = count_first_page_reads(store)
     assert place(placement(store, queues={name: {} for name in names})) == 120
     assert reads == [16, 16, 8]
     assert placed_by_queue(store) == dict.fromkeys(names, 3)

@@ -40,6 +40,11 @@ def condition(cluster: Cluster, ns: str, name: str) -> str | None:
     return None
 
 
+def ended(cluster: Cluster, ns: str, name: str, *, timeout: float, what: str) -> str:
+    """The Job's terminal condition type, once it has one."""
+    return wait_until(lambda: condition(cluster, ns, name), timeout=timeout, what=what)
+
+
 def job_pods(cluster: Cluster, ns: str, name: str) -> list[Any]:
     pods = cluster.core.list_namespaced_pod(ns, label_selector=f"job-name={name}").items
     return sorted(pods, key=lambda p: p.metadata.creation_timestamp)
@@ -83,9 +88,7 @@ def test_a_failing_job_retries_then_fails_with_the_real_exit_code(
     cluster = k8s_clusters[0]
     cluster.batch.create_namespaced_job(k8s_namespace, job("boom", "exit 3", backoffLimit=1))
     # The job controller waits 10 s before the second pod.
-    done = wait_until(
-        lambda: condition(cluster, k8s_namespace, "boom"), timeout=90, what="job to fail"
-    )
+    done = ended(cluster, k8s_namespace, "boom", timeout=90, what="job to fail")
     assert done == "Failed"
     pods = job_pods(cluster, k8s_namespace, "boom")
     assert len(pods) == 2
@@ -125,11 +128,7 @@ def test_a_pod_deleted_while_running_is_gone_within_its_grace_period(
     assert time.monotonic() - deleted_at < grace
     assert not processes_running("sleep 317")
     assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, "sleeper"),
-            timeout=30,
-            what="job to record the lost pod",
-        )
+        ended(cluster, k8s_namespace, "sleeper", timeout=30, what="job to record the lost pod")
         == "Failed"
     )
     assert cluster.batch.read_namespaced_job_status("sleeper", k8s_namespace).status.failed == 1
@@ -174,7 +173,7 @@ def test_ttl_after_finished_removes_the_job_and_its_pods(
     cluster.batch.create_namespaced_job(
         k8s_namespace, job("brief", "echo bye", ttlSecondsAfterFinished=5)
     )
-    wait_until(lambda: condition(cluster, k8s_namespace, "brief"), timeout=60, what="job done")
+    ended(cluster, k8s_namespace, "brief", timeout=60, what="job done")
     assert job_pods(cluster, k8s_namespace, "brief")
 
     def job_and_pods_gone() -> bool:
@@ -193,10 +192,7 @@ def test_on_failure_restarts_are_counted_and_the_previous_log_is_kept(
     cluster.batch.create_namespaced_job(
         k8s_namespace, job("flaky", script, backoffLimit=2, restart_policy="OnFailure")
     )
-    assert (
-        wait_until(lambda: condition(cluster, k8s_namespace, "flaky"), timeout=60, what="job done")
-        == "Complete"
-    )
+    assert ended(cluster, k8s_namespace, "flaky", timeout=60, what="job done") == "Complete"
     (pod,) = job_pods(cluster, k8s_namespace, "flaky")
     assert pod.status.container_statuses[0].restart_count == 1
     name = pod.metadata.name
@@ -281,10 +277,7 @@ def test_environment_from_values_fields_secrets_and_config_maps(
         ]
     }
     cluster.batch.create_namespaced_job(k8s_namespace, job("envy", "", pod=pod_spec))
-    assert (
-        wait_until(lambda: condition(cluster, k8s_namespace, "envy"), timeout=60, what="job done")
-        == "Complete"
-    )
+    assert ended(cluster, k8s_namespace, "envy", timeout=60, what="job done") == "Complete"
     (pod,) = job_pods(cluster, k8s_namespace, "envy")
     log = cluster.core.read_namespaced_pod_log(pod.metadata.name, k8s_namespace)
     assert log == f"hi {k8s_namespace} s3cret fast hi\n"
@@ -313,12 +306,7 @@ def test_init_containers_run_first_and_in_order(
         ],
     }
     cluster.batch.create_namespaced_job(k8s_namespace, job("ordered", "", pod=pod_spec))
-    assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, "ordered"), timeout=60, what="job done"
-        )
-        == "Complete"
-    )
+    assert ended(cluster, k8s_namespace, "ordered", timeout=60, what="job done") == "Complete"
     (pod,) = job_pods(cluster, k8s_namespace, "ordered")
     log = cluster.core.read_namespaced_pod_log(pod.metadata.name, k8s_namespace, container="main")
     assert log == "init1\ninit2\nmain\n"
@@ -352,11 +340,7 @@ def test_a_cronjob_spawns_a_job_within_a_minute(
     )
     name = spawned[0].metadata.name
     assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, name),
-            timeout=60,
-            what="the spawned job to finish",
-        )
+        ended(cluster, k8s_namespace, name, timeout=60, what="the spawned job to finish")
         == "Complete"
     )
 
@@ -421,8 +405,10 @@ def test_a_pod_waits_for_room_on_the_node_then_runs(
     assert waiting.message == "0/1 nodes are available: 1 Insufficient cpu."
     gate.touch()  # the first pod ends, and its 5 CPUs come free
     assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, "second"),
+        ended(
+            cluster,
+            k8s_namespace,
+            "second",
             timeout=60,
             what="second job to run once there is room",
         )
@@ -453,8 +439,10 @@ def test_a_container_whose_secret_is_missing_never_starts_and_says_why(
         k8s_namespace, {"metadata": {"name": "absent"}, "stringData": {"token": "t0k"}}
     )
     assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, "needs-secret"),
+        ended(
+            cluster,
+            k8s_namespace,
+            "needs-secret",
             timeout=30,
             what="job to run once the secret exists",
         )
@@ -473,15 +461,15 @@ def test_pods_churning_on_a_full_node_give_all_their_room_back(
     churn = job("churn", "sleep 0.2", completions=60, parallelism=16)
     churn["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
     cluster.batch.create_namespaced_job(k8s_namespace, churn)
-    wait_until(
-        lambda: condition(cluster, k8s_namespace, "churn"), timeout=120, what="the churn to end"
-    )
+    ended(cluster, k8s_namespace, "churn", timeout=120, what="the churn to end")
     whole = job("whole", "echo whole")
     whole["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "8"}}
     cluster.batch.create_namespaced_job(k8s_namespace, whole)
     assert (
-        wait_until(
-            lambda: condition(cluster, k8s_namespace, "whole"),
+        ended(
+            cluster,
+            k8s_namespace,
+            "whole",
             timeout=60,
             what="a pod asking the whole node to run after the churn",
         )
