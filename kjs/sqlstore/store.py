@@ -1106,35 +1106,39 @@ class SqlStore:
         return changes, reached
 
     def pending_since(self, after: int | None, limit: int) -> PendingFeed:
-        j, stones = t.jobs.c, t.job_tombstones.c
+        j, stones, seqs = t.jobs.c, t.job_tombstones.c, t.sequences.c
         pending_ = JobState.PENDING.value
-        pending = j.state == pending_
         with self.engine.connect() as conn:
             # Read first: every change up to `position` is committed (seqs commit in order).
-            position = _sequence(conn, "jobs")
-            if after is None or after > position or after < _sequence(conn, "jobs_kept_from"):
-                rows = conn.execute(sa.select(t.jobs).where(pending)).all()
+            kept = dict(
+                conn.execute(
+                    sa.select(seqs.name, seqs.value).where(
+                        seqs.name.in_(["jobs", "jobs_kept_from"])
+                    )
+                ).all()
+            )
+            position = int(kept.get("jobs") or 0)
+            if after is None or after > position or after < int(kept.get("jobs_kept_from") or 0):
+                rows = conn.execute(sa.select(t.jobs).where(j.state == pending_)).all()
                 return PendingFeed(self._keyed(rows), [], position, snapshot=True)
-            # The changed jobs' ids and states from the seq index (most are not pending: their
-            # rows are not read whole), then the pending ones whole.
-            changed = conn.execute(
-                sa.select(j.id, j.seq, j.state)
-                .where(j.seq > after, j.seq <= position)
-                .order_by(j.seq)
+            if after == position:
+                return PendingFeed([], [], position)  # nothing changed (a pass's usual answer)
+            # The changed jobs' ids and states from the seq index, and the deleted ones' (state
+            # NULL), in seq order; then the pending ones whole (most changed jobs are not).
+            changes = conn.execute(
+                sa.union_all(
+                    sa.select(j.id.label("id"), j.seq.label("seq"), j.state.label("state")).where(
+                        j.seq > after, j.seq <= position
+                    ),
+                    sa.select(stones.job_id, stones.seq, sa.null()).where(
+                        stones.seq > after, stones.seq <= position
+                    ),
+                )
+                .order_by(sa.column("seq"))
                 .limit(limit)
             ).all()
-            deleted = conn.execute(
-                sa.select(stones.job_id, stones.seq)
-                .where(stones.seq > after, stones.seq <= position)
-                .order_by(stones.seq)
-                .limit(limit)
-            ).all()
-            reached = position
-            for found in (changed, deleted):
-                if len(found) == limit:
-                    reached = min(reached, found[-1][1])
-            ids = [row[0] for row in changed if row[1] <= reached]
-            wanted = [row[0] for row in changed if row[1] <= reached and row[2] == pending_]
+            reached = changes[-1][1] if len(changes) == limit else position
+            wanted = [row[0] for row in changes if row[2] == pending_]
             rows = []
             for first in range(0, len(wanted), 500):  # by id alone: SQLite would take the
                 found = conn.execute(  # state's index for `AND state = ...` (30x slower)
@@ -1143,8 +1147,7 @@ class SqlStore:
                 rows += [row for row in found if row._mapping["state"] == pending_]
         jobs = self._keyed(rows)
         still = {job.id for _, job in jobs}
-        gone = [job_id for job_id in ids if job_id not in still]
-        gone += [row[0] for row in deleted if row[1] <= reached]
+        gone = [row[0] for row in changes if row[0] not in still]
         return PendingFeed(jobs, gone, reached, more=reached < position)
 
     def _keyed(self, rows: Sequence[sa.Row[Any]]) -> list[tuple[str | None, JobRecord]]:
