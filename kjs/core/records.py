@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from kjs.core.manifest import k8s_name
 from kjs.core.messages import ResourceAmounts
 from kjs.core.models import CronSpec, Job, JobSpec
 from kjs.core.states import JobState
@@ -80,6 +81,39 @@ class EventRecord(Struct, kw_only=True):
     cluster_id: str | None = None
     seq: int | None = None
     """Its place in the job's history, increasing (set by the store; a watch resumes after it)."""
+
+
+def job_event(job: JobRecord, at: dt.datetime, *, cluster_id: str | None = None) -> EventRecord:
+    """The history's record of the job as it stands: its attempt, state, reason and message."""
+    return EventRecord(
+        job_id=job.id,
+        attempt=job.attempt,
+        state=str(job.state),
+        at=at,
+        reason=job.reason,
+        message=job.message,
+        cluster_id=cluster_id,
+    )
+
+
+def next_attempt(job: JobRecord, at: dt.datetime, **changes: Any) -> JobRecord:
+    """The job as its next attempt: pending, on no cluster, its times and exit codes cleared,
+    its object named for the attempt (after its spec in `changes`, if one is given); `changes`
+    on top (its reason, message, run_at…)."""
+    attempt = job.attempt + 1
+    spec: JobSpec = changes.get("spec", job.spec)
+    fresh = dict(
+        attempt=attempt,
+        state=JobState.PENDING,
+        cluster_id=None,
+        k8s_name=k8s_name(spec.name, job.id, attempt),
+        updated_at=at,
+        dispatched_at=None,
+        started_at=None,
+        finished_at=None,
+        exit_codes={},
+    )
+    return msgspec.structs.replace(job, **(fresh | changes))
 
 
 class QueueUsage(Struct, kw_only=True):

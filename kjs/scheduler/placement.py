@@ -52,7 +52,7 @@ from kjs.core.components import Components
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import ClusterView, JobUpdate, JobView, PendingReason
 from kjs.core.queues import QueueDefinition
-from kjs.core.records import ClusterRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, EventRecord, JobRecord, job_event
 from kjs.core.render import render_for_dispatch
 from kjs.core.requests import Requests, job_requests
 from kjs.core.routing import Group, group_of
@@ -823,14 +823,7 @@ class Placement:
             job.id,
             change,
             lambda j: order_for(j, self.c.plugins),
-            lambda j: EventRecord(
-                job_id=j.id,
-                attempt=j.attempt,
-                state=j.state,
-                at=at,
-                reason=j.reason,
-                message=j.message,
-            ),
+            lambda j: job_event(j, at),
         )
         if result is not None:
             changes.state_changed(self.c.plugins, *result)

@@ -26,13 +26,12 @@ from typing import NamedTuple
 
 import msgspec
 
-from kjs.core import manifest as manifests
 from kjs.core import metrics, priorities
 from kjs.core.components import Components
 from kjs.core.priorities import PriorityClass
 from kjs.core.protocols import JobUpdate
 from kjs.core.queues import QueueDefinition
-from kjs.core.records import ClusterRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, EventRecord, JobRecord, job_event, next_attempt
 from kjs.core.requests import Requests, job_requests
 from kjs.core.states import JobState
 from kjs.scheduler import changes, fencing
@@ -139,18 +138,9 @@ def preempted(job: JobRecord) -> bool:
 def requeued(job: JobRecord, ended: JobState, at: dt.datetime) -> JobRecord:
     """A preempted attempt that ended (`ended`: cancelled, or failed on its way): the job waits
     again, as a new attempt, saying why (its preemptor is named in the message kept)."""
-    attempt = job.attempt + 1
-    return msgspec.structs.replace(
+    return next_attempt(
         job,
-        attempt=attempt,
-        state=JobState.PENDING,
-        cluster_id=None,
-        k8s_name=manifests.k8s_name(job.spec.name, job.id, attempt),
-        updated_at=at,
-        dispatched_at=None,
-        started_at=None,
-        finished_at=None,
-        exit_codes={},
+        at,
         run_at=None,
         reason=PREEMPTED,
         message=f"attempt {job.attempt} ended {ended}: {job.message or 'preempted'}"[:1000],
@@ -159,14 +149,7 @@ def requeued(job: JobRecord, ended: JobState, at: dt.datetime) -> JobRecord:
 
 def requeued_event(job: JobRecord, at: dt.datetime) -> EventRecord:
     """The history's record of `requeued`: the new attempt, pending, and why."""
-    return EventRecord(
-        job_id=job.id,
-        attempt=job.attempt,
-        state=str(job.state),
-        at=at,
-        reason=job.reason,
-        message=job.message,
-    )
+    return job_event(job, at)
 
 
 def _named(victims: Sequence[JobRecord]) -> str:
@@ -418,15 +401,7 @@ class Preemptions:
             return change
 
         def record(current: JobRecord) -> EventRecord:
-            return EventRecord(
-                job_id=current.id,
-                attempt=current.attempt,
-                state=str(current.state),
-                at=at,
-                reason=current.reason,
-                message=current.message,
-                cluster_id=current.cluster_id,
-            )
+            return job_event(current, at, cluster_id=current.cluster_id)
 
         updates = [JobUpdate(job.id, preemptor, event=record)] + [
             JobUpdate(v.id, victim(v), fencing.cancel_attempt, record) for v in victims

@@ -20,7 +20,7 @@ from kjs.core.ids import new_id
 from kjs.core.models import JobSpec
 from kjs.core.protocols import Idempotency, IdempotencyConflict, JobChange
 from kjs.core.queues import DEFAULT_QUEUE
-from kjs.core.records import EventRecord, JobRecord
+from kjs.core.records import EventRecord, JobRecord, next_attempt
 from kjs.core.render import render_for_dispatch
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -468,21 +468,13 @@ class JobService:
         return await self._update(job_id, change, control, reason="CancelRequested")
 
     def _next_attempt(self, current: JobRecord, spec: JobSpec, priority: int) -> JobRecord:
-        attempt, at = current.attempt + 1, now()
+        at = now()
         run_at = spec.run_at if spec.run_at and spec.run_at > at else None
         reason, message = waiting_for(run_at)
-        return msgspec.structs.replace(
+        return next_attempt(
             current,
+            at,
             spec=spec,
-            attempt=attempt,
-            state=JobState.PENDING,
-            cluster_id=None,
-            k8s_name=manifests.k8s_name(spec.name, current.id, attempt),
-            updated_at=at,
-            dispatched_at=None,
-            started_at=None,
-            finished_at=None,
-            exit_codes={},
             reason=reason,
             message=message,
             run_at=run_at,

@@ -21,7 +21,7 @@ from kjs.core.models import JobSpec
 from kjs.core.plugins import Plugins
 from kjs.core.protocols import ALL_KEYS, AllKeys, JobUpdate, PendingReason
 from kjs.core.queues import QueueRecord
-from kjs.core.records import ClusterRecord, ClusterResources, JobRecord, QueueUsage
+from kjs.core.records import ClusterRecord, ClusterResources, EventRecord, JobRecord, QueueUsage
 from kjs.core.requests import job_requests
 from kjs.core.routing import placement_key_of
 from kjs.core.states import JobState
@@ -40,6 +40,8 @@ class FakeStore:
         self.jobs: dict[str, JobRecord] = {}
         self.reason_writes: list[tuple[str, str, str]] = []
         self.pages_read = 0
+        self.outbox: list[tuple[str, bytes]] = []  # what the updates wrote besides the jobs
+        self.events: list[EventRecord] = []
 
     def add(self, job: JobRecord) -> JobRecord:
         self.jobs[job.id] = job
@@ -146,6 +148,9 @@ class FakeStore:
             after = u.change(before)
             if after is not None:
                 self.jobs[u.job_id] = after
+                self.outbox += u.outbox(after)
+                if (event := u.event(after)) is not None:
+                    self.events.append(event)
             results.append(None if after is None else (before, after))
         return results
 

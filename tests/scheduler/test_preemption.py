@@ -5,7 +5,6 @@ none may."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -13,7 +12,7 @@ import msgspec
 from kjs.core import messages, metrics
 from kjs.core.clock import now
 from kjs.core.protocols import JobUpdate
-from kjs.core.records import ClusterRecord, EventRecord, JobRecord
+from kjs.core.records import ClusterRecord, JobRecord
 from kjs.core.states import JobState
 from kjs.scheduler import preemption
 from kjs.scheduler.placement import Placement
@@ -29,12 +28,10 @@ VALUES = {name: table["value"] for name, table in CLASSES.items()}
 
 
 class Store(FakeStore):
-    """The fake store, with the reads preemption makes and a record of what it writes."""
+    """The fake store, with the reads preemption makes."""
 
     def __init__(self, clusters: list[ClusterRecord]) -> None:
         super().__init__(clusters)
-        self.outbox: list[tuple[str, bytes]] = []
-        self.events: list[EventRecord] = []
         self.lists = 0
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -58,19 +55,6 @@ class Store(FakeStore):
         start = int(cursor or 0)
         page = found[start : start + limit]
         return page, str(start + limit) if start + limit < len(found) else None
-
-    def update_jobs(self, updates: Sequence[JobUpdate]) -> list[tuple[JobRecord, JobRecord] | None]:
-        results: list[tuple[JobRecord, JobRecord] | None] = []
-        for u in updates:
-            before = self.jobs[u.job_id]
-            after = u.change(before)
-            if after is not None:
-                self.jobs[u.job_id] = after
-                self.outbox += u.outbox(after)
-                if (event := u.event(after)) is not None:
-                    self.events.append(event)
-            results.append(None if after is None else (before, after))
-        return results
 
     def update_job(self, job_id: str, change: Any, *_: Any) -> Any:
         return self.update_jobs([JobUpdate(job_id, change)])[0]
