@@ -52,6 +52,7 @@ class Dispatcher:
         self.gauges = LeaderGauges(components.store, components.election, FairShare.of(components))
         self.add_task(GAUGES, self.gauges.refresh, gauges.EVERY_S)
         self.tasks.on_lost(self.gauges.clear)
+        self.tasks.on_lost(self.placement.forget)
 
     def add_task(self, name: str, work: Work, every_s: float | None = None) -> None:
         """More leader work, in a task of its own (cron ticks, webhooks, liveness, …)."""

@@ -6,6 +6,7 @@ read again."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +16,13 @@ import msgspec
 from kjs.core.protocols import JobUpdate, PendingFeed
 from kjs.core.records import JobRecord
 from kjs.core.states import JobState
+from kjs.plugins.queue_memory import MemoryQueue
+from kjs.scheduler.dispatcher import Dispatcher
 from kjs.scheduler.dueindex import DueIndex
+from kjs.scheduler.leader import PLACEMENT
 from kjs.sqlstore.store import SqlStore
 from kjs.testing.contracts.store import NOW, make_job
+from tests.scheduler.test_gauges import Switch
 from tests.scheduler.test_placement_limits import cluster, placement
 from tests.scheduler.test_placement_limits import job as new_job
 from tests.store.test_store_contract import migrated, store  # noqa: F401  (fixtures)
@@ -118,3 +123,46 @@ def test_placement_reads_the_store_while_the_index_loads_then_only_the_index(
     assert asyncio.run(passes()) == [2, 1]
     assert reads == []  # nothing of the due jobs read from the database
     assert {store.get_job(j.id).state for j in first} == {JobState.DISPATCHED}  # type: ignore[union-attr]
+
+
+def test_a_replica_that_loses_leadership_lets_the_due_jobs_go_and_loads_them_again_when_it_leads(
+    store: SqlStore,  # noqa: F811
+) -> None:
+    store.upsert_cluster(cluster("c1", capacity=2))
+    jobs = [store.create_job(new_job(n)) for n in range(4)]
+    election = Switch(leading=True)
+    components = dataclasses.replace(placement(store).c, election=election, queue=MemoryQueue())
+    dispatcher = Dispatcher(components)
+
+    def loaded() -> bool:  # the pending jobs in this replica's memory
+        index = dispatcher.placement._index
+        return index is not None and index.position is not None and len(index) > 0
+
+    def empty() -> bool:
+        index = dispatcher.placement._index
+        return index is not None and index.position is None and len(index) == 0
+
+    def dispatched() -> int:
+        return sum(store.get_job(j.id).state == JobState.DISPATCHED for j in jobs)  # type: ignore[union-attr]
+
+    async def until(holds: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not holds():
+                dispatcher.wake(PLACEMENT)
+                await asyncio.sleep(0.01)
+
+    async def terms() -> None:
+        await dispatcher.tasks.start()
+        try:
+            await until(loaded)
+            election.set(False)
+            await until(empty)
+            store.upsert_cluster(cluster("c1", capacity=3))  # room: a pass that places loads
+            election.set(True)
+            await until(lambda: loaded() and dispatched() == 3)
+        finally:
+            await dispatcher.close()
+
+    asyncio.run(terms())
+    states = sorted(store.get_job(j.id).state for j in jobs)  # type: ignore[union-attr]
+    assert states == [JobState.DISPATCHED] * 3 + [JobState.PENDING]
