@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from kjs.core import aio, messages
+from kjs.core.backends import subscribe_with
 from kjs.core.protocols import Handler, Queue
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,13 @@ class SpoolingQueue:
             await asyncio.sleep(RETRY_S)
             await self.drain()
 
-    async def subscribe(self, topic: str, channel: str, handler: Handler) -> None:
-        await self.queue.subscribe(topic, channel, handler)
+    async def subscribe(
+        self, topic: str, channel: str, handler: Handler, *, max_in_flight: int | None = None
+    ) -> None:
+        if max_in_flight is None:
+            await self.queue.subscribe(topic, channel, handler)
+        else:
+            await subscribe_with(self.queue, topic, channel, handler, max_in_flight=max_in_flight)
 
     async def ping(self) -> None:
         await self.queue.ping()

@@ -3,6 +3,7 @@ plugins read), and how one is picked."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,3 +87,14 @@ class SettingsSection:
 class BackendError(LookupError):
     """A backend name that nothing registers, or a backend name or settings section that two
     plugins both register."""
+
+
+async def subscribe_with(
+    queue: Any, topic: str, channel: str, handler: Any, *, max_in_flight: int
+) -> None:
+    """`queue.subscribe` with `max_in_flight` when the backend takes it (an optional keyword
+    of `kjs.core.protocols.Queue.subscribe`; a backend written before it gets its default)."""
+    if "max_in_flight" in inspect.signature(queue.subscribe).parameters:
+        await queue.subscribe(topic, channel, handler, max_in_flight=max_in_flight)
+    else:
+        await queue.subscribe(topic, channel, handler)

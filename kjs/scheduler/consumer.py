@@ -16,6 +16,7 @@ import msgspec
 
 from kjs.core import manifest as manifests
 from kjs.core import messages, metrics
+from kjs.core.backends import subscribe_with
 from kjs.core.clock import now
 from kjs.core.components import Components
 from kjs.core.group_commit import GroupCommit
@@ -26,6 +27,10 @@ from kjs.scheduler import changes, fencing, leader, preemption
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
+# Status messages handled at once: each waits for its group's commit, so this bounds how many a
+# transaction carries (three a job placed; 16, the queues' default, made the writes per job the
+# limit of bench/schedule.py's placements).
+STATUS_IN_FLIGHT = 128
 Updated = tuple[JobRecord, JobRecord] | None
 
 
@@ -50,7 +55,13 @@ class StatusConsumer:
 
     async def start(self) -> None:
         q = self.c.queue
-        await q.subscribe(messages.STATUS_TOPIC, messages.SERVER_CHANNEL, self.on_status)
+        await subscribe_with(
+            q,
+            messages.STATUS_TOPIC,
+            messages.SERVER_CHANNEL,
+            self.on_status,
+            max_in_flight=STATUS_IN_FLIGHT,
+        )
         await q.subscribe(messages.LOGS_TOPIC, messages.SERVER_CHANNEL, self.on_log)
         await q.subscribe(messages.HEARTBEAT_TOPIC, messages.SERVER_CHANNEL, self.on_heartbeat)
 

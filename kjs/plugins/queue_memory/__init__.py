@@ -60,14 +60,16 @@ class MemoryQueue:
         queue = self._channels.get(topic, {}).get(channel)
         return queue.qsize() if queue else 0
 
-    async def subscribe(self, topic: str, channel: str, handler: Handler) -> None:
+    async def subscribe(
+        self, topic: str, channel: str, handler: Handler, *, max_in_flight: int | None = None
+    ) -> None:
         channels = self._channels[topic]
         if channel not in channels:
             channels[channel] = asyncio.Queue()
             for body in self._backlog.pop(topic, []):
                 channels[channel].put_nowait(MemoryDelivery(body))
         queue = channels[channel]
-        for i in range(self.max_in_flight):
+        for i in range(max_in_flight or self.max_in_flight):
             self._workers.append(
                 asyncio.create_task(
                     self._consume(queue, handler), name=f"queue_memory {topic}/{channel} #{i}"

@@ -11,6 +11,7 @@ them too: configure short requeue delays. The tests are async (pytest-asyncio, a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
 
 import pytest
@@ -112,6 +113,37 @@ async def test_a_failing_handler_does_not_lose_the_message(queue: Queue, topic: 
     await queue.publish(topic, b"x")
     await asyncio.wait_for(done.wait(), WAIT_S)
     assert calls == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_a_subscription_handles_as_many_messages_at_once_as_its_max_in_flight(
+    queue: Queue, topic: str
+) -> None:
+    """(Skips for a backend whose `subscribe` does not take `max_in_flight`: kjs gives it none.)"""
+    if "max_in_flight" not in inspect.signature(queue.subscribe).parameters:
+        pytest.skip("this backend's subscribe takes no max_in_flight")
+    wanted = 40  # above the built-in backends' default of 16
+    inside, release, all_inside = 0, asyncio.Event(), asyncio.Event()
+    done: list[bytes] = []
+
+    async def held(delivery: Delivery) -> bool:
+        nonlocal inside
+        inside += 1
+        if inside == wanted:
+            all_inside.set()
+        await release.wait()
+        done.append(delivery.body)
+        return True
+
+    await queue.subscribe(topic, "held", held, max_in_flight=wanted)
+    for i in range(wanted):
+        await queue.publish(topic, f"m{i}".encode())
+    await asyncio.wait_for(all_inside.wait(), WAIT_S)  # all of them handled at once
+    release.set()
+    async with asyncio.timeout(WAIT_S):
+        while len(done) < wanted:  # noqa: ASYNC110 - the handlers finish on their own
+            await asyncio.sleep(0.01)
+    assert sorted(done) == sorted(f"m{i}".encode() for i in range(wanted))
 
 
 @pytest.mark.asyncio
