@@ -90,6 +90,7 @@ class PassView:
         # pass (`reserve`; kjs.scheduler.preemption).
         self.reserved: dict[str, tuple[str, Requests]] = {}
         self._pods: dict[str, Requests] = {}  # job id: one pod's request (`_pod`)
+        self._routes: dict[Hashable, tuple[list[ClusterRecord], list[ClusterRecord]]] = {}
         self.totals = shares.totals(self.ready)  # what the queues' shares are of
 
     # -- fair share ------------------------------------------------------------------------------
@@ -268,11 +269,9 @@ class PassView:
     def _route_problem(
         self, route: Route, queue: str, job: JobRecord | None, need: Requests | None
     ) -> Why | None:
-        allowed = [c for c in self.known if allows(route, c)]
+        allowed, ready = self._routed(route)
         if not allowed:
             return "NoClusterMatches", f"no cluster {describe(route)}"
-        allowed_ids = {c.id for c in allowed}
-        ready = [c for c in self.ready if c.id in allowed_ids]
         if not ready:
             states = [f"{c.id} is {self.states.get(c.id, 'unreachable')}" for c in allowed]
             cordoned = any(self.states.get(c.id) == "cordoned" for c in allowed)
@@ -284,6 +283,17 @@ class PassView:
         if any(self._fits(c, job, need) for c in open_):
             return None
         return "NoCapacity", self._no_capacity(open_, job, need)
+
+    def _routed(self, route: Route) -> tuple[list[ClusterRecord], list[ClusterRecord]]:
+        """The known clusters the route allows, and the ready ones among them: worked out once a
+        pass per route (a pass asks for each of its keys; most keys share a few routes)."""
+        key = (route.c if not isinstance(route.c, list) else tuple(route.c), *route.s.items())
+        found = self._routes.get(key)
+        if found is None:
+            allowed = [c for c in self.known if allows(route, c)]
+            allowed_ids = {c.id for c in allowed}
+            found = self._routes[key] = (allowed, [c for c in self.ready if c.id in allowed_ids])
+        return found
 
     def _no_capacity(
         self, clusters: list[ClusterRecord], job: JobRecord | None, need: Requests | None
