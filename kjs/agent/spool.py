@@ -108,10 +108,7 @@ class SpoolingQueue:
     async def subscribe(
         self, topic: str, channel: str, handler: Handler, *, max_in_flight: int | None = None
     ) -> None:
-        if max_in_flight is None:
-            await self.queue.subscribe(topic, channel, handler)
-        else:
-            await subscribe_with(self.queue, topic, channel, handler, max_in_flight=max_in_flight)
+        await subscribe_with(self.queue, topic, channel, handler, max_in_flight=max_in_flight)
 
     async def ping(self) -> None:
         await self.queue.ping()

@@ -90,11 +90,13 @@ class BackendError(LookupError):
 
 
 async def subscribe_with(
-    queue: Any, topic: str, channel: str, handler: Any, *, max_in_flight: int
+    queue: Any, topic: str, channel: str, handler: Any, *, max_in_flight: int | None
 ) -> None:
-    """`queue.subscribe` with `max_in_flight` when the backend takes it (an optional keyword
-    of `kjs.core.protocols.Queue.subscribe`; a backend written before it gets its default)."""
-    if "max_in_flight" in inspect.signature(queue.subscribe).parameters:
+    """`queue.subscribe` with `max_in_flight` when one is asked and the backend takes it (an
+    optional keyword of `kjs.core.protocols.Queue.subscribe`; a backend written before it, or
+    None asked, gets the backend's default)."""
+    takes = "max_in_flight" in inspect.signature(queue.subscribe).parameters
+    if max_in_flight is not None and takes:
         await queue.subscribe(topic, channel, handler, max_in_flight=max_in_flight)
     else:
         await queue.subscribe(topic, channel, handler)

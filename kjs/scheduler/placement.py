@@ -376,13 +376,13 @@ class Placement:
 
     def forget(self) -> None:
         """Leadership lost: let the due jobs in memory go (about 1.6 kB a pending job, of no use
-        to a follower); a new term loads them again from the store. A load under way fills an
+        to a follower); a new term loads them again from the store. A load under way is
+        cancelled (`close` waits for it to end; a new load starts once it has) and fills an
         index no pass reads."""
         if self._index is None:
             return
         if self._loading is not None:
             self._loading.cancel()
-            self._loading = None
         self._index = DueIndex()
         self._due = self.c.store
 

@@ -3,6 +3,8 @@ longer copies the WAL into the database file itself), until the engine is dispos
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -45,9 +47,6 @@ def test_disposing_the_engine_stops_its_checkpoints(tmp_path: Path) -> None:
 def _file_holds_jobs(path: Path, count: int) -> bool:
     """Whether the database file itself (its WAL ignored) holds `count` jobs: read from a copy of
     the file alone."""
-    import shutil
-    import sqlite3
-
     copy = path.with_name("copy.db")
     shutil.copyfile(path, copy)
     try:

@@ -52,7 +52,7 @@ class NsqQueue:
             raise ConfigError("nsq: give lookupd_http (discovery) or nsqd_tcp addresses")
         self.settings = settings
         self.lookupd_poll_s = lookupd_poll_s
-        self.max_in_flight = self._in_flight(max_in_flight)
+        self.max_in_flight = max_in_flight
         self._http: aiohttp.ClientSession | None = None
         self._next = itertools.cycle(range(len(settings.nsqd_http)))
         self._readers: list[Any] = []
@@ -114,10 +114,6 @@ class NsqQueue:
                 async with self.http.post(f"{url}/channel/create", params=channel_params):
                     pass
 
-    def _in_flight(self, wanted: int) -> int:
-        """At least one message in flight per nsqd (pynsq spreads its RDY count over them)."""
-        return max(wanted, len(self.settings.nsqd_tcp), len(self.settings.nsqd_http))
-
     async def subscribe(
         self, topic: str, channel: str, handler: Handler, *, max_in_flight: int | None = None
     ) -> None:
@@ -150,7 +146,12 @@ class NsqQueue:
             topic=topic,
             channel=channel,
             message_handler=on_message,
-            max_in_flight=self._in_flight(max_in_flight or self.max_in_flight),
+            # At least one message in flight per nsqd (pynsq spreads its RDY count over them).
+            max_in_flight=max(
+                max_in_flight or self.max_in_flight,
+                len(self.settings.nsqd_tcp),
+                len(self.settings.nsqd_http),
+            ),
             max_tries=0,  # 0: never give up on a message
             requeue_delay=1,
             max_backoff_duration=2,

@@ -53,7 +53,7 @@ class Checkpointer:
         with self._lock:
             thread, self._thread = self._thread, None
             self._stopping.set()
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None:
             thread.join()
 
     def _run(self) -> None:
