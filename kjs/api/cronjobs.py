@@ -22,7 +22,7 @@ from kjs.api.schema import (
 from kjs.core.clock import now
 from kjs.core.models import Cron, CronSpec, Job
 from kjs.core.records import CronRecord, job_view
-from kjs.core.validation import FieldError, InvalidInput, decode
+from kjs.core.validation import FieldError, InvalidInput, decode, decode_json
 from kjs.scheduler.crons import CronService, cron_view, next_fire
 
 
@@ -105,10 +105,7 @@ class CronJobsController(Controller):
     ) -> Cron:
         door = access(request)
         cron = await door.cron(cron_id, Action.SUBMIT)
-        try:
-            changes = msgspec.json.decode(data)
-        except msgspec.DecodeError as e:
-            raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
+        changes = decode_json(data)
         if not isinstance(changes, dict):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         spec = decode(msgspec.json.encode({**msgspec.to_builtins(cron.spec), **changes}), CronSpec)

@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
 from kjs.core.errors import Conflict, Gone, NotFound
-from kjs.core.validation import FieldError, InvalidInput
+from kjs.core.validation import FieldError, InvalidInput, not_utf8
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -116,10 +116,7 @@ def _body_fault(body: bytes, exc: Exception) -> str | None:
     """What is wrong with a body that made a decoder fail this way, or None if it is not the
     body's fault (then it is ours: a 500)."""
     if isinstance(exc, UnicodeDecodeError):
-        try:
-            body.decode()
-        except UnicodeDecodeError as e:
-            return f"invalid JSON: the body is not UTF-8 (byte 0x{body[e.start]:02x} at {e.start})"
+        return not_utf8(body)
     elif isinstance(exc, RecursionError) and _nested_deeper_than(body, MAX_JSON_DEPTH):
         return (
             f"invalid JSON: the body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"

@@ -51,6 +51,7 @@ from kjs.core.validation import (
     FieldError,
     InvalidInput,
     decode,
+    decode_json,
 )
 from kjs.scheduler import lognotes, positions
 from kjs.scheduler.service import BatchItem, JobService
@@ -483,10 +484,7 @@ class JobsController(Controller):
     ) -> Job:
         door = access(request)
         job = await door.job(job_id, Action.SUBMIT)
-        try:
-            changes = msgspec.json.decode(data)
-        except msgspec.DecodeError as e:
-            raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
+        changes = decode_json(data)
         if not isinstance(changes, dict):
             raise InvalidInput([FieldError("$", "must be a JSON object of fields to change")])
         merged = {**msgspec.to_builtins(job.spec), **changes}

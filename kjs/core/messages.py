@@ -190,7 +190,10 @@ class UnsupportedVersion(ValueError):
 
 def decode(body: bytes) -> Message:
     """Decode any queue message; refuse versions outside ACCEPTED_VERSIONS."""
-    message: Message = _decoder.decode(body)
+    try:
+        message: Message = _decoder.decode(body)
+    except UnicodeDecodeError as e:  # how msgspec before 0.23 said it; one error for all readers
+        raise msgspec.DecodeError(f"the message is not UTF-8: {e}") from e
     if message.v not in ACCEPTED_VERSIONS:
         raise UnsupportedVersion(
             f"message schema v{message.v}; this kjs accepts {sorted(ACCEPTED_VERSIONS)}"

@@ -129,6 +129,30 @@ def _name_the_key(body: bytes, kind: type[msgspec.Struct], found: FieldError) ->
     return found
 
 
+def not_utf8(body: bytes) -> str | None:
+    """Why `body` is no JSON text by its encoding alone (JSON is UTF-8), or None."""
+    try:
+        body.decode()
+    except UnicodeDecodeError as e:
+        return f"invalid JSON: the body is not UTF-8 (byte 0x{body[e.start]:02x} at {e.start})"
+    return None
+
+
+def unreadable(body: bytes, error: Exception) -> InvalidInput:
+    """The 400 for a body a JSON decoder could not read. msgspec's own words for bytes that are
+    not UTF-8 changed between releases (a UnicodeDecodeError, later a DecodeError), so those are
+    named here, alike for every version."""
+    return InvalidInput([FieldError("$", not_utf8(body) or f"invalid JSON: {error}")])
+
+
+def decode_json(body: bytes) -> Any:
+    """Any JSON value, or InvalidInput naming what is wrong with the body."""
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        raise unreadable(body, e) from e
+
+
 def decode(body: bytes, kind: type[T]) -> T:
     """Decode JSON into `kind`, turning msgspec's error into a named-field InvalidInput."""
     try:
@@ -138,8 +162,8 @@ def decode(body: bytes, kind: type[T]) -> T:
         if "[...]" in error.field:
             error = _name_the_key(body, kind, error)
         raise InvalidInput([error]) from e
-    except msgspec.DecodeError as e:
-        raise InvalidInput([FieldError("$", f"invalid JSON: {e}")]) from e
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        raise unreadable(body, e) from e
 
 
 class _Checker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,12 +389,15 @@ def test_a_managed_cron_job_that_cannot_fire_does_not_stop_the_others(
     client: TestClient[Any], agent: FakeAgent
 ) -> None:
     agent.heartbeat(capacity=50)
-    broken = create(client, name="broken", mode="managed", schedule="@every 1s")
+    # Far off at first, so that it cannot fire before it is corrupted; then due at once.
+    broken = create(client, name="broken", mode="managed", schedule="@every 1h")
     store = client.app.state.components.store
 
     def corrupt(cron: Any) -> Any:  # what validation would refuse today (an older kjs wrote it)
         return msgspec.structs.replace(
-            cron, spec=msgspec.structs.replace(cron.spec, schedule="every now and then")
+            cron,
+            spec=msgspec.structs.replace(cron.spec, schedule="every now and then"),
+            next_run_at=dt.datetime.now(dt.UTC),
         )
 
     store.update_cron(broken["id"], corrupt)
