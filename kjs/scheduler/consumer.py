@@ -27,12 +27,11 @@ from kjs.scheduler import changes, fencing, leader, preemption
 from kjs.scheduler.webhooks import order_for
 
 log = logging.getLogger(__name__)
-# Status messages handled at once, by store: each waits for its group's commit, so this bounds
-# how many a transaction carries (three a job placed). On SQLite 16, the queues' default, made
-# those writes the limit of bench/schedule.py's placements (128: +33 % placements/s); on MariaDB
-# larger groups placed no more and held placement's writes back (pass p50 0.25 → 0.4-1.7 s).
-STATUS_IN_FLIGHT = {"sqlite": 128}
+# Status messages the server handles at once, unless its store says how many it writes well as
+# one group (an optional `status_writes_in_flight` attribute: the SQL store's says 128 on SQLite):
+# every message in flight is a change the next group-committed transaction may carry.
 DEFAULT_STATUS_IN_FLIGHT = 16
+
 Updated = tuple[JobRecord, JobRecord] | None
 
 
@@ -62,7 +61,9 @@ class StatusConsumer:
             messages.STATUS_TOPIC,
             messages.SERVER_CHANNEL,
             self.on_status,
-            max_in_flight=STATUS_IN_FLIGHT.get(self.c.settings.store, DEFAULT_STATUS_IN_FLIGHT),
+            max_in_flight=getattr(
+                self.c.store, "status_writes_in_flight", DEFAULT_STATUS_IN_FLIGHT
+            ),
         )
         await q.subscribe(messages.LOGS_TOPIC, messages.SERVER_CHANNEL, self.on_log)
         await q.subscribe(messages.HEARTBEAT_TOPIC, messages.SERVER_CHANNEL, self.on_heartbeat)
