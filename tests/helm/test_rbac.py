@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,9 @@ from tests.live import kjs_up_app
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 CLUSTER_ID = "rbac"
 STEP_TIMEOUT_S = 8.0
+# Once a run with every rule granted has shown how long each step takes here.
+STEP_LIMIT_FACTOR = 3.0
+MIN_STEP_LIMIT_S = 3.0
 
 
 class StepFailed(AssertionError):
@@ -60,15 +64,35 @@ def kjs_with_agent(
         yield client
 
 
-def step(name: str, probe: Any) -> Any:
-    try:
-        return wait_until(probe, timeout=STEP_TIMEOUT_S, what=name)
-    except AssertionError as e:
-        raise StepFailed(name, str(e)) from None
+class Steps:
+    """Waits for each step of a life cycle within its time limit (STEP_TIMEOUT_S unless
+    `limits` names one), and notes how long each took."""
+
+    def __init__(self, limits: dict[str, float] | None = None) -> None:
+        self.limits = limits or {}
+        self.took: dict[str, float] = {}
+
+    def __call__(self, name: str, probe: Any) -> Any:
+        started = time.monotonic()
+        try:
+            found = wait_until(probe, timeout=self.limits.get(name, STEP_TIMEOUT_S), what=name)
+        except AssertionError as e:
+            raise StepFailed(name, str(e)) from None
+        self.took[name] = time.monotonic() - started
+        return found
+
+    def limits_after(self) -> dict[str, float]:
+        """Limits for the runs after this one (all granted): each step gets several times what
+        it took here, so a missing verb fails in seconds, not STEP_TIMEOUT_S, while a granted
+        step keeps room to be slower than it was."""
+        return {
+            name: min(STEP_TIMEOUT_S, max(MIN_STEP_LIMIT_S, STEP_LIMIT_FACTOR * took))
+            for name, took in self.took.items()
+        }
 
 
 def life_cycle(
-    client: TestClient[Any], cluster: Cluster, namespace: str, lease_namespace: str
+    client: TestClient[Any], cluster: Cluster, namespace: str, lease_namespace: str, step: Steps
 ) -> None:
     """Lease, create, watch, logs, cancel (delete), a native CronJob's create, suspend and
     delete, and the cluster's resources reported whole from unbroken watches; raises
@@ -245,7 +269,10 @@ def prove(
     again without that verb. Returns the step each verb's absence broke, by (resource, verb)
     (a ClusterRole's resource marked `cluster-wide`)."""
     apply(cluster, lease_namespace, rbac)
-    run(rbac, "everything")  # everything granted: every step happens (or this raises)
+    granted = Steps()
+    run(rbac, "everything", granted)  # everything granted: every step happens (or this raises)
+    limits = granted.limits_after()
+    print(f"steps took {granted.took}; limits from now on {limits}")
     seen: dict[tuple[str, str], str] = {}
     for role in [o for o in rbac if "rules" in o and o["metadata"]["name"] in roles]:
         for i, rule in enumerate(role["rules"]):
@@ -256,7 +283,7 @@ def prove(
                         cluster, lease_namespace, without(rbac, role["metadata"]["name"], i, verb)
                     )
                     try:
-                        run(rbac, f"without-{resource.replace('/', '-')}-{verb}")
+                        run(rbac, f"without-{resource.replace('/', '-')}-{verb}", Steps(limits))
                         seen[(name, verb)] = "nothing failed: an unused rule"
                     except StepFailed as failed:
                         seen[(name, verb)] = failed.step
@@ -269,7 +296,7 @@ def runner(cluster: Cluster, lease_namespace: str, tmp_path: Path, **agent: Any)
     that is empty) in a new namespace of the run's own."""
     created: list[str] = []
 
-    def run(rbac: list[dict[str, Any]], name: str) -> None:
+    def run(rbac: list[dict[str, Any]], name: str, step: Steps) -> None:
         (account,) = [o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount"]
         kubeconfig = cluster.service_account_kubeconfig(lease_namespace, account)
         forget_lease(cluster, lease_namespace)
@@ -277,7 +304,7 @@ def runner(cluster: Cluster, lease_namespace: str, tmp_path: Path, **agent: Any)
         namespace = namespaces[0] if namespaces else f"{lease_namespace}-{len(created)}"
         created.append(namespace)
         with kjs_with_agent(kubeconfig, lease_namespace, tmp_path / name, **agent) as client:
-            life_cycle(client, cluster, namespace, lease_namespace)
+            life_cycle(client, cluster, namespace, lease_namespace, step)
 
     run.created = created  # type: ignore[attr-defined]
     return run
@@ -346,7 +373,7 @@ def test_an_agent_that_may_read_only_its_namespaces_pods_reports_partial_resourc
     agent = {"namespaces": [k8s_namespace], "max_concurrent_jobs": 4}
     try:
         with kjs_with_agent(kubeconfig, k8s_namespace, tmp_path, **agent) as client:
-            resources = step(
+            resources = Steps()(
                 "report resources",
                 lambda: client.get(f"/api/v1/clusters/{CLUSTER_ID}").json().get("resources"),
             )
