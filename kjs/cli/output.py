@@ -180,6 +180,7 @@ JOBS = Kind(
         Column("POSITION", _field("queue_position"), wide=True),
         Column("PRIORITY", _field("priority"), wide=True),
         Column("CLUSTER", _field("cluster_id"), wide=True),
+        Column("GANG", _field("gang"), wide=True),  # placed together, on one cluster
         Column("ATTEMPT", _field("attempt"), wide=True),
         Column("REASON", _field("reason"), wide=True),
         Column("STARTED", _age_of("started_at"), wide=True),

@@ -95,6 +95,7 @@ def test_get_in_every_format(server: LiveServer) -> None:
         "POSITION",
         "PRIORITY",
         "CLUSTER",
+        "GANG",
         "ATTEMPT",
         "REASON",
         "STARTED",
