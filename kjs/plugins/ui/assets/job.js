@@ -99,6 +99,7 @@ export async function jobPage({ main, signal, onLeave }, id) {
       job.queue_position ? fact("Place in queue", ordinal(job.queue_position)) : null,
       fact("Priority", h("span", { "data-testid": "job-priority" }, priorityText(job))),
       fact("Cluster", job.cluster_id || "—"),
+      job.gang ? fact("Gang", h("span", { "data-testid": "job-gang" }, `${job.gang} (${job.gang_size} jobs, placed together)`)) : null,
       fact("Attempt", String(job.attempt)),
       fact("Image", h("code", {}, job.image)),
       fact("Created", localTime(job.created_at)),
