@@ -36,6 +36,9 @@ pytestmark = pytest.mark.schema
 
 SEED = 20260101
 EXAMPLES = 15  # per operation, phase and token
+# But the read-only token: its reads answer as the others' do (no token here is limited to
+# namespaces), and what it alone meets, a 403 for every write, comes whatever the body.
+EXAMPLES_BY_SCOPE = {"read": 3}
 TOKENS = {scope: f"{scope}-token" for scope in ("read", "submit", "admin")}
 CHECKS = (
     "not_a_server_error",
@@ -148,7 +151,7 @@ def test_every_operation_answers_as_its_schema_says(
             "--mode",
             "all",
             "--max-examples",
-            str(EXAMPLES),
+            str(EXAMPLES_BY_SCOPE.get(scope, EXAMPLES)),
             "--seed",
             str(SEED),
             "--workers",

@@ -123,7 +123,7 @@ def test_three_clusters_share_120_jobs_by_capacity_and_routes_are_kept(
     ids = []
     for i in range(120):  # alternate replicas: any replica accepts, the leader places
         response = replicas[i % 2].api(
-            "POST", "/jobs", json=job(k8s_namespace, f"s{i}", runs.script(f"s{i}", "sleep 3"))
+            "POST", "/jobs", json=job(k8s_namespace, f"s{i}", runs.script(f"s{i}", "sleep 2"))
         )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
