@@ -163,6 +163,8 @@ def test_the_queues_page_and_the_jobs_table_show_each_queue_s_share(
         page.goto(kjs_ui.url + f"/ui/jobs?namespace={k8s_namespace}")
         jobs_table = page.locator("[data-testid=jobs-table]")
         headers = jobs_table.locator("thead th")
+        # all_inner_texts() reads once, without waiting: first the table must be drawn.
+        expect(headers.filter(has_text="Priority")).to_have_count(1)
         expect(headers.nth(headers.all_inner_texts().index("Priority") + 1)).to_have_text("Share")
         share = jobs_table.locator(f"tr[data-job-id='{jobs[0]}'] td[data-col=share]")
         expect(share).to_have_text("50.0%")
