@@ -52,6 +52,7 @@ from kjs.core.validation import (
     InvalidInput,
     decode,
     decode_json,
+    not_utf8,
 )
 from kjs.scheduler import lognotes, positions
 from kjs.scheduler.service import BatchItem, JobService
@@ -113,6 +114,8 @@ class _RawBatch(msgspec.Struct, forbid_unknown_fields=True):
 def _batch_items(body: bytes) -> list[BatchItem]:
     """The jobs of a batch body (`JobBatchRequest`), or a 400 naming every offending field of
     every item as `items[i].<field>` (`items[i].job`: the job as a whole)."""
+    if fault := not_utf8(body):  # checked whole: the items are read apart (`msgspec.Raw`)
+        raise InvalidInput([FieldError("$", fault)])
     batch = decode(body, _RawBatch)
     items: list[BatchItem] = []
     errors: list[FieldError] = []

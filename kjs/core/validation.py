@@ -126,19 +126,24 @@ def _name_the_key(body: bytes, kind: type[msgspec.Struct], found: FieldError) ->
                 return FieldError(field, inner.message)
     except (KeyError, TypeError, IndexError, AttributeError, msgspec.DecodeError):
         pass
+    except UnicodeDecodeError:  # msgspec before 0.23: the field found is answer enough
+        pass
     return found
 
 
-def not_utf8(body: bytes) -> str | None:
+def not_utf8(body: bytes | msgspec.Raw) -> str | None:
     """Why `body` is no JSON text by its encoding alone (JSON is UTF-8), or None."""
+    data = bytes(body)
+    if data.isascii():  # the usual body, checked without a copy
+        return None
     try:
-        body.decode()
+        data.decode()
     except UnicodeDecodeError as e:
-        return f"invalid JSON: the body is not UTF-8 (byte 0x{body[e.start]:02x} at {e.start})"
+        return f"invalid JSON: the body is not UTF-8 (byte 0x{data[e.start]:02x} at {e.start})"
     return None
 
 
-def unreadable(body: bytes, error: Exception) -> InvalidInput:
+def unreadable(body: bytes | msgspec.Raw, error: Exception) -> InvalidInput:
     """The 400 for a body a JSON decoder could not read. msgspec's own words for bytes that are
     not UTF-8 changed between releases (a UnicodeDecodeError, later a DecodeError), so those are
     named here, alike for every version."""

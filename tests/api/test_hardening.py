@@ -80,6 +80,28 @@ def test_editing_a_job(client: TestClient[Any], body: bytes, message: str) -> No
     assert_refused(client.patch(f"/api/v1/jobs/{job.json()['id']}", content=body), message)
 
 
+def test_submitting_a_batch_with_bytes_that_are_not_utf8_in_a_job(client: TestClient[Any]) -> None:
+    # The items are read apart (each job as raw JSON): the body is checked whole, first.
+    body = b'{"items": [{"job": {"name": "\xff", "namespace": "ops", "image": "busybox"}}]}'
+    message = "invalid JSON: the body is not UTF-8 (byte 0xff at 29)"
+    assert_refused(client.post("/api/v1/jobs:batch", content=body), message)
+
+
+def test_an_unknown_map_value_beside_bytes_that_are_not_utf8(client: TestClient[Any]) -> None:
+    # msgspec 0.23 finds the bad value first, 0.22 the bytes: a 400 either way, never a 500.
+    body = b'{"name": "j", "namespace": "ops", "image": "busybox", "env": {"A": 5, "B": "\xff"}}'
+    response = client.post("/api/v1/jobs", content=body)
+    assert response.status_code == 400, response.text
+
+
+def test_editing_a_cron_job_with_bytes_that_are_not_utf8(client: TestClient[Any]) -> None:
+    cron = client.post("/api/v1/cronjobs", content=CRON + b"}")
+    assert cron.status_code == 201, cron.text
+    body = b'{"labels": {"\xff": "x"}}'
+    message = "invalid JSON: the body is not UTF-8 (byte 0xff at 13)"
+    assert_refused(client.patch(f"/api/v1/cronjobs/{cron.json()['id']}", content=body), message)
+
+
 @pytest.mark.parametrize(
     "body",
     [DEEP_ARRAYS, DEEP_OBJECTS, b'{"job_name": "deep", "metadata": ' + DEEP_OBJECTS + b"}"],

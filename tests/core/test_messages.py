@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -22,3 +24,18 @@ def test_an_unreadable_message_is_a_decode_error(body: bytes) -> None:
     # for ever. msgspec before 0.23 raised UnicodeDecodeError for bytes that are not UTF-8.
     with pytest.raises(msgspec.DecodeError):
         messages.decode(body)
+
+
+class Older:
+    """A decoder as msgspec 0.22's: bytes that are not UTF-8 raise UnicodeDecodeError."""
+
+    def decode(self, body: bytes) -> Any:
+        return body.decode()
+
+
+def test_what_an_older_msgspec_raises_is_a_decode_error_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(messages, "_decoder", Older())
+    with pytest.raises(msgspec.DecodeError, match="not UTF-8"):
+        messages.decode(b'{"type": "heartbeat", "cluster_id": "\xff"}')

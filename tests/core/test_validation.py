@@ -6,10 +6,19 @@ import datetime as dt
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from kjs.core.models import CronSpec, JobSpec
-from kjs.core.validation import InvalidInput, check_cron, check_job, decode, problem
+from kjs.core.validation import (
+    FieldError,
+    InvalidInput,
+    check_cron,
+    check_job,
+    decode,
+    decode_json,
+    problem,
+)
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 BASE = {"name": "backup", "namespace": "ops", "image": "alpine:3.20"}
@@ -231,3 +240,20 @@ def test_problem_details_shape() -> None:
     assert body["status"] == 400 and body["title"] == "Invalid input"
     assert body["errors"] == [{"field": "name", "message": found[0].message}]
     assert body["detail"].startswith("name: ")
+
+
+def test_bodies_that_are_not_utf8_read_alike_on_an_older_msgspec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """msgspec 0.22 raised UnicodeDecodeError where 0.23 raises DecodeError: same 400."""
+
+    def older(body: bytes, **_: Any) -> Any:
+        return body.decode()
+
+    monkeypatch.setattr(msgspec.json, "decode", older)
+    body = b'{"name": "\xff", "namespace": "ops", "image": "busybox"}'
+    expected = [FieldError("$", "invalid JSON: the body is not UTF-8 (byte 0xff at 10)")]
+    for read in (lambda: decode(body, JobSpec), lambda: decode_json(body)):
+        with pytest.raises(InvalidInput) as refused:
+            read()
+        assert refused.value.errors == expected
