@@ -27,7 +27,7 @@ def sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One open server for the whole run: each test tells its jobs apart by a label."""
     data_dir = tmp_path_factory.mktemp("sdk-server")
@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with tokens: a reader, a submitter limited to namespace `sdk`, an admin."""
     tokens = [
