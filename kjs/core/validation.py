@@ -124,9 +124,15 @@ def _name_the_key(body: bytes, kind: type[msgspec.Struct], found: FieldError) ->
                 inner = _field_error(e)
                 field = f"{attribute}.{key}" + ("" if inner.field == "$" else f".{inner.field}")
                 return FieldError(field, inner.message)
-    except (KeyError, TypeError, IndexError, AttributeError, msgspec.DecodeError):
-        pass
-    except UnicodeDecodeError:  # msgspec before 0.23: the field found is answer enough
+    # UnicodeDecodeError: msgspec before 0.23 on bytes that are not UTF-8 (found is enough).
+    except (
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        msgspec.DecodeError,
+        UnicodeDecodeError,
+    ):
         pass
     return found
 
